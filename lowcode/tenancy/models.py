@@ -1,0 +1,59 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class Tenant(TenantMixin):
+    """A customer company: one PostgreSQL schema holding its users and data."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+
+    class Plan(models.TextChoices):
+        FREE = "free", _("Free")
+        TEAM = "team", _("Team")
+        ENTERPRISE = "enterprise", _("Enterprise")
+
+    name = models.CharField(_("name"), max_length=100)
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.ACTIVE)
+    plan = models.CharField(_("plan"), max_length=20, choices=Plan, default=Plan.FREE)
+    max_users = models.PositiveIntegerField(_("max users"), null=True, blank=True,
+                                            help_text=_("Empty means unlimited."))
+    max_records = models.PositiveBigIntegerField(_("max records"), null=True, blank=True,
+                                                 help_text=_("Empty means unlimited."))
+    max_storage_bytes = models.PositiveBigIntegerField(_("max storage (bytes)"), null=True, blank=True,
+                                                       help_text=_("Empty means unlimited."))
+    max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,
+                                                        help_text=_("Empty means unlimited."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    auto_create_schema = True
+
+    class Meta:
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+        ordering = ["schema_name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.schema_name})"
+
+    @property
+    def is_public(self) -> bool:
+        from django_tenants.utils import get_public_schema_name
+
+        return self.schema_name == get_public_schema_name()
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+
+class Domain(DomainMixin):
+    """A host name routed to a tenant, for example `acme.localhost`."""
+
+    class Meta:
+        verbose_name = _("domain")
+        verbose_name_plural = _("domains")
+        ordering = ["domain"]

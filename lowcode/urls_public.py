@@ -1,0 +1,13 @@
+"""URLs of the platform site (the public schema, for example localhost)."""
+
+from django.urls import include, path
+
+from lowcode.tenancy.admin import platform_site
+from lowcode.views import HomeView
+
+urlpatterns = [
+    path("", HomeView.as_view(), name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", platform_site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
