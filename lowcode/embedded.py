@@ -8,6 +8,7 @@ as the unprivileged `postgres` user. This module must not import Django: setting
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import logging
@@ -100,7 +101,7 @@ class EmbeddedPostgres:
             return
         target = self.data_dir
         if owner and subprocess.run(["runuser", "-u", owner, "--", "test", "-x", str(self.home)]).returncode:
-            digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
+            digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
             target = Path("/var/lib/lowcode") / digest / "pgdata"
             logger.warning("%s is not reachable by %s; PostgreSQL data goes to %s", self.home, owner, target)
         target.mkdir(parents=True, exist_ok=True)
@@ -201,25 +202,26 @@ class EmbeddedRedis:
         import redis
 
         if self.is_running():
-            try:
+            # Shutdown closes the connection before answering.
+            with contextlib.suppress(redis.ConnectionError):
                 redis.Redis(host="127.0.0.1", port=self.port).shutdown(nosave=True)
-            except redis.ConnectionError:
-                pass  # Shutdown closes the connection before answering.
 
 
-def start_missing(*, fast: bool = False) -> list[EmbeddedPostgres | EmbeddedRedis]:
-    """Start the embedded servers that no URL in the environment replaces.
+def start_missing(*, fast: bool = False, postgres: bool | None = None,
+                  redis: bool | None = None) -> list[EmbeddedPostgres | EmbeddedRedis]:
+    """Start the embedded servers that are wanted and not running yet.
 
+    A server is wanted unless its URL (DATABASE_URL, REDIS_URL) is set in the environment.
     Return the servers this call started, so the caller stops only those: a `make test`
     beside a running `make run` leaves the shared servers up.
     """
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
-    if not os.environ.get("DATABASE_URL"):
+    if postgres if postgres is not None else not os.environ.get("DATABASE_URL"):
         postgres = EmbeddedPostgres()
         if not postgres.is_running():
             postgres.start(fast=fast)
             started.append(postgres)
-    if not os.environ.get("REDIS_URL"):
+    if redis if redis is not None else not os.environ.get("REDIS_URL"):
         server = EmbeddedRedis()
         if not server.is_running():
             server.start()

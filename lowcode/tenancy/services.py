@@ -5,6 +5,7 @@ Admin actions, `manage.py lowcode tenant ...` and `lowcode up` all call these fu
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -16,10 +17,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
 from lowcode.tenancy.models import Domain, Tenant
 
@@ -31,6 +32,17 @@ RESERVED_SCHEMA_NAMES = {"public", "information_schema", "default", "template0",
 
 class TenancyError(Exception):
     """A tenant operation was refused; the message says why."""
+
+
+def _in_public_schema(func):
+    """Run `func` on the public schema: django-tenants saves tenant rows only from there."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with schema_context(get_public_schema_name()):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def validate_schema_name(schema_name: str) -> None:
@@ -53,6 +65,7 @@ def get_tenant(schema_name: str) -> Tenant:
         raise TenancyError(_("No tenant with schema %(name)r.") % {"name": schema_name}) from None
 
 
+@_in_public_schema
 def create_tenant(*, schema_name: str, name: str, domain: str,
                   plan: str = Tenant.Plan.FREE, **quotas: int | None) -> Tenant:
     """Create a tenant, its schema (with every tenant app migrated) and its primary domain."""
@@ -73,6 +86,7 @@ def create_tenant(*, schema_name: str, name: str, domain: str,
     return tenant
 
 
+@_in_public_schema
 def ensure_public_tenant(domain: str | None = None) -> Tenant:
     """Return the public (platform) tenant, creating it and its domain on first use."""
     domain = domain or settings.PUBLIC_DOMAIN
@@ -83,6 +97,7 @@ def ensure_public_tenant(domain: str | None = None) -> Tenant:
     return tenant
 
 
+@_in_public_schema
 def ensure_tenant(*, schema_name: str, name: str, domain: str) -> tuple[Tenant, bool]:
     """Return `(tenant, created)`, creating the tenant when it does not exist yet."""
     tenant = Tenant.objects.filter(schema_name=schema_name).first()
@@ -91,6 +106,7 @@ def ensure_tenant(*, schema_name: str, name: str, domain: str) -> tuple[Tenant, 
     return create_tenant(schema_name=schema_name, name=name, domain=domain), True
 
 
+@_in_public_schema
 def _set_status(tenant: Tenant, status: str) -> Tenant:
     if tenant.is_public:
         raise TenancyError(_("The public (platform) tenant cannot be suspended or resumed."))
@@ -127,13 +143,17 @@ def export_tenant(tenant: Tenant, directory: Path) -> Path:
     return path
 
 
+@_in_public_schema
 def delete_tenant(tenant: Tenant, *, export_dir: Path) -> Path:
     """Export the tenant, then drop its schema, domains and cached entries; return the export."""
     if tenant.is_public:
         raise TenancyError(_("The public (platform) tenant cannot be deleted."))
     path = export_tenant(tenant, export_dir)
     schema_name = tenant.schema_name
-    tenant.delete(force_drop=True)
+    with transaction.atomic():
+        # Deferred foreign-key checks still pending in this transaction would block DROP.
+        connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+        tenant.delete(force_drop=True)
     _clear_cache(schema_name)
     logger.info("tenant deleted: %s (export: %s)", schema_name, path)
     return path

@@ -1,0 +1,21 @@
+# The two commands of the README: `make run` and `make test` (PF-1).
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint messages
+
+run:
+	@scripts/bootstrap.sh run
+	$(PY) manage.py lowcode up
+
+test:
+	@scripts/bootstrap.sh test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check .
+
+# Refresh the translation catalogues after changing user-facing strings.
+messages:
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=.lowcode
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv

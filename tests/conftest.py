@@ -1,0 +1,162 @@
+"""Fixtures on real parts: PostgreSQL tenant schemas, a Celery worker, headless Chromium (PF-4).
+
+The test database gets the public tenant and two tenants, `acme` and `globex`, once per
+session. Ordinary tests run inside a transaction that is rolled back; `tenant` switches the
+connection to acme's schema inside it. Live-server (browser) tests commit, so `live_acme`
+restores the tenant rows their final flush removes and cleans acme's tables afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from lowcode.tenancy import services as tenancy
+from lowcode.tenancy.models import Domain, Tenant
+
+DEMO = [
+    {"schema_name": "acme", "name": "Acme", "domain": "acme.localhost"},
+    {"schema_name": "globex", "name": "Globex", "domain": "globex.localhost"},
+]
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                "--disable-dev-shm-usage"]
+
+
+def pytest_configure(config):
+    # Hashing with the production hasher costs ~0.3 s a password; tests need no security here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _ensure_tenants() -> None:
+    tenancy.ensure_public_tenant()
+    for spec in DEMO:
+        tenant, _created = tenancy.ensure_tenant(**spec)
+        Domain.objects.get_or_create(domain=spec["domain"], defaults={"tenant": tenant, "is_primary": True})
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test():
+    """Requests leave the connection on their tenant's schema; start every test on public."""
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        _ensure_tenants()
+
+
+@pytest.fixture
+def acme(db) -> Tenant:
+    return Tenant.objects.get(schema_name="acme")
+
+
+@pytest.fixture
+def globex(db) -> Tenant:
+    return Tenant.objects.get(schema_name="globex")
+
+
+@pytest.fixture
+def tenant(acme):
+    """Run the test inside acme's schema (and its rolled-back transaction)."""
+    connection.set_tenant(acme)
+    yield acme
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def acme_client() -> Client:
+    return Client(HTTP_HOST="acme.localhost")
+
+
+@pytest.fixture
+def globex_client() -> Client:
+    return Client(HTTP_HOST="globex.localhost")
+
+
+@pytest.fixture
+def make_user():
+    """Create a user in a tenant's schema: make_user(tenant, "alice", password=..., is_staff=...)."""
+    from django.contrib.auth import get_user_model
+
+    def make(tenant: Tenant, username: str, password: str = "correct-horse-battery", **fields):
+        with tenant_context(tenant):
+            return get_user_model().objects.create_user(
+                username=username, password=password, email=f"{username}@example.com", **fields)
+
+    return make
+
+
+@pytest.fixture
+def live_acme(live_server, transactional_db):
+    """The live server's URL for acme; committed data in acme is removed afterwards."""
+    _ensure_tenants()  # A previous live test's flush truncated the public tables.
+    yield f"http://acme.localhost:{live_server.thread.port}"
+    with tenant_context(Tenant.objects.get(schema_name="acme")):
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def output_dir(request) -> Path:
+    """A folder for this test's artefacts (screenshots): test-results/<test name>/."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.nodeid.split("::", 1)[-1]).strip("-")
+    path = Path(settings.BASE_DIR) / "test-results" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup):
+    """A real Celery worker process on the test database and the test Redis database."""
+    from lowcode.celery import app
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    database_url = f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "lowcode", "worker", "--pool", "solo", "-l", "WARNING",
+         "--without-mingle", "--without-gossip", "-n", name],
+        env={**os.environ, "DATABASE_URL": database_url}, cwd=settings.BASE_DIR,
+    )
+    deadline = time.monotonic() + 60
+    while not any(name in reply for reply in app.control.ping(timeout=0.5) or []):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Celery worker did not start (exit code {process.poll()})")
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
