@@ -28,7 +28,7 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    "lowcode.admin_site.LowcodeAdminConfig",
     "django.contrib.staticfiles",
     "django_celery_beat",
     "axes",
@@ -41,7 +41,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.admin",
+    "lowcode.admin_site.LowcodeAdminConfig",
     "axes",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

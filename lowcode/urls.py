@@ -1,7 +1,9 @@
 """URLs of a tenant's site (acme.localhost)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from lowcode.views import HomeView
 
@@ -10,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
 ]

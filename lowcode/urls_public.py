@@ -1,6 +1,8 @@
 """URLs of the platform site (the public schema, for example localhost)."""
 
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from lowcode.tenancy.admin import platform_site
 from lowcode.views import HomeView
@@ -10,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", platform_site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
 ]

@@ -10,6 +10,8 @@ from lowcode.tenancy.models import Domain, Tenant
 
 
 class PlatformAdminSite(admin.AdminSite):
+    """The public schema's admin at the platform domain (localhost)."""
+
     site_header = _("Lowcode platform")
     site_title = _("Lowcode platform")
     index_title = _("Platform administration")

@@ -1,0 +1,22 @@
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django_tenants.utils import tenant_context
+
+from lowcode.tenancy.models import Tenant
+
+
+def test_up_prepares_demo_tenants_once_and_keeps_users(db, capsys):
+    call_command("lowcode", "up", "--no-serve")
+    first = capsys.readouterr().out
+    assert "Tenants ready: public, acme, globex" in first
+    assert "http://acme.localhost:8000/admin/" in first and "http://globex.localhost:8000/admin/" in first
+
+    acme = Tenant.objects.get(schema_name="acme")
+    with tenant_context(acme):
+        get_user_model().objects.create_user("carol", password="correct-horse-battery")
+
+    call_command("lowcode", "up", "--no-serve")
+    second = capsys.readouterr().out
+    assert "Tenants ready" in second and "Credentials" not in second
+    with tenant_context(acme):
+        assert get_user_model().objects.filter(username__in=["admin", "carol"]).count() == 2
