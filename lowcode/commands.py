@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
@@ -45,6 +46,7 @@ class UpCommand(Subcommand):
                 self.serve(console, port)
         finally:
             if started:
+                connections.close_all()
                 console.print(_("Stopping embedded services..."))
                 embedded.stop(started)
 
@@ -84,10 +86,14 @@ class UpCommand(Subcommand):
             "worker": [python, "-m", "celery", "-A", "lowcode", "worker", "-l", "INFO", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "lowcode", "beat", "-l", "INFO"],
         }
-        children = {name: subprocess.Popen(cmd) for name, cmd in processes.items()}
+        # Own sessions: Ctrl-C reaches only this process, which then stops the children in
+        # order (web first) instead of racing their own shutdowns against this loop.
+        children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in processes.items()}
         console.print(_("Serving on http://acme.localhost:%(port)d/ and http://globex.localhost:%(port)d/ "
                         "(platform: http://localhost:%(port)d/admin/). Ctrl-C stops everything.")
                       % {"port": port})
+        # Also when started with SIGINT ignored (a background job): Ctrl-C and SIGTERM both stop.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:

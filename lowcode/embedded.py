@@ -152,6 +152,14 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
+    def clients(self) -> int:
+        """Count the connections of other processes (a `make run` beside a `make test`)."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=DATABASE_USER, dbname="postgres") as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                "AND pid <> pg_backend_pid()").fetchone()[0]
+
     def stop(self) -> None:
         if self.is_running():
             self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
@@ -198,6 +206,11 @@ class EmbeddedRedis:
             time.sleep(0.05)
         raise EmbeddedServiceError(f"Redis did not answer on port {self.port}; see .lowcode/log/redis.log")
 
+    def clients(self) -> int:
+        import redis
+
+        return len(redis.Redis(host="127.0.0.1", port=self.port).client_list()) - 1
+
     def stop(self) -> None:
         import redis
 
@@ -230,5 +243,9 @@ def start_missing(*, fast: bool = False, postgres: bool | None = None,
 
 
 def stop(servers: list[EmbeddedPostgres | EmbeddedRedis]) -> None:
+    """Stop the servers a `start_missing()` call started, unless another process still uses them."""
     for server in reversed(servers):
+        if server.is_running() and server.clients():
+            logger.warning("%s is still in use by another process; leaving it running.", type(server).__name__)
+            continue
         server.stop()

@@ -119,3 +119,9 @@ def test_secure_mode_refuses_the_development_secret_key():
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env,
                             capture_output=True, text=True)
     assert result.returncode != 0 and "Set SECRET_KEY" in result.stderr
+
+
+def test_pages_speak_simplified_chinese(acme, acme_client):
+    page = acme_client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.headers["Content-Language"] == "zh-hans"
+    assert "登录" in page.content.decode()
