@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 from django_tenants.utils import schema_exists, tenant_context
 
 from lowcode.tenancy import services as tenancy
@@ -54,10 +55,11 @@ def _ensure_tenants() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _public_schema_after_test():
-    """Requests leave the connection on their tenant's schema; start every test on public."""
+def _reset_request_state():
+    """Requests leave the connection on their tenant's schema and their language active."""
     yield
     connection.set_schema_to_public()
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,742 @@
+"""Functions callable from expressions, and the value rules they share with the evaluator.
+
+Each function is an `ExpressionFunction` registered in `function_registry` under its name.
+It has a Python implementation (`evaluate`) and, when the database can compute it, an ORM
+implementation (`to_orm`), so the same function works in Python and in a queryset. Plugins
+add functions by registering more instances from their `AppConfig.ready()`::
+
+    class FxFunction(ExpressionFunction):
+        type = "fx"
+        min_arguments = max_arguments = 2
+
+        def evaluate(self, amount, currency):
+            return as_number(amount) * rate(as_text(currency))
+
+    function_registry.register(FxFunction())
+
+Values inside expressions are only: null (`None`), booleans, numbers (`int` or
+`decimal.Decimal`, never float), text, dates, times, aware or naive datetimes and lists of
+these. `clean_value()` refuses anything else, so no Python object can enter an expression.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    Expression,
+    ExpressionWrapper,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    TextField,
+    TimeField,
+    Value,
+    When,
+)
+from django.db.models import functions as db
+from django.db.models.functions import Cast
+from django.db.models.lookups import Contains, EndsWith, Exact, IsNull, StartsWith
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from lowcode.expressions.exceptions import (
+    ExpressionCompileError,
+    ExpressionEvaluationError,
+    ExpressionSyntaxError,
+)
+from lowcode.registry import Instance, Registry
+
+MAX_TEXT_LENGTH = 10_000
+# PostgreSQL's built-in ICU collation for the root locale (PostgreSQL built with ICU, as
+# Debian's packages and the official images are).
+ICU_COLLATION = "und-x-icu"
+MAX_ROUND_PLACES = 20
+# Division rounds to a fixed number of places in Python and in SQL alike, so that both give
+# the same digits (PostgreSQL picks a division's scale by its own rules).
+DIVISION_PLACES = 10
+# Wide enough for money and quantities; trapping overflow keeps results bounded in size.
+DECIMAL_CONTEXT = Context(
+    prec=40,
+    rounding=ROUND_HALF_UP,
+    Emax=100,
+    Emin=-100,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+
+# --- Values ----------------------------------------------------------------------------------
+
+
+def type_name(value: Any) -> str:
+    """Return the user-facing name of a value's type, for error messages."""
+    if value is None:
+        return _("null")
+    return kind_name(kind(value))
+
+
+def kind_name(kind: str | None) -> str:
+    """Return the user-facing name of a value family (see `kind()`)."""
+    names = {
+        "boolean": _("true/false"),
+        "number": _("a number"),
+        "text": _("text"),
+        "datetime": _("a date and time"),
+        "date": _("a date"),
+        "time": _("a time"),
+        "list": _("a list"),
+    }
+    return names.get(kind, _("an unsupported value"))
+
+
+def clean_value(value: Any) -> Any:
+    """Return `value` as an expression value, or raise if it has no place in one.
+
+    Floats become `Decimal` through their shortest repr, so that 0.1 stays 0.1. Lists hold
+    plain values only, so that reading one never recurses.
+    """
+    if isinstance(value, (list, tuple)):
+        return [_clean_scalar(item) for item in value]
+    return _clean_scalar(value)
+
+
+def _clean_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str, datetime.date, datetime.time)):
+        return value
+    if isinstance(value, (Decimal, float)):
+        if not math.isfinite(value):
+            raise ExpressionEvaluationError(_("Numbers must be finite."))
+        return Decimal(repr(value)) if isinstance(value, float) else value
+    raise ExpressionEvaluationError(
+        _("Values of type %(type)s cannot be used in expressions.") % {"type": type(value).__name__}
+    )
+
+
+def kind(value: Any) -> str:
+    """Return the family of a non-null value: values compare only within their family."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    # datetime is a subclass of date, and the two cannot be compared.
+    if isinstance(value, datetime.datetime):
+        return "datetime"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, datetime.time):
+        return "time"
+    if isinstance(value, list):
+        return "list"
+    return "other"
+
+
+def check_comparable(left: Any, right: Any) -> None:
+    """Raise unless two non-null values can be compared."""
+    if kind(left) != kind(right) or kind(left) in ("list", "other"):
+        raise ExpressionEvaluationError(
+            _("Cannot compare %(left)s with %(right)s.")
+            % {"left": type_name(left), "right": type_name(right)}
+        )
+    if kind(left) == "datetime" and (left.tzinfo is None) != (right.tzinfo is None):
+        raise ExpressionEvaluationError(_("Cannot compare dates and times with and without a time zone."))
+
+
+def as_bool(value: Any) -> bool:
+    """Return a condition's truth: null counts as false, anything but a boolean is an error."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    raise ExpressionEvaluationError(
+        _("Expected true or false but got %(type)s.") % {"type": type_name(value)}
+    )
+
+
+def as_number(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ExpressionEvaluationError(
+            _("Expected a number but got %(type)s.") % {"type": type_name(value)}
+        )
+    return Decimal(value)
+
+
+def as_integer(value: Any) -> int:
+    number = as_number(value)
+    if number != number.to_integral_value():
+        raise ExpressionEvaluationError(_("Expected a whole number but got %(value)s.") % {"value": number})
+    return int(number)
+
+
+def as_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ExpressionEvaluationError(
+            _("Expected text but got %(type)s.") % {"type": type_name(value)}
+        )
+    return value
+
+
+def as_date(value: Any) -> datetime.date:
+    """Return a date, taking an aware datetime's date in the current time zone.
+
+    That is what the database does for `TruncDate`/`Extract` on a datetime column.
+    """
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    if isinstance(value, datetime.date):
+        return value
+    raise ExpressionEvaluationError(_("Expected a date but got %(type)s.") % {"type": type_name(value)})
+
+
+def join_text(*parts: str) -> str:
+    """Return the parts joined, refusing results over the size limit before building them."""
+    if sum(map(len, parts)) > MAX_TEXT_LENGTH:
+        raise ExpressionEvaluationError(
+            _("Text results can have at most %(count)d characters.") % {"count": MAX_TEXT_LENGTH}
+        )
+    return "".join(parts)
+
+
+# --- Database helpers ------------------------------------------------------------------------
+
+
+def to_numeric(expression: Expression) -> Expression:
+    """Cast to PostgreSQL's arbitrary-precision numeric, which Python's Decimal mirrors."""
+    return Func(expression, template="CAST(%(expressions)s AS numeric)", output_field=DecimalField())
+
+
+def is_true(expression: Expression) -> Q:
+    """Return a filter true where `expression` is true: null and false both exclude a row.
+
+    The `IS NOT NULL` guard makes the filter two-valued (FALSE AND NULL is FALSE in SQL), so
+    negating it with `~` agrees with Python, where a null condition is simply false.
+    """
+    return Q(IsNull(expression, False)) & Q(Exact(expression, Value(True)))
+
+
+class TypeDispatch(Func):
+    """Build the SQL for an operation once its operands' column types are known.
+
+    Expressions are compiled without a model, so whether `a + b` adds numbers or joins text,
+    or whether a date argument is a date or a datetime column, is only known when the
+    queryset resolves the operands; `build` receives them resolved and returns the real
+    expression.
+    """
+
+    def __init__(self, build: Callable[..., Expression], *expressions: Expression, output_field=None):
+        super().__init__(*expressions, output_field=output_field)
+        self.build = build
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        resolved = [
+            expression.resolve_expression(query, allow_joins, reuse, summarize, for_save)
+            for expression in self.get_source_expressions()
+        ]
+        return self.build(*resolved).resolve_expression(query, allow_joins, reuse, summarize, for_save)
+
+
+def output_field_of(expression: Expression):
+    """Return a resolved expression's model field, or None when the database infers it."""
+    # Django's own "output field if it can be determined", without raising.
+    return expression._output_field_or_none
+
+
+_TEXT_FIELDS = (CharField, TextField)
+_NUMBER_FIELDS = (IntegerField, DecimalField, FloatField)
+
+
+def field_kind(expression: Expression) -> str | None:
+    """Return the value family (see `kind()`) of a resolved expression, if known."""
+    field = output_field_of(expression)
+    if isinstance(field, _TEXT_FIELDS):
+        return "text"
+    if isinstance(field, _NUMBER_FIELDS):
+        return "number"
+    if isinstance(field, BooleanField):
+        return "boolean"
+    # DateTimeField is a DateField.
+    if isinstance(field, DateTimeField):
+        return "datetime"
+    if isinstance(field, DateField):
+        return "date"
+    if isinstance(field, TimeField):
+        return "time"
+    return None if field is None else "other"
+
+
+def common_output_field(*expressions: Expression):
+    """Return the output field for a choice among resolved expressions (if, min, coalesce).
+
+    Django refuses to guess between different number fields (an integer column and a
+    decimal literal); the choice is then a decimal, as in Python. None lets Django infer.
+    """
+    fields = [field for field in map(output_field_of, expressions) if field is not None]
+    if len({type(field) for field in fields}) > 1 and all(isinstance(field, _NUMBER_FIELDS) for field in fields):
+        return DecimalField()
+    return None
+
+
+# --- Registry --------------------------------------------------------------------------------
+
+
+class ExpressionFunction(Instance):
+    """A function callable from expressions, registered under its name (`type`)."""
+
+    min_arguments: int = 0
+    """The fewest arguments the function takes."""
+
+    max_arguments: int | None = 0
+    """The most arguments the function takes; None for any number."""
+
+    propagates_null: bool = True
+    """Return null without calling `evaluate` when an argument is null, like SQL functions."""
+
+    lazy_arguments: bool = False
+    """Pass `evaluate` callables that compute each argument, so unused ones never run."""
+
+    condition_arguments: tuple[int, ...] = ()
+    """Indexes of arguments that `to_orm` receives compiled as `Q` filters, not expressions."""
+
+    database_function: type[Func] | None = None
+    """The Django database function the default `to_orm` applies to the arguments."""
+
+    def check_arity(self, count: int, position: int | None = None) -> None:
+        """Raise ExpressionSyntaxError unless the function takes `count` arguments."""
+        if count < self.min_arguments or (self.max_arguments is not None and count > self.max_arguments):
+            if self.max_arguments is None:
+                message = ngettext("%(name)s() takes at least %(min)d argument.",
+                                   "%(name)s() takes at least %(min)d arguments.", self.min_arguments)
+            elif self.min_arguments == self.max_arguments:
+                message = ngettext("%(name)s() takes %(min)d argument.",
+                                   "%(name)s() takes %(min)d arguments.", self.min_arguments)
+            else:
+                message = _("%(name)s() takes %(min)d to %(max)d arguments.")
+            raise ExpressionSyntaxError(
+                message % {"name": self.type, "min": self.min_arguments, "max": self.max_arguments},
+                position,
+            )
+
+    def evaluate(self, *arguments: Any) -> Any:
+        """Return the function's result for argument values (or callables, if lazy)."""
+        raise NotImplementedError
+
+    def to_orm(self, *arguments: Expression | Q) -> Expression:
+        """Return a database expression computing the function over compiled arguments.
+
+        :raises ExpressionCompileError: if the database cannot compute this function.
+        """
+        if self.database_function is None:
+            raise ExpressionCompileError(
+                _("%(name)s() cannot be computed by the database.") % {"name": self.type}
+            )
+        return self.database_function(*arguments)
+
+    def to_q(self, *arguments: Expression | Q) -> Q:
+        """Return a filter true where the function returns true (for boolean functions)."""
+        return is_true(self.to_orm(*arguments))
+
+
+function_registry: Registry[ExpressionFunction] = Registry("expression function")
+
+
+# --- Dates -----------------------------------------------------------------------------------
+
+
+def _as_date_sql(expression: Expression) -> Expression:
+    """Return a resolved date or datetime expression as a date (in the current time zone)."""
+    if isinstance(output_field_of(expression), DateTimeField):
+        return db.TruncDate(expression)
+    return expression
+
+
+class TodayFunction(ExpressionFunction):
+    type = "today"
+
+    def evaluate(self):
+        return timezone.localdate()
+
+    def to_orm(self):
+        return db.TruncDate(db.Now())
+
+
+class NowFunction(ExpressionFunction):
+    type = "now"
+    database_function = db.Now
+
+    def evaluate(self):
+        return timezone.now()
+
+
+class DateFunction(ExpressionFunction):
+    type = "date"
+    min_arguments = max_arguments = 3
+
+    def evaluate(self, year, month, day):
+        year, month, day = as_integer(year), as_integer(month), as_integer(day)
+        try:
+            return datetime.date(year, month, day)
+        except (ValueError, OverflowError):
+            raise ExpressionEvaluationError(_("That is not a valid date.")) from None
+
+    def to_orm(self, year, month, day):
+        parts = [Cast(part, IntegerField()) for part in (year, month, day)]
+        return Func(*parts, function="MAKE_DATE", output_field=DateField())
+
+
+class _ExtractFunction(ExpressionFunction):
+    """Return a part of a date, in the current time zone for datetimes (like `Extract`)."""
+
+    min_arguments = max_arguments = 1
+
+    def to_orm(self, value):
+        return db.Extract(value, self.type)
+
+
+class YearFunction(_ExtractFunction):
+    type = "year"
+
+    def evaluate(self, value):
+        return as_date(value).year
+
+
+class MonthFunction(_ExtractFunction):
+    type = "month"
+
+    def evaluate(self, value):
+        return as_date(value).month
+
+
+class DayFunction(_ExtractFunction):
+    type = "day"
+
+    def evaluate(self, value):
+        return as_date(value).day
+
+
+class DaysBetweenFunction(ExpressionFunction):
+    """Return the days from the first date to the second (negative if it is earlier)."""
+
+    type = "days_between"
+    min_arguments = max_arguments = 2
+
+    def evaluate(self, start, end):
+        return (as_date(end) - as_date(start)).days
+
+    def to_orm(self, start, end):
+        def build(start, end):
+            # date - date is a whole number of days in PostgreSQL.
+            return Func(
+                _as_date_sql(end), _as_date_sql(start),
+                template="(%(expressions)s)", arg_joiner=" - ", output_field=IntegerField(),
+            )
+
+        return TypeDispatch(build, start, end, output_field=IntegerField())
+
+
+class AddDaysFunction(ExpressionFunction):
+    type = "add_days"
+    min_arguments = max_arguments = 2
+
+    def evaluate(self, value, days):
+        if not isinstance(value, datetime.date):
+            raise ExpressionEvaluationError(
+                _("Expected a date but got %(type)s.") % {"type": type_name(value)}
+            )
+        days = as_integer(days)
+        try:
+            return value + datetime.timedelta(days=days)
+        except OverflowError:
+            raise ExpressionEvaluationError(_("That is not a valid date.")) from None
+
+    def to_orm(self, value, days):
+        def build(value, days):
+            days = Cast(days, IntegerField())
+            if isinstance(output_field_of(value), DateTimeField):
+                return Func(value, Func(days, template="make_interval(days => %(expressions)s)"),
+                            template="(%(expressions)s)", arg_joiner=" + ", output_field=DateTimeField())
+            # date + integer is a date in PostgreSQL.
+            return Func(value, days, template="(%(expressions)s)", arg_joiner=" + ", output_field=DateField())
+
+        return TypeDispatch(build, value, days)
+
+
+# --- Text ------------------------------------------------------------------------------------
+
+
+class _CaseFunction(ExpressionFunction):
+    min_arguments = max_arguments = 1
+
+    def to_orm(self, text):
+        # The database's default locale may be "C", which changes the case of ASCII letters
+        # only; ICU's root locale maps all of Unicode, as Python does.
+        return self.database_function(db.Collate(text, ICU_COLLATION))
+
+
+class UpperFunction(_CaseFunction):
+    type = "upper"
+    database_function = db.Upper
+
+    def evaluate(self, text):
+        return as_text(text).upper()
+
+
+class LowerFunction(_CaseFunction):
+    type = "lower"
+    database_function = db.Lower
+
+    def evaluate(self, text):
+        return as_text(text).lower()
+
+
+class TrimFunction(ExpressionFunction):
+    type = "trim"
+    min_arguments = max_arguments = 1
+    database_function = db.Trim
+
+    def evaluate(self, text):
+        # SQL's TRIM removes spaces only.
+        return as_text(text).strip(" ")
+
+
+class LenFunction(ExpressionFunction):
+    type = "len"
+    min_arguments = max_arguments = 1
+    database_function = db.Length
+
+    def evaluate(self, text):
+        return len(as_text(text))
+
+
+class ConcatFunction(ExpressionFunction):
+    """Join text, numbers and dates into one text; null counts as "" (like SQL's CONCAT)."""
+
+    type = "concat"
+    min_arguments = 1
+    max_arguments = None
+    propagates_null = False
+
+    def evaluate(self, *values):
+        return join_text(*(self._text(value) for value in values))
+
+    @staticmethod
+    def _text(value):
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Decimal):
+            # Plain notation like PostgreSQL's numeric::text, never "1E+2".
+            return format(value, "f")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return value.isoformat()
+        raise ExpressionEvaluationError(
+            _("concat() cannot join %(type)s.") % {"type": type_name(value)}
+        )
+
+    def to_orm(self, *values):
+        if len(values) == 1:
+            values = (*values, Value(""))
+        return db.Concat(*values, output_field=TextField())
+
+
+class _TextTestFunction(ExpressionFunction):
+    min_arguments = max_arguments = 2
+    lookup = Contains
+
+    def test(self, text: str, part: str) -> bool:
+        raise NotImplementedError
+
+    def evaluate(self, text, part):
+        return self.test(as_text(text), as_text(part))
+
+    def to_orm(self, text, part):
+        return self.lookup(text, part)
+
+
+class ContainsFunction(_TextTestFunction):
+    type = "contains"
+    lookup = Contains
+
+    def test(self, text, part):
+        return part in text
+
+
+class StartsWithFunction(_TextTestFunction):
+    type = "startswith"
+    lookup = StartsWith
+
+    def test(self, text, part):
+        return text.startswith(part)
+
+
+class EndsWithFunction(_TextTestFunction):
+    type = "endswith"
+    lookup = EndsWith
+
+    def test(self, text, part):
+        return text.endswith(part)
+
+
+# --- Logic and numbers -----------------------------------------------------------------------
+
+
+class IfFunction(ExpressionFunction):
+    """Return the second argument where the condition is true, else the third."""
+
+    type = "if"
+    min_arguments = max_arguments = 3
+    propagates_null = False
+    lazy_arguments = True
+    condition_arguments = (0,)
+
+    def evaluate(self, condition, then, otherwise):
+        return then() if as_bool(condition()) else otherwise()
+
+    def to_orm(self, condition, then, otherwise):
+        def build(then, otherwise):
+            return Case(
+                When(condition, then=then), default=otherwise,
+                output_field=common_output_field(then, otherwise),
+            )
+
+        return TypeDispatch(build, then, otherwise)
+
+
+class CoalesceFunction(ExpressionFunction):
+    """Return the first argument that is not null."""
+
+    type = "coalesce"
+    min_arguments = 2
+    max_arguments = None
+    propagates_null = False
+    lazy_arguments = True
+
+    def to_orm(self, *values):
+        def build(*values):
+            return db.Coalesce(*values, output_field=common_output_field(*values))
+
+        return TypeDispatch(build, *values)
+
+    def evaluate(self, *values):
+        for value in values:
+            result = value()
+            if result is not None:
+                return result
+        return None
+
+
+class IsNullFunction(ExpressionFunction):
+    """Return whether a value is null (comparing with null is always false)."""
+
+    type = "is_null"
+    min_arguments = max_arguments = 1
+    propagates_null = False
+
+    def evaluate(self, value):
+        return value is None
+
+    def to_orm(self, value):
+        return ExpressionWrapper(self.to_q(value), output_field=BooleanField())
+
+    def to_q(self, value):
+        return Q(IsNull(value, True))
+
+
+class AbsFunction(ExpressionFunction):
+    type = "abs"
+    min_arguments = max_arguments = 1
+    database_function = db.Abs
+
+    def evaluate(self, number):
+        return abs(as_number(number))
+
+
+class RoundFunction(ExpressionFunction):
+    """Round half away from zero to a number of decimal places (0 by default)."""
+
+    type = "round"
+    min_arguments = 1
+    max_arguments = 2
+
+    def evaluate(self, number, places=0):
+        places = as_integer(places)
+        if abs(places) > MAX_ROUND_PLACES:
+            raise ExpressionEvaluationError(
+                _("round() takes at most %(count)d places.") % {"count": MAX_ROUND_PLACES}
+            )
+        return as_number(number).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+    def to_orm(self, number, places=None):
+        # ROUND(numeric, integer) rounds half away from zero, like ROUND_HALF_UP; the
+        # double precision variant rounds half to even.
+        number = to_numeric(number)
+        if places is None:
+            return db.Round(number)
+        return db.Round(number, Cast(places, IntegerField()))
+
+
+class _ExtremeFunction(ExpressionFunction):
+    """Return the smallest or largest argument, ignoring nulls (as PostgreSQL does)."""
+
+    min_arguments = 2
+    max_arguments = None
+    propagates_null = False
+    pick = min
+
+    def to_orm(self, *values):
+        def build(*values):
+            if all(field_kind(value) == "text" for value in values):
+                # Python orders text by code point, as the "C" collation does.
+                values = [db.Collate(value, "C") for value in values]
+            return self.database_function(*values, output_field=common_output_field(*values))
+
+        return TypeDispatch(build, *values)
+
+    def evaluate(self, *values):
+        values = [value for value in values if value is not None]
+        for value in values[1:]:
+            check_comparable(values[0], value)
+        return type(self).pick(values) if values else None
+
+
+class MinFunction(_ExtremeFunction):
+    type = "min"
+    pick = min
+    database_function = db.Least
+
+
+class MaxFunction(_ExtremeFunction):
+    type = "max"
+    pick = max
+    database_function = db.Greatest
+
+
+BUILTIN_FUNCTIONS = (
+    TodayFunction, NowFunction, DateFunction, YearFunction, MonthFunction, DayFunction,
+    DaysBetweenFunction, AddDaysFunction,
+    UpperFunction, LowerFunction, TrimFunction, LenFunction, ConcatFunction,
+    ContainsFunction, StartsWithFunction, EndsWithFunction,
+    IfFunction, CoalesceFunction, IsNullFunction, AbsFunction, RoundFunction, MinFunction, MaxFunction,
+)
+
+# The built-ins are the language itself rather than an app's contribution, and the parser
+# needs them wherever this package is imported (also before apps are ready), so they are
+# registered here instead of from an AppConfig.ready(). Plugins register from theirs.
+for _function_class in BUILTIN_FUNCTIONS:
+    function_registry.register(_function_class())
+del _function_class
