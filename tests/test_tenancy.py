@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -109,14 +111,15 @@ def test_domain_in_use_is_refused(db):
 
 
 def test_cache_keys_are_prefixed_by_schema(acme, globex):
+    name = f"greeting-{uuid.uuid4().hex}"  # The test Redis outlives test runs.
     with tenant_context(acme):
-        cache.set("greeting", "hello acme")
+        cache.set(name, "hello acme")
     with tenant_context(globex):
-        assert cache.get("greeting") is None
-        cache.set("greeting", "hello globex")
+        assert cache.get(name) is None
+        cache.set(name, "hello globex")
     with tenant_context(acme):
-        assert cache.get("greeting") == "hello acme"
-        key = cache.make_key("greeting")
+        assert cache.get(name) == "hello acme"
+        key = cache.make_key(name)
     assert key.startswith("acme:")
     assert cache._cache.get_client().get(key) is not None
 
