@@ -7,8 +7,10 @@ command builds one argument parser from them. Subcommands are thin shells over s
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from contextlib import contextmanager
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from lowcode.registry import Instance, Registry
 
@@ -24,3 +26,19 @@ class Subcommand(Instance):
 
 
 subcommand_registry: Registry[Subcommand] = Registry("lowcode subcommand")
+
+
+def add_tenant_argument(parser: ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True, metavar="SCHEMA", help="The tenant's schema name, e.g. acme.")
+
+
+@contextmanager
+def tenant_from_option(schema_name: str):
+    """Run the block in the tenant's schema, or fail with a clear command error."""
+    from django_tenants.utils import get_tenant_model, tenant_context
+
+    tenant = get_tenant_model().objects.filter(schema_name=schema_name).first()
+    if tenant is None or tenant.is_public:
+        raise CommandError(_("No tenant with schema %(name)r.") % {"name": schema_name})
+    with tenant_context(tenant):
+        yield tenant

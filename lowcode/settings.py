@@ -42,7 +42,11 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "lowcode.admin_site.LowcodeAdminConfig",
+    "django.contrib.postgres",
     "axes",
+    "metadata",
+    "dynamic_models",
+    "dynamic_models.data",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -58,6 +62,7 @@ MIDDLEWARE = [
     "lowcode.logs.RequestContextMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "lowcode.tenancy.middleware.SuspendedTenantMiddleware",
+    "dynamic_models.middleware.TenantURLConfMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -26,6 +28,9 @@ class Tenant(TenantMixin):
                                                        help_text=_("Empty means unlimited."))
     max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,
                                                         help_text=_("Empty means unlimited."))
+    # Changes on every metadata publish. django-tenants loads this row on each request, so
+    # comparing it with a cached snapshot's token tells freshness without a query.
+    metadata_version = models.UUIDField(_("metadata version"), default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -1,0 +1,247 @@
+"""Entity design in admin (DM-4), and the generated admin of every published entity."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from dynamic_models import diagram, services
+from dynamic_models.models import Entity, Field, SchemaMigration
+from dynamic_models.registries import field_type_registry
+from lowcode.admin_site import TenantAdminSite
+from metadata.exceptions import MetadataError
+
+
+class FieldInline(admin.TabularInline):
+    model = Field
+    extra = 1
+    fields = ["position", "key", "label", "type", "required", "unique", "index", "default", "options",
+              "show_in_list", "filterable", "searchable", "read_only", "help_text"]
+    ordering = ["position", "id"]
+
+
+@admin.register(Entity)
+class EntityAdmin(admin.ModelAdmin):
+    list_display = ["key", "label", "app", "published_version", "updated_at"]
+    search_fields = ["key", "label"]
+    list_filter = ["app"]
+    readonly_fields = ["published_version", "created_at", "updated_at"]
+    inlines = [FieldInline]
+    change_form_template = "dynamic_models/entity_change_form.html"
+    change_list_template = "dynamic_models/entity_change_list.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        # The key names the table: fixed once published.
+        if obj and obj.published_version:
+            return [*self.readonly_fields, "key"]
+        return self.readonly_fields
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", wrap(self.preview_view), name="dynamic_models_entity_preview"),
+            path("<int:pk>/rollback/", wrap(self.rollback_view), name="dynamic_models_entity_rollback"),
+            path("diagram/", wrap(self.diagram_view), name="dynamic_models_entity_diagram"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        entity = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "migrations": SchemaMigration.objects.filter(
+            entity_key=entity.key)[:20] if entity else []}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        if "_preview" in request.POST:
+            return redirect("admin:dynamic_models_entity_preview", obj.pk)
+        return super().response_change(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_preview" in request.POST:
+            return redirect("admin:dynamic_models_entity_preview", obj.pk)
+        return super().response_add(request, obj, post_url_continue)
+
+    def _check_change(self, request, entity):
+        if not self.has_change_permission(request, entity):
+            raise PermissionDenied
+
+    def preview_view(self, request, pk):
+        """Show the planned migration; POST publishes it (if nobody published since)."""
+        entity = get_object_or_404(Entity, pk=pk)
+        self._check_change(request, entity)
+        if request.method == "POST":
+            expected = request.POST.get("expected_version")
+            try:
+                migration = services.publish(entity, author=request.user, note=request.POST.get("note", ""),
+                                             expected_version=int(expected) if expected else None)
+            except MetadataError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, _("Published %(key)s version %(version)s in %(ms)d ms.")
+                                  % {"key": entity.key, "version": migration.to_version, "ms": migration.duration_ms},
+                                  messages.SUCCESS)
+                return redirect("admin:dynamic_models_entity_change", entity.pk)
+        try:
+            plan, errors = services.preview(entity), []
+        except MetadataError as error:
+            plan, errors = None, getattr(error, "errors", [{"path": "", "message": str(error)}])
+        return TemplateResponse(request, "dynamic_models/entity_preview.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
+            "title": _("Preview publishing %s") % entity.key, "plan": plan, "errors": errors,
+        })
+
+    def rollback_view(self, request, pk):
+        entity = get_object_or_404(Entity, pk=pk)
+        self._check_change(request, entity)
+        if request.method == "POST":
+            try:
+                migration = services.rollback(entity.key, author=request.user)
+            except MetadataError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, _("Rolled %(key)s back: version %(version)s is live.")
+                                  % {"key": entity.key, "version": migration.to_version}, messages.SUCCESS)
+            return redirect("admin:dynamic_models_entity_change", entity.pk)
+        return TemplateResponse(request, "dynamic_models/entity_rollback.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
+            "title": _("Roll back %s") % entity.key,
+        })
+
+    def diagram_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(request, "dynamic_models/entity_diagram.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Entity diagram"),
+            "svg": diagram.render_svg(services.runtime.published_entity_bodies()),
+        })
+
+
+@admin.register(SchemaMigration)
+class SchemaMigrationAdmin(admin.ModelAdmin):
+    list_display = ["entity_key", "from_version", "to_version", "status", "author", "duration_ms",
+                    "rows_affected", "created_at"]
+    list_filter = ["status", "entity_key"]
+    readonly_fields = [f.name for f in SchemaMigration._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("deleted", _("Deleted")), ("all", _("All"))]
+
+    def choices(self, changelist):
+        yield {"selected": self.value() is None, "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+               "display": _("Active")}
+        yield from super().choices(changelist)
+
+    def queryset(self, request, queryset):
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted_at__isnull=True)
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Base of the generated admin of an entity; its options come from the entity's metadata."""
+
+    actions = ["restore_selected"]
+
+    def get_queryset(self, request):
+        return self.model.all_objects.all()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        obj.soft_delete()
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            obj.soft_delete()
+
+    @admin.action(description=gettext_lazy("Restore selected records"))
+    def restore_selected(self, request, queryset):
+        count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
+        self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
+
+
+def _formula_display(key: str, label: str):
+    def display(obj):
+        return obj.formula_value(key)
+
+    display.short_description = label
+    display.__name__ = f"formula_{key}"
+    return display
+
+
+def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
+    """Generate the ModelAdmin of one runtime model from its entity body."""
+    body = model.lowcode_entity
+    list_display, list_filter, search_fields, readonly = ["__str__"], [DeletedFilter], [], []
+    attrs = {}
+    for spec in body["fields"]:
+        field_type = field_type_registry.get(spec["type"])
+        key, label = spec["key"], spec.get("label") or spec["key"]
+        cardinality = spec.get("options", {}).get("cardinality")
+        if not field_type.has_column:
+            attrs[f"formula_{key}"] = staticmethod(_formula_display(key, label))
+            readonly.append(f"formula_{key}")
+            if spec.get("show_in_list", True):
+                list_display.append(f"formula_{key}")
+            continue
+        if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9:
+            list_display.append(key)
+        if spec.get("filterable") and field_type.filterable:
+            list_filter.append(key)
+        if spec.get("searchable") and field_type.searchable:
+            search_fields.append(key)
+        if spec.get("read_only") or spec["type"] == "auto_number":
+            readonly.append(key)
+    inlines = []
+    for other in models_by_key.values():
+        for other_field in other._meta.fields:
+            if isinstance(other_field, models.ForeignKey) and other_field.remote_field.model is model \
+                    and other is not model:
+                inlines.append(type(f"{other.__name__}_{other_field.name}_inline", (admin.TabularInline,), {
+                    "model": other, "fk_name": other_field.name, "extra": 0, "show_change_link": True,
+                    "exclude": ["deleted_at"]}))
+    attrs.update({
+        "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
+        "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
+        "inlines": inlines, "list_select_related": True,
+    })
+    return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
+
+
+def build_admin_site(snapshot) -> TenantAdminSite:
+    """The tenant admin of one snapshot: the static models plus every published entity."""
+    site = TenantAdminSite(name="admin")
+    for model, model_admin in admin.site._registry.items():
+        site.register(model, type(model_admin))
+    models_by_key = {key: snapshot.get_model(key) for key in snapshot.bodies}
+    for model in models_by_key.values():
+        site.register(model, model_admin_for(model, models_by_key))
+    return site
+

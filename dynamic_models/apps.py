@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DynamicModelsConfig(AppConfig):
+    name = "dynamic_models"
+    verbose_name = _("Data model")
+
+    def ready(self):
+        from dynamic_models.commands import EntityCommand
+        from dynamic_models.definitions import EntityKind
+        from dynamic_models.field_types import BUILTIN_FIELD_TYPES
+        from dynamic_models.registries import field_type_registry
+        from lowcode.cli import subcommand_registry
+        from metadata.registries import definition_kind_registry
+
+        for field_type in BUILTIN_FIELD_TYPES:
+            field_type_registry.register(field_type())
+        definition_kind_registry.register(EntityKind())
+        subcommand_registry.register(EntityCommand())

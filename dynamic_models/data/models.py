@@ -1,0 +1,1 @@
+"""Runtime model classes name this module; they live in per-tenant registries (see runtime.py)."""

@@ -1,0 +1,121 @@
+"""The `entity` kind of metadata definition: its JSON Schema, rules and publish hook."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from jsonschema import Draft202012Validator
+
+from dynamic_models.keys import ENTITY_KEY_MAX, FIELD_KEY_MAX, key_errors
+from dynamic_models.registries import field_type_registry
+from metadata.registries import DefinitionKind
+
+_TEXT = {"type": "string", "maxLength": 200}
+
+
+def field_schema() -> dict:
+    return {
+        "type": "object",
+        "required": ["id", "key", "type"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9]{6,32}$"},
+            "key": {"type": "string"},
+            "type": {"enum": field_type_registry.get_types()},
+            "label": _TEXT,
+            "help_text": {"type": "string", "maxLength": 500},
+            "required": {"type": "boolean"},
+            "unique": {"type": "boolean"},
+            "index": {"type": "boolean"},
+            "default": {},
+            "read_only": {"type": "boolean"},
+            "show_in_list": {"type": "boolean"},
+            "filterable": {"type": "boolean"},
+            "searchable": {"type": "boolean"},
+            "options": {"type": "object"},
+        },
+    }
+
+
+class EntityKind(DefinitionKind):
+    type = "entity"
+    verbose_name = gettext_lazy("Entity")
+
+    @property
+    def schema(self) -> dict:
+        return {
+            "type": "object",
+            "required": ["key", "fields"],
+            "additionalProperties": False,
+            "properties": {
+                "key": {"type": "string"},
+                "label": _TEXT,
+                "label_plural": _TEXT,
+                "description": {"type": "string", "maxLength": 2000},
+                "app": {"type": "string", "maxLength": 63},
+                "display_field": {"type": "string"},
+                "ordering": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
+                "fields": {"type": "array", "maxItems": 300, "items": field_schema()},
+            },
+        }
+
+    def validate(self, body: dict) -> list[dict]:
+        from dynamic_models import runtime
+
+        errors = [{"path": "key", "code": "key", "message": m}
+                  for m in key_errors(body["key"], what="entity", max_length=ENTITY_KEY_MAX)]
+        entity_keys = set(runtime.published_entity_bodies()) | {body["key"]}
+        field_keys = {f["key"] for f in body["fields"]}
+        seen_keys, seen_ids = set(), set()
+        for index, spec in enumerate(body["fields"]):
+            path = f"fields/{index}"
+            errors += [{"path": f"{path}/key", "code": "key", "message": m}
+                       for m in key_errors(spec["key"], what="field", max_length=FIELD_KEY_MAX)]
+            if spec["key"] in seen_keys:
+                errors.append({"path": f"{path}/key", "code": "duplicate",
+                               "message": _("Two fields use the key %(key)r.") % {"key": spec["key"]}})
+            if spec["id"] in seen_ids:
+                errors.append({"path": f"{path}/id", "code": "duplicate", "message": _("Two fields share one id.")})
+            seen_keys.add(spec["key"])
+            seen_ids.add(spec["id"])
+            field_type = field_type_registry.get(spec["type"])
+            options_validator = Draft202012Validator(field_type.options_schema)
+            option_errors = [{"path": f"{path}/options/{'/'.join(map(str, e.absolute_path))}".rstrip("/"),
+                              "code": e.validator, "message": e.message}
+                             for e in options_validator.iter_errors(spec.get("options", {}))]
+            errors += option_errors
+            if not option_errors:
+                errors += [{**e, "path": f"{path}/{e['path'].replace('.', '/')}"}
+                           for e in field_type.validate_spec({**spec, "options": spec.get("options", {})},
+                                                             entity_keys, field_keys)]
+            if spec.get("unique") and not field_type.can_be_unique:
+                errors.append({"path": f"{path}/unique", "code": "unique",
+                               "message": _("A %(type)s field cannot be unique.") % {"type": spec["type"]}})
+        for name in ("display_field",):
+            if body.get(name) and body[name] not in field_keys:
+                errors.append({"path": name, "code": "unknown_field",
+                               "message": _("Unknown field %(key)r.") % {"key": body[name]}})
+        for index, name in enumerate(body.get("ordering", [])):
+            if name.lstrip("-") not in field_keys | {"id", "created_at", "updated_at"}:
+                errors.append({"path": f"ordering/{index}", "code": "unknown_field",
+                               "message": _("Unknown field %(key)r.") % {"key": name}})
+        return errors
+
+    def publish(self, definition, previous, *, author=None) -> None:
+        from dynamic_models import schema, services
+
+        schema.apply_entity_version(definition, previous, author=author)
+        services.save_design(definition.body)
+
+    def summarize(self, changes: list[dict]) -> list[str]:
+        lines = []
+        for change in changes:
+            path, op = change["path"], change["op"]
+            if path.startswith("fields[") and path.endswith("]"):
+                item = change["new"] or change["old"]
+                verb = {"added": _("Added field"), "removed": _("Removed field")}.get(op, op)
+                lines.append(f"{verb} {item['key']} ({item['type']})")
+            else:
+                lines.append(_("%(op)s %(path)s: %(old)s → %(new)s")
+                             % {"op": op.capitalize(), "path": path, "old": change["old"], "new": change["new"]})
+        return lines

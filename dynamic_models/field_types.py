@@ -1,0 +1,479 @@
+"""The built-in field types, registered by DynamicModelsConfig.ready()."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+
+import nh3
+from django import forms
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core import validators
+from django.db import models
+from django.db.models.functions import Cast, Concat, LPad
+from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext as _
+
+from dynamic_models.registries import FieldType, option_validators
+from lowcode.expressions import ExpressionError, compile_expression
+
+_NUMBER = {"type": "number"}
+_REGEX = {"type": "string", "maxLength": 500}
+_CHOICES = {
+    "type": "array", "minItems": 1, "maxItems": 500,
+    "items": {"type": "object", "required": ["value"], "additionalProperties": False, "properties": {
+        "value": {"type": "string", "minLength": 1, "maxLength": 64}, "label": {"type": "string", "maxLength": 200}}},
+}
+ON_DELETE = {"cascade": models.CASCADE, "protect": models.PROTECT, "set_null": models.SET_NULL,
+             "restrict": models.RESTRICT}
+
+
+def _schema(**properties) -> dict:
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+@deconstructible
+class GreaterThanValidator(validators.BaseValidator):
+    message = _("Ensure this value is greater than %(limit_value)s.")
+    code = "min_value"
+
+    def compare(self, a, b):
+        return a <= b
+
+
+def _range_validators(options: dict) -> list:
+    result = option_validators({k: v for k, v in options.items() if k != "min" or not options.get("exclusive_min")})
+    if options.get("exclusive_min") and options.get("min") is not None:
+        result.append(GreaterThanValidator(decimal.Decimal(str(options["min"]))))
+    return result
+
+
+class TextType(FieldType):
+    type = "text"
+    verbose_name = _("Short text")
+    options_schema = _schema(max_length={"type": "integer", "minimum": 1, "maximum": 10000},
+                             min_length={"type": "integer", "minimum": 0}, regex=_REGEX)
+    searchable = True
+
+    def model_field_class(self, spec):
+        return models.CharField
+
+    def model_field_kwargs(self, spec):
+        options = spec.get("options", {})
+        return {"max_length": options.get("max_length", 255), "validators": option_validators(options)}
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        import re
+
+        regex = spec.get("options", {}).get("regex")
+        if regex:
+            try:
+                re.compile(regex)
+            except re.error as error:
+                return [{"path": "options.regex", "code": "regex", "message": _("Invalid pattern: %s") % error}]
+        return []
+
+    def invalid_cast_predicate(self, column, old_type):
+        return None
+
+
+class LongTextType(TextType):
+    type = "long_text"
+    verbose_name = _("Long text")
+    options_schema = _schema(max_length={"type": "integer", "minimum": 1}, min_length={"type": "integer", "minimum": 0},
+                             regex=_REGEX)
+
+    def model_field_class(self, spec):
+        return models.TextField
+
+    def model_field_kwargs(self, spec):
+        options = spec.get("options", {})
+        kwargs = {"validators": option_validators(options)}
+        if options.get("max_length"):
+            kwargs["validators"].append(validators.MaxLengthValidator(options["max_length"]))
+        return kwargs
+
+
+class SanitizedTextField(models.TextField):
+    """Rich text: HTML cleaned of scripts, handlers and unknown tags before it is stored."""
+
+    def pre_save(self, model_instance, add):
+        value = super().pre_save(model_instance, add)
+        if value:
+            value = nh3.clean(value)
+            setattr(model_instance, self.attname, value)
+        return value
+
+
+class RichTextType(TextType):
+    type = "rich_text"
+    verbose_name = _("Rich text")
+    options_schema = _schema()
+
+    def model_field_class(self, spec):
+        return SanitizedTextField
+
+    def model_field_kwargs(self, spec):
+        return {}
+
+
+class IntegerType(FieldType):
+    type = "integer"
+    verbose_name = _("Integer")
+    options_schema = _schema(min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
+    filterable = True
+
+    def model_field_class(self, spec):
+        return models.BigIntegerField
+
+    def model_field_kwargs(self, spec):
+        return {"validators": _range_validators(spec.get("options", {}))}
+
+    def invalid_cast_predicate(self, column, old_type):
+        if old_type.type in ("integer", "decimal", "boolean"):
+            return None
+        return f"NOT ({column}::text ~ '^\\s*[-+]?[0-9]{{1,18}}\\s*$')"
+
+
+class DecimalType(FieldType):
+    type = "decimal"
+    verbose_name = _("Decimal")
+    options_schema = _schema(max_digits={"type": "integer", "minimum": 1, "maximum": 30},
+                             decimal_places={"type": "integer", "minimum": 0, "maximum": 15},
+                             min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
+    filterable = True
+
+    def model_field_class(self, spec):
+        return models.DecimalField
+
+    def model_field_kwargs(self, spec):
+        options = spec.get("options", {})
+        return {"max_digits": options.get("max_digits", 12), "decimal_places": options.get("decimal_places", 2),
+                "validators": _range_validators(options)}
+
+    def to_python(self, value):
+        return decimal.Decimal(str(value))
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        options = spec.get("options", {})
+        if options.get("decimal_places", 2) > options.get("max_digits", 12):
+            return [{"path": "options.decimal_places", "code": "decimal_places",
+                     "message": _("Decimal places cannot exceed max digits.")}]
+        return []
+
+    def invalid_cast_predicate(self, column, old_type):
+        if old_type.type in ("integer", "decimal"):
+            return None
+        return f"NOT ({column}::text ~ '^\\s*[-+]?[0-9]*\\.?[0-9]+\\s*$')"
+
+
+class BooleanType(FieldType):
+    type = "boolean"
+    verbose_name = _("Boolean")
+    filterable = True
+    can_be_unique = False
+
+    def model_field_class(self, spec):
+        return models.BooleanField
+
+    def get_model_field(self, spec):
+        field = super().get_model_field(spec)
+        if spec.get("required") and field.default is models.NOT_PROVIDED:
+            field.default = False
+        return field
+
+    def invalid_cast_predicate(self, column, old_type):
+        return f"NOT (lower({column}::text) IN ('true', 'false', 't', 'f', '1', '0', 'yes', 'no'))"
+
+
+class DateType(FieldType):
+    type = "date"
+    verbose_name = _("Date")
+    options_schema = _schema(not_in_future={"type": "boolean"})
+    filterable = True
+
+    def model_field_class(self, spec):
+        return models.DateField
+
+    def model_field_kwargs(self, spec):
+        if spec.get("options", {}).get("not_in_future"):
+            return {"validators": [NotInFutureValidator()]}
+        return {}
+
+    def to_python(self, value):
+        return datetime.date.fromisoformat(value)
+
+    def invalid_cast_predicate(self, column, old_type):
+        if old_type.type in ("date", "datetime"):
+            return None
+        return f"NOT ({column}::text ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}')"
+
+
+@deconstructible
+class NotInFutureValidator:
+    message = _("The date cannot be in the future.")
+
+    def __call__(self, value):
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        today = timezone.localdate()
+        if value and (value.date() if isinstance(value, datetime.datetime) else value) > today:
+            raise ValidationError(self.message, code="future")
+
+    def __eq__(self, other):
+        return isinstance(other, NotInFutureValidator)
+
+
+class DateTimeType(DateType):
+    type = "datetime"
+    verbose_name = _("Date and time")
+
+    def model_field_class(self, spec):
+        return models.DateTimeField
+
+    def to_python(self, value):
+        return datetime.datetime.fromisoformat(value)
+
+
+class TimeType(FieldType):
+    type = "time"
+    verbose_name = _("Time")
+
+    def model_field_class(self, spec):
+        return models.TimeField
+
+    def to_python(self, value):
+        return datetime.time.fromisoformat(value)
+
+
+class EmailType(TextType):
+    type = "email"
+    verbose_name = _("Email")
+    options_schema = _schema()
+
+    def model_field_class(self, spec):
+        return models.EmailField
+
+    def model_field_kwargs(self, spec):
+        return {"max_length": 254}
+
+
+class URLType(TextType):
+    type = "url"
+    verbose_name = _("URL")
+    options_schema = _schema()
+
+    def model_field_class(self, spec):
+        return models.URLField
+
+    def model_field_kwargs(self, spec):
+        return {"max_length": 2000}
+
+
+class PhoneType(TextType):
+    type = "phone"
+    verbose_name = _("Phone")
+    options_schema = _schema()
+
+    def model_field_kwargs(self, spec):
+        return {"max_length": 32, "validators": [validators.RegexValidator(
+            r"^\+?[0-9][0-9 ()\-.]{3,30}$", _("Enter a phone number such as +86 10 1234 5678."), code="phone")]}
+
+
+class ChoiceType(FieldType):
+    type = "choice"
+    verbose_name = _("Choice")
+    options_schema = {**_schema(choices=_CHOICES), "required": ["choices"]}
+    filterable = True
+
+    @staticmethod
+    def choices(spec) -> list[tuple[str, str]]:
+        return [(c["value"], c.get("label") or c["value"]) for c in spec["options"]["choices"]]
+
+    def model_field_class(self, spec):
+        return models.CharField
+
+    def model_field_kwargs(self, spec):
+        return {"max_length": 64, "choices": self.choices(spec)}
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        values = [c["value"] for c in spec["options"]["choices"]]
+        errors = []
+        if len(values) != len(set(values)):
+            errors.append({"path": "options.choices", "code": "duplicate", "message": _("Choice values must be unique.")})
+        default = spec.get("default")
+        if default is not None and default not in values:
+            errors.append({"path": "default", "code": "invalid_choice",
+                           "message": _("Default %(value)r is not one of the choices.") % {"value": default}})
+        return errors
+
+
+class ChoiceArrayField(ArrayField):
+    """An array of choice values, edited as checkboxes."""
+
+    def formfield(self, **kwargs):
+        return forms.TypedMultipleChoiceField(
+            choices=self.base_field.choices, required=not self.blank, label=self.verbose_name,
+            help_text=self.help_text, widget=forms.CheckboxSelectMultiple)
+
+
+class MultipleChoiceType(ChoiceType):
+    type = "multiple_choice"
+    verbose_name = _("Multiple choice")
+    filterable = False
+    can_be_unique = False
+
+    def model_field_class(self, spec):
+        return ChoiceArrayField
+
+    def model_field_kwargs(self, spec):
+        return {"base_field": models.CharField(max_length=64, choices=self.choices(spec))}
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        default = spec.get("default")
+        values = [c["value"] for c in spec["options"]["choices"]]
+        if default is not None and (not isinstance(default, list) or set(default) - set(values)):
+            return [{"path": "default", "code": "invalid_choice", "message": _("Default must be a list of choices.")}]
+        return []
+
+
+class JSONType(FieldType):
+    type = "json"
+    verbose_name = _("JSON")
+    can_be_unique = False
+
+    def model_field_class(self, spec):
+        return models.JSONField
+
+
+class UUIDType(FieldType):
+    type = "uuid"
+    verbose_name = _("UUID")
+
+    def model_field_class(self, spec):
+        return models.UUIDField
+
+    def model_field_kwargs(self, spec):
+        return {"default": uuid.uuid4} if spec.get("required") else {}
+
+
+class AutoNumberType(FieldType):
+    """`EXP-0001`: a prefix and a zero-padded number from a PostgreSQL sequence."""
+
+    type = "auto_number"
+    verbose_name = _("Auto number")
+    options_schema = _schema(prefix={"type": "string", "maxLength": 20, "pattern": "^[A-Za-z0-9_-]*$"},
+                             digits={"type": "integer", "minimum": 1, "maximum": 12})
+
+    @staticmethod
+    def sequence_name(entity_key: str, field_key: str) -> str:
+        return f"dm_{entity_key}_{field_key}_seq"
+
+    def model_field_class(self, spec):
+        return models.CharField
+
+    def get_model_field(self, spec):
+        options = spec.get("options", {})
+        sequence = self.sequence_name(spec["entity"], spec["key"])
+        number = Cast(models.Func(models.Value(sequence), function="nextval"), models.CharField())
+        field = models.CharField(
+            verbose_name=spec.get("label") or spec["key"], help_text=spec.get("help_text", ""),
+            max_length=40, unique=True, editable=False, db_column=spec["key"],
+            db_default=Concat(models.Value(options.get("prefix", "")),
+                              LPad(number, options.get("digits", 4), models.Value("0"))))
+        field.lowcode_spec = spec
+        return field
+
+
+class UserType(FieldType):
+    type = "user"
+    verbose_name = _("User")
+    options_schema = _schema(on_delete={"enum": ["protect", "set_null"]})
+    filterable = True
+    can_be_unique = False
+
+    def model_field_class(self, spec):
+        return models.ForeignKey
+
+    def model_field_kwargs(self, spec):
+        on_delete = spec.get("options", {}).get("on_delete", "set_null")
+        # related_name="+": the global User model must not learn one tenant's reverse accessors.
+        return {"to": settings.AUTH_USER_MODEL, "on_delete": ON_DELETE[on_delete], "related_name": "+",
+                "db_column": f"{spec['key']}_id", "db_constraint": True}
+
+
+class RelationType(FieldType):
+    """A relation to an entity: many-to-one, one-to-one or many-to-many."""
+
+    type = "relation"
+    verbose_name = _("Relation")
+    options_schema = {**_schema(target={"type": "string"},
+                                cardinality={"enum": ["many_to_one", "one_to_one", "many_to_many"]},
+                                on_delete={"enum": list(ON_DELETE)}),
+                      "required": ["target"]}
+    is_relation = True
+    filterable = True
+    can_be_unique = False
+
+    def model_field_class(self, spec):
+        return {"many_to_one": models.ForeignKey, "one_to_one": models.OneToOneField,
+                "many_to_many": models.ManyToManyField}[spec["options"].get("cardinality", "many_to_one")]
+
+    def get_model_field(self, spec):
+        options = spec["options"]
+        cardinality = options.get("cardinality", "many_to_one")
+        common = {"verbose_name": spec.get("label") or spec["key"], "help_text": spec.get("help_text", ""),
+                  "to": f"data.{options['target']}", "related_name": f"{spec['entity']}_{spec['key']}_set"}
+        if cardinality == "many_to_many":
+            field = models.ManyToManyField(blank=not spec.get("required"), db_table=f"dm_{spec['entity']}_{spec['key']}",
+                                           **common)
+        else:
+            required = spec.get("required", False)
+            on_delete = options.get("on_delete", "protect" if required else "set_null")
+            field = self.model_field_class(spec)(on_delete=ON_DELETE[on_delete], null=not required, blank=not required,
+                                                 db_column=f"{spec['key']}_id", **common)
+        field.lowcode_spec = spec
+        return field
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        options = spec["options"]
+        errors = []
+        if options["target"] not in entity_keys:
+            errors.append({"path": "options.target", "code": "unknown_entity",
+                           "message": _("Unknown entity %(target)r: publish it first.") % {"target": options["target"]}})
+        if options.get("on_delete") == "set_null" and spec.get("required"):
+            errors.append({"path": "options.on_delete", "code": "set_null_required",
+                           "message": _("A required relation cannot be set to null on delete.")})
+        return errors
+
+
+class FormulaType(FieldType):
+    """A read-only value computed from an expression over other fields (EX-1)."""
+
+    type = "formula"
+    verbose_name = _("Formula")
+    options_schema = {**_schema(expression={"type": "string", "minLength": 1, "maxLength": 2000}),
+                      "required": ["expression"]}
+    has_column = False
+    can_be_unique = False
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        try:
+            expression = compile_expression(spec["options"]["expression"])
+        except ExpressionError as error:
+            return [{"path": "options.expression", "code": "expression", "message": str(error)}]
+        unknown = expression.references - field_keys
+        if unknown:
+            return [{"path": "options.expression", "code": "unknown_field",
+                     "message": _("The expression reads unknown fields: %s") % ", ".join(sorted(unknown))}]
+        return []
+
+
+BUILTIN_FIELD_TYPES = [
+    TextType, LongTextType, RichTextType, IntegerType, DecimalType, BooleanType, DateType, DateTimeType,
+    TimeType, EmailType, URLType, PhoneType, ChoiceType, MultipleChoiceType, JSONType, UUIDType,
+    AutoNumberType, UserType, RelationType, FormulaType,
+]

@@ -1,0 +1,104 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from dynamic_models.registries import field_type_registry
+
+
+def new_field_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def field_type_choices() -> list[tuple[str, str]]:
+    return [(t.type, t.verbose_name) for t in field_type_registry.get_all()]
+
+
+class Entity(models.Model):
+    """The design (draft) of an entity, edited in admin; publishing makes it a table (DM-1)."""
+
+    key = models.CharField(_("key"), max_length=40, unique=True,
+                           help_text=_("Lowercase identifier; the table is dm_<key>."))
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    label_plural = models.CharField(_("plural label"), max_length=200, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    app = models.CharField(_("app"), max_length=63, blank=True, help_text=_("Groups entities in bundles."))
+    display_field = models.CharField(_("display field"), max_length=50, blank=True)
+    ordering = models.CharField(_("ordering"), max_length=200, blank=True,
+                                help_text=_("Comma-separated field keys; prefix with - for descending."))
+    published_version = models.PositiveIntegerField(_("published version"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("entity")
+        verbose_name_plural = _("entities")
+        ordering = ["key"]
+
+    def __str__(self):
+        return self.label or self.key
+
+
+class Field(models.Model):
+    """A field of an entity design. `uid` stays when the key changes, so renames keep data."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="fields", verbose_name=_("entity"))
+    uid = models.CharField(_("id"), max_length=32, default=new_field_id, editable=False)
+    key = models.CharField(_("key"), max_length=50)
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    type = models.CharField(_("type"), max_length=40, choices=field_type_choices)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    required = models.BooleanField(_("required"), default=False)
+    unique = models.BooleanField(_("unique"), default=False)
+    index = models.BooleanField(_("index"), default=False)
+    default = models.JSONField(_("default"), null=True, blank=True)
+    help_text = models.CharField(_("help text"), max_length=500, blank=True)
+    read_only = models.BooleanField(_("read-only"), default=False)
+    show_in_list = models.BooleanField(_("show in list"), default=True)
+    filterable = models.BooleanField(_("filterable"), default=False)
+    searchable = models.BooleanField(_("searchable"), default=False)
+    options = models.JSONField(_("options"), default=dict, blank=True,
+                               help_text=_('Type options, e.g. {"max_length": 120} or {"choices": [{"value": "a"}]}.'))
+
+    class Meta:
+        verbose_name = _("field")
+        verbose_name_plural = _("fields")
+        ordering = ["entity", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "key"], name="dynamic_models_field_key"),
+            models.UniqueConstraint(fields=["entity", "uid"], name="dynamic_models_field_uid"),
+        ]
+
+    def __str__(self):
+        return f"{self.entity.key}.{self.key}"
+
+
+class SchemaMigration(models.Model):
+    """One applied change of an entity's table, with its SQL both ways (DM-3)."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        ROLLED_BACK = "rolled_back", _("Rolled back")
+        PURGED = "purged", _("Purged")
+
+    entity_key = models.CharField(_("entity"), max_length=40, db_index=True)
+    from_version = models.PositiveIntegerField(_("from version"), null=True, blank=True)
+    to_version = models.PositiveIntegerField(_("to version"))
+    operations = models.JSONField(_("operations"), default=list)
+    forward_sql = models.TextField(_("forward SQL"), blank=True)
+    backward_sql = models.TextField(_("backward SQL"), blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.APPLIED)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+", verbose_name=_("author"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    rows_affected = models.PositiveBigIntegerField(_("rows affected"), default=0)
+    created_at = models.DateTimeField(_("applied at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("schema migration")
+        verbose_name_plural = _("schema migrations")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.entity_key} v{self.from_version or 0} → v{self.to_version}"

@@ -1,0 +1,90 @@
+"""Field types of entities (DM-1). One short class per type; plugins register more."""
+
+from __future__ import annotations
+
+from django.core import validators
+from django.db import models
+from django.utils.translation import gettext as _
+
+from lowcode.registry import Instance, Registry
+
+
+class FieldType(Instance):
+    """A kind of entity field: its options and how it becomes a Django model field.
+
+    A field spec is a dict of the entity body: `key`, `type`, `label`, `required`, `unique`,
+    `index`, `default`, `help_text`, `read_only`, list/filter/search flags and `options`.
+    """
+
+    verbose_name: str = ""
+    #: JSON Schema of this type's `options`.
+    options_schema: dict = {"type": "object", "additionalProperties": False, "properties": {}}
+    #: False for values computed on read (formulas): no column, no migration.
+    has_column: bool = True
+    #: Whether `unique` and `index` make sense for the column.
+    can_be_unique: bool = True
+    #: Text-like values that admin search and full-text search look into.
+    searchable: bool = False
+    #: Offered as an admin list filter.
+    filterable: bool = False
+    #: A relation to another entity, resolved through the snapshot's registry.
+    is_relation: bool = False
+
+    def model_field_class(self, spec: dict) -> type[models.Field]:
+        raise NotImplementedError
+
+    def model_field_kwargs(self, spec: dict) -> dict:
+        """Return the type's own keyword arguments (length, choices, validators...)."""
+        return {}
+
+    def get_model_field(self, spec: dict) -> models.Field:
+        """Build the Django model field for `spec`."""
+        required = spec.get("required", False)
+        kwargs = {
+            "verbose_name": spec.get("label") or spec["key"].replace("_", " "),
+            "help_text": spec.get("help_text", ""),
+            "null": not required,
+            "blank": not required,
+            "db_column": spec["key"],
+        }
+        if self.can_be_unique:
+            kwargs["unique"] = spec.get("unique", False)
+            kwargs["db_index"] = spec.get("index", False) and not kwargs["unique"]
+        if spec.get("default") is not None:
+            kwargs["default"] = self.to_python(spec["default"])
+        kwargs.update(self.model_field_kwargs(spec))
+        field = self.model_field_class(spec)(**kwargs)
+        field.lowcode_spec = spec
+        return field
+
+    def to_python(self, value):
+        """Convert a JSON value of the definition (a default) to the field's Python value."""
+        return value
+
+    def validate_spec(self, spec: dict, entity_keys: set[str], field_keys: set[str]) -> list[dict]:
+        """Return problems of `spec` beyond its options schema, as {"path", "code", "message"}."""
+        return []
+
+    def invalid_cast_predicate(self, column: str, old_type: FieldType) -> str | None:
+        """Return SQL true for rows whose `column` (of `old_type`) cannot become this type.
+
+        None means every value converts (or there is no type change worth checking).
+        """
+        return None
+
+
+def option_validators(options: dict) -> list:
+    result = []
+    if options.get("regex"):
+        result.append(validators.RegexValidator(options["regex"], _("Does not match the pattern %s.")
+                                                % options["regex"], code="regex"))
+    if options.get("min_length"):
+        result.append(validators.MinLengthValidator(options["min_length"]))
+    if options.get("min") is not None:
+        result.append(validators.MinValueValidator(options["min"]))
+    if options.get("max") is not None:
+        result.append(validators.MaxValueValidator(options["max"]))
+    return result
+
+
+field_type_registry: Registry[FieldType] = Registry("field type")

@@ -1,0 +1,220 @@
+"""Runtime model classes per tenant snapshot (DM-2).
+
+Each tenant's published entities are built into a private app registry (`SnapshotApps`)
+under the app label `data`, one model per entity key (`data.expense`, table `dm_expense`).
+A snapshot is cached per schema and used while its token equals the tenant row's
+`metadata_version`, which django-tenants loads on every request: checking freshness costs no
+query, and a publish in any process is seen by every other on its next request. Two tenants
+may define the same key differently: their classes live in different registries.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
+from django.conf import settings
+from django.db import connection, models
+from django.db.migrations.state import AppConfigStub
+from django.urls import clear_url_caches
+from django.utils import timezone
+
+from dynamic_models.registries import field_type_registry
+from lowcode.expressions import compile_expression
+
+APP_LABEL = "data"
+
+
+class SnapshotApps(Apps):
+    """A private registry holding one tenant's runtime models."""
+
+    def __init__(self):
+        super().__init__([AppConfigStub(APP_LABEL)])
+        # Relations to users resolve to the real model. Seeded here only, not as an app
+        # config: that would rebuild the global User._meta relation tree.
+        user = global_apps.get_model(settings.AUTH_USER_MODEL)
+        self.all_models[user._meta.app_label][user._meta.model_name] = user
+
+
+class ActiveRecordManager(models.Manager):
+    """Records not soft-deleted, with formula fields computed by the database."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset().filter(deleted_at__isnull=True)
+        formulas = self.model.lowcode_formulas
+        if formulas:
+            queryset = queryset.annotate(**{key: expr.to_orm() for key, expr in formulas.items()})
+        return queryset
+
+
+class DynamicRecord(models.Model):
+    """System columns of every entity (DM-7)."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                   on_delete=models.SET_NULL, related_name="+")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                   on_delete=models.SET_NULL, related_name="+")
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    lowcode_entity: dict = {}
+    lowcode_formulas: dict = {}
+
+    class Meta:
+        abstract = True
+        app_label = APP_LABEL
+
+    def __str__(self):
+        display = self.lowcode_entity.get("display_field")
+        value = getattr(self, display, None) if display else None
+        return str(value) if value not in (None, "") else f"{self._meta.verbose_name} #{self.pk}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def formula_value(self, key: str):
+        """Return a formula field's value: annotated by the manager, else computed here."""
+        if key in self.__dict__:
+            return self.__dict__[key]
+        record = {f.name: getattr(self, f.attname) for f in self._meta.concrete_fields}
+        return self.lowcode_formulas[key].evaluate({"record": record})
+
+    def soft_delete(self) -> None:
+        """Mark deleted, applying each relation's on-delete rule to live dependants (DM-7)."""
+        for relation in self._meta.related_objects:
+            if relation.many_to_many:
+                continue
+            dependants = relation.related_model.objects.filter(**{relation.field.name: self})
+            if not dependants.exists():
+                continue
+            if relation.on_delete in (models.PROTECT, models.RESTRICT):
+                raise models.ProtectedError(
+                    f"{self} is used by {relation.related_model._meta.verbose_name_plural}: "
+                    f"{', '.join(str(d) for d in dependants[:5])}", set(dependants[:10]))
+            if relation.on_delete is models.CASCADE:
+                for dependant in dependants:
+                    dependant.soft_delete()
+            elif relation.on_delete is models.SET_NULL:
+                dependants.update(**{relation.field.name: None})
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self) -> None:
+        self.deleted_at = None
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+
+def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
+    """Build the model class of one entity body into `apps`."""
+    key = body["key"]
+    meta = type("Meta", (), {
+        "apps": apps, "app_label": APP_LABEL, "db_table": f"dm_{key}",
+        "verbose_name": body.get("label") or key.replace("_", " "),
+        "verbose_name_plural": body.get("label_plural") or body.get("label") or key.replace("_", " "),
+        "ordering": body.get("ordering") or ["-id"],
+    })
+    attrs = {"__module__": "dynamic_models.data.models", "Meta": meta, "lowcode_entity": body,
+             "objects": ActiveRecordManager(), "all_objects": models.Manager(), "lowcode_formulas": {}}
+    for spec in body["fields"]:
+        field_type = field_type_registry.get(spec["type"])
+        if field_type.has_column:
+            attrs[spec["key"]] = field_type.get_model_field({**spec, "entity": key, "options": spec.get("options", {})})
+        else:
+            attrs["lowcode_formulas"][spec["key"]] = compile_expression(spec["options"]["expression"])
+    return type(key, (DynamicRecord,), attrs)
+
+
+def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
+    """Build every entity of `bodies` into a new private registry; relations must resolve."""
+    apps = SnapshotApps()
+    for body in bodies.values():
+        build_model(apps, body)
+    unresolved = {f"{label}.{name}" for (label, name) in apps._pending_operations}
+    if unresolved:
+        raise LookupError(f"Relations point to unknown entities: {', '.join(sorted(unresolved))}")
+    return apps
+
+
+@dataclass
+class Snapshot:
+    schema_name: str
+    token: uuid.UUID
+    bodies: dict[str, dict]
+    apps: SnapshotApps = field(repr=False)
+
+    def get_model(self, key: str) -> type[models.Model]:
+        return self.apps.get_model(APP_LABEL, key)
+
+    def get_models(self) -> list[type[models.Model]]:
+        return [self.apps.get_model(APP_LABEL, key) for key in self.bodies]
+
+    @cached_property
+    def admin_site(self):
+        from dynamic_models.admin import build_admin_site
+
+        return build_admin_site(self)
+
+    @cached_property
+    def urlconf(self) -> types.ModuleType:
+        """A URLconf like lowcode.urls whose admin also shows this snapshot's entities."""
+        from lowcode.urls import tenant_urlpatterns
+
+        module = types.ModuleType(f"lowcode.urls.tenant_{self.schema_name}")
+        module.urlpatterns = tenant_urlpatterns(self.admin_site)
+        return module
+
+
+_snapshots: dict[str, Snapshot] = {}
+_build_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def load_bodies() -> dict[str, dict]:
+    """Read the current schema's published entity bodies."""
+    from metadata.services import published_bodies
+
+    return {key: definition.body for key, definition in sorted(published_bodies("entity").items())}
+
+
+def current() -> Snapshot:
+    """Return the snapshot of the connection's tenant, rebuilding it if a publish made it stale."""
+    tenant = connection.tenant
+    schema_name = tenant.schema_name
+    snapshot = _snapshots.get(schema_name)
+    if snapshot is not None and snapshot.token == tenant.metadata_version:
+        return snapshot
+    with _locks_guard:
+        lock = _build_locks.setdefault(schema_name, threading.Lock())
+    with lock:
+        snapshot = _snapshots.get(schema_name)
+        if snapshot is None or snapshot.token != tenant.metadata_version:
+            bodies = load_bodies()
+            snapshot = Snapshot(schema_name, tenant.metadata_version, bodies, build_apps(bodies))
+            replaced = _snapshots.get(schema_name)
+            _snapshots[schema_name] = snapshot
+            if replaced is not None:
+                # Resolvers cache the old URLconf (and through it the old classes).
+                clear_url_caches()
+    return snapshot
+
+
+def get_model(key: str) -> type[models.Model]:
+    """Return the current tenant's runtime model of entity `key` (LookupError if none)."""
+    return current().get_model(key)
+
+
+def published_entity_bodies() -> dict[str, dict]:
+    return current().bodies
+
+
+def forget(schema_name: str) -> None:
+    """Drop a schema's cached snapshot (tenant deleted)."""
+    _snapshots.pop(schema_name, None)

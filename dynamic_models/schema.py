@@ -1,0 +1,306 @@
+"""Generated schema migrations of entity tables: plan, preview, apply, purge (DM-3).
+
+A plan compares two bodies of one entity field by field (matched by the field's stable id,
+so a new key is a rename) and drives Django's schema editor. Preview collects the SQL
+without running it and measures the data impact; apply runs it inside the publish
+transaction (metadata.services.publish holds the tenant's advisory lock), refusing when the
+impact shows rows that would break. Removing a field only renames its column to
+`_removed_<id>`; `purge_removed` drops such columns later, and re-adding the field restores it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, models
+from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name
+
+from dynamic_models import runtime
+from dynamic_models.field_types import AutoNumberType
+from dynamic_models.models import SchemaMigration
+from dynamic_models.registries import field_type_registry
+from metadata.exceptions import MetadataError
+
+SAMPLE_SIZE = 10
+
+
+class MigrationRefused(MetadataError):
+    """The change would break existing rows; `impact` lists them."""
+
+    def __init__(self, impact: list[dict]):
+        self.impact = impact
+        super().__init__("; ".join(item["message"] for item in impact if item["blocking"]))
+
+
+@dataclass
+class Plan:
+    entity_key: str
+    operations: list[dict] = field(default_factory=list)
+    sql: list[str] = field(default_factory=list)
+    impact: list[dict] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[dict]:
+        return [item for item in self.impact if item["blocking"]]
+
+    def as_dict(self) -> dict:
+        return {"entity": self.entity_key, "operations": self.operations, "sql": self.sql, "impact": self.impact}
+
+
+def removed_column(field_id: str) -> str:
+    return f"_removed_{field_id}"
+
+
+def _assert_tenant_schema() -> None:
+    # DDL on the public search path would land in every tenant's view of public.
+    if connection.schema_name == get_public_schema_name():
+        raise RuntimeError("Entity tables are created in tenant schemas only.")
+
+
+def _table_columns(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        return {c.name for c in connection.introspection.get_table_description(cursor, table)} \
+            if table in connection.introspection.table_names(cursor) else set()
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _model_pair(old_body: dict | None, new_body: dict) -> tuple[type | None, type]:
+    """Build the entity's old and new model classes next to the other published entities."""
+    bodies = {k: b for k, b in runtime.load_bodies().items() if k != new_body["key"]}
+    new_model = runtime.build_apps({**bodies, new_body["key"]: new_body}).get_model("data", new_body["key"])
+    old_model = None
+    if old_body is not None:
+        old_model = runtime.build_apps({**bodies, old_body["key"]: old_body}).get_model("data", old_body["key"])
+    return old_model, new_model
+
+
+def _model_field(model, spec) -> models.Field | None:
+    if not field_type_registry.get(spec["type"]).has_column:
+        return None
+    return model._meta.get_field(spec["key"])
+
+
+def _removed_shape(model_field: models.Field, field_id: str) -> models.Field:
+    """The field as it lives once removed: nullable, unconstrained, under `_removed_<id>`."""
+    clone = copy.copy(model_field)
+    clone.null, clone._unique, clone.db_index = True, False, False
+    clone.db_column = removed_column(field_id)
+    clone.column = clone.db_column
+    clone.db_default = models.NOT_PROVIDED
+    return clone
+
+
+def _count(sql: str, params=()) -> tuple[int, list]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) OVER (), id FROM ({sql}) AS offending LIMIT {SAMPLE_SIZE}", params)
+        rows = cursor.fetchall()
+    return (rows[0][0] if rows else 0), [row[1] for row in rows]
+
+
+def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field) -> list[dict]:
+    """Measure rows of `table` that the new field definition would reject."""
+    checks = []
+    column = _quote(old_field.column if old_field is not None else new_field.column)
+    key = spec["key"]
+    new_type = field_type_registry.get(spec["type"])
+    if old_field is None:
+        if spec.get("required") and new_field.default is models.NOT_PROVIDED and \
+                new_field.db_default is models.NOT_PROVIDED and not new_field.many_to_many:
+            checks.append(("required_without_default",
+                           _("%(count)d rows would have no value for the new required field %(key)s; give it a default."),
+                           f"SELECT id FROM {_quote(table)}"))
+    else:
+        if old_spec["type"] != spec["type"]:
+            predicate = new_type.invalid_cast_predicate(column, field_type_registry.get(old_spec["type"]))
+            if predicate:
+                checks.append(("invalid_cast", _("%(count)d values of %(key)s cannot be converted to %(type)s."),
+                               f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND {predicate}"))
+        if old_field.null and not new_field.null and not new_field.many_to_many:
+            checks.append(("null", _("%(count)d rows have no value for %(key)s, which becomes required."),
+                           f"SELECT id FROM {_quote(table)} WHERE {column} IS NULL"))
+        if new_field.unique and not old_field.unique:
+            checks.append(("unique", _("%(count)d rows share a value of %(key)s, which becomes unique."),
+                           f"SELECT id FROM {_quote(table)} WHERE {column} IN (SELECT {column} FROM {_quote(table)} "
+                           f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1)"))
+        new_length = getattr(new_field, "max_length", None)
+        if new_length and (getattr(old_field, "max_length", None) or 10**9) > new_length:
+            checks.append(("max_length", _("%(count)d values of %(key)s are longer than %(max)d characters."),
+                           f"SELECT id FROM {_quote(table)} WHERE length({column}::text) > {int(new_length)}"))
+    if old_field is not None and spec["type"] in ("choice",) and new_field.choices:
+        values = [value for value, _label in new_field.choices]
+        checks.append(("invalid_choice", _("%(count)d rows hold a value of %(key)s that is no longer a choice."),
+                       f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND NOT ({column} = ANY(%s))",
+                       [values]))
+    regex = spec.get("options", {}).get("regex")
+    if old_field is not None and regex and regex != (old_spec or {}).get("options", {}).get("regex"):
+        checks.append(("regex", _("%(count)d values of %(key)s do not match the new pattern."),
+                       f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND NOT ({column} ~ %s)", [regex]))
+    impact = []
+    for code, message, sql, *params in checks:
+        count, sample = _count(sql, params[0] if params else ())
+        if count:
+            impact.append({"field": key, "code": code, "count": count, "sample_ids": sample, "blocking": True,
+                           "message": message % {"count": count, "key": key, "type": spec["type"],
+                                                 "max": getattr(new_field, "max_length", 0) or 0}})
+    return impact
+
+
+def _run(editor, operation: dict, model, old_field, new_field) -> None:
+    op = operation["op"]
+    if op == "create_model":
+        for spec in model.lowcode_entity["fields"]:
+            if spec["type"] == AutoNumberType.type:
+                editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(AutoNumberType.sequence_name(model.lowcode_entity['key'], spec['key']))}")
+        editor.create_model(model)
+    elif op == "add_field":
+        if operation["type"] == AutoNumberType.type:
+            editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(operation['sequence'])}")
+        editor.add_field(model, new_field)
+    elif op in ("alter_field", "restore_field", "remove_field"):
+        if operation.get("rename_sequence"):
+            old_seq, new_seq = operation["rename_sequence"]
+            editor.execute(f"ALTER SEQUENCE IF EXISTS {_quote(old_seq)} RENAME TO {_quote(new_seq)}")
+        editor.alter_field(model, old_field, new_field)
+
+
+def plan(old_body: dict | None, new_body: dict, *, execute: bool) -> Plan:
+    """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`."""
+    _assert_tenant_schema()
+    key = new_body["key"]
+    table = f"dm_{key}"
+    result = Plan(key)
+    old_model, new_model = _model_pair(old_body, new_body)
+    steps = []  # (operation, model, old_field, new_field)
+    existing = _table_columns(table)
+    if old_body is None:
+        steps.append(({"op": "create_model", "entity": key}, new_model, None, None))
+    else:
+        old_specs = {spec["id"]: spec for spec in old_body["fields"]}
+        new_specs = {spec["id"]: spec for spec in new_body["fields"]}
+        for field_id, spec in new_specs.items():
+            new_field = _model_field(new_model, spec)
+            old_spec = old_specs.get(field_id)
+            old_field = _model_field(old_model, old_spec) if old_spec else None
+            if new_field is None:
+                continue
+            if old_field is None:
+                if new_field.many_to_many and new_field.remote_field.through._meta.db_table in \
+                        connection.introspection.table_names():
+                    continue  # Re-added: its link table was kept.
+                if removed_column(field_id) in existing:
+                    removed = _removed_shape(new_field, field_id)
+                    steps.append(({"op": "restore_field", "field": spec["key"]}, new_model, removed, new_field))
+                else:
+                    operation = {"op": "add_field", "field": spec["key"], "type": spec["type"]}
+                    if spec["type"] == AutoNumberType.type:
+                        operation["sequence"] = AutoNumberType.sequence_name(key, spec["key"])
+                    steps.append((operation, new_model, None, new_field))
+                result.impact += _impact(table, spec, None, None, new_field) if removed_column(field_id) not in \
+                    existing else []
+            else:
+                with connection.schema_editor(collect_sql=True) as probe:
+                    changed = probe._field_should_be_altered(old_field, new_field) or \
+                        old_field.column != new_field.column
+                if changed:
+                    operation = {"op": "alter_field", "field": spec["key"]}
+                    if old_spec["key"] != spec["key"]:
+                        operation["renamed_from"] = old_spec["key"]
+                        if spec["type"] == old_spec["type"] == AutoNumberType.type:
+                            operation["rename_sequence"] = [AutoNumberType.sequence_name(key, old_spec["key"]),
+                                                            AutoNumberType.sequence_name(key, spec["key"])]
+                    steps.append((operation, new_model, old_field, new_field))
+                    if not new_field.many_to_many:
+                        result.impact += _impact(table, spec, old_spec, old_field, new_field)
+        for field_id, old_spec in old_specs.items():
+            if field_id in new_specs:
+                continue
+            old_field = _model_field(old_model, old_spec)
+            if old_field is None or old_field.many_to_many:
+                result.operations.append({"op": "remove_field", "field": old_spec["key"], "kept": "link table"})
+                continue
+            steps.append(({"op": "remove_field", "field": old_spec["key"], "kept_as": removed_column(field_id)},
+                          new_model, old_field, _removed_shape(old_field, field_id)))
+    result.operations += [step[0] for step in steps]
+    if execute and result.blocking:
+        raise MigrationRefused(result.blocking)
+    if execute:
+        with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.schema_editor() as editor:
+            for operation, model, old_field, new_field in steps:
+                _run(editor, operation, model, old_field, new_field)
+    else:
+        with connection.schema_editor(collect_sql=True) as editor:
+            for operation, model, old_field, new_field in steps:
+                _run(editor, operation, model, old_field, new_field)
+        result.sql = list(editor.collected_sql)
+    return result
+
+
+class _SqlRecorder:
+    def __init__(self, statements: list[str]):
+        self.statements = statements
+
+    def __call__(self, execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        self.statements.append(context["connection"].ops.last_executed_query(context["cursor"], sql, params))
+        return result
+
+
+def _estimated_rows(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                       [f"{connection.schema_name}.{table}"])
+        row = cursor.fetchone()
+    return row[0] if row and row[0] else 0
+
+
+def apply_entity_version(definition, previous, *, author=None) -> SchemaMigration:
+    """Run the migration from `previous` to `definition` (the entity kind's publish hook)."""
+    started = time.monotonic()
+    old_body = previous.body if previous else None
+    result = plan(old_body, definition.body, execute=True)
+    backward = plan(definition.body, old_body, execute=False).sql if old_body else \
+        [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE;"]
+    _, model = _model_pair(None, definition.body)
+    _ensure_permissions(model)
+    from dynamic_models.models import Entity
+
+    Entity.objects.filter(key=definition.key).update(published_version=definition.version)
+    return SchemaMigration.objects.create(
+        entity_key=definition.key, from_version=previous.version if previous else None,
+        to_version=definition.version, operations=result.operations,
+        forward_sql="\n".join(s.rstrip(";") + ";" for s in result.sql),
+        backward_sql="\n".join(s.rstrip(";") + ";" for s in backward),
+        author=author, duration_ms=int((time.monotonic() - started) * 1000),
+        rows_affected=_estimated_rows(f"dm_{definition.key}") if old_body else 0,
+    )
+
+
+def _ensure_permissions(model) -> None:
+    """Create add/change/delete/view permissions: migrations never see runtime models."""
+    content_type = ContentType.objects.get_for_model(model)
+    for action in model._meta.default_permissions:
+        Permission.objects.get_or_create(
+            content_type=content_type, codename=f"{action}_{model._meta.model_name}",
+            defaults={"name": f"Can {action} {model._meta.verbose_name_raw}"})
+
+
+def removed_columns(entity_key: str) -> list[str]:
+    return sorted(c for c in _table_columns(f"dm_{entity_key}") if c.startswith("_removed_"))
+
+
+def purge_removed(entity_key: str) -> list[str]:
+    """Drop the columns of removed fields of `entity_key` for good; return their names."""
+    _assert_tenant_schema()
+    columns = removed_columns(entity_key)
+    with connection.cursor() as cursor:
+        for column in columns:
+            cursor.execute(f"ALTER TABLE {_quote('dm_' + entity_key)} DROP COLUMN {_quote(column)}")
+    return columns

@@ -1,0 +1,174 @@
+"""Definition lifecycle: draft -> publish -> archive -> roll back (MD-1, MD-2, MD-3).
+
+Every domain app stores its designs through these functions; a kind's `publish` hook makes a
+version live inside the same transaction (an entity publish runs its schema migration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tenants.utils import get_tenant_model
+from jsonschema import Draft202012Validator
+
+from metadata.diff import diff
+from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, PublishConflict
+from metadata.models import Definition
+from metadata.registries import definition_kind_registry
+from metadata.signals import definition_published
+
+Status = Definition.Status
+
+
+def checksum(body: dict) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate(kind: str, body: dict) -> None:
+    """Raise DefinitionValidationError unless `body` satisfies the kind's schema and rules."""
+    definition_kind = definition_kind_registry.get(kind)
+    validator = Draft202012Validator(definition_kind.schema)
+    errors = [
+        {"path": "/".join(str(p) for p in error.absolute_path), "code": error.validator, "message": error.message}
+        for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if not errors:
+        errors = definition_kind.validate(body)
+    if errors:
+        raise DefinitionValidationError(errors)
+
+
+def save_draft(kind: str, key: str, body: dict, *, author=None, note: str = "") -> Definition:
+    """Create or replace the draft of (kind, key) after validating it."""
+    validate(kind, body)
+    with transaction.atomic():
+        draft = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.DRAFT).first()
+        if draft is None:
+            latest = Definition.objects.filter(kind=kind, key=key).aggregate(v=Max("version"))["v"] or 0
+            draft = Definition(kind=kind, key=key, version=latest + 1, status=Status.DRAFT)
+        draft.body = body
+        draft.checksum = checksum(body)
+        draft.author = author
+        draft.change_note = note
+        draft.save()
+    return draft
+
+
+def get_published(kind: str, key: str) -> Definition | None:
+    return Definition.objects.filter(kind=kind, key=key, status=Status.PUBLISHED).first()
+
+
+def get_draft(kind: str, key: str) -> Definition | None:
+    return Definition.objects.filter(kind=kind, key=key, status=Status.DRAFT).first()
+
+
+def get_version(kind: str, key: str, version: int) -> Definition:
+    try:
+        return Definition.objects.get(kind=kind, key=key, version=version)
+    except Definition.DoesNotExist:
+        raise DefinitionNotFound(_("%(kind)s %(key)s has no version %(version)s.")
+                                 % {"kind": kind, "key": key, "version": version}) from None
+
+
+def lock_tenant_metadata() -> None:
+    """Take the tenant's publish lock for this transaction, or raise PublishConflict at once.
+
+    One publish at a time per tenant: a second one fails clearly instead of waiting and then
+    applying a migration computed against a schema that changed under it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('lowcode.publish'), hashtext(%s))",
+                       [connection.schema_name])
+        if not cursor.fetchone()[0]:
+            raise PublishConflict(_("Another publish is running in this workspace; try again when it has finished."))
+
+
+def publish(kind: str, key: str, *, author=None, note: str = "", expected_version: int | None = None) -> Definition:
+    """Publish the draft of (kind, key) as its new live version; archive the previous one.
+
+    :param expected_version: the published version the caller previewed against; if another
+        publish happened since, raise PublishConflict instead of applying a stale plan.
+    """
+    definition_kind = definition_kind_registry.get(kind)
+    with transaction.atomic():
+        lock_tenant_metadata()
+        draft = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.DRAFT).first()
+        if draft is None:
+            raise DefinitionNotFound(_("%(kind)s %(key)s has no draft to publish.") % {"kind": kind, "key": key})
+        validate(kind, draft.body)
+        previous = Definition.objects.select_for_update().filter(
+            kind=kind, key=key, status=Status.PUBLISHED).first()
+        if expected_version is not None and (previous.version if previous else None) != expected_version:
+            raise PublishConflict(_("%(key)s was published by someone else since you previewed it (now version "
+                                    "%(version)s); preview again.") % {"key": key, "version": previous.version})
+        if previous:
+            previous.status = Status.ARCHIVED
+            previous.save(update_fields=["status", "updated_at"])
+        draft.status = Status.PUBLISHED
+        draft.published_at = timezone.now()
+        draft.author = author or draft.author
+        draft.change_note = note or draft.change_note
+        draft.save()
+        definition_kind.publish(draft, previous, author=author)
+        _bump_tenant_version()
+        schema_name = connection.schema_name
+        transaction.on_commit(lambda: definition_published.send(
+            sender=Definition, kind=kind, key=key, version=draft.version, schema_name=schema_name))
+    return draft
+
+
+def rollback(kind: str, key: str, *, to_version: int | None = None, author=None) -> Definition:
+    """Publish an older version's body again, as a new version (MD-2).
+
+    Without `to_version`, go back to the version published before the current one.
+    """
+    current = get_published(kind, key)
+    if current is None:
+        raise DefinitionNotFound(_("%(kind)s %(key)s is not published.") % {"kind": kind, "key": key})
+    if to_version is None:
+        older = Definition.objects.filter(kind=kind, key=key, status=Status.ARCHIVED,
+                                          version__lt=current.version).order_by("-version").first()
+        if older is None:
+            raise DefinitionNotFound(_("%(key)s has no earlier version to roll back to.") % {"key": key})
+    else:
+        older = get_version(kind, key, to_version)
+    save_draft(kind, key, older.body, author=author,
+               note=_("Roll back to version %(version)s") % {"version": older.version})
+    return publish(kind, key, author=author, expected_version=current.version)
+
+
+def archive(kind: str, key: str) -> None:
+    """Take (kind, key) out of service: its published version becomes archived."""
+    with transaction.atomic():
+        Definition.objects.filter(kind=kind, key=key, status=Status.PUBLISHED).update(status=Status.ARCHIVED)
+        _bump_tenant_version()
+
+
+def compare(kind: str, key: str, old_version: int, new_version: int) -> dict:
+    """Diff two versions: {"changes": [...], "summary": [...]}."""
+    old, new = get_version(kind, key, old_version), get_version(kind, key, new_version)
+    changes = diff(old.body, new.body)
+    return {"changes": changes, "summary": definition_kind_registry.get(kind).summarize(changes)}
+
+
+def _bump_tenant_version() -> None:
+    """Give the tenant a new metadata token; every process rebuilds on its next request."""
+    token = uuid.uuid4()
+    tenant = connection.tenant
+    get_tenant_model().objects.filter(pk=tenant.pk).update(metadata_version=token)
+    # At once, not on commit: the rest of this transaction (an import publishing several
+    # entities) must see the new state. Other connections load the row and see it on commit.
+    tenant.metadata_version = token
+
+
+def published_bodies(kind: str) -> dict[str, Definition]:
+    """Return the current tenant's published definitions of `kind`, by key."""
+    return {d.key: d for d in Definition.objects.filter(kind=kind, status=Status.PUBLISHED)}

@@ -1,0 +1,48 @@
+import pytest
+
+from dynamic_models.models import Entity, Field
+
+
+def design(key: str, fields: list[dict], **entity) -> Entity:
+    """Create an entity design the way a builder does in admin: an Entity with Field rows."""
+    instance = Entity.objects.create(key=key, **entity)
+    for position, spec in enumerate(fields):
+        Field.objects.create(entity=instance, position=position, **spec)
+    return instance
+
+
+PROJECT_FIELDS = [
+    {"key": "name", "type": "text", "required": True, "unique": True, "searchable": True, "options": {"max_length": 100}},
+    {"key": "code", "type": "text", "options": {"max_length": 7, "regex": r"^[A-Z]{3}-\d{3}$"}},
+    {"key": "budget", "type": "decimal", "options": {"max_digits": 12, "decimal_places": 2}},
+    {"key": "active", "type": "boolean", "required": True, "default": True, "filterable": True},
+]
+EXPENSE_FIELDS = [
+    {"key": "number", "type": "auto_number", "options": {"prefix": "EXP-", "digits": 4}},
+    {"key": "title", "type": "text", "required": True, "searchable": True, "options": {"max_length": 120}},
+    {"key": "amount", "type": "decimal", "required": True,
+     "options": {"max_digits": 12, "decimal_places": 2, "min": 0, "exclusive_min": True}},
+    {"key": "currency", "type": "choice", "required": True, "default": "CNY", "filterable": True,
+     "options": {"choices": [{"value": "CNY"}, {"value": "USD"}, {"value": "EUR"}]}},
+    {"key": "spent_on", "type": "date", "required": True, "options": {"not_in_future": True}},
+    {"key": "category", "type": "choice", "filterable": True, "options": {"choices": [
+        {"value": "travel"}, {"value": "meals"}, {"value": "equipment"}, {"value": "other"}]}},
+    {"key": "project", "type": "relation", "options": {"target": "project", "on_delete": "protect"}},
+    {"key": "iban", "type": "text", "options": {"max_length": 34}},
+    {"key": "notes", "type": "long_text", "show_in_list": False},
+    {"key": "status", "type": "choice", "required": True, "default": "draft", "filterable": True,
+     "options": {"choices": [{"value": "draft"}, {"value": "submitted"}, {"value": "approved"}, {"value": "rejected"}]}},
+    {"key": "submitted_by", "type": "user"},
+]
+
+
+@pytest.fixture
+def scenario(tenant):
+    """acme's `project` and `expense` designed and published (scenario.md)."""
+    from dynamic_models import services
+
+    project = design("project", PROJECT_FIELDS, label="Project", label_plural="Projects", display_field="name")
+    services.publish(project)
+    expense = design("expense", EXPENSE_FIELDS, label="Expense", label_plural="Expenses", display_field="title")
+    services.publish(expense)
+    return {"project": project, "expense": expense}
