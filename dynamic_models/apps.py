@@ -11,6 +11,7 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
         from dynamic_models.registries import field_type_registry
+        from dynamic_models.seed_command import SeedDemoCommand
         from lowcode.cli import subcommand_registry
         from metadata.registries import definition_kind_registry
 
@@ -18,3 +19,4 @@ class DynamicModelsConfig(AppConfig):
             field_type_registry.register(field_type())
         definition_kind_registry.register(EntityKind())
         subcommand_registry.register(EntityCommand())
+        subcommand_registry.register(SeedDemoCommand())

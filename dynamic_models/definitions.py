@@ -105,7 +105,61 @@ class EntityKind(DefinitionKind):
         from dynamic_models import schema, services
 
         schema.apply_entity_version(definition, previous, author=author)
-        services.save_design(definition.body)
+        services.save_design(definition.body, published_version=definition.version)
+
+    def dependencies(self, body: dict) -> list[tuple[str, str]]:
+        """Return the entities this one relates to (other than itself): they are published first."""
+        result = []
+        fields = body.get("fields") if isinstance(body, dict) else None
+        for spec in fields if isinstance(fields, list) else []:
+            if not isinstance(spec, dict) or not field_type_registry.is_registered(str(spec.get("type"))):
+                continue
+            options = spec.get("options")
+            target = options.get("target") if isinstance(options, dict) else None
+            if field_type_registry.get(spec["type"]).is_relation and isinstance(target, str) \
+                    and target != body.get("key") and ("entity", target) not in result:
+                result.append(("entity", target))
+        return result
+
+    def preview_body(self, body: dict, *, key: str) -> dict:
+        """Preview publishing `body` as services.preview() does for a design, changing nothing.
+
+        Conflicts: rows the migration would refuse, a published entity of the same key that
+        shares no field with `body`, and an unpublished design that the import would overwrite.
+        """
+        from django.db import transaction
+
+        from dynamic_models import services
+        from dynamic_models.models import Entity
+        from metadata.services import get_published
+
+        published = get_published(self.type, key)
+        with transaction.atomic():
+            existing = Entity.objects.filter(key=key).first()
+            pending = services.entity_body(existing) if existing is not None else None
+            # Compare designs as rows store them: a hand-written body may omit defaults.
+            live = services.entity_body(services.save_design(published.body)) if published else None
+            entity = services.save_design(body)
+            incoming = services.entity_body(entity)
+            result = services.preview(entity)
+            transaction.set_rollback(True)
+        conflicts = [item["message"] for item in result["impact"] if item["blocking"]]
+        live_ids = {spec["id"] for spec in published.body["fields"]} if published else set()
+        if live_ids and not live_ids & {spec["id"] for spec in body["fields"]}:
+            # Fields are matched by id: none in common means another entity under the same key,
+            # and "updating" would retire every field it has.
+            conflicts.append(_("%(key)s here is a different entity (no field in common with the bundle's); "
+                               "importing would replace all its fields.") % {"key": key})
+        if pending is not None and pending not in (live, incoming):
+            conflicts.append(_("The design of %(key)s has unpublished changes that the import would overwrite; "
+                               "publish or discard them first.") % {"key": key})
+        return {**result, "conflicts": conflicts}
+
+    def import_body(self, body: dict, *, key: str, author=None, note: str = "") -> None:
+        """Publish `body` with its migration; the design rows follow it."""
+        from dynamic_models import services
+
+        services.publish_body(body, author=author, note=note)
 
     def summarize(self, changes: list[dict]) -> list[str]:
         lines = []

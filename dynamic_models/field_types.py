@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import uuid
 
 import nh3
 from django import forms
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import RandomUUID
 from django.core import validators
 from django.db import models
 from django.db.models.functions import Cast, Concat, LPad
@@ -357,7 +357,8 @@ class UUIDType(FieldType):
         return models.UUIDField
 
     def model_field_kwargs(self, spec):
-        return {"default": uuid.uuid4} if spec.get("required") else {}
+        # A per-row database default: Django would fill existing rows with one value of uuid4().
+        return {"db_default": RandomUUID()} if spec.get("required") else {}
 
 
 class AutoNumberType(FieldType):

@@ -232,6 +232,9 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool) -> Plan:
     if execute and result.blocking:
         raise MigrationRefused(result.blocking)
     if execute:
+        with connection.cursor() as cursor:
+            # Deferred foreign-key checks pending in this transaction would block ALTER TABLE.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.schema_editor() as editor:
             for operation, model, old_field, new_field in steps:
                 _run(editor, operation, model, old_field, new_field)
@@ -247,9 +250,13 @@ class _SqlRecorder:
     def __init__(self, statements: list[str]):
         self.statements = statements
 
+    _NOISE = ("SET ", "SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")
+
     def __call__(self, execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        self.statements.append(context["connection"].ops.last_executed_query(context["cursor"], sql, params))
+        # Keep the schema changes only: search path and savepoints are connection plumbing.
+        if not sql.lstrip().upper().startswith(self._NOISE):
+            self.statements.append(context["connection"].ops.last_executed_query(context["cursor"], sql, params))
         return result
 
 
@@ -270,9 +277,6 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
         [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE;"]
     _, model = _model_pair(None, definition.body)
     _ensure_permissions(model)
-    from dynamic_models.models import Entity
-
-    Entity.objects.filter(key=definition.key).update(published_version=definition.version)
     return SchemaMigration.objects.create(
         entity_key=definition.key, from_version=previous.version if previous else None,
         to_version=definition.version, operations=result.operations,

@@ -8,6 +8,8 @@ after a rollback or an import the design shows what is live.
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime, schema
@@ -39,24 +41,33 @@ def entity_body(entity: Entity) -> dict:
 
 
 @transaction.atomic
-def save_design(body: dict) -> Entity:
+def save_design(body: dict, *, published_version: int | None = None) -> Entity:
     """Write a body into the Entity/Field design rows (after publish, rollback or import)."""
-    entity, _created = Entity.objects.update_or_create(key=body["key"], defaults={
-        "label": body.get("label", ""), "label_plural": body.get("label_plural", ""),
-        "description": body.get("description", ""), "app": body.get("app", ""),
-        "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", []))})
-    keep = []
-    # Park every key first: swapping two keys would otherwise collide on the unique constraint.
-    for position, spec in enumerate(body["fields"]):
-        field, _created = Field.objects.update_or_create(entity=entity, uid=spec["id"], defaults={
-            "key": f"_tmp_{spec['id']}", "position": position})
-        keep.append(field.pk)
-    entity.fields.exclude(pk__in=keep).delete()
-    for position, spec in enumerate(body["fields"]):
-        Field.objects.filter(entity=entity, uid=spec["id"]).update(
-            key=spec["key"], label=spec.get("label", ""), type=spec["type"], position=position,
-            default=spec.get("default"), help_text=spec.get("help_text", ""), options=spec.get("options", {}),
-            **{flag: spec.get(flag, Field._meta.get_field(flag).default) for flag in _FIELD_FLAGS})
+    defaults = {"label": body.get("label", ""), "label_plural": body.get("label_plural", ""),
+                "description": body.get("description", ""), "app": body.get("app", ""),
+                "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", []))}
+    if published_version is not None:
+        defaults["published_version"] = published_version
+    entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)
+    wanted = {spec["id"]: (position, spec) for position, spec in enumerate(body["fields"])}
+    entity.fields.exclude(uid__in=wanted).delete()
+    existing = {field.uid: field for field in entity.fields.all()}
+    # Park every kept key first: swapping two keys would otherwise collide on the unique constraint.
+    entity.fields.update(key=Concat(Value("_tmp_"), "uid"))
+    changed, created = [], []
+    for uid, (position, spec) in wanted.items():
+        field = existing.get(uid) or Field(entity=entity, uid=uid)
+        for name, value in {"key": spec["key"], "label": spec.get("label", ""), "type": spec["type"],
+                            "position": position, "default": spec.get("default"),
+                            "help_text": spec.get("help_text", ""), "options": spec.get("options", {}),
+                            **{flag: spec.get(flag, Field._meta.get_field(flag).default) for flag in _FIELD_FLAGS}
+                            }.items():
+            setattr(field, name, value)
+        (changed if field.pk else created).append(field)
+    if changed:
+        Field.objects.bulk_update(changed, ["key", "label", "type", "position", "default", "help_text", "options",
+                                            *_FIELD_FLAGS])
+    Field.objects.bulk_create(created)
     return entity
 
 

@@ -68,6 +68,7 @@ class UpCommand(Subcommand):
                                                        email=f"admin@{spec['domain']}")
             if password:
                 credentials.append((f"http://{spec['domain']}:{{port}}/admin/", "admin", password))
+        call_command("lowcode", "seed_demo", stdout=console.file)
         console.print(_("Tenants ready: %s") % ", ".join(
             [public.schema_name] + [spec["schema_name"] for spec in DEMO_TENANTS]))
         if credentials:

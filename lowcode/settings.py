@@ -55,6 +55,8 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 PUBLIC_SCHEMA_URLCONF = "lowcode.urls_public"
 ROOT_URLCONF = "lowcode.urls"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# TENANT_LIMIT_SET_CALLS stays off: a SET search_path inside a savepoint that rolls back is
+# undone by PostgreSQL while django-tenants would believe it still holds.
 PUBLIC_DOMAIN = env("PUBLIC_DOMAIN", default="localhost")
 
 MIDDLEWARE = [

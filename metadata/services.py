@@ -98,6 +98,16 @@ def publish(kind: str, key: str, *, author=None, note: str = "", expected_versio
         publish happened since, raise PublishConflict instead of applying a stale plan.
     """
     definition_kind = definition_kind_registry.get(kind)
+    tenant = connection.tenant
+    token = tenant.metadata_version
+    try:
+        return _publish(definition_kind, kind, key, author=author, note=note, expected_version=expected_version)
+    except BaseException:
+        tenant.metadata_version = token  # Rolled back: so is the token set in memory.
+        raise
+
+
+def _publish(definition_kind, kind, key, *, author, note, expected_version) -> Definition:
     with transaction.atomic():
         lock_tenant_metadata()
         draft = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.DRAFT).first()

@@ -1,0 +1,135 @@
+"""Demo data of the reference scenario (scenario.md), loaded by `lowcode seed_demo` and `lowcode up`.
+
+acme gets the bundle examples/expenses.json (`project`, `expense`), globex its own, different
+`expense` (examples/globex_expenses.json); both get a few records. Running it again changes
+nothing: entities already published are kept as they are (a builder may have evolved them),
+and records are only added to empty tables of entities still shaped as in the bundle.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_tenants.utils import get_tenant_model, tenant_context
+
+from dynamic_models import runtime
+from metadata import services as metadata
+from metadata.bundles import Action, import_bundle, load_bundle
+
+EXAMPLES_DIR = Path(settings.BASE_DIR) / "examples"
+
+
+@dataclass
+class SeedResult:
+    """What seeding one tenant did."""
+
+    tenant: str
+    #: "kind key" of the definitions imported now.
+    imported: list[str] = field(default_factory=list)
+    #: Definitions published already, but not as in the bundle: left alone, no records added.
+    changed: list[str] = field(default_factory=list)
+    #: Records created, by entity key.
+    records: dict[str, int] = field(default_factory=dict)
+
+
+def _acme_records() -> dict[str, int]:
+    Project, Expense = runtime.get_model("project"), runtime.get_model("expense")
+    created = {}
+    if not Project.all_objects.exists():
+        for name, code, budget in [("Apollo", "APO-001", "120000.00"), ("Borealis", "BOR-002", "45000.00"),
+                                   ("Cygnus", "CYG-003", "8000.00")]:
+            _create(Project, name=name, code=code, budget=Decimal(budget))
+        created["project"] = 3
+    if not Expense.all_objects.exists():
+        projects = {project.code: project for project in Project.objects.all()}
+        today = timezone.localdate()
+        rows = [
+            ("Train to Shanghai, client visit", "553.50", "CNY", 3, "travel", "APO-001", "submitted",
+             "DE89370400440532013000", ""),
+            ("Team lunch with the customer", "420.00", "CNY", 1, "meals", "APO-001", "draft", "", ""),
+            ("Docking station", "1899.00", "CNY", 12, "equipment", "BOR-002", "approved", "",
+             "Replaces the broken one of the meeting room."),
+            ("Flight Berlin - Beijing", "1240.00", "EUR", 20, "travel", "CYG-003", "submitted",
+             "GB29NWBK60161331926819", "Economy class, booked three weeks ahead."),
+            ("Conference ticket", "799.00", "USD", 35, "other", "BOR-002", "approved", "", ""),
+            ("Taxi to the airport", "86.00", "CNY", 6, "travel", None, "rejected", "", "No receipt."),
+            ("Client dinner in New York", "312.40", "USD", 2, "meals", "CYG-003", "draft", "", ""),
+            ("27-inch monitor", "2150.00", "CNY", 9, "equipment", "APO-001", "submitted",
+             "FR1420041010050500013M02606", ""),
+        ]
+        for title, amount, currency, days_ago, category, project, status, iban, notes in rows:
+            _create(Expense, title=title, amount=Decimal(amount), currency=currency,
+                    spent_on=today - datetime.timedelta(days=days_ago), category=category,
+                    project=projects.get(project), status=status, iban=iban or None, notes=notes or None)
+        created["expense"] = len(rows)
+    return created
+
+
+def _globex_records() -> dict[str, int]:
+    Expense = runtime.get_model("expense")
+    if Expense.all_objects.exists():
+        return {}
+    today = timezone.localdate()
+    rows = [
+        ("Server rack rails", "310.00", "ops", 4, True, "GX-20931"),
+        ("Prototype sensors", "1275.90", "rnd", 10, False, "GX-20977"),
+        ("Trade fair booth", "4800.00", "sales", 21, True, "GX-21002"),
+        ("Courier to the lab", "42.50", "rnd", 1, False, None),
+    ]
+    for title, amount, cost_center, days_ago, reimbursed, receipt_no in rows:
+        _create(Expense, title=title, amount=Decimal(amount), cost_center=cost_center,
+                incurred_on=today - datetime.timedelta(days=days_ago), reimbursed=reimbursed, receipt_no=receipt_no)
+    return {"expense": len(rows)}
+
+
+DEMO: dict[str, tuple[str, Callable[[], dict[str, int]]]] = {
+    "acme": ("expenses.json", _acme_records),
+    "globex": ("globex_expenses.json", _globex_records),
+}
+
+
+def _create(model, **values):
+    record = model(**values)
+    # The auto number comes from the database; no form would validate it either.
+    record.full_clean(exclude=[f.name for f in model._meta.fields if not f.editable])
+    record.save()
+    return record
+
+
+def seed_demo() -> list[SeedResult]:
+    """Load the scenario's entities and demo records into acme and globex; safe to run again.
+
+    Tenants that do not exist are skipped. Each tenant is seeded in one transaction.
+    """
+    results = []
+    for tenant in get_tenant_model().objects.filter(schema_name__in=DEMO).order_by("schema_name"):
+        bundle_name, make_records = DEMO[tenant.schema_name]
+        bundle = load_bundle((EXAMPLES_DIR / bundle_name).read_bytes())
+        with tenant_context(tenant):
+            results.append(_seed_tenant(tenant.schema_name, bundle, make_records))
+    return results
+
+
+@transaction.atomic
+def _seed_tenant(schema_name: str, bundle: dict, make_records: Callable[[], dict[str, int]]) -> SeedResult:
+    result = SeedResult(schema_name)
+    missing = []
+    for entry in bundle["definitions"]:
+        published = metadata.get_published(entry["kind"], entry["key"])
+        if published is None:
+            missing.append(entry)
+        elif published.checksum != metadata.checksum(entry["body"]):
+            result.changed.append(f"{entry['kind']} {entry['key']}")
+    if missing:
+        report = import_bundle({**bundle, "definitions": missing}, dry_run=False)
+        result.imported = [f"{row['kind']} {row['key']}" for row in report if row["action"] == Action.CREATE]
+    if not result.changed:
+        result.records = make_records()
+    return result

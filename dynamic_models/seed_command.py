@@ -1,0 +1,32 @@
+"""`manage.py lowcode seed_demo`: the reference scenario's demo entities and records."""
+
+from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
+
+from dynamic_models.seed import seed_demo
+from lowcode.cli import Subcommand
+from metadata.exceptions import BundleError, MetadataError
+
+
+class SeedDemoCommand(Subcommand):
+    type = "seed_demo"
+    help = "Load the demo entities and records into acme and globex (safe to run again)."
+
+    def handle(self, command, **options):
+        try:
+            results = seed_demo()
+        except BundleError as error:
+            raise CommandError(_("Demo data not loaded: %(error)s") % {"error": error}) from error
+        except MetadataError as error:
+            raise CommandError(str(error)) from error
+        if not results:
+            command.stdout.write(_("Demo data: no demo tenant (acme, globex) exists yet; run `lowcode up`."))
+        for result in results:
+            records = ", ".join(f"{count} {key}" for key, count in result.records.items())
+            command.stdout.write(_("Demo data in %(tenant)s: imported %(imported)s; new records: %(records)s.")
+                                 % {"tenant": result.tenant, "imported": ", ".join(result.imported) or _("nothing"),
+                                    "records": records or _("none")})
+            if result.changed:
+                command.stdout.write(command.style.WARNING(
+                    _("  %(definitions)s changed since the demo was loaded: kept as they are, no demo records.")
+                    % {"definitions": ", ".join(result.changed)}))

@@ -1,0 +1,324 @@
+"""App bundles: export a tenant's published definitions, import them into another (MD-4).
+
+A bundle is one JSON document holding definitions with their dependencies, dependencies
+first. An import is one transaction: a dry run performs it completely, so the previews of
+dependants see their dependencies published, and then rolls back; a real import commits only
+when every definition was created, updated or found unchanged. Kinds take part through the
+`dependencies`, `preview_body` and `import_body` hooks of DefinitionKind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name
+from jsonschema import Draft202012Validator
+
+from metadata import services
+from metadata.exceptions import (
+    BundleError,
+    DefinitionNotFound,
+    DefinitionValidationError,
+    DependencyError,
+    InvalidBundle,
+    MetadataError,
+)
+from metadata.models import Definition
+from metadata.registries import definition_kind_registry
+
+FORMAT = "lowcode.bundle"
+FORMAT_VERSION = 1
+#: Dependency ordering recurses once per link of a chain; this keeps it far from the limit.
+MAX_DEFINITIONS = 500
+
+Node = tuple[str, str]
+
+BUNDLE_SCHEMA = {
+    "type": "object",
+    "required": ["format", "format_version", "definitions"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"const": FORMAT},
+        "format_version": {"const": FORMAT_VERSION},
+        "app": {"type": ["string", "null"], "maxLength": 63},
+        "exported_at": {"type": ["string", "null"], "maxLength": 64},
+        "definitions": {
+            "type": "array",
+            "maxItems": MAX_DEFINITIONS,
+            "items": {
+                "type": "object",
+                "required": ["kind", "key", "body"],
+                "additionalProperties": False,
+                "properties": {
+                    "kind": {"type": "string", "minLength": 1, "maxLength": 40},
+                    "key": {"type": "string", "minLength": 1, "maxLength": 63},
+                    "version": {"type": "integer", "minimum": 1},
+                    "checksum": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "body": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+
+class Action(StrEnum):
+    """What an import does with one definition."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+REFUSED = (Action.CONFLICT, Action.ERROR)
+# What a kind's hooks may raise for a bad definition; anything else is a bug and propagates.
+_DEFINITION_ERRORS = (MetadataError, DatabaseError, LookupError, ValidationError, ValueError)
+
+
+def export_bundle(*, app: str | None = None, keys: list[tuple[str, str]] | None = None) -> dict:
+    """Return a bundle of the current tenant's published definitions, dependencies first.
+
+    :param app: keep only definitions whose body's `app` is this (their dependencies come
+        along whatever their app).
+    :param keys: keep only these (kind, key) pairs.
+    :raises DefinitionNotFound: a requested key is not published.
+    :raises DependencyError: a dependency is not published, or definitions depend on each other.
+    """
+    published = {(d.kind, d.key): d for d in Definition.objects.filter(status=Definition.Status.PUBLISHED)}
+    if keys is None:
+        selected = sorted(published)
+    else:
+        selected = [(kind, key) for kind, key in keys]
+        missing = [node for node in selected if node not in published]
+        if missing:
+            raise DefinitionNotFound(_("Not published in this workspace: %(keys)s.")
+                                     % {"keys": ", ".join(_label(node) for node in missing)})
+    if app is not None:
+        selected = [node for node in selected if _app_of(published[node].body) == app]
+
+    def dependencies(node: Node) -> list[Node]:
+        needed = _dependencies(node[0], published[node].body)
+        for dependency in needed:
+            if dependency not in published:
+                raise DependencyError(_("%(definition)s needs %(dependency)s, which is not published in this "
+                                        "workspace.") % {"definition": _label(node), "dependency": _label(dependency)})
+        return needed
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "app": app,
+        "exported_at": timezone.now().isoformat(timespec="seconds"),
+        "definitions": [
+            {"kind": kind, "key": key, "version": published[kind, key].version,
+             "checksum": published[kind, key].checksum, "body": _sorted(published[kind, key].body)}
+            for kind, key in _dependency_order(selected, dependencies)
+        ],
+    }
+
+
+def dump_bundle(bundle: dict) -> str:
+    """Serialize a bundle as pretty-printed JSON (stable key order, so exports diff well)."""
+    return json.dumps(bundle, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
+
+
+def load_bundle(text: str | bytes) -> dict:
+    """Parse a bundle's JSON text; raise InvalidBundle if it is not JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidBundle([{"path": "", "message": _("Not valid JSON: %(error)s") % {"error": error}}]) from None
+
+
+def import_bundle(bundle: dict, *, dry_run: bool, author=None) -> list[dict]:
+    """Import a bundle into the current tenant; return one report row per definition.
+
+    Each row is {"kind", "key", "action", "message", "preview"}, action one of create,
+    update, unchanged, conflict or error. A dry run does everything a real import does and
+    rolls back, so it never changes anything.
+
+    :raises InvalidBundle: the document is not a bundle; nothing was looked at.
+    :raises BundleError: (real import) a definition conflicts or fails; nothing was changed.
+    :raises PublishConflict: another publish is running in this tenant.
+    """
+    if connection.schema_name == get_public_schema_name():
+        raise MetadataError(_("Bundles are imported into a workspace (tenant), not the platform schema."))
+    entries = _checked_entries(bundle)
+    tenant = connection.tenant
+    token = getattr(tenant, "metadata_version", None)
+    kept = False
+    try:
+        with transaction.atomic():
+            services.lock_tenant_metadata()
+            report = _import_entries(entries, author=author)
+            refused = [row for row in report if row["action"] in REFUSED]
+            if refused and not dry_run:
+                raise BundleError(report, _("Import refused, nothing was changed: %(problems)s")
+                                  % {"problems": "; ".join(f"{_label((row['kind'], row['key']))}: {row['message']}"
+                                                           for row in refused)})
+            if dry_run:
+                transaction.set_rollback(True)
+            kept = not dry_run
+    finally:
+        if not kept:
+            # The rolled-back publishes left in-memory state pointing at rows that no
+            # longer exist: the tenant's metadata token (its runtime snapshot is keyed on
+            # it) and cached content types of the new runtime models.
+            if token is not None:
+                tenant.metadata_version = token
+            ContentType.objects.clear_cache()
+    return report
+
+
+def _checked_entries(bundle: dict) -> list[dict]:
+    """Validate the bundle's format and return its definitions, dependencies first."""
+    validator = Draft202012Validator(BUNDLE_SCHEMA)
+    errors = [{"path": "/".join(str(p) for p in error.absolute_path), "message": error.message}
+              for error in sorted(validator.iter_errors(bundle), key=lambda e: list(map(str, e.absolute_path)))]
+    if errors:
+        raise InvalidBundle(errors)
+    entries: dict[Node, dict] = {}
+    for index, entry in enumerate(bundle["definitions"]):
+        node = (entry["kind"], entry["key"])
+        if node in entries:
+            errors.append({"path": f"definitions/{index}",
+                           "message": _("%(definition)s appears twice.") % {"definition": _label(node)}})
+        entries[node] = entry
+    if errors:
+        raise InvalidBundle(errors)
+
+    def dependencies(node: Node) -> list[Node]:
+        return [d for d in _dependencies(node[0], entries[node]["body"]) if d in entries]
+
+    try:
+        order = _dependency_order(entries, dependencies)
+    except DependencyError as error:
+        raise InvalidBundle([{"path": "definitions", "message": str(error)}]) from None
+    return [entries[node] for node in order]
+
+
+def _import_entries(entries: list[dict], *, author) -> list[dict]:
+    in_bundle = {(entry["kind"], entry["key"]) for entry in entries}
+    failed: set[Node] = set()
+    report = []
+    for entry in entries:
+        row = _import_entry(entry, in_bundle, failed, author=author)
+        if row["action"] in REFUSED:
+            failed.add((entry["kind"], entry["key"]))
+        report.append(row)
+    return report
+
+
+def _import_entry(entry: dict, in_bundle: set[Node], failed: set[Node], *, author) -> dict:
+    kind_name, key, body = entry["kind"], entry["key"], entry["body"]
+    row = {"kind": kind_name, "key": key, "action": Action.ERROR, "message": "", "preview": None}
+    if not definition_kind_registry.is_registered(kind_name):
+        return {**row, "message": _("Unknown kind %(kind)r: no app of this workspace defines it.")
+                % {"kind": kind_name}}
+    kind = definition_kind_registry.get(kind_name)
+    if "key" in body and body["key"] != key:
+        return {**row, "message": _("The body's key %(body_key)r differs from the definition's key.")
+                % {"body_key": body["key"]}}
+    digest = services.checksum(body)
+    if entry.get("checksum") and entry["checksum"] != digest:
+        return {**row, "message": _("The checksum does not match the body (edited by hand? remove the checksum "
+                                    "to accept the change).")}
+    for dependency in kind.dependencies(body):
+        # A dependency published here already (in an older version) still serves its dependants.
+        if services.get_published(*dependency) is not None:
+            continue
+        if dependency in failed:
+            return {**row, "message": _("Not imported: it needs %(dependency)s, which could not be imported.")
+                    % {"dependency": _label(dependency)}}
+        if dependency not in in_bundle:
+            return {**row, "message": _("It needs %(dependency)s, which is neither in the bundle nor published in "
+                                        "this workspace.") % {"dependency": _label(dependency)}}
+    try:
+        services.validate(kind_name, body)
+    except DefinitionValidationError as error:
+        return {**row, "message": str(error)}
+    published = services.get_published(kind_name, key)
+    if published is not None and published.checksum == digest:
+        return {**row, "action": Action.UNCHANGED,
+                "message": _("Same as published version %(version)s.") % {"version": published.version}}
+    try:
+        # Savepoints: a failing statement must not abort the import's transaction.
+        with transaction.atomic():
+            preview = kind.preview_body(body, key=key)
+    except _DEFINITION_ERRORS as error:
+        return {**row, "message": str(error)}
+    conflicts = list(preview.get("conflicts", []))
+    draft = services.get_draft(kind_name, key)
+    if draft is not None and draft.checksum != digest:
+        conflicts.append(_("Its unpublished draft (version %(version)s) would be replaced; publish or discard "
+                           "it first.") % {"version": draft.version})
+    if conflicts:
+        return {**row, "action": Action.CONFLICT, "message": " ".join(conflicts), "preview": preview}
+    try:
+        with transaction.atomic():
+            kind.import_body(body, key=key, author=author, note=_("Imported from a bundle"))
+    except _DEFINITION_ERRORS as error:
+        return {**row, "message": str(error), "preview": preview}
+    if published is None:
+        return {**row, "action": Action.CREATE, "message": _("New in this workspace."), "preview": preview}
+    return {**row, "action": Action.UPDATE, "preview": preview,
+            "message": _("Replaces published version %(version)s.") % {"version": published.version}}
+
+
+def _dependencies(kind_name: str, body: dict) -> list[Node]:
+    if not definition_kind_registry.is_registered(kind_name):
+        return []
+    return [tuple(node) for node in definition_kind_registry.get(kind_name).dependencies(body)]
+
+
+def _dependency_order(roots: Iterable[Node], dependencies: Callable[[Node], list[Node]]) -> list[Node]:
+    """Return `roots` and everything they depend on, each after its dependencies."""
+    ordered: list[Node] = []
+    done: set[Node] = set()
+    path: list[Node] = []
+
+    def visit(node: Node) -> None:
+        if node in done:
+            return
+        if node in path:
+            cycle = [*path[path.index(node):], node]
+            raise DependencyError(_("Definitions depend on each other (%(cycle)s): a bundle needs each "
+                                    "dependency before its dependants.")
+                                  % {"cycle": " → ".join(_label(n) for n in cycle)})
+        path.append(node)
+        for dependency in dependencies(node):
+            visit(dependency)
+        path.pop()
+        done.add(node)
+        ordered.append(node)
+
+    for root in roots:
+        visit(root)
+    return ordered
+
+
+def _app_of(body: dict) -> str | None:
+    return body.get("app") if isinstance(body, dict) else None
+
+
+def _label(node: Node) -> str:
+    return f"{node[0]} {node[1]!r}"
+
+
+def _sorted(value):
+    """Return `value` with every object's keys sorted: stable, diffable output."""
+    if isinstance(value, dict):
+        return {name: _sorted(value[name]) for name in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
