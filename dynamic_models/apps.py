@@ -7,9 +7,13 @@ class DynamicModelsConfig(AppConfig):
     verbose_name = _("Data model")
 
     def ready(self):
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_delete
+
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
+        from dynamic_models.receivers import apply_user_on_delete
         from dynamic_models.registries import field_type_registry
         from dynamic_models.seed_command import SeedDemoCommand
         from lowcode.cli import subcommand_registry
@@ -20,3 +24,4 @@ class DynamicModelsConfig(AppConfig):
         definition_kind_registry.register(EntityKind())
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
+        pre_delete.connect(apply_user_on_delete, sender=get_user_model(), dispatch_uid="dynamic_models.user_on_delete")

@@ -242,7 +242,7 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool) -> Plan:
         with connection.schema_editor(collect_sql=True) as editor:
             for operation, model, old_field, new_field in steps:
                 _run(editor, operation, model, old_field, new_field)
-        result.sql = list(editor.collected_sql)
+        result.sql = [statement.rstrip(";") for statement in editor.collected_sql]
     return result
 
 

@@ -44,6 +44,9 @@ TENANT_APPS = [
     "lowcode.admin_site.LowcodeAdminConfig",
     "django.contrib.postgres",
     "axes",
+    "guardian",
+    "rest_framework",
+    "django_filters",
     "metadata",
     "dynamic_models",
     "dynamic_models.data",
@@ -55,6 +58,7 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 PUBLIC_SCHEMA_URLCONF = "lowcode.urls_public"
 ROOT_URLCONF = "lowcode.urls"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+EXTRA_SET_TENANT_METHOD_PATH = "lowcode.tenancy.hooks.on_set_tenant"
 # TENANT_LIMIT_SET_CALLS stays off: a SET search_path inside a savepoint that rolls back is
 # undone by PostgreSQL while django-tenants would believe it still holds.
 PUBLIC_DOMAIN = env("PUBLIC_DOMAIN", default="localhost")
@@ -163,6 +167,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

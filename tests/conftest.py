@@ -115,6 +115,15 @@ def live_acme(live_server, transactional_db):
     _ensure_tenants()  # A previous live test's flush truncated the public tables.
     yield f"http://acme.localhost:{live_server.thread.port}"
     with tenant_context(Tenant.objects.get(schema_name="acme")):
+        # Entity tables were committed by the test; flush only empties static tables.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'acme' AND tablename LIKE 'dm\\_%'")
+            for (table,) in cursor.fetchall():
+                cursor.execute(f'DROP TABLE IF EXISTS acme."{table}" CASCADE')
+            cursor.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'acme' "
+                           "AND sequencename LIKE 'dm\\_%'")
+            for (sequence,) in cursor.fetchall():
+                cursor.execute(f'DROP SEQUENCE IF EXISTS acme."{sequence}"')
         call_command("flush", interactive=False, verbosity=0)
 
 
