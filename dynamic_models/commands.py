@@ -1,4 +1,6 @@
-"""`manage.py lowcode entity list|preview|publish|rollback|purge --tenant T`."""
+"""`manage.py lowcode entity list|preview|publish|rollback|purge|eject --tenant T`."""
+
+from pathlib import Path
 
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
@@ -21,7 +23,8 @@ class EntityCommand(Subcommand):
         for action, text in [("preview", "Show the SQL and data impact of publishing the design."),
                              ("publish", "Publish the design as a new version."),
                              ("rollback", "Publish the previous version again."),
-                             ("purge", "Drop the kept columns of removed fields.")]:
+                             ("purge", "Drop the kept columns of removed fields."),
+                             ("eject", "Write a migration as a Django migration file and a models.py snippet.")]:
             sub = actions.add_parser(action, help=text)
             sub.add_argument("key", help="Entity key, e.g. expense.")
             add_tenant_argument(sub)
@@ -31,6 +34,9 @@ class EntityCommand(Subcommand):
                 sub.add_argument("--to-version", type=int)
             if action == "purge":
                 sub.add_argument("--yes", action="store_true", help="Confirm: the data of those columns is lost.")
+            if action == "eject":
+                sub.add_argument("--version", type=int, help="The version the migration led to (default: live).")
+                sub.add_argument("--output-dir", type=Path, help="Write <version>_<key>.py and models_<key>.py here.")
 
     def handle(self, command, action, tenant, **options):
         with tenant_from_option(tenant):
@@ -83,3 +89,17 @@ class EntityCommand(Subcommand):
         columns = services.purge(key)
         command.stdout.write(command.style.SUCCESS(_("Dropped %(count)d columns: %(names)s")
                                                    % {"count": len(columns), "names": ", ".join(columns) or "-"}))
+
+    def _eject(self, command, key, version, output_dir, **options):
+        code = services.eject(key, version=version)
+        if output_dir is None:
+            command.stdout.write(code["migration"])
+            command.stdout.write("# models.py\n" + code["models"])
+            return
+        output_dir.mkdir(parents=True, exist_ok=True)
+        migration_path = output_dir / f"{key}_migration.py"
+        models_path = output_dir / f"models_{key}.py"
+        migration_path.write_text(code["migration"])
+        models_path.write_text(code["models"])
+        command.stdout.write(command.style.SUCCESS(_("Wrote %(migration)s and %(models)s.")
+                                                   % {"migration": migration_path, "models": models_path}))

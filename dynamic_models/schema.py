@@ -171,13 +171,16 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
         editor.alter_field(model, old_field, new_field)
 
 
-def plan(old_body: dict | None, new_body: dict, *, execute: bool) -> Plan:
-    """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`."""
+def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: tuple | None = None) -> Plan:
+    """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`.
+
+    :param models_pair: the (old, new) model classes when the caller built them already.
+    """
     _assert_tenant_schema()
     key = new_body["key"]
     table = f"dm_{key}"
     result = Plan(key)
-    old_model, new_model = _model_pair(old_body, new_body)
+    old_model, new_model = models_pair or _model_pair(old_body, new_body)
     steps = []  # (operation, model, old_field, new_field)
     existing = _table_columns(table)
     if old_body is None:
@@ -272,10 +275,10 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
     """Run the migration from `previous` to `definition` (the entity kind's publish hook)."""
     started = time.monotonic()
     old_body = previous.body if previous else None
-    result = plan(old_body, definition.body, execute=True)
-    backward = plan(definition.body, old_body, execute=False).sql if old_body else \
-        [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE;"]
-    _, model = _model_pair(None, definition.body)
+    old_model, model = _model_pair(old_body, definition.body)  # Built once for all three uses.
+    result = plan(old_body, definition.body, execute=True, models_pair=(old_model, model))
+    backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model)).sql if old_body \
+        else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
     _ensure_permissions(model)
     return SchemaMigration.objects.create(
         entity_key=definition.key, from_version=previous.version if previous else None,

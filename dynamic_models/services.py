@@ -134,6 +134,18 @@ def purge(entity_key: str) -> list[str]:
     return schema.purge_removed(entity_key)
 
 
+def eject(entity_key: str, *, version: int | None = None) -> dict[str, str]:
+    """Return the migration that produced `version` (default: live) as Django code."""
+    from dynamic_models.eject import eject as eject_migration
+
+    migrations = SchemaMigration.objects.filter(entity_key=entity_key)
+    migration = migrations.filter(to_version=version).first() if version else migrations.first()
+    if migration is None:
+        raise DefinitionNotFound(_("Entity %(key)s has no migration to version %(version)s.")
+                                 % {"key": entity_key, "version": version or "-"})
+    return eject_migration(migration)
+
+
 def entity_status() -> list[dict]:
     """Every designed or published entity with its versions, rows and removed columns."""
     published = runtime.published_entity_bodies()
@@ -148,5 +160,5 @@ def entity_status() -> list[dict]:
     return rows
 
 
-__all__ = ["DefinitionValidationError", "entity_body", "entity_status", "preview", "publish", "publish_body",
-           "purge", "rollback", "save_design", "validate_design"]
+__all__ = ["DefinitionValidationError", "eject", "entity_body", "entity_status", "preview", "publish",
+           "publish_body", "purge", "rollback", "save_design", "validate_design"]

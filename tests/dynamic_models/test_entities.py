@@ -322,3 +322,26 @@ def test_entity_commands(scenario, capsys):
     with pytest.raises(CommandError, match="No entity"):
         call_command("lowcode", "entity", "publish", "ghost", "--tenant", "acme")
     assert Entity.objects.get(key="expense").published_version == 3
+
+
+def test_eject_to_code(scenario, tmp_path, capsys):
+    import ast
+
+    from django.core.management import call_command
+
+    entity = scenario["expense"]
+    notes = field(entity, "notes")
+    notes.key = "description"
+    notes.save()
+    services.publish(entity)
+    created = services.eject("expense", version=1)
+    ast.parse(created["migration"])
+    assert "migrations.CreateModel(" in created["migration"] and "'db_table': 'dm_expense'" in created["migration"]
+    assert "settings.AUTH_USER_MODEL" in created["migration"]
+    renamed = services.eject("expense")
+    assert "migrations.RenameField(" in renamed["migration"] and "old_name='notes'" in renamed["migration"]
+    ast.parse(renamed["models"])
+    assert "title = models.CharField(db_column='title', max_length=120" in renamed["models"]
+    assert "db_table = 'dm_expense'" in renamed["models"]
+    call_command("lowcode", "entity", "eject", "expense", "--tenant", "acme", "--output-dir", str(tmp_path))
+    assert (tmp_path / "expense_migration.py").read_text() == renamed["migration"]
