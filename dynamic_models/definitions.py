@@ -29,6 +29,7 @@ def field_schema() -> dict:
             "index": {"type": "boolean"},
             "default": {},
             "read_only": {"type": "boolean"},
+            "encrypted": {"type": "boolean"},
             "show_in_list": {"type": "boolean"},
             "filterable": {"type": "boolean"},
             "searchable": {"type": "boolean"},
@@ -88,6 +89,13 @@ class EntityKind(DefinitionKind):
                 errors += [{**e, "path": f"{path}/{e['path'].replace('.', '/')}"}
                            for e in field_type.validate_spec({**spec, "options": spec.get("options", {})},
                                                              entity_keys, field_keys)]
+            if spec.get("encrypted") and not field_type.can_encrypt:
+                errors.append({"path": f"{path}/encrypted", "code": "encrypted",
+                               "message": _("A %(type)s field cannot be encrypted.") % {"type": spec["type"]}})
+            if spec.get("encrypted") and (spec.get("searchable") or spec.get("filterable")):
+                errors.append({"path": f"{path}/encrypted", "code": "encrypted",
+                               "message": _("An encrypted field is found by exact value only: it cannot be "
+                                            "searchable or filterable.")})
             if spec.get("unique") and not field_type.can_be_unique:
                 errors.append({"path": f"{path}/unique", "code": "unique",
                                "message": _("A %(type)s field cannot be unique.") % {"type": spec["type"]}})

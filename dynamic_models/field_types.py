@@ -53,6 +53,7 @@ def _range_validators(options: dict) -> list:
 class TextType(FieldType):
     type = "text"
     verbose_name = _("Short text")
+    can_encrypt = True
     options_schema = _schema(max_length={"type": "integer", "minimum": 1, "maximum": 10000},
                              min_length={"type": "integer", "minimum": 0}, regex=_REGEX)
     searchable = True
@@ -110,6 +111,7 @@ class SanitizedTextField(models.TextField):
 class RichTextType(TextType):
     type = "rich_text"
     verbose_name = _("Rich text")
+    can_encrypt = False
     options_schema = _schema()
 
     def model_field_class(self, spec):
@@ -264,6 +266,7 @@ class EmailType(TextType):
 class URLType(TextType):
     type = "url"
     verbose_name = _("URL")
+    can_encrypt = False
     options_schema = _schema()
 
     def model_field_class(self, spec):

@@ -55,6 +55,8 @@ class Field(models.Model):
     default = models.JSONField(_("default"), null=True, blank=True)
     help_text = models.CharField(_("help text"), max_length=500, blank=True)
     read_only = models.BooleanField(_("read-only"), default=False)
+    encrypted = models.BooleanField(_("encrypted at rest"), default=False,
+                                    help_text=_("Stored encrypted; found by exact value only."))
     show_in_list = models.BooleanField(_("show in list"), default=True)
     filterable = models.BooleanField(_("filterable"), default=False)
     searchable = models.BooleanField(_("searchable"), default=False)

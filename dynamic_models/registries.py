@@ -29,6 +29,8 @@ class FieldType(Instance):
     filterable: bool = False
     #: A relation to another entity, resolved through the snapshot's registry.
     is_relation: bool = False
+    #: Values may be encrypted at rest (the `encrypted` option); stored as text.
+    can_encrypt: bool = False
 
     def model_field_class(self, spec: dict) -> type[models.Field]:
         raise NotImplementedError
@@ -53,7 +55,16 @@ class FieldType(Instance):
         if spec.get("default") is not None:
             kwargs["default"] = self.to_python(spec["default"])
         kwargs.update(self.model_field_kwargs(spec))
-        field = self.model_field_class(spec)(**kwargs)
+        field_class = self.model_field_class(spec)
+        if spec.get("encrypted") and self.can_encrypt:
+            from dynamic_models.encryption import EncryptedTextField
+
+            field_class = EncryptedTextField
+            # The limit applies to the plain value; the ciphertext is longer.
+            if kwargs.pop("max_length", None):
+                kwargs.setdefault("validators", []).append(validators.MaxLengthValidator(
+                    spec.get("options", {}).get("max_length", 255)))
+        field = field_class(**kwargs)
         field.lowcode_spec = spec
         return field
 

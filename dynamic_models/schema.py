@@ -139,6 +139,10 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
         checks.append(("invalid_choice", _("%(count)d rows hold a value of %(key)s that is no longer a choice."),
                        f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND NOT ({column} = ANY(%s))",
                        [values]))
+    if old_spec is not None and bool(old_spec.get("encrypted")) != bool(spec.get("encrypted")):
+        checks.append(("encryption", _("%(count)d values of %(key)s are stored; switching encryption on or off for "
+                                       "existing values is not supported: empty the field first."),
+                       f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL"))
     regex = spec.get("options", {}).get("regex")
     if old_field is not None and regex and regex != (old_spec or {}).get("options", {}).get("regex"):
         checks.append(("regex", _("%(count)d values of %(key)s do not match the new pattern."),

@@ -18,7 +18,8 @@ from metadata import services as metadata
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError
 
 KIND = "entity"
-_FIELD_FLAGS = ("required", "unique", "index", "read_only", "show_in_list", "filterable", "searchable")
+_FIELD_FLAGS = ("required", "unique", "index", "read_only", "encrypted", "show_in_list", "filterable",
+                "searchable")
 
 
 def entity_body(entity: Entity) -> dict:

@@ -214,6 +214,8 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+# Key of field values encrypted at rest; defaults to SECRET_KEY (rotate both together).
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 if SECURE and SECRET_KEY.startswith("dev-insecure"):
     raise environ.ImproperlyConfigured("Set SECRET_KEY: the development key is refused with LOWCODE_SECURE=1.")
 

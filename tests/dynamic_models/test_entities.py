@@ -345,3 +345,30 @@ def test_eject_to_code(scenario, tmp_path, capsys):
     assert "db_table = 'dm_expense'" in renamed["models"]
     call_command("lowcode", "entity", "eject", "expense", "--tenant", "acme", "--output-dir", str(tmp_path))
     assert (tmp_path / "expense_migration.py").read_text() == renamed["migration"]
+
+
+def test_encrypted_field_is_stored_encrypted_and_found_by_exact_value(scenario):
+    iban = field(scenario["expense"], "iban")
+    iban.encrypted = True
+    iban.save()
+    services.publish(scenario["expense"])
+    assert columns("dm_expense")["iban"].type_code == columns("dm_expense")["notes"].type_code  # text
+    Expense = runtime.get_model("expense")
+    Expense.objects.create(title="Taxi", amount=1, spent_on=datetime.date(2026, 1, 2), iban="DE89370400440532013000")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT iban FROM dm_expense")
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("enc1:") and "DE89" not in stored
+    assert Expense.objects.get(iban="DE89370400440532013000").iban == "DE89370400440532013000"
+    with pytest.raises(Exception, match="Unsupported lookup"):
+        list(Expense.objects.filter(iban__icontains="DE89"))
+    # Turning encryption off with values stored is refused, naming the rows.
+    iban = field(scenario["expense"], "iban")
+    iban.encrypted = False
+    iban.save()
+    assert "encryption" in {item["code"] for item in services.preview(scenario["expense"])["impact"]}
+
+
+def test_encrypted_field_cannot_be_searchable(tenant):
+    with pytest.raises(DefinitionValidationError, match="exact value only"):
+        services.publish(design("secret", [{"key": "code", "type": "text", "encrypted": True, "searchable": True}]))
