@@ -110,8 +110,25 @@ def publish(entity: Entity, *, author=None, note: str = "", expected_version: in
         return SchemaMigration.objects.get(entity_key=entity.key, to_version=definition.version)
 
 
+def normalize_body(body: dict) -> dict:
+    """Return `body` with every field flag present, as entity_body() writes them.
+
+    Hand-written and imported bodies may omit defaults; stored normalized, the published body
+    equals the design rows it produces, so "pending changes" means real changes.
+    """
+    fields = []
+    for spec in body.get("fields", []):
+        if not isinstance(spec, dict):
+            return body  # Malformed: validation will say why.
+        fields.append({"label": "", "help_text": "", "options": {},
+                       **{flag: Field._meta.get_field(flag).default for flag in _FIELD_FLAGS}, **spec})
+    defaults = {"label": "", "label_plural": "", "description": "", "app": ""}
+    return {**defaults, **body, "fields": fields}
+
+
 def publish_body(body: dict, *, author=None, note: str = "") -> SchemaMigration:
     """Publish a body directly (imports, commands): the design rows follow it."""
+    body = normalize_body(body)
     with transaction.atomic():
         metadata.save_draft(KIND, body["key"], body, author=author, note=note)
         definition = metadata.publish(KIND, body["key"], author=author, note=note)
