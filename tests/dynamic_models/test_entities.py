@@ -372,3 +372,27 @@ def test_encrypted_field_is_stored_encrypted_and_found_by_exact_value(scenario):
 def test_encrypted_field_cannot_be_searchable(tenant):
     with pytest.raises(DefinitionValidationError, match="exact value only"):
         services.publish(design("secret", [{"key": "code", "type": "text", "encrypted": True, "searchable": True}]))
+
+
+def test_many_to_many_and_one_to_one_relations(scenario):
+    services.publish(design("tag", [{"key": "name", "type": "text", "required": True}], display_field="name"))
+    entity = scenario["expense"]
+    Field.objects.create(entity=entity, key="tags", type="relation", position=30,
+                         options={"target": "tag", "cardinality": "many_to_many"})
+    Field.objects.create(entity=entity, key="receipt_of", type="relation", position=31,
+                         options={"target": "project", "cardinality": "one_to_one", "on_delete": "set_null"})
+    services.publish(entity)
+    assert "dm_expense_tags" in connection.introspection.table_names()
+    Tag, Expense, Project = runtime.get_model("tag"), runtime.get_model("expense"), runtime.get_model("project")
+    travel, urgent = Tag.objects.create(name="travel"), Tag.objects.create(name="urgent")
+    project = Project.objects.create(name="Apollo")
+    expense = Expense.objects.create(title="Taxi", amount=1, spent_on=datetime.date(2026, 1, 2), receipt_of=project)
+    expense.tags.set([travel, urgent])
+    assert sorted(t.name for t in Expense.objects.get().tags.all()) == ["travel", "urgent"]
+    assert project.expense_receipt_of_set == expense  # one-to-one reverse accessor
+
+    field(entity, "tags").delete()
+    services.publish(entity)
+    assert "dm_expense_tags" in connection.introspection.table_names()  # Kept with its links.
+    services.rollback("expense")
+    assert sorted(t.name for t in runtime.get_model("expense").objects.get().tags.all()) == ["travel", "urgent"]
