@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -23,8 +24,12 @@ class FieldInline(admin.TabularInline):
     model = Field
     extra = 1
     fields = ["position", "key", "label", "type", "required", "unique", "index", "default", "options",
-              "show_in_list", "filterable", "searchable", "read_only", "help_text"]
+              "show_in_list", "filterable", "searchable", "read_only", "encrypted", "help_text"]
     ordering = ["position", "id"]
+    formfield_overrides = {
+        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30, "class": "vLargeTextField"})},
+        models.PositiveIntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 4em"})},
+    }
 
 
 @admin.register(Entity)
@@ -148,9 +153,12 @@ class DeletedFilter(admin.SimpleListFilter):
         return [("deleted", _("Deleted")), ("all", _("All"))]
 
     def choices(self, changelist):
+        # Active (the default) replaces the usual "All", which here is one of the lookups.
         yield {"selected": self.value() is None, "query_string": changelist.get_query_string(remove=[self.parameter_name]),
                "display": _("Active")}
-        yield from super().choices(changelist)
+        for value, title in self.lookup_choices:
+            yield {"selected": self.value() == value, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: value})}
 
     def queryset(self, request, queryset):
         if self.value() == "deleted":
@@ -199,7 +207,9 @@ def _formula_display(key: str, label: str):
 def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     """Generate the ModelAdmin of one runtime model from its entity body."""
     body = model.lowcode_entity
-    list_display, list_filter, search_fields, readonly = ["__str__"], [DeletedFilter], [], []
+    display = body.get("display_field")
+    # The first column links to the record: its display field, else its text.
+    list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
     attrs = {}
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
@@ -211,7 +221,8 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
             if spec.get("show_in_list", True):
                 list_display.append(f"formula_{key}")
             continue
-        if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9:
+        if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9 \
+                and key != display:
             list_display.append(key)
         if spec.get("filterable") and field_type.filterable:
             list_filter.append(key)

@@ -23,6 +23,7 @@ from django.db import connection, models
 from django.db.migrations.state import AppConfigStub
 from django.urls import clear_url_caches
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from dynamic_models.registries import field_type_registry
 from lowcode.expressions import compile_expression
@@ -35,6 +36,7 @@ class SnapshotApps(Apps):
 
     def __init__(self):
         super().__init__([AppConfigStub(APP_LABEL)])
+        self.app_configs[APP_LABEL].verbose_name = gettext_lazy("Data")  # Admin breadcrumbs and app index.
         # Relations to users resolve to the real model. Seeded here only, not as an app
         # config: that would rebuild the global User._meta relation tree.
         user = global_apps.get_model(settings.AUTH_USER_MODEL)
