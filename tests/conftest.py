@@ -109,11 +109,8 @@ def make_user():
     return make
 
 
-@pytest.fixture
-def live_acme(live_server, transactional_db):
-    """The live server's URL for acme; committed data in acme is removed afterwards."""
-    _ensure_tenants()  # A previous live test's flush truncated the public tables.
-    yield f"http://acme.localhost:{live_server.thread.port}"
+def _clean_acme() -> None:
+    """Remove what a committing test left in acme: entity tables, sequences, static rows."""
     with tenant_context(Tenant.objects.get(schema_name="acme")):
         # Entity tables were committed by the test; flush only empties static tables.
         with connection.cursor() as cursor:
@@ -125,6 +122,20 @@ def live_acme(live_server, transactional_db):
             for (sequence,) in cursor.fetchall():
                 cursor.execute(f'DROP SEQUENCE IF EXISTS acme."{sequence}"')
         call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def committed_acme(transactional_db) -> Tenant:
+    """acme for a test whose changes commit (other processes see them); cleaned afterwards."""
+    _ensure_tenants()  # A previous committing test's flush truncated the public tables.
+    yield Tenant.objects.get(schema_name="acme")
+    _clean_acme()
+
+
+@pytest.fixture
+def live_acme(live_server, committed_acme):
+    """The live server's URL for acme; committed data in acme is removed afterwards."""
+    return f"http://acme.localhost:{live_server.thread.port}"
 
 
 @pytest.fixture
@@ -155,13 +166,19 @@ def page(browser):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup):
+def test_database_url(django_db_setup) -> str:
+    """DATABASE_URL of the test database, for other processes (workers, a second web process)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(test_database_url):
     """A real Celery worker process on the test database and the test Redis database."""
     from lowcode.celery import app
 
-    db = connection.settings_dict
-    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    database_url = f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    database_url = test_database_url
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "lowcode", "worker", "--pool", "solo", "-l", "WARNING",

@@ -1,0 +1,55 @@
+"""A publish in one process is seen by another on its next request (DM-2, MD-5)."""
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
+from dynamic_models import services
+from dynamic_models.models import Field
+
+from .conftest import design
+
+# A long-lived second process answering "requests": each loads the tenant row as
+# TenantMainMiddleware does, then looks the runtime model up (its snapshot stays cached).
+SECOND_PROCESS = """
+import sys
+import django
+django.setup()
+from django.db import connection
+from django_tenants.utils import get_tenant_model
+from dynamic_models import runtime
+for line in sys.stdin:
+    connection.set_tenant(get_tenant_model().objects.get(schema_name="acme"))
+    model = runtime.get_model(line.strip())
+    print(id(model), ",".join(sorted(f.name for f in model._meta.fields)), flush=True)
+"""
+
+
+def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_database_url):
+    with tenant_context(committed_acme):
+        project = design("project", [{"key": "name", "type": "text"}])
+        services.publish(project)
+    process = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=settings.BASE_DIR,
+                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
+
+    def ask(key):
+        process.stdin.write(key + "\n")
+        process.stdin.flush()
+        return process.stdout.readline().split()
+
+    try:
+        first_id, first_fields = ask("project")
+        assert "budget" not in first_fields.split(",")
+        assert ask("project")[0] == first_id  # Cached between requests.
+        with tenant_context(committed_acme):
+            Field.objects.create(entity=project, key="budget", type="decimal", position=1)
+            services.publish(project)
+        second_id, second_fields = ask("project")
+        assert "budget" in second_fields.split(",") and second_id != first_id
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
