@@ -158,7 +158,7 @@ def key_errors(key: object, *, what: str, max_length: int) -> list[str]:
         ]
     if "__" in key or key.endswith("_"):
         return [
-            _("The %(what)s key %(key)r may not contain a double underscore or end with one.")
+            _("The %(what)s key %(key)r may not contain a double underscore or end with an underscore.")
             % {"what": what, "key": key}
         ]
     if keyword.iskeyword(key) or keyword.issoftkeyword(key):
