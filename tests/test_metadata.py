@@ -1,0 +1,109 @@
+"""The metadata engine on its own: lifecycle, schema validation, diffs, change events (MD-1..MD-3)."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from metadata import services
+from metadata.exceptions import DefinitionNotFound, DefinitionValidationError
+from metadata.models import Definition
+from metadata.registries import DefinitionKind, definition_kind_registry
+from metadata.signals import definition_published
+
+
+class NoteKind(DefinitionKind):
+    type = "note"
+    schema = {"type": "object", "required": ["title"], "additionalProperties": False,
+              "properties": {"title": {"type": "string", "maxLength": 20}, "tags": {"type": "array"}}}
+
+    def validate(self, body):
+        return [{"path": "title", "code": "shout", "message": "No shouting."}] if body["title"].isupper() else []
+
+
+@pytest.fixture
+def note_kind():
+    kind = definition_kind_registry.register(NoteKind())
+    yield kind
+    definition_kind_registry.unregister(kind.type)
+
+
+def test_lifecycle_draft_publish_archive_rollback(tenant, note_kind, django_capture_on_commit_callbacks):
+    events = []
+    definition_published.connect(lambda **kw: events.append((kw["key"], kw["version"])), weak=False,
+                                 dispatch_uid="test-events")
+    try:
+        services.save_draft("note", "hello", {"title": "Hello"})
+        services.save_draft("note", "hello", {"title": "Hello world"})  # Replaces the one draft.
+        assert Definition.objects.filter(kind="note", key="hello").count() == 1
+        with django_capture_on_commit_callbacks(execute=True):
+            first = services.publish("note", "hello", note="first")
+        services.save_draft("note", "hello", {"title": "Hello again", "tags": ["x"]})
+        with django_capture_on_commit_callbacks(execute=True):
+            second = services.publish("note", "hello")
+    finally:
+        definition_published.disconnect(dispatch_uid="test-events")
+    first.refresh_from_db()
+    assert (first.version, first.status, second.version, second.status) == (1, "archived", 2, "published")
+    assert events == [("hello", 1), ("hello", 2)]
+
+    diff = services.compare("note", "hello", 1, 2)
+    assert {(c["op"], c["path"]) for c in diff["changes"]} == {("changed", "title"), ("added", "tags")}
+
+    third = services.rollback("note", "hello")
+    assert (third.version, third.body) == (3, {"title": "Hello world"})
+    assert "Roll back to version 1" in third.change_note
+    assert services.get_published("note", "hello").version == 3
+
+    services.archive("note", "hello")
+    assert services.get_published("note", "hello") is None
+
+
+def test_schema_and_rules_refuse_bad_bodies(tenant, note_kind):
+    with pytest.raises(DefinitionValidationError) as error:
+        services.save_draft("note", "bad", {"title": "x" * 30, "extra": 1})
+    assert {e["path"] for e in error.value.errors} == {"", "title"}
+    with pytest.raises(DefinitionValidationError, match="No shouting"):
+        services.save_draft("note", "bad", {"title": "HELLO"})
+    assert not Definition.objects.exists()
+
+
+def test_at_most_one_published_version_per_key(tenant, note_kind):
+    services.save_draft("note", "hello", {"title": "Hello"})
+    services.publish("note", "hello")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Definition.objects.create(kind="note", key="hello", version=9, status="published", body={}, checksum="")
+
+
+def test_publishing_without_a_draft_or_rolling_back_without_history(tenant, note_kind):
+    with pytest.raises(DefinitionNotFound, match="no draft"):
+        services.publish("note", "ghost")
+    services.save_draft("note", "solo", {"title": "Solo"})
+    services.publish("note", "solo")
+    with pytest.raises(DefinitionNotFound, match="no earlier version"):
+        services.rollback("note", "solo")
+
+
+def test_a_new_field_type_is_one_small_class(tenant):
+    from django.core import validators
+    from django.db import models
+
+    from dynamic_models import runtime, services as entities
+    from dynamic_models.registries import FieldType, field_type_registry
+
+    class ColorType(FieldType):
+        type = "color"
+        verbose_name = "Color"
+
+        def model_field_class(self, spec):
+            return models.CharField
+
+        def model_field_kwargs(self, spec):
+            return {"max_length": 7, "validators": [validators.RegexValidator(r"^#[0-9a-f]{6}$")]}
+
+    field_type_registry.register(ColorType())
+    try:
+        entities.publish_body({"key": "label", "fields": [{"id": "color0001", "key": "color", "type": "color"}]})
+        Label = runtime.get_model("label")
+        Label.objects.create(color="#ff0000")
+        assert Label.objects.get().color == "#ff0000"
+    finally:
+        field_type_registry.unregister("color")
