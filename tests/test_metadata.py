@@ -86,7 +86,8 @@ def test_a_new_field_type_is_one_small_class(tenant):
     from django.core import validators
     from django.db import models
 
-    from dynamic_models import runtime, services as entities
+    from dynamic_models import runtime
+    from dynamic_models import services as entities
     from dynamic_models.registries import FieldType, field_type_registry
 
     class ColorType(FieldType):
