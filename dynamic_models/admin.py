@@ -171,7 +171,7 @@ class DeletedFilter(admin.SimpleListFilter):
 class RecordAdmin(admin.ModelAdmin):
     """Base of the generated admin of an entity; its options come from the entity's metadata."""
 
-    actions = ["restore_selected"]
+    actions = ["restore_selected", "purge_selected"]
 
     def get_queryset(self, request):
         return self.model.all_objects.all()
@@ -193,6 +193,16 @@ class RecordAdmin(admin.ModelAdmin):
     def restore_selected(self, request, queryset):
         count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
         self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Purge selected deleted records for good"), permissions=["delete"])
+    def purge_selected(self, request, queryset):
+        """Delete soft-deleted records from the table; relations' on-delete rules apply."""
+        try:
+            count, _by_model = queryset.filter(deleted_at__isnull=False).delete()
+        except models.ProtectedError as error:
+            self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
+            return
+        self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
 
 
 def _formula_display(key: str, label: str):

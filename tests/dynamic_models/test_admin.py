@@ -111,6 +111,13 @@ def test_generated_admin_has_filters_search_inlines_and_soft_delete(scenario, st
     staff_client.post("/admin/data/expense/?state=deleted", {"action": "restore_selected",
                                                               "_selected_action": [expense.pk]})
     assert Expense.objects.count() == 1
+    # Purging takes only deleted records, for good.
+    staff_client.post("/admin/data/expense/", {"action": "purge_selected", "_selected_action": [expense.pk]})
+    assert Expense.all_objects.count() == 1
+    expense.soft_delete()
+    staff_client.post("/admin/data/expense/?state=deleted", {"action": "purge_selected",
+                                                              "_selected_action": [expense.pk]})
+    assert Expense.all_objects.count() == 0
 
 
 def test_migration_history_rollback_and_diagram(scenario, staff_client):
