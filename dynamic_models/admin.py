@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -10,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -20,16 +23,55 @@ from lowcode.admin_site import TenantAdminSite
 from metadata.exceptions import MetadataError
 
 
+def _plain_help_texts(formfield):
+    """Admin renders help texts as HTML; ours are plain text ("the table is dm_<key>")."""
+    if formfield is not None and formfield.help_text:
+        formfield.help_text = escape(formfield.help_text)
+    return formfield
+
+
+def _name_fields(entity: Entity, lines: list[str]) -> list[str]:
+    """Say `field category.options` where the diff says `fields[<uid>].options`."""
+    keys = dict(entity.fields.values_list("uid", "key"))
+    return [re.sub(r"\bfields\[(\w+)\]\.", lambda m: _("field %s.") % keys.get(m[1], m[1]), str(line))
+            for line in lines]
+
+
+class JSONInput(forms.JSONField):
+    """A JSON box that shows nothing, rather than `null`, when there is no value."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class FieldInline(admin.TabularInline):
     model = Field
     extra = 1
     fields = ["position", "key", "label", "type", "required", "unique", "index", "default", "options",
               "show_in_list", "filterable", "searchable", "read_only", "encrypted", "help_text"]
     ordering = ["position", "id"]
-    formfield_overrides = {
-        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30, "class": "vLargeTextField"})},
-        models.PositiveIntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 4em"})},
-    }
+    # Compact inputs: a row of the design should fit on a screen (the table scrolls if not).
+    widths = {"position": "3.5em", "key": "9em", "label": "9em", "help_text": "10em", "default": "6em",
+              "options": "17em"}
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and obj.pk and "position" in formset.form.base_fields:
+            # A new row goes after the existing ones, not first with position 0.
+            last = obj.fields.aggregate(last=models.Max("position"))["last"]
+            formset.form.base_fields["position"].initial = 0 if last is None else last + 1
+        return formset
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.JSONField):
+            kwargs["form_class"] = JSONInput
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 1 if db_field.name == "default" else 2})
+        formfield = _plain_help_texts(super().formfield_for_dbfield(db_field, request, **kwargs))
+        if formfield is not None and db_field.name in self.widths:
+            formfield.widget.attrs["style"] = f"width: {self.widths[db_field.name]}"
+        if db_field.name == "default":
+            formfield.help_text = _('JSON, e.g. true, 0 or "CNY".')
+        return formfield
 
 
 @admin.register(Entity)
@@ -42,11 +84,23 @@ class EntityAdmin(admin.ModelAdmin):
     change_form_template = "dynamic_models/entity_change_form.html"
     change_list_template = "dynamic_models/entity_change_list.html"
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return _plain_help_texts(super().formfield_for_dbfield(db_field, request, **kwargs))
+
     def get_readonly_fields(self, request, obj=None):
         # The key names the table: fixed once published.
         if obj and obj.published_version:
-            return [*self.readonly_fields, "key"]
+            return [*self.readonly_fields, "key", "table_key"]
         return self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        # The key stays first, shown with its table once it is fixed.
+        fields = [name for name in super().get_fields(request, obj) if name not in ("key", "table_key")]
+        return ["table_key" if obj and obj.published_version else "key", *fields]
+
+    @admin.display(description=gettext_lazy("key"))
+    def table_key(self, obj):
+        return format_html('{} <span class="help">({})</span>', obj.key, _("table dm_%s") % obj.key)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -97,6 +151,8 @@ class EntityAdmin(admin.ModelAdmin):
             plan, errors = services.preview(entity), []
         except MetadataError as error:
             plan, errors = None, getattr(error, "errors", [{"path": "", "message": str(error)}])
+        else:
+            plan["summary"] = _name_fields(entity, plan["summary"])
         return TemplateResponse(request, "dynamic_models/entity_preview.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
             "title": _("Preview publishing %s") % entity.key, "plan": plan, "errors": errors,
@@ -175,6 +231,14 @@ class RecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return self.model.all_objects.all()
+
+    def get_fields(self, request, obj=None):
+        # In the entity's order: read-only fields (auto numbers, formulas) would come last.
+        order = {}
+        for spec in self.model.lowcode_entity["fields"]:
+            has_column = field_type_registry.get(spec["type"]).has_column
+            order[spec["key"] if has_column else f"formula_{spec['key']}"] = len(order)
+        return sorted(super().get_fields(request, obj), key=lambda name: order.get(name, len(order)))
 
     def save_model(self, request, obj, form, change):
         if not change:
