@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -28,13 +26,6 @@ def _plain_help_texts(formfield):
     if formfield is not None and formfield.help_text:
         formfield.help_text = escape(formfield.help_text)
     return formfield
-
-
-def _name_fields(entity: Entity, lines: list[str]) -> list[str]:
-    """Say `field category.options` where the diff says `fields[<uid>].options`."""
-    keys = dict(entity.fields.values_list("uid", "key"))
-    return [re.sub(r"\bfields\[(\w+)\]\.", lambda m: _("field %s.") % keys.get(m[1], m[1]), str(line))
-            for line in lines]
 
 
 class JSONInput(forms.JSONField):
@@ -151,8 +142,6 @@ class EntityAdmin(admin.ModelAdmin):
             plan, errors = services.preview(entity), []
         except MetadataError as error:
             plan, errors = None, getattr(error, "errors", [{"path": "", "message": str(error)}])
-        else:
-            plan["summary"] = _name_fields(entity, plan["summary"])
         return TemplateResponse(request, "dynamic_models/entity_preview.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
             "title": _("Preview publishing %s") % entity.key, "plan": plan, "errors": errors,
@@ -320,11 +309,26 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
 
 
+class RuntimeProtectionMixin:
+    """Turn a runtime relation's PROTECT into a message instead of a server error.
+
+    The delete confirmation of a static model (a user) collects dependants through the
+    global registry, which does not know runtime models; their rule fires on delete.
+    """
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except models.ProtectedError as error:
+            self.message_user(request, _("Cannot delete: %s") % error.args[0], messages.ERROR)
+            return redirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
+
+
 def build_admin_site(snapshot) -> TenantAdminSite:
     """The tenant admin of one snapshot: the static models plus every published entity."""
     site = TenantAdminSite(name="admin")
     for model, model_admin in admin.site._registry.items():
-        site.register(model, type(model_admin))
+        site.register(model, type(type(model_admin).__name__, (RuntimeProtectionMixin, type(model_admin)), {}))
     models_by_key = {key: snapshot.get_model(key) for key in snapshot.bodies}
     for model in models_by_key.values():
         site.register(model, model_admin_for(model, models_by_key))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator
@@ -173,11 +176,27 @@ class EntityKind(DefinitionKind):
         lines = []
         for change in changes:
             path, op = change["path"], change["op"]
-            if path.startswith("fields[") and path.endswith("]"):
+            field = re.fullmatch(r"fields\[(\w+)\](?:\.(.+))?", path)
+            if field and field[2] is None and op in ("added", "removed"):
                 item = change["new"] or change["old"]
-                verb = {"added": _("Added field"), "removed": _("Removed field")}.get(op, op)
+                verb = _("Added field") if op == "added" else _("Removed field")
                 lines.append(f"{verb} {item['key']} ({item['type']})")
+            elif field and field[2] == "key":
+                lines.append(_("Renamed field %(old)s to %(new)s") % {"old": change["old"], "new": change["new"]})
+            elif field:
+                lines.append(_("Changed field %(key)s, %(attribute)s: %(old)s → %(new)s") % {
+                    "key": field[1], "attribute": field[2], "old": _compact(change["old"]),
+                    "new": _compact(change["new"])})
+            elif op == "reordered":
+                lines.append(_("Reordered fields"))
             else:
-                lines.append(_("%(op)s %(path)s: %(old)s → %(new)s")
-                             % {"op": op.capitalize(), "path": path, "old": change["old"], "new": change["new"]})
+                lines.append(_("Changed %(path)s: %(old)s → %(new)s")
+                             % {"path": path, "old": _compact(change["old"]), "new": _compact(change["new"])})
         return lines
+
+
+def _compact(value) -> str:
+    """Show a JSON value as a builder wrote it (`["travel", "meals"]` for choice lists)."""
+    if isinstance(value, list) and all(isinstance(item, dict) and "value" in item for item in value):
+        value = [item["value"] for item in value]
+    return json.dumps(value, ensure_ascii=False, default=str)

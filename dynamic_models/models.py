@@ -19,7 +19,7 @@ class Entity(models.Model):
     """The design (draft) of an entity, edited in admin; publishing makes it a table (DM-1)."""
 
     key = models.CharField(_("key"), max_length=40, unique=True,
-                           help_text=_("Lowercase identifier; the table is dm_<key>."))
+                           help_text=_("Lowercase identifier; the table is named dm_ followed by the key."))
     label = models.CharField(_("label"), max_length=200, blank=True)
     label_plural = models.CharField(_("plural label"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)

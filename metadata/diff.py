@@ -15,11 +15,17 @@ def _identity(item: Any) -> str | None:
     return None
 
 
+def _label(item: dict, ident: str) -> str:
+    """Name an item in paths by its (current) key when it has one: people know keys, not ids."""
+    return item["key"] if isinstance(item.get("key"), str) else ident
+
+
 def diff(old: Any, new: Any, path: str = "") -> list[dict]:
     """Return the changes from `old` to `new` as {"op", "path", "old", "new"} dicts.
 
     Lists whose items carry an `id` (or `key`) are matched by it, so moving, renaming or
-    editing one item reads as a change of that item rather than of every position.
+    editing one item reads as a change of that item rather than of every position; paths
+    name items by key (`fields[category].options`).
     """
     if isinstance(old, dict) and isinstance(new, dict):
         changes = []
@@ -38,12 +44,12 @@ def diff(old: Any, new: Any, path: str = "") -> list[dict]:
         changes = []
         for ident, item in old_items.items():
             if ident not in new_items:
-                changes.append({"op": "removed", "path": f"{path}[{ident}]", "old": item, "new": None})
+                changes.append({"op": "removed", "path": f"{path}[{_label(item, ident)}]", "old": item, "new": None})
             else:
-                changes += diff(item, new_items[ident], f"{path}[{ident}]")
+                changes += diff(item, new_items[ident], f"{path}[{_label(new_items[ident], ident)}]")
         for ident, item in new_items.items():
             if ident not in old_items:
-                changes.append({"op": "added", "path": f"{path}[{ident}]", "old": None, "new": item})
+                changes.append({"op": "added", "path": f"{path}[{_label(item, ident)}]", "old": None, "new": item})
         if [_identity(i) for i in old if _identity(i) in new_items] != \
                 [_identity(i) for i in new if _identity(i) in old_items]:
             changes.append({"op": "reordered", "path": path, "old": None, "new": None})

@@ -139,3 +139,21 @@ def test_other_tenant_admin_does_not_show_acme_entities(scenario, globex, make_u
     globex_client.post("/admin/login/?next=/admin/", {"username": "gina", "password": "correct-horse-battery"})
     assert globex_client.get("/admin/data/expense/").status_code == 404
     assert "Expenses" not in globex_client.get("/admin/").content.decode()
+
+
+def test_deleting_a_user_protected_by_records_shows_a_message(scenario, staff_client):
+    from django.contrib.auth import get_user_model
+
+    from dynamic_models import services
+
+    submitted_by = Field.objects.get(entity=scenario["expense"], key="submitted_by")
+    submitted_by.options = {"on_delete": "protect"}
+    submitted_by.save()
+    services.publish(scenario["expense"])
+    alice = get_user_model().objects.create_user("alice")
+    runtime.get_model("expense").objects.create(title="Taxi", amount=5, spent_on=datetime.date(2026, 1, 2),
+                                                submitted_by=alice)
+    response = staff_client.post(f"/admin/auth/user/{alice.pk}/delete/", {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert "Cannot delete: alice is referenced by Expenses" in html.unescape(response.content.decode())
+    assert get_user_model().objects.filter(username="alice").exists()
