@@ -383,13 +383,11 @@ class AutoNumberType(FieldType):
         options = spec.get("options", {})
         sequence = self.sequence_name(spec["entity"], spec["key"])
         number = Cast(models.Func(models.Value(sequence), function="nextval"), models.CharField())
-        field = models.CharField(
+        return models.CharField(
             verbose_name=spec.get("label") or spec["key"], help_text=spec.get("help_text", ""),
             max_length=40, unique=True, editable=False, db_column=spec["key"],
             db_default=Concat(models.Value(options.get("prefix", "")),
                               LPad(number, options.get("digits", 4), models.Value("0"))))
-        field.lowcode_spec = spec
-        return field
 
 
 class UserType(FieldType):
@@ -432,15 +430,12 @@ class RelationType(FieldType):
         common = {"verbose_name": spec.get("label") or spec["key"], "help_text": spec.get("help_text", ""),
                   "to": f"data.{options['target']}", "related_name": f"{spec['entity']}_{spec['key']}_set"}
         if cardinality == "many_to_many":
-            field = models.ManyToManyField(blank=not spec.get("required"), db_table=f"dm_{spec['entity']}_{spec['key']}",
-                                           **common)
-        else:
-            required = spec.get("required", False)
-            on_delete = options.get("on_delete", "protect" if required else "set_null")
-            field = self.model_field_class(spec)(on_delete=ON_DELETE[on_delete], null=not required, blank=not required,
-                                                 db_column=f"{spec['key']}_id", **common)
-        field.lowcode_spec = spec
-        return field
+            return models.ManyToManyField(blank=not spec.get("required"), db_table=f"dm_{spec['entity']}_{spec['key']}",
+                                          **common)
+        required = spec.get("required", False)
+        on_delete = options.get("on_delete", "protect" if required else "set_null")
+        return self.model_field_class(spec)(on_delete=ON_DELETE[on_delete], null=not required, blank=not required,
+                                            db_column=f"{spec['key']}_id", **common)
 
     def validate_spec(self, spec, entity_keys, field_keys):
         options = spec["options"]

@@ -64,9 +64,7 @@ class FieldType(Instance):
             if kwargs.pop("max_length", None):
                 kwargs.setdefault("validators", []).append(validators.MaxLengthValidator(
                     spec.get("options", {}).get("max_length", 255)))
-        field = field_class(**kwargs)
-        field.lowcode_spec = spec
-        return field
+        return field_class(**kwargs)
 
     def to_python(self, value):
         """Convert a JSON value of the definition (a default) to the field's Python value."""

@@ -43,7 +43,3 @@ class Definition(models.Model):
 
     def __str__(self):
         return f"{self.kind}:{self.key} v{self.version} ({self.status})"
-
-    @property
-    def is_draft(self) -> bool:
-        return self.status == self.Status.DRAFT
