@@ -9,7 +9,6 @@ from django.db import models
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -244,14 +243,13 @@ class RecordAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Restore selected records"))
     def restore_selected(self, request, queryset):
-        count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
+        count = services.restore_records(queryset)
         self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Purge selected deleted records for good"), permissions=["delete"])
     def purge_selected(self, request, queryset):
-        """Delete soft-deleted records from the table; relations' on-delete rules apply."""
         try:
-            count, _by_model = queryset.filter(deleted_at__isnull=False).delete()
+            count = services.purge_records(queryset)
         except models.ProtectedError as error:
             self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime, schema
@@ -164,6 +165,20 @@ def eject(entity_key: str, *, version: int | None = None) -> dict[str, str]:
     return eject_migration(migration)
 
 
+def restore_records(queryset) -> int:
+    """Bring soft-deleted records of `queryset` back; return how many (DM-7)."""
+    return queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
+
+
+def purge_records(queryset) -> int:
+    """Delete the soft-deleted records of `queryset` for good; relations' on-delete rules apply.
+
+    :raises ProtectedError: a protecting relation still points at one of them.
+    """
+    count, _by_model = queryset.filter(deleted_at__isnull=False).delete()
+    return count
+
+
 def entity_status() -> list[dict]:
     """Every designed or published entity with its versions, rows and removed columns."""
     published = runtime.published_entity_bodies()
@@ -179,4 +194,4 @@ def entity_status() -> list[dict]:
 
 
 __all__ = ["DefinitionValidationError", "eject", "entity_body", "entity_status", "preview", "publish",
-           "publish_body", "purge", "rollback", "save_design", "validate_design"]
+           "publish_body", "purge", "purge_records", "restore_records", "rollback", "save_design", "validate_design"]
