@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator
@@ -59,6 +60,15 @@ class EntityKind(DefinitionKind):
                 "app": {"type": "string", "maxLength": 63},
                 "display_field": {"type": "string"},
                 "ordering": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
+                "translations": {
+                    "type": "object",
+                    "propertyNames": {"enum": [code for code, _name in settings.LANGUAGES]},
+                    "additionalProperties": {
+                        "type": "object", "additionalProperties": False,
+                        "properties": {"label": _TEXT, "label_plural": _TEXT,
+                                       "fields": {"type": "object", "additionalProperties": _TEXT}},
+                    },
+                },
                 "fields": {"type": "array", "maxItems": 300, "items": field_schema()},
             },
         }
@@ -102,6 +112,10 @@ class EntityKind(DefinitionKind):
             if spec.get("unique") and not field_type.can_be_unique:
                 errors.append({"path": f"{path}/unique", "code": "unique",
                                "message": _("A %(type)s field cannot be unique.") % {"type": spec["type"]}})
+        for code, texts in body.get("translations", {}).items():
+            for name in sorted(set(texts.get("fields", {})) - field_keys):
+                errors.append({"path": f"translations/{code}/fields/{name}", "code": "unknown_field",
+                               "message": _("Unknown field %(key)r.") % {"key": name}})
         for name in ("display_field",):
             if body.get(name) and body[name] not in field_keys:
                 errors.append({"path": name, "code": "unknown_field",

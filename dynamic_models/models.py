@@ -27,6 +27,10 @@ class Entity(models.Model):
     display_field = models.CharField(_("display field"), max_length=50, blank=True)
     ordering = models.CharField(_("ordering"), max_length=200, blank=True,
                                 help_text=_("Comma-separated field keys; prefix with - for descending."))
+    translations = models.JSONField(
+        _("translations"), default=dict, blank=True,
+        help_text=_('Labels in other languages, e.g. {"zh-hans": {"label": "费用", "label_plural": "费用", '
+                    '"fields": {"title": "标题"}}}.'))
     published_version = models.PositiveIntegerField(_("published version"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

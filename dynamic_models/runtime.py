@@ -23,7 +23,8 @@ from django.db import connection, models
 from django.db.migrations.state import AppConfigStub
 from django.urls import clear_url_caches
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.functional import lazy
+from django.utils.translation import get_language, gettext_lazy
 
 from dynamic_models.registries import field_type_registry
 from lowcode.expressions import compile_expression
@@ -114,13 +115,24 @@ class DynamicRecord(models.Model):
         self.save(update_fields=["deleted_at", "updated_at"])
 
 
+def _translated(texts: dict[str, str], default: str):
+    """A label in the active language (the body's `translations`), else `default`."""
+    if not texts:
+        return default
+    return lazy(lambda: texts.get(get_language() or "", default), str)()
+
+
 def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
     """Build the model class of one entity body into `apps`."""
     key = body["key"]
+    translations = body.get("translations", {})
+    label = body.get("label") or key.replace("_", " ")
+    plural = body.get("label_plural") or label
     meta = type("Meta", (), {
         "apps": apps, "app_label": APP_LABEL, "db_table": f"dm_{key}",
-        "verbose_name": body.get("label") or key.replace("_", " "),
-        "verbose_name_plural": body.get("label_plural") or body.get("label") or key.replace("_", " "),
+        "verbose_name": _translated({code: t["label"] for code, t in translations.items() if t.get("label")}, label),
+        "verbose_name_plural": _translated(
+            {code: t["label_plural"] for code, t in translations.items() if t.get("label_plural")}, plural),
         "ordering": body.get("ordering") or ["-id"],
     })
     attrs = {"__module__": "dynamic_models.data.models", "Meta": meta, "lowcode_entity": body,
@@ -128,7 +140,11 @@ def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         if field_type.has_column:
-            attrs[spec["key"]] = field_type.get_model_field({**spec, "entity": key, "options": spec.get("options", {})})
+            field = field_type.get_model_field({**spec, "entity": key, "options": spec.get("options", {})})
+            field.verbose_name = _translated(
+                {code: t["fields"][spec["key"]] for code, t in translations.items()
+                 if spec["key"] in t.get("fields", {})}, field.verbose_name)
+            attrs[spec["key"]] = field
         else:
             attrs["lowcode_formulas"][spec["key"]] = compile_expression(spec["options"]["expression"])
     return type(key, (DynamicRecord,), attrs)

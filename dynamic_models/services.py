@@ -29,6 +29,8 @@ def entity_body(entity: Entity) -> dict:
             "description": entity.description, "app": entity.app, "fields": []}
     if entity.display_field:
         body["display_field"] = entity.display_field
+    if entity.translations:
+        body["translations"] = entity.translations
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
@@ -47,7 +49,8 @@ def save_design(body: dict, *, published_version: int | None = None) -> Entity:
     """Write a body into the Entity/Field design rows (after publish, rollback or import)."""
     defaults = {"label": body.get("label", ""), "label_plural": body.get("label_plural", ""),
                 "description": body.get("description", ""), "app": body.get("app", ""),
-                "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", []))}
+                "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", [])),
+                "translations": body.get("translations", {})}
     if published_version is not None:
         defaults["published_version"] = published_version
     entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)

@@ -157,3 +157,15 @@ def test_deleting_a_user_protected_by_records_shows_a_message(scenario, staff_cl
     assert response.status_code == 200
     assert "Cannot delete: alice is referenced by Expenses" in html.unescape(response.content.decode())
     assert get_user_model().objects.filter(username="alice").exists()
+
+
+def test_generated_admin_speaks_the_entity_translations(scenario, staff_client):
+    from dynamic_models import services
+
+    entity = scenario["expense"]
+    entity.translations = {"zh-hans": {"label": "费用", "label_plural": "费用报销", "fields": {"title": "标题"}}}
+    entity.save()
+    services.publish(entity)
+    page = staff_client.get("/admin/data/expense/add/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "增加 费用" in page and "标题" in page
+    assert "Add Expense" in staff_client.get("/admin/data/expense/add/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -396,3 +396,28 @@ def test_many_to_many_and_one_to_one_relations(scenario):
     assert "dm_expense_tags" in connection.introspection.table_names()  # Kept with its links.
     services.rollback("expense")
     assert sorted(t.name for t in runtime.get_model("expense").objects.get().tags.all()) == ["travel", "urgent"]
+
+
+def test_labels_are_translated(scenario):
+    from django.utils import translation
+
+    entity = scenario["expense"]
+    entity.translations = {"zh-hans": {"label": "费用", "label_plural": "费用报销", "fields": {"title": "标题"}}}
+    entity.save()
+    services.publish(entity)
+    Expense = runtime.get_model("expense")
+    with translation.override("zh-hans"):
+        assert (str(Expense._meta.verbose_name), str(Expense._meta.verbose_name_plural)) == ("费用", "费用报销")
+        assert str(Expense._meta.get_field("title").verbose_name) == "标题"
+        assert str(Expense._meta.get_field("amount").verbose_name) == "amount"
+    with translation.override("en"):
+        assert str(Expense._meta.verbose_name_plural) == "Expenses"
+    entity.translations = {"fr": {"label": "Dépense"}}
+    entity.save()
+    with pytest.raises(DefinitionValidationError, match="'fr' is not one of"):
+        services.publish(entity)
+    entity.translations = {"zh-hans": {"fields": {"nothing": "无"}}}
+    entity.save()
+    with pytest.raises(DefinitionValidationError) as error:
+        services.publish(entity)
+    assert [e["path"] for e in error.value.errors] == ["translations/zh-hans/fields/nothing"]
