@@ -39,7 +39,10 @@ class UpCommand(Subcommand):
     def handle(self, command, port, no_serve, **options):
         console = Console(file=command.stdout)
         with console.status(_("Starting embedded services...")):
-            started = embedded.start_missing()
+            try:
+                started = embedded.start_missing()
+            except embedded.EmbeddedServiceError as error:
+                raise CommandError(str(error)) from error
         try:
             self.prepare(console, port)
             if not no_serve:

@@ -42,7 +42,15 @@ def redis_url(db: int = 0) -> str:
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
+    """Run a server command; on failure raise EmbeddedServiceError with what it printed."""
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode:
+        output = (result.stderr or result.stdout).strip()
+        raise EmbeddedServiceError(
+            f"{Path(cmd[cmd.index('--') + 1] if '--' in cmd else cmd[0]).name} failed (exit {result.returncode}): "
+            f"{output}\nLogs are in {HOME / 'log'}; another server on the port? Set LOWCODE_PG_PORT / "
+            f"LOWCODE_REDIS_PORT, or DATABASE_URL / REDIS_URL.")
+    return result
 
 
 class EmbeddedPostgres:
