@@ -65,7 +65,7 @@ def parse_args(description: str, argv: list[str] | None = None,
 def django_environment(*, keep_servers: bool = False, migrate: bool = True) -> Iterator[None]:
     """Start the benchmark's own servers (if not running), set Django up, migrate; stop them after.
 
-    Only servers this call started are stopped, and only when no other process uses them.
+    The servers stop at the end unless another process still uses them.
     """
     from lowcode import embedded
 

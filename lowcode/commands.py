@@ -11,7 +11,6 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
 from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
@@ -40,7 +39,7 @@ class UpCommand(Subcommand):
         console = Console(file=command.stdout)
         with console.status(_("Starting embedded services...")):
             try:
-                started = embedded.start_missing()
+                servers = embedded.start_missing()
             except embedded.EmbeddedServiceError as error:
                 raise CommandError(str(error)) from error
         try:
@@ -48,10 +47,7 @@ class UpCommand(Subcommand):
             if not no_serve:
                 self.serve(console, port)
         finally:
-            if started:
-                connections.close_all()
-                console.print(_("Stopping embedded services..."))
-                embedded.stop(started)
+            embedded.stop(servers)
 
     def prepare(self, console: Console, port: int) -> None:
         with console.status(_("Migrating the public and tenant schemas...")):

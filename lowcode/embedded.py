@@ -27,6 +27,8 @@ PG_PORT = int(os.environ.get("LOWCODE_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOWCODE_REDIS_PORT", "63790"))
 DATABASE_NAME = "lowcode"
 DATABASE_USER = "lowcode"
+_USERS = HOME / "run" / "users"  # One empty file per process using the embedded servers.
+_uses = 0  # start_missing() calls of this process not yet matched by stop().
 
 
 class EmbeddedServiceError(RuntimeError):
@@ -160,14 +162,6 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
-    def clients(self) -> int:
-        """Count the connections of other processes (a `make run` beside a `make test`)."""
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=DATABASE_USER, dbname="postgres") as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                                "AND pid <> pg_backend_pid()").fetchone()[0]
-
     def stop(self) -> None:
         if self.is_running():
             self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
@@ -214,11 +208,6 @@ class EmbeddedRedis:
             time.sleep(0.05)
         raise EmbeddedServiceError(f"Redis did not answer on port {self.port}; see .lowcode/log/redis.log")
 
-    def clients(self) -> int:
-        import redis
-
-        return len(redis.Redis(host="127.0.0.1", port=self.port).client_list()) - 1
-
     def stop(self) -> None:
         import redis
 
@@ -230,30 +219,57 @@ class EmbeddedRedis:
 
 def start_missing(*, fast: bool = False, postgres: bool | None = None,
                   redis: bool | None = None) -> list[EmbeddedPostgres | EmbeddedRedis]:
-    """Start the embedded servers that are wanted and not running yet.
+    """Start the embedded servers that are wanted and not running yet; return the wanted ones.
 
     A server is wanted unless its URL (DATABASE_URL, REDIS_URL) is set in the environment.
-    Return the servers this call started, so the caller stops only those: a `make test`
-    beside a running `make run` leaves the shared servers up.
+    The calling process registers as a user of the servers until it calls `stop`.
     """
-    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    global _uses
+    _uses += 1
+    _USERS.mkdir(parents=True, exist_ok=True)
+    (_USERS / str(os.getpid())).touch()
+    servers: list[EmbeddedPostgres | EmbeddedRedis] = []
     if postgres if postgres is not None else not os.environ.get("DATABASE_URL"):
-        postgres = EmbeddedPostgres()
-        if not postgres.is_running():
-            postgres.start(fast=fast)
-            started.append(postgres)
+        servers.append(EmbeddedPostgres())
     if redis if redis is not None else not os.environ.get("REDIS_URL"):
-        server = EmbeddedRedis()
+        servers.append(EmbeddedRedis())
+    for server in servers:
         if not server.is_running():
-            server.start()
-            started.append(server)
-    return started
+            server.start(**({"fast": fast} if isinstance(server, EmbeddedPostgres) else {}))
+    return servers
+
+
+def _other_users() -> list[int]:
+    """Return the live processes besides this one that registered in start_missing()."""
+    users = []
+    for entry in _USERS.glob("*") if _USERS.exists() else []:
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            entry.unlink(missing_ok=True)  # Ended without unregistering (killed).
+            continue
+        except PermissionError:
+            pass  # Alive, run by another user.
+        users.append(pid)
+    return users
 
 
 def stop(servers: list[EmbeddedPostgres | EmbeddedRedis]) -> None:
-    """Stop the servers a `start_missing()` call started, unless another process still uses them."""
+    """Unregister this process; the last user of the servers stops them.
+
+    A `make test` beside a `make run` shares the servers: whichever ends first leaves them up.
+    """
+    global _uses
+    _uses -= 1
+    if _uses > 0:
+        return  # This process still uses them (`lowcode up` called inside a test run).
+    (_USERS / str(os.getpid())).unlink(missing_ok=True)
+    others = _other_users()
+    if others:
+        logger.info("Embedded servers still used by process %s; leaving them running.", ", ".join(map(str, others)))
+        return
     for server in reversed(servers):
-        if server.is_running() and server.clients():
-            logger.warning("%s is still in use by another process; leaving it running.", type(server).__name__)
-            continue
         server.stop()

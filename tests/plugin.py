@@ -14,12 +14,12 @@ if _embedded_redis:
 # Playwright's sync API runs an event loop in the main thread; the ORM refuses that without this.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-_started = []
+_servers = []
 
 
 def pytest_configure(config):
-    _started.extend(embedded.start_missing(fast=True, redis=_embedded_redis))
+    _servers.extend(embedded.start_missing(fast=True, redis=_embedded_redis))
 
 
 def pytest_unconfigure(config):
-    embedded.stop(_started)
+    embedded.stop(_servers)
