@@ -13,7 +13,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dynamic_models import diagram, services
+from dynamic_models import diagram, runtime, services
 from dynamic_models.models import Entity, Field, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import TenantAdminSite
@@ -168,7 +168,7 @@ class EntityAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return TemplateResponse(request, "dynamic_models/entity_diagram.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Entity diagram"),
-            "svg": diagram.render_svg(services.runtime.published_entity_bodies()),
+            "svg": diagram.render_svg(runtime.published_entity_bodies()),
         })
 
 

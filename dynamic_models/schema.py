@@ -210,8 +210,7 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                     if spec["type"] == AutoNumberType.type:
                         operation["sequence"] = AutoNumberType.sequence_name(key, spec["key"])
                     steps.append((operation, new_model, None, new_field))
-                result.impact += _impact(table, spec, None, None, new_field) if removed_column(field_id) not in \
-                    existing else []
+                    result.impact += _impact(table, spec, None, None, new_field)
             else:
                 with connection.schema_editor(collect_sql=True) as probe:
                     changed = probe._field_should_be_altered(old_field, new_field) or \
