@@ -50,7 +50,8 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
         output = (result.stderr or result.stdout).strip()
         raise EmbeddedServiceError(
             f"{Path(cmd[cmd.index('--') + 1] if '--' in cmd else cmd[0]).name} failed (exit {result.returncode}): "
-            f"{output}\nLogs are in {HOME / 'log'}; another server on the port? Set LOWCODE_PG_PORT / "
+            f"{output}\nLogs: postgres.log beside {HOME / 'pgdata'} (or its relocated target), {HOME / 'log'}/redis.log. "
+            f"Another server on the port? Set LOWCODE_PG_PORT / "
             f"LOWCODE_REDIS_PORT, or DATABASE_URL / REDIS_URL.")
     return result
 
@@ -62,7 +63,6 @@ class EmbeddedPostgres:
         self.home = home
         self.port = port
         self.data_dir = home / "pgdata"
-        self.log_file = home / "log" / "postgres.log"
 
     @staticmethod
     def bin_dir() -> Path:
@@ -95,8 +95,19 @@ class EmbeddedPostgres:
     def _owner(self) -> str | None:
         return self._as_user[2] if self._as_user else None
 
+    @property
+    def server_dir(self) -> Path:
+        """The data folder as the server's user reaches it (through the link, if relocated)."""
+        return self.data_dir.resolve()
+
+    @property
+    def log_file(self) -> Path:
+        # Beside the data: a relocated cluster's user cannot write under the checkout.
+        return self.server_dir.parent / "postgres.log"
+
     def _pg(self, tool: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return _run([*self._as_user, str(self.bin_dir() / tool), *args], **kwargs)
+        # From "/": the server's user may not be allowed into the current folder.
+        return _run([*self._as_user, str(self.bin_dir() / tool), *args], cwd="/", **kwargs)
 
     def _prepare_data_dir(self) -> None:
         """Create the data folder, owned by the server's user.
@@ -105,7 +116,7 @@ class EmbeddedPostgres:
         example under a private home folder) the data lives in /var/lib/lowcode and
         `.lowcode/pgdata` links to it, instead of loosening the parents' permissions.
         """
-        (self.home / "log").mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         owner = self._owner()
         if self.data_dir.exists():
             return
@@ -131,8 +142,8 @@ class EmbeddedPostgres:
         if not self.is_initialised():
             return False
         result = subprocess.run(
-            [*self._as_user, str(self.bin_dir() / "pg_ctl"), "status", "-D", str(self.data_dir)],
-            capture_output=True,
+            [*self._as_user, str(self.bin_dir() / "pg_ctl"), "status", "-D", str(self.server_dir)],
+            capture_output=True, cwd="/",
         )
         return result.returncode == 0
 
@@ -140,7 +151,7 @@ class EmbeddedPostgres:
         """Initialise on first use, start, and create the application database."""
         self._prepare_data_dir()
         if not self.is_initialised():
-            self._pg("initdb", "-D", str(self.data_dir), "-U", DATABASE_USER, "--auth=trust",
+            self._pg("initdb", "-D", str(self.server_dir), "-U", DATABASE_USER, "--auth=trust",
                      "-E", "UTF8", "--no-locale")
         options = [f"-p {self.port}", "-h 127.0.0.1", "-k ''", "-c synchronous_commit=off"]
         if fast:
@@ -148,7 +159,7 @@ class EmbeddedPostgres:
             options += ["-c fsync=off", "-c full_page_writes=off"]
         # A new session keeps Ctrl-C in the terminal from reaching the server directly:
         # `lowcode up` stops it in order, after the web server and workers.
-        self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
+        self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.server_dir),
                  "-l", str(self.log_file), "-o", " ".join(options), start_new_session=True)
         self._create_database()
 
@@ -164,7 +175,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self.is_running():
-            self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+            self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.server_dir))
 
 
 class EmbeddedRedis:
