@@ -7,6 +7,8 @@ import logging
 import time
 import uuid
 
+from django.utils.functional import SimpleLazyObject
+
 request_var: contextvars.ContextVar = contextvars.ContextVar("request", default=None)
 request_logger = logging.getLogger("lowcode.request")
 
@@ -42,8 +44,11 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record):
         request = request_var.get()
         tenant = getattr(request, "tenant", None)
-        # Only a user already loaded: resolving one here would query inside logging.
-        user = getattr(request, "_cached_user", None)
+        # Only a user already loaded: resolving one here would query inside logging. DRF puts
+        # the user of an API key on the request itself; the session's is cached by Django.
+        user = request.__dict__.get("user") if request is not None else None
+        if user is None or isinstance(user, SimpleLazyObject):
+            user = getattr(request, "_cached_user", None)
         record.request_id = getattr(request, "id", "-")
         if not hasattr(record, "tenant"):
             from django.db import connection

@@ -47,9 +47,12 @@ TENANT_APPS = [
     "guardian",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "metadata",
     "dynamic_models",
     "dynamic_models.data",
+    "lowcode.apikeys",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -222,6 +225,46 @@ if SECURE and SECRET_KEY.startswith("dev-insecure"):
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="lowcode@localhost")
+
+# REST API (DM-5, AU-2): API keys or the browser session; errors as {"field": [{"code", "message"}]}.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "lowcode.apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "lowcode.apikeys.throttling.ApiKeyRateThrottle",
+        "lowcode.apikeys.throttling.TenantUserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env("API_KEY_THROTTLE_RATE", default="1200/min"),
+        "user": env("API_USER_THROTTLE_RATE", default="600/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "lowcode.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lowcode API",
+    "DESCRIPTION": "Records of each published entity, metadata and bundles of this tenant.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "lowcode.api.openapi.add_error_responses"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    # Static models' choice sets get stable names; entities' own are named after their fields.
+    "ENUM_NAME_OVERRIDES": {
+        "DefinitionStatusEnum": "metadata.models.Definition.Status",
+        "SchemaMigrationStatusEnum": "dynamic_models.models.SchemaMigration.Status",
+        "ImportJobStatusEnum": "dynamic_models.models.ImportJob.Status",
+        "ApiKeyStatusEnum": "lowcode.apikeys.models.ApiKey.Status",
+    },
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# Rows above this are imported by a Celery job whose progress the API reports.
+API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
 
 # Internationalisation: English and Simplified Chinese ship.
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")

@@ -1,0 +1,1 @@
+"""Shared pieces of the REST API: error format, OpenAPI views. Apps bring their own resources."""

@@ -1,0 +1,68 @@
+"""One error format for every API response (DM-6).
+
+Validation errors: ``{"field": [{"code": "...", "message": "..."}]}`` (``non_field_errors``
+for errors of the whole record; a list of such objects for bulk requests). Other errors:
+``{"detail": "...", "code": "..."}``.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import set_rollback
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with the current state.")
+    default_code = "conflict"
+
+
+def django_errors(error: DjangoValidationError) -> dict:
+    """A Django ValidationError as the API's machine-readable detail."""
+    if hasattr(error, "error_dict"):
+        return {field: [{"code": e.code or "invalid", "message": message}
+                        for e in errors for message in e.messages]
+                for field, errors in error.error_dict.items()}
+    return {api_settings.NON_FIELD_ERRORS_KEY: [{"code": e.code or "invalid", "message": message}
+                                                for e in error.error_list for message in e.messages]}
+
+
+def as_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
+    detail = {
+        field: [exceptions.ErrorDetail(item["message"], code=item["code"]) for item in items]
+        for field, items in django_errors(error).items()
+    }
+    return exceptions.ValidationError(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = as_validation_error(exc)
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        exc = Conflict(exc.args[0])
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, exceptions.ValidationError):
+        data = exc.get_full_details()
+        if not isinstance(data, dict | list):
+            data = {api_settings.NON_FIELD_ERRORS_KEY: [data]}
+    else:
+        data = {"detail": str(exc.detail), "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error"}
+    set_rollback()
+    return Response(data, status=exc.status_code, headers=headers)

@@ -1,0 +1,71 @@
+"""Pagination of list endpoints: page numbers by default, cursors for big tables (DM-5)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+class PageNumbers(PageNumberPagination):
+    page_size = PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class Cursors(CursorPagination):
+    """Stable, constant-cost pages over any number of rows: no count, no offset."""
+
+    page_size = PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    ordering = "-id"
+
+
+class PageOrCursorPagination(BasePagination):
+    """`?page=` (with a total `count`) unless the client asks for cursors.
+
+    `?pagination=cursor` starts cursor pagination; the `next` links carry `?cursor=`.
+    """
+
+    switch_query_param = "pagination"
+
+    def __init__(self):
+        self.page_numbers = PageNumbers()
+        self.cursors = Cursors()
+        self.chosen: BasePagination = self.page_numbers
+
+    def paginate_queryset(self, queryset, request, view=None):
+        params = request.query_params
+        if params.get(self.switch_query_param, "page") not in ("page", "cursor"):
+            raise ValidationError({self.switch_query_param: [ErrorDetail(_("Use page or cursor."), code="invalid")]})
+        size = params.get(self.page_numbers.page_size_query_param)
+        if size is not None and not (size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE):
+            raise ValidationError({self.page_numbers.page_size_query_param: [ErrorDetail(
+                _("Use a whole number from 1 to %(max)d.") % {"max": MAX_PAGE_SIZE}, code="invalid")]})
+        use_cursor = params.get(self.switch_query_param) == "cursor" or self.cursors.cursor_query_param in params
+        self.chosen = self.cursors if use_cursor else self.page_numbers
+        return self.chosen.paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        return self.chosen.get_paginated_response(data)
+
+    def get_paginated_response_schema(self, schema):
+        response = self.page_numbers.get_paginated_response_schema(schema)
+        response["required"] = ["results"]
+        response["properties"]["count"]["description"] = _("Total rows; absent with cursor pagination.")
+        return response
+
+    def get_schema_operation_parameters(self, view):
+        parameters = self.page_numbers.get_schema_operation_parameters(view)
+        parameters += [p for p in self.cursors.get_schema_operation_parameters(view)
+                       if p["name"] != self.cursors.page_size_query_param]
+        parameters.append({
+            "name": self.switch_query_param, "required": False, "in": "query",
+            "description": str(_("`cursor` for cursor pagination (big tables); page numbers otherwise.")),
+            "schema": {"type": "string", "enum": ["page", "cursor"]},
+        })
+        return parameters

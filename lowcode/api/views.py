@@ -1,0 +1,44 @@
+"""OpenAPI schema and Swagger UI of the requesting tenant (DM-5).
+
+The stock view generates from ROOT_URLCONF; a tenant's resources live in the URLconf of its
+runtime snapshot (`request.urlconf`), so the schema is generated from that one, and cached
+per URLconf and language until the next publish replaces the URLconf.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+_schemas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class TenantSchemaView(SpectacularAPIView):
+    def _get_schema_response(self, request):
+        urlconf = getattr(request, "urlconf", None)
+        cache = _schemas.setdefault(urlconf, {}) if urlconf is not None else {}
+        language = get_language()
+        if language not in cache:
+            self.urlconf = urlconf
+            generator = self.generator_class(urlconf=urlconf, api_version=self.api_version,
+                                             patterns=self.patterns)
+            cache[language] = generator.get_schema(request=request, public=self.serve_public)
+        return Response(data=cache[language], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
+
+
+class TenantSwaggerView(SpectacularSwaggerSplitView):
+    url_name = "api-schema"
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+def not_found(request, path=""):
+    """Unknown URLs under /api/ answer in the API's format, not with an HTML page."""
+    raise NotFound(_("No API endpoint at this address."))
