@@ -6,12 +6,14 @@ import json
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator
 
 from dynamic_models.keys import ENTITY_KEY_MAX, FIELD_KEY_MAX, key_errors
 from dynamic_models.registries import field_type_registry
+from lowcode.expressions import ExpressionError, compile_expression
 from metadata.registries import DefinitionKind
 
 _TEXT = {"type": "string", "maxLength": 200}
@@ -38,6 +40,23 @@ def field_schema() -> dict:
             "filterable": {"type": "boolean"},
             "searchable": {"type": "boolean"},
             "options": {"type": "object"},
+        },
+    }
+
+
+def rule_schema() -> dict:
+    """A cross-field rule (DM-6): the record is refused when `expression` is false."""
+    return {
+        "type": "object",
+        "required": ["key", "expression", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
+            "expression": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "message": {"type": "string", "minLength": 1, "maxLength": 500},
+            "field": {"type": "string", "description": "The field the error is shown on; else the whole record."},
+            "translations": {"type": "object", "propertyNames": {"enum": [code for code, _name in settings.LANGUAGES]},
+                             "additionalProperties": {"type": "string", "maxLength": 500}},
         },
     }
 
@@ -70,6 +89,7 @@ class EntityKind(DefinitionKind):
                     },
                 },
                 "fields": {"type": "array", "maxItems": 300, "items": field_schema()},
+                "rules": {"type": "array", "maxItems": 50, "items": rule_schema()},
             },
         }
 
@@ -120,6 +140,8 @@ class EntityKind(DefinitionKind):
             if body.get(name) and body[name] not in field_keys:
                 errors.append({"path": name, "code": "unknown_field",
                                "message": _("Unknown field %(key)r.") % {"key": body[name]}})
+        errors += _rule_errors(body.get("rules", []), field_keys)
+        errors += _default_errors(body)
         for index, name in enumerate(body.get("ordering", [])):
             if name.lstrip("-") not in field_keys | {"id", "created_at", "updated_at"}:
                 errors.append({"path": f"ordering/{index}", "code": "unknown_field",
@@ -214,3 +236,52 @@ def _compact(value) -> str:
     if isinstance(value, list) and all(isinstance(item, dict) and "value" in item for item in value):
         value = [item["value"] for item in value]
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _rule_errors(rules: list[dict], field_keys: set[str]) -> list[dict]:
+    errors, seen = [], set()
+    for index, rule in enumerate(rules):
+        path = f"rules/{index}"
+        if rule["key"] in seen:
+            errors.append({"path": f"{path}/key", "code": "duplicate",
+                           "message": _("Two rules use the key %(key)r.") % {"key": rule["key"]}})
+        seen.add(rule["key"])
+        try:
+            expression = compile_expression(rule["expression"])
+        except ExpressionError as error:
+            errors.append({"path": f"{path}/expression", "code": "expression", "message": str(error)})
+            continue
+        unknown = expression.references - field_keys
+        if unknown:
+            errors.append({"path": f"{path}/expression", "code": "unknown_field",
+                           "message": _("The expression reads unknown fields: %s") % ", ".join(sorted(unknown))})
+        if rule.get("field") and rule["field"] not in field_keys:
+            errors.append({"path": f"{path}/field", "code": "unknown_field",
+                           "message": _("Unknown field %(key)r.") % {"key": rule["field"]}})
+    return errors
+
+
+def _default_errors(body: dict) -> list[dict]:
+    """Defaults that their field cannot hold ("abc" for an integer): publishing would fail on them."""
+    errors = []
+    for index, spec in enumerate(body["fields"]):
+        field_type = field_type_registry.get(spec["type"])
+        if spec.get("default") is None or not field_type.has_column or field_type.is_relation:
+            continue
+        try:
+            model_field = field_type.get_model_field({**spec, "default": None})
+        except (LookupError, TypeError, ValueError):
+            continue  # The type needs more context to build its field (auto numbers): not a default's fault.
+        if model_field.is_relation:
+            continue
+        try:
+            model_field.clean(field_type.to_python(spec["default"]), None)
+        except ValidationError as error:
+            message = " ".join(error.messages)
+        except (ValueError, TypeError, ArithmeticError):
+            message = _("Not a valid %(type)s value.") % {"type": field_type.verbose_name}
+        else:
+            continue
+        errors.append({"path": f"fields/{index}/default", "code": "invalid_default",
+                       "message": _("Invalid default: %(message)s") % {"message": message}})
+    return errors

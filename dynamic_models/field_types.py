@@ -383,11 +383,15 @@ class AutoNumberType(FieldType):
         options = spec.get("options", {})
         sequence = self.sequence_name(spec["entity"], spec["key"])
         number = Cast(models.Func(models.Value(sequence), function="nextval"), models.CharField())
+        # lpad() alone truncates numbers longer than `digits`; nextval() may run only once, so
+        # pad to bigint's 20 digits and strip the zeros beyond `digits`.
+        digits = options.get("digits", 4)
+        padded = models.Func(LPad(number, 20, models.Value("0")), models.Value(f"^0{{0,{20 - digits}}}"),
+                             models.Value(""), function="regexp_replace", output_field=models.CharField())
         return models.CharField(
             verbose_name=spec.get("label") or spec["key"], help_text=spec.get("help_text", ""),
             max_length=40, unique=True, editable=False, db_column=spec["key"],
-            db_default=Concat(models.Value(options.get("prefix", "")),
-                              LPad(number, options.get("digits", 4), models.Value("0"))))
+            db_default=Concat(models.Value(options.get("prefix", "")), padded))
 
 
 class UserType(FieldType):

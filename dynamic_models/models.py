@@ -31,6 +31,10 @@ class Entity(models.Model):
         _("translations"), default=dict, blank=True,
         help_text=_('Labels in other languages, e.g. {"zh-hans": {"label": "费用", "label_plural": "费用", '
                     '"fields": {"title": "标题"}}}.'))
+    rules = models.JSONField(
+        _("rules"), default=list, blank=True,
+        help_text=_('Cross-field rules checked on every save, e.g. [{"key": "dates", "expression": '
+                    '"end_date >= start_date", "message": "The end cannot be before the start.", "field": "end_date"}].'))
     published_version = models.PositiveIntegerField(_("published version"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -108,3 +112,60 @@ class SchemaMigration(models.Model):
 
     def __str__(self):
         return f"{self.entity_key} v{self.from_version or 0} → v{self.to_version}"
+
+
+class ImportJob(models.Model):
+    """An import of records too big for one request, run by a Celery worker (DM-5).
+
+    The upload is kept in `payload` until the job finishes. While the job runs, its progress
+    lives in the cache (the job's transaction hides the row's updates from other sessions).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+        JSON = "json", "JSON"
+
+    entity_key = models.CharField(_("entity"), max_length=40, db_index=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.QUEUED)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    file_format = models.CharField(_("file format"), max_length=10, choices=Format)
+    payload = models.BinaryField(_("payload"), default=b"", editable=False)
+    language = models.CharField(_("language"), max_length=20, blank=True,
+                                help_text=_("Error messages are written in this language."))
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    valid = models.PositiveIntegerField(_("valid"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", verbose_name=_("user"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.entity_key} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def progress(self) -> int:
+        """Percentage of rows processed (100 once the job has succeeded)."""
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return min(100, self.processed * 100 // self.total) if self.total else 0

@@ -19,6 +19,7 @@ from functools import cached_property
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.migrations.state import AppConfigStub
 from django.urls import clear_url_caches
@@ -27,6 +28,7 @@ from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
 
 from dynamic_models.registries import field_type_registry
+from dynamic_models.validation import rule_errors
 from lowcode.expressions import compile_expression
 
 APP_LABEL = "data"
@@ -78,6 +80,11 @@ class DynamicRecord(models.Model):
         display = self.lowcode_entity.get("display_field")
         value = getattr(self, display, None) if display else None
         return str(value) if value not in (None, "") else f"{self._meta.verbose_name} #{self.pk}"
+
+    def clean(self):
+        errors = rule_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_deleted(self) -> bool:
@@ -181,12 +188,20 @@ class Snapshot:
         return build_admin_site(self)
 
     @cached_property
+    def record_serializers(self) -> dict:
+        """The API serializer of each entity (DM-5); imports validate rows with them too."""
+        from dynamic_models.api.serializers import build_serializers
+
+        return build_serializers({key: self.get_model(key) for key in self.bodies})
+
+    @cached_property
     def urlconf(self) -> types.ModuleType:
-        """A URLconf like lowcode.urls whose admin also shows this snapshot's entities."""
+        """A URLconf like lowcode.urls whose admin and API also serve this snapshot's entities."""
+        from dynamic_models.api.records import build_urlpatterns
         from lowcode.urls import tenant_urlpatterns
 
         module = types.ModuleType(f"lowcode.urls.tenant_{self.schema_name}")
-        module.urlpatterns = tenant_urlpatterns(self.admin_site)
+        module.urlpatterns = tenant_urlpatterns(self.admin_site, build_urlpatterns(self.record_serializers))
         return module
 
 

@@ -36,7 +36,7 @@ def validate(kind: str, body: dict) -> None:
     """Raise DefinitionValidationError unless `body` satisfies the kind's schema and rules."""
     definition_kind = definition_kind_registry.get(kind)
     validator = Draft202012Validator(definition_kind.schema)
-    errors = [
+    errors = _null_characters(body) or [
         {"path": "/".join(str(p) for p in error.absolute_path), "code": error.validator, "message": error.message}
         for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
     ]
@@ -44,6 +44,19 @@ def validate(kind: str, body: dict) -> None:
         errors = definition_kind.validate(body)
     if errors:
         raise DefinitionValidationError(errors)
+
+
+def _null_characters(value, path: str = "") -> list[dict]:
+    """Text holding NUL, which PostgreSQL cannot store (text or jsonb)."""
+    if isinstance(value, str):
+        return [{"path": path, "code": "null_characters_not_allowed",
+                 "message": _("Null characters are not allowed.")}] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [error for name, item in value.items()
+                for error in _null_characters(name, path) + _null_characters(item, f"{path}/{name}".lstrip("/"))]
+    if isinstance(value, list):
+        return [error for index, item in enumerate(value) for error in _null_characters(item, f"{path}/{index}".lstrip("/"))]
+    return []
 
 
 def save_draft(kind: str, key: str, body: dict, *, author=None, note: str = "") -> Definition:
@@ -116,9 +129,10 @@ def _publish(definition_kind, kind, key, *, author, note, expected_version) -> D
         validate(kind, draft.body)
         previous = Definition.objects.select_for_update().filter(
             kind=kind, key=key, status=Status.PUBLISHED).first()
-        if expected_version is not None and (previous.version if previous else None) != expected_version:
+        current = previous.version if previous else 0  # 0: nothing published yet.
+        if expected_version is not None and current != expected_version:
             raise PublishConflict(_("%(key)s was published by someone else since you previewed it (now version "
-                                    "%(version)s); preview again.") % {"key": key, "version": previous.version})
+                                    "%(version)s); preview again.") % {"key": key, "version": current or "-"})
         if previous:
             previous.status = Status.ARCHIVED
             previous.save(update_fields=["status", "updated_at"])

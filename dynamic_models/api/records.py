@@ -1,0 +1,334 @@
+"""The REST resource of each published entity at /api/v1/data/<entity>/ (DM-5).
+
+`build_urlpatterns(snapshot)` generates a filter set, a serializer and a viewset per runtime
+model; the snapshot caches the result, so a publish shows in the API (and its OpenAPI schema)
+on the next request and no class is built per request.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db import models, transaction
+from django.db.models import Prefetch
+from django.utils.translation import gettext as _
+from django_filters.filterset import filterset_factory
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import filters, permissions, routers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from dynamic_models import services
+from dynamic_models.api.schema import RecordAutoSchema
+from dynamic_models.api.serializers import SYSTEM_FIELDS
+from dynamic_models.api.transfer import TransferActions, transfer_urlpatterns
+from dynamic_models.registries import field_type_registry
+from lowcode.api.pagination import PageOrCursorPagination
+from lowcode.apikeys.permissions import ApiKeyScope
+
+BULK_MAX_ROWS = 1000
+
+_RANGE = ["exact", "in", "range", "gt", "gte", "lt", "lte", "isnull"]
+_TEXT = ["exact", "iexact", "icontains", "istartswith", "in", "isnull"]
+LOOKUPS = {
+    "text": _TEXT, "long_text": _TEXT, "rich_text": ["icontains", "isnull"], "email": _TEXT, "url": _TEXT,
+    "phone": _TEXT, "integer": _RANGE, "decimal": _RANGE, "date": _RANGE, "datetime": _RANGE, "time": _RANGE,
+    "boolean": ["exact", "isnull"], "choice": ["exact", "in", "isnull"], "uuid": ["exact", "in", "isnull"],
+    "auto_number": ["exact", "in", "istartswith"], "user": ["exact", "in", "isnull"],
+    "relation": ["exact", "in", "isnull"],
+}
+SYSTEM_LOOKUPS = {"id": ["exact", "in", "gt", "lt"], "created_at": _RANGE[2:7], "updated_at": _RANGE[2:7],
+                  "created_by": ["exact", "in"], "updated_by": ["exact", "in"]}
+
+
+def filter_lookups(body: dict) -> dict[str, list[str]]:
+    """The filters of an entity: every stored field with the lookups that make sense for its type."""
+    lookups = dict(SYSTEM_LOOKUPS)
+    for spec in body["fields"]:
+        if spec.get("encrypted"):
+            lookups[spec["key"]] = ["exact"]  # Ciphertext compares by equality only.
+        elif spec["type"] in LOOKUPS:
+            lookups[spec["key"]] = LOOKUPS[spec["type"]]
+    return lookups
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class RecordFilterSet(django_filters.FilterSet):
+    """Whole numbers are filtered as such: `id__lt=0.5` is an error, not a rounding."""
+
+    FILTER_DEFAULTS = {**django_filters.FilterSet.FILTER_DEFAULTS,
+                       models.BigAutoField: {"filter_class": IntegerFilter},
+                       models.BigIntegerField: {"filter_class": IntegerFilter}}
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, answering 400 to query parameters that are not filters or options."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        known = set(filterset_class.base_filters) | view.query_options
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise ValidationError({name: [serializers.ErrorDetail(
+                _("Unknown filter or option. Filters are field names with lookups such as amount__gte."),
+                code="unknown_filter")] for name in unknown})
+        errors = {}
+        for name, value in request.query_params.items():
+            query_filter = filterset_class.base_filters.get(name)
+            if query_filter is None:
+                continue
+            if value == "":  # django-filter skips empty values, as HTML forms send them; a client meant one.
+                errors[name] = [serializers.ErrorDetail(_("A filter needs a value."), code="blank")]
+            elif isinstance(query_filter, django_filters.BooleanFilter) and value not in ("true", "false"):
+                errors[name] = [serializers.ErrorDetail(_("Use true or false."), code="invalid")]
+        if errors:
+            raise ValidationError(errors)
+        return super().filter_queryset(request, queryset, view)
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if len(valid) != len(fields):
+            raise ValidationError({self.ordering_param: [serializers.ErrorDetail(
+                _("Order by one of: %s (prefix - for descending).") % ", ".join(
+                    name for name, _label in self.get_valid_fields(queryset, view, {"request": request})),
+                code="invalid_ordering")]})
+        return valid
+
+
+class RecordPermissions(permissions.DjangoModelPermissions):
+    """The Django permission of the entity action each endpoint performs."""
+
+    perms_by_action = {"list": "view", "retrieve": "view", "export": "view", "create": "add", "bulk_create": "add",
+                       "import_records": "add", "update": "change", "partial_update": "change",
+                       "bulk_update": "change", "restore": "change", "destroy": "delete", "bulk_delete": "delete"}
+
+    def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return False
+        codename = self.perms_by_action.get(view.action)
+        if codename is None:  # OPTIONS, unknown actions: reading the entity's shape is enough.
+            codename = "view"
+        meta = view.model._meta
+        return request.user.has_perm(f"{meta.app_label}.{codename}_{meta.model_name}")
+
+
+class RecordViewSet(TransferActions, viewsets.ModelViewSet):
+    """Base of the generated viewsets; subclasses set model, serializer_class and filterset_class."""
+
+    model = None
+    entity_key = ""
+    search_fields: list[str] = []
+    ordering_fields: list[str] = []
+    pagination_class = PageOrCursorPagination
+    filter_backends = [StrictFilterBackend, filters.SearchFilter, StrictOrderingFilter]
+    permission_classes = [permissions.IsAuthenticated, RecordPermissions, ApiKeyScope]
+    lookup_value_regex = r"[0-9]{1,18}"
+    schema = RecordAutoSchema()
+    #: Query parameters besides filters.
+    query_options = frozenset({"page", "page_size", "cursor", "pagination", "search", "ordering", "fields", "expand",
+                               "deleted", "format"})
+
+    def get_api_resource(self) -> str:
+        return self.entity_key
+
+    # --- fields=, expand= and the queries they need --------------------------------------
+
+    def _names(self, parameter: str, allowed: set[str]) -> set[str]:
+        raw = self.request.query_params.get(parameter) if self.request else None
+        if not raw:
+            return set()
+        names = {name.strip() for name in raw.split(",") if name.strip()}
+        unknown = names - allowed
+        if unknown:
+            raise ValidationError({parameter: [serializers.ErrorDetail(
+                _("Unknown field(s): %(names)s. Allowed: %(allowed)s.") % {
+                    "names": ", ".join(sorted(unknown)), "allowed": ", ".join(sorted(allowed))},
+                code="invalid")]})
+        return names
+
+    def _relations(self) -> dict[str, object]:
+        return {f.name: f for f in self.model._meta.get_fields() if f.is_relation and not f.auto_created
+                and f.name not in ("created_by", "updated_by")}
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        relations = set(self._relations())
+        context["fields"] = self._names("fields", set(self.serializer_class.Meta.fields)) or None
+        context["expand"] = self._names("expand", relations)
+        return context
+
+    def get_queryset(self):
+        manager = self.model.all_objects if self._wants_deleted() else self.model.objects
+        queryset = manager.all()
+        if self.action not in ("list", "retrieve", "export"):
+            return queryset
+        if self._wants_deleted():
+            queryset = queryset.filter(deleted_at__isnull=False)
+        expand = self._names("expand", set(self._relations()))
+        selected = self._names("fields", set(self.serializer_class.Meta.fields))
+        for name, field in self._relations().items():
+            if selected and name not in selected:
+                continue
+            target = field.related_model
+            if field.many_to_many:
+                queryset = queryset.prefetch_related(Prefetch(name, queryset=target.objects.all()))
+            elif name in expand:
+                queryset = queryset.select_related(name)
+            if name in expand and target is not None and hasattr(target, "lowcode_entity"):
+                # The expanded record shows its own many-to-many ids.
+                for other in target._meta.many_to_many:
+                    queryset = queryset.prefetch_related(f"{name}__{other.name}")
+        return queryset
+
+    def _wants_deleted(self) -> bool:
+        value = self.request.query_params.get("deleted") if self.request else None
+        if value not in (None, "only"):
+            raise ValidationError({"deleted": [serializers.ErrorDetail(
+                _("Use deleted=only to list soft-deleted records."), code="invalid")]})
+        return value == "only" and self.action == "list"
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def perform_create(self, serializer):
+        serializer.save()
+
+    def perform_update(self, serializer):
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.soft_delete()
+
+    @extend_schema(request=None, responses={200: None}, description=_("Bring back a soft-deleted record."))
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        record = self.model.all_objects.filter(pk=pk, deleted_at__isnull=False).first()
+        if record is None:
+            raise NotFound(_("No deleted record with this id."))
+        services.restore_records(self.model.all_objects.filter(pk=record.pk))
+        return Response(self.get_serializer(self.model.objects.get(pk=record.pk)).data)
+
+    def _bulk_rows(self, request) -> list:
+        rows = request.data
+        if not isinstance(rows, list) or not rows:
+            raise ValidationError({"non_field_errors": [serializers.ErrorDetail(
+                _("Send a non-empty JSON list of records."), code="not_a_list")]})
+        if len(rows) > BULK_MAX_ROWS:
+            raise ValidationError({"non_field_errors": [serializers.ErrorDetail(
+                _("At most %(max)d records per request; use the import for more.") % {"max": BULK_MAX_ROWS},
+                code="too_many")]})
+        return rows
+
+    @action(detail=False, methods=["post", "patch"], url_path="bulk", parser_classes=[JSONParser])
+    def bulk(self, request):
+        """Create (POST) or update (PATCH, each row with its `id`) many records, all or nothing."""
+        rows = self._bulk_rows(request)
+        if request.method == "POST":
+            serializer = self.get_serializer(data=rows, many=True)
+            serializer.is_valid(raise_exception=True)
+            with transaction.atomic():
+                records = serializer.save()
+            return Response(self.get_serializer(records, many=True).data, status=status.HTTP_201_CREATED)
+        ids = [row.get("id") if isinstance(row, dict) else None for row in rows]
+        found = self.model.objects.in_bulk([i for i in ids if isinstance(i, int)])
+        errors, validated = {}, []
+        for index, (row, record_id) in enumerate(zip(rows, ids, strict=True)):
+            record = found.get(record_id)
+            if record is None:
+                errors[index] = {"id": [serializers.ErrorDetail(_("No record with this id."), code="not_found")]}
+                continue
+            serializer = self.get_serializer(record, data=row, partial=True)
+            if not serializer.is_valid():
+                errors[index] = serializer.errors
+            validated.append(serializer)
+        if errors:  # By row index, as for a bulk create.
+            raise ValidationError(errors)
+        with transaction.atomic():
+            records = [serializer.save() for serializer in validated]
+        return Response(self.get_serializer(records, many=True).data)
+
+    @extend_schema(request=inline_serializer("BulkDelete", {"ids": serializers.ListField(
+        child=serializers.IntegerField(), max_length=BULK_MAX_ROWS)}), responses={204: None})
+    @action(detail=False, methods=["post"], url_path="bulk-delete", parser_classes=[JSONParser])
+    def bulk_delete(self, request):
+        """Soft-delete many records by id, all or nothing."""
+        ids = request.data.get("ids") if isinstance(request.data, dict) else None
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids) \
+                or len(ids) > BULK_MAX_ROWS:
+            raise ValidationError({"ids": [serializers.ErrorDetail(
+                _("Send a list of 1 to %(max)d record ids.") % {"max": BULK_MAX_ROWS}, code="invalid")]})
+        records = self.model.objects.in_bulk(ids)
+        missing = sorted(set(ids) - set(records))
+        if missing:
+            raise ValidationError({"ids": [serializers.ErrorDetail(
+                _("No record with id %(ids)s.") % {"ids": ", ".join(map(str, missing[:20]))}, code="not_found")]})
+        with transaction.atomic():
+            for record in records.values():
+                record.soft_delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _list_parameters(model, relations: list[str]) -> list[OpenApiParameter]:
+    fields = [f.name for f in model._meta.fields if f.name != "deleted_at"] + [
+        spec["key"] for spec in model.lowcode_entity["fields"] if spec["type"] == "formula"]
+    fields += [f.name for f in model._meta.many_to_many]
+    parameters = [
+        OpenApiParameter("fields", OpenApiTypes.STR, description=_("Comma-separated fields to return, of: %s")
+                         % ", ".join(fields)),
+        OpenApiParameter("expand", OpenApiTypes.STR, description=_("Comma-separated relations to return as "
+                                                                   "records instead of ids, of: %s")
+                         % ", ".join(relations) if relations else _("No relation to expand.")),
+    ]
+    return parameters
+
+
+def build_viewsets(serializers_by_key: dict) -> dict[str, type[RecordViewSet]]:
+    viewsets_by_key = {}
+    for key, serializer_class in serializers_by_key.items():
+        model = serializer_class.Meta.model
+        body = model.lowcode_entity
+        filterset = filterset_factory(model, filterset=RecordFilterSet, fields=filter_lookups(body))
+        searchable = [spec["key"] for spec in body["fields"] if spec.get("searchable") and not spec.get("encrypted")
+                      and field_type_registry.get(spec["type"]).searchable]
+        ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
+                                          if field_type_registry.get(spec["type"]).has_column and not spec.get(
+                                              "encrypted") and spec["type"] not in ("multiple_choice", "json")
+                                          and spec.get("options", {}).get("cardinality") != "many_to_many")]
+        relations = [f.name for f in model._meta.get_fields() if f.is_relation and not f.auto_created
+                     and f.name not in ("created_by", "updated_by")]
+        parameters = _list_parameters(model, relations)
+        viewset = type(f"{key}ViewSet", (RecordViewSet,), {
+            "model": model, "entity_key": key, "queryset": model.objects.all(),
+            "serializer_class": serializer_class, "filterset_class": filterset,
+            "search_fields": searchable, "ordering_fields": ordering, "ordering": model._meta.ordering,
+        })
+        viewsets_by_key[key] = _document(viewset, parameters, body)
+    return viewsets_by_key
+
+
+def _document(viewset, parameters, body):
+    deleted = OpenApiParameter("deleted", OpenApiTypes.STR, enum=["only"],
+                               description=_("`only` lists soft-deleted records (to restore them)."))
+    label = body.get("label_plural") or body["key"]
+    return extend_schema_view(
+        list=extend_schema(parameters=[*parameters, deleted], summary=_("List %s") % label),
+        retrieve=extend_schema(parameters=parameters),
+    )(viewset)
+
+
+def build_urlpatterns(serializers_by_key: dict) -> list:
+    """The URLs of every entity's resource, from the snapshot's serializers."""
+    router = routers.DefaultRouter(trailing_slash=True)
+    router.include_format_suffixes = False  # `export.csv` is an action, not a format suffix.
+    for key, viewset in build_viewsets(serializers_by_key).items():
+        router.register(key, viewset, basename=f"data-{key}")
+    return [*transfer_urlpatterns(), *router.urls]

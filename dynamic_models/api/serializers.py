@@ -1,0 +1,231 @@
+"""Serializers of runtime records, generated per entity from its body (DM-5).
+
+Validation takes the engine's one path (`dynamic_models.validation`): the serializer parses
+JSON types and looks up related records, then the record is cleaned by the same model
+validation admin uses, and saved by `save_record()` (race-safe uniqueness).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.relations import PKOnlyObject
+from rest_framework.validators import UniqueValidator
+
+from dynamic_models import validation
+from dynamic_models.registries import field_type_registry
+from lowcode.api.exceptions import as_validation_error
+
+SYSTEM_FIELDS = ["id", "created_at", "updated_at", "created_by", "updated_by"]
+
+
+class UserSummarySerializer(serializers.ModelSerializer):
+    """A user as shown inside a record (`expand=submitted_by`)."""
+
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "username", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class ExpandableRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related record's id, or the record itself when the request expands the field."""
+
+    def __init__(self, target_serializer=None, **kwargs):
+        self.target_serializer = target_serializer
+        self.expanded = False
+        super().__init__(**kwargs)
+
+    def use_pk_only_optimization(self):
+        return not self.expanded
+
+    def to_representation(self, value):
+        if self.expanded and not isinstance(value, PKOnlyObject):
+            return self.target_serializer(value, context=self.context).data
+        return value.pk
+
+
+@extend_schema_field({"readOnly": True, "description": "Computed by the entity's formula."})
+class FormulaField(serializers.ReadOnlyField):
+    """A formula's value: annotated by the manager on reads, computed after writes."""
+
+    def get_attribute(self, instance):
+        return instance.formula_value(self.field_name)
+
+    def to_representation(self, value):
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        if isinstance(value, datetime.date | datetime.time):
+            return value.isoformat()
+        return value
+
+
+_TYPE_NAMES = {str: "text", bool: "true or false", int: "an integer", float: "a number", list: "a list", dict: "an object"}
+
+
+def json_types(field: serializers.Field) -> tuple[type, ...]:
+    """The JSON value types a serializer field takes, as its OpenAPI schema declares them."""
+    if isinstance(field, serializers.BooleanField):
+        return (bool,)
+    if isinstance(field, serializers.DecimalField):
+        return (str, int, float)
+    if isinstance(field, serializers.IntegerField | serializers.RelatedField):
+        return (int,)
+    if isinstance(field, serializers.ManyRelatedField | serializers.ListField):
+        return (list,)
+    if isinstance(field, serializers.ChoiceField | serializers.CharField | serializers.DateField
+                  | serializers.DateTimeField | serializers.TimeField | serializers.UUIDField):
+        return (str,)
+    return ()
+
+
+class RecordListSerializer(serializers.ListSerializer):
+    """Bulk create: every row validated, then all saved in one transaction by the view."""
+
+    def create(self, validated_data):
+        return [self.child.create(attrs) for attrs in validated_data]
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    """Base of the generated serializers. Subclasses set Meta and `entity`.
+
+    The view puts `fields` (a set or None) and `expand` (a set) in the context; they apply to
+    the top-level record only, not to expanded related records.
+    """
+
+    serializer_related_field = ExpandableRelatedField
+    entity: dict = {}
+    #: Keys a client may send but never changes (system columns from a GET, put back in a PUT).
+    ignored_keys = frozenset(SYSTEM_FIELDS)
+    #: Set by build_serializers(): related entity key -> its serializer class.
+    serializers_by_key: dict = {}
+
+    class Meta:
+        list_serializer_class = RecordListSerializer
+
+    def build_relational_field(self, field_name, relation_info):
+        field_class, kwargs = super().build_relational_field(field_name, relation_info)
+        target = relation_info.related_model
+        if target is get_user_model():
+            kwargs["target_serializer"] = UserSummarySerializer
+        else:
+            kwargs["target_serializer"] = self.serializers_by_key[target._meta.model_name]
+        return field_class, kwargs
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            # Uniqueness is checked once, by the validation engine (and the database).
+            field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        if not self._is_top_level():
+            return fields
+        selected = self.context.get("fields")
+        if selected:
+            fields = {name: field for name, field in fields.items() if name in selected}
+        for name in self.context.get("expand", ()):
+            if name in fields:
+                field = fields[name]
+                getattr(field, "child_relation", field).expanded = True
+        return fields
+
+    def _is_top_level(self) -> bool:
+        return self.parent is None or (self.parent.parent is None and isinstance(self.parent, serializers.ListSerializer))
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            refused = {}
+            for name in data:
+                if name in writable or name in self.ignored_keys:
+                    continue
+                if name in self.fields:
+                    refused[name] = [serializers.ErrorDetail(_("This field is read-only."), code="read_only")]
+                else:
+                    refused[name] = [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")]
+            refused.update(self._type_errors(data))
+            if refused:
+                raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+    def _type_errors(self, data: dict) -> dict:
+        """JSON values of the wrong type, refused as the schema says (no "12" for 12, no 1 for true).
+
+        Form submissions (the browsable API) carry text only and keep DRF's conversions.
+        """
+        errors = {}
+        for name, value in data.items():
+            field = self.fields.get(name)
+            if field is None or field.read_only or value is None:
+                continue
+            expected = json_types(field)
+            if expected and not any(isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+                                    for kind in expected):
+                errors[name] = [serializers.ErrorDetail(_("Incorrect type: expected %(type)s.") % {
+                    "type": _TYPE_NAMES[expected[0]]}, code="incorrect_type")]
+        return errors
+
+    def validate(self, attrs):
+        """Build the record as it would be saved and run the validation engine on it."""
+        model = self.Meta.model
+        many = {name: attrs.pop(name) for name in list(attrs) if model._meta.get_field(name).many_to_many}
+        record = self.instance if self.instance is not None else model()
+        for name, value in attrs.items():
+            setattr(record, name, value)
+        # Relations were looked up by the serializer; read-only fields are not the client's.
+        exclude = {name for name, field in self.fields.items() if field.read_only or
+                   isinstance(field, serializers.RelatedField | serializers.ManyRelatedField)}
+        exclude |= {f.name for f in model._meta.fields if not f.editable}
+        try:
+            validation.clean_record(record, exclude=exclude)
+        except DjangoValidationError as error:
+            raise as_validation_error(error) from None
+        return {"record": record, "many": many}
+
+    def create(self, validated_data):
+        return self._save(validated_data)
+
+    def update(self, instance, validated_data):
+        return self._save(validated_data)
+
+    def _save(self, validated_data):
+        record = validated_data["record"]
+        # Imports run by a worker have no request: they put the importing user in the context.
+        user = self.context.get("user") or getattr(self.context.get("request"), "user", None)
+        try:
+            validation.save_record(record, user=user)
+        except DjangoValidationError as error:
+            raise as_validation_error(error) from None
+        for name, values in validated_data["many"].items():
+            getattr(record, name).set(values)
+        return record
+
+
+def build_serializers(models_by_key: dict) -> dict[str, type[RecordSerializer]]:
+    """Generate one serializer class per runtime model; relations can expand to each other.
+
+    Class names keep the key's underscores (`purchase_order` -> `Purchase_OrderSerializer`), so
+    OpenAPI component names such as `ExpenseRequest` never collide with another entity's.
+    """
+    serializers_by_key: dict[str, type[RecordSerializer]] = {}
+    for key, model in models_by_key.items():
+        body = model.lowcode_entity
+        fields, read_only, declared = list(SYSTEM_FIELDS), list(SYSTEM_FIELDS), {}
+        for spec in body["fields"]:
+            field_type = field_type_registry.get(spec["type"])
+            fields.append(spec["key"])
+            if not field_type.has_column:
+                declared[spec["key"]] = FormulaField()
+            elif spec.get("read_only") or spec["type"] == "auto_number":
+                read_only.append(spec["key"])
+        meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields,
+                                                       "read_only_fields": read_only})
+        serializers_by_key[key] = type(f"{key.title()}Serializer", (RecordSerializer,), {
+            "Meta": meta, "entity": body, "serializers_by_key": serializers_by_key, **declared,
+            "__doc__": body.get("description") or body.get("label") or key})
+    return serializers_by_key
