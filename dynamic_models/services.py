@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime, schema
-from dynamic_models.models import Entity, Field, SchemaMigration
+from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
 from metadata import services as metadata
-from metadata.exceptions import DefinitionNotFound, DefinitionValidationError
+from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, MetadataError
+from metadata.models import Definition
 
 KIND = "entity"
 _FIELD_FLAGS = ("required", "unique", "index", "read_only", "encrypted", "show_in_list", "filterable",
@@ -31,6 +32,8 @@ def entity_body(entity: Entity) -> dict:
         body["display_field"] = entity.display_field
     if entity.translations:
         body["translations"] = entity.translations
+    if entity.rules:
+        body["rules"] = entity.rules
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
@@ -50,7 +53,7 @@ def save_design(body: dict, *, published_version: int | None = None) -> Entity:
     defaults = {"label": body.get("label", ""), "label_plural": body.get("label_plural", ""),
                 "description": body.get("description", ""), "app": body.get("app", ""),
                 "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", [])),
-                "translations": body.get("translations", {})}
+                "translations": body.get("translations", {}), "rules": body.get("rules", [])}
     if published_version is not None:
         defaults["published_version"] = published_version
     entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)
@@ -198,3 +201,174 @@ def entity_status() -> list[dict]:
 
 __all__ = ["DefinitionValidationError", "eject", "entity_body", "entity_status", "preview", "publish",
            "publish_body", "purge", "purge_records", "restore_records", "rollback", "save_design", "validate_design"]
+
+
+# Designing through the metadata API (DM-5): whole bodies or one field at a time. Every
+# change is validated like a publish would be, so a design saved here can be previewed.
+
+
+class DesignConflict(MetadataError):
+    """A design change that the entity's state refuses (deleting a published entity)."""
+
+
+def design_detail(entity: Entity) -> dict:
+    """Return the design's body, complete, with its published version and whether it differs."""
+    body = entity_body(entity)
+    published = metadata.get_published(KIND, entity.key)
+    return {"display_field": "", "ordering": [], "translations": {}, "rules": [], **body,
+            "published_version": entity.published_version,
+            "pending_changes": published is None or published.body != body}
+
+
+def entity_overview() -> list[dict]:
+    """entity_status() with each entity's app."""
+    apps = dict(Entity.objects.values_list("key", "app"))
+    return [{**row, "app": apps.get(row["key"], "")} for row in entity_status()]
+
+
+def _with_field_ids(body, entity: Entity | None):
+    """Give each field spec without an id the id of the design's field of the same key, or a new one."""
+    if not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+        return body  # Malformed: validation will say why.
+    uids = dict(entity.fields.values_list("key", "uid")) if entity is not None else {}
+    fields = []
+    for spec in body["fields"]:
+        if isinstance(spec, dict) and "id" not in spec:
+            key = spec.get("key")
+            spec = {"id": (uids.get(key) if isinstance(key, str) else None) or new_field_id(), **spec}
+        fields.append(spec)
+    return {**body, "fields": fields}
+
+
+def create_design(body: dict) -> Entity:
+    """Create the design of a new entity from a full body; fields without an id get one.
+
+    :raises DefinitionValidationError: the body is invalid, or an entity of its key exists.
+    """
+    body = _with_field_ids(body, None)
+    metadata.validate(KIND, body)
+    with transaction.atomic():
+        if Entity.objects.filter(key=body["key"]).exists() or \
+                Definition.objects.filter(kind=KIND, key=body["key"]).exists():
+            raise DefinitionValidationError([{"path": "key", "code": "unique", "message": _(
+                "An entity with the key %(key)r exists already.") % {"key": body["key"]}}])
+        return save_design(body)
+
+
+def replace_design(entity: Entity, body: dict) -> Entity:
+    """Replace an entity's design with a full body (its key cannot change).
+
+    A field without an id keeps the id of the design's field of the same key, so its data stays.
+
+    :raises DefinitionValidationError: the body is invalid or names another key.
+    """
+    if isinstance(body, dict) and "key" not in body:
+        body = {**body, "key": entity.key}
+    with transaction.atomic():
+        entity = Entity.objects.select_for_update().get(pk=entity.pk)
+        body = _with_field_ids(body, entity)
+        metadata.validate(KIND, body)
+        if body["key"] != entity.key:
+            raise DefinitionValidationError([{"path": "key", "code": "immutable", "message": _(
+                "The key names the table and cannot change; create another entity instead.")}])
+        return save_design(body)
+
+
+def delete_design(entity: Entity) -> None:
+    """Delete a design that was never published.
+
+    :raises DesignConflict: the entity has published versions (its table holds data).
+    """
+    with transaction.atomic():
+        if entity.published_version is not None or Definition.objects.filter(kind=KIND, key=entity.key).exclude(
+                status=Definition.Status.DRAFT).exists():
+            raise DesignConflict(_("%(key)s is published: its table and records exist, so its design cannot be "
+                                   "deleted. Remove fields and publish instead.") % {"key": entity.key})
+        Definition.objects.filter(kind=KIND, key=entity.key, status=Definition.Status.DRAFT).delete()
+        entity.delete()
+
+
+def _field_index(body: dict, field_key: str) -> int:
+    for index, spec in enumerate(body["fields"]):
+        if spec["key"] == field_key:
+            return index
+    raise DefinitionNotFound(_("Entity %(entity)s has no field %(key)r.") % {"entity": body["key"], "key": field_key})
+
+
+def _relative_errors(errors: list[dict], prefix: str) -> list[dict]:
+    """Make the paths of errors under `prefix` relative to it ("fields/3/key" -> "key")."""
+    result = []
+    for error in errors:
+        path = error["path"]
+        if path == prefix or path.startswith(prefix + "/"):
+            path = path[len(prefix) + 1:]
+        result.append({**error, "path": path})
+    return result
+
+
+def _save_field(body: dict, index: int) -> dict:
+    """Validate and save a body changed at field `index`; return that field as stored."""
+    try:
+        metadata.validate(KIND, body)
+    except DefinitionValidationError as error:
+        raise DefinitionValidationError(_relative_errors(error.errors, f"fields/{index}")) from None
+    field_id = body["fields"][index]["id"]
+    entity = save_design(body)
+    return next(spec for spec in entity_body(entity)["fields"] if spec["id"] == field_id)
+
+
+def get_field(entity: Entity, field_key: str) -> dict:
+    """Return one field spec of the design.
+
+    :raises DefinitionNotFound: the design has no such field.
+    """
+    body = entity_body(entity)
+    return body["fields"][_field_index(body, field_key)]
+
+
+def add_field(entity: Entity, spec: dict) -> dict:
+    """Append a field to the design; return it as stored (with a new id unless it has one).
+
+    :raises DefinitionValidationError: the design with this field is invalid; the field's
+        own errors have paths relative to it ("key", "options/max_length").
+    """
+    with transaction.atomic():
+        entity = Entity.objects.select_for_update().get(pk=entity.pk)
+        body = entity_body(entity)
+        if isinstance(spec, dict) and "id" not in spec:
+            spec = {"id": new_field_id(), **spec}
+        body["fields"].append(spec)
+        return _save_field(body, len(body["fields"]) - 1)
+
+
+def update_field(entity: Entity, field_key: str, changes: dict) -> dict:
+    """Change some attributes of a field of the design (a new key renames it; data stays).
+
+    :raises DefinitionNotFound: the design has no such field.
+    :raises DefinitionValidationError: the changed design is invalid, or `changes` alters the id.
+    """
+    if not isinstance(changes, dict):
+        raise DefinitionValidationError([{"path": "", "code": "type", "message": _("Expected a JSON object.")}])
+    with transaction.atomic():
+        entity = Entity.objects.select_for_update().get(pk=entity.pk)
+        body = entity_body(entity)
+        index = _field_index(body, field_key)
+        if "id" in changes and changes["id"] != body["fields"][index]["id"]:
+            raise DefinitionValidationError([{"path": "id", "code": "immutable", "message": _(
+                "A field's id cannot change: it links the field to its column.")}])
+        body["fields"][index] = {**body["fields"][index], **changes}
+        return _save_field(body, index)
+
+
+def remove_field(entity: Entity, field_key: str) -> None:
+    """Remove a field from the design; publishing keeps its column until a purge.
+
+    :raises DefinitionNotFound: the design has no such field.
+    :raises DefinitionValidationError: the design without it is invalid (the display field, ...).
+    """
+    with transaction.atomic():
+        entity = Entity.objects.select_for_update().get(pk=entity.pk)
+        body = entity_body(entity)
+        del body["fields"][_field_index(body, field_key)]
+        metadata.validate(KIND, body)
+        save_design(body)
