@@ -332,3 +332,35 @@ def build_admin_site(snapshot) -> TenantAdminSite:
         site.register(model, model_admin_for(model, models_by_key))
     return site
 
+
+
+from dynamic_models.models import ImportJob  # noqa: E402  (appended with the model it shows)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Imports run by Celery: read-only, for operators following a job (the API reports it too)."""
+
+    list_display = ["entity_key", "status", "rows", "progress_display", "created_at", "user"]
+    list_filter = ["status", "entity_key"]
+    list_select_related = ["user"]
+    exclude = ["payload"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ImportJob._meta.fields if f.name != "payload"]
+
+    @admin.display(description=gettext_lazy("rows"), ordering="total")
+    def rows(self, job):
+        return job.total
+
+    @admin.display(description=gettext_lazy("progress"))
+    def progress_display(self, job):
+        from dynamic_models.transfer import with_live_progress
+
+        return f"{with_live_progress(job).progress} %"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
