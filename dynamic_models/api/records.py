@@ -104,19 +104,20 @@ class StrictOrderingFilter(filters.OrderingFilter):
         return valid
 
 
-class RecordPermissions(permissions.DjangoModelPermissions):
+class RecordPermissions(permissions.BasePermission):
     """The Django permission of the entity action each endpoint performs."""
 
-    perms_by_action = {"list": "view", "retrieve": "view", "export": "view", "create": "add", "bulk_create": "add",
+    perms_by_action = {"list": "view", "retrieve": "view", "export": "view", "create": "add",
                        "import_records": "add", "update": "change", "partial_update": "change",
-                       "bulk_update": "change", "restore": "change", "destroy": "delete", "bulk_delete": "delete"}
+                       "restore": "change", "destroy": "delete", "bulk_delete": "delete"}
 
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
             return False
-        codename = self.perms_by_action.get(view.action)
-        if codename is None:  # OPTIONS, unknown actions: reading the entity's shape is enough.
-            codename = "view"
+        if view.action == "bulk":
+            codename = "add" if request.method == "POST" else "change"
+        else:  # OPTIONS and the like: reading the entity's shape is enough.
+            codename = self.perms_by_action.get(view.action, "view")
         meta = view.model._meta
         return request.user.has_perm(f"{meta.app_label}.{codename}_{meta.model_name}")
 
@@ -126,6 +127,10 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
 
     model = None
     entity_key = ""
+    #: Relation fields that `expand=` accepts: entity relations and user fields (not created_by/updated_by).
+    relations: dict = {}
+    selected_fields: set[str] = set()
+    expanded: set[str] = set()
     search_fields: list[str] = []
     ordering_fields: list[str] = []
     pagination_class = PageOrCursorPagination
@@ -142,8 +147,13 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
 
     # --- fields=, expand= and the queries they need --------------------------------------
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.selected_fields = self._names("fields", set(self.serializer_class.Meta.fields))
+        self.expanded = self._names("expand", set(self.relations))
+
     def _names(self, parameter: str, allowed: set[str]) -> set[str]:
-        raw = self.request.query_params.get(parameter) if self.request else None
+        raw = self.request.query_params.get(parameter)
         if not raw:
             return set()
         names = {name.strip() for name in raw.split(",") if name.strip()}
@@ -155,35 +165,28 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 code="invalid")]})
         return names
 
-    def _relations(self) -> dict[str, object]:
-        return {f.name: f for f in self.model._meta.get_fields() if f.is_relation and not f.auto_created
-                and f.name not in ("created_by", "updated_by")}
-
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        relations = set(self._relations())
-        context["fields"] = self._names("fields", set(self.serializer_class.Meta.fields)) or None
-        context["expand"] = self._names("expand", relations)
+        context["fields"] = getattr(self, "selected_fields", None) or None
+        context["expand"] = getattr(self, "expanded", set())
         return context
 
     def get_queryset(self):
-        manager = self.model.all_objects if self._wants_deleted() else self.model.objects
-        queryset = manager.all()
         if self.action not in ("list", "retrieve", "export"):
-            return queryset
+            return self.model.objects.all()
         if self._wants_deleted():
-            queryset = queryset.filter(deleted_at__isnull=False)
-        expand = self._names("expand", set(self._relations()))
-        selected = self._names("fields", set(self.serializer_class.Meta.fields))
-        for name, field in self._relations().items():
-            if selected and name not in selected:
+            queryset = self.model.all_objects.filter(deleted_at__isnull=False)
+        else:
+            queryset = self.model.objects.all()
+        for name, field in self.relations.items():
+            if self.selected_fields and name not in self.selected_fields:
                 continue
             target = field.related_model
             if field.many_to_many:
                 queryset = queryset.prefetch_related(Prefetch(name, queryset=target.objects.all()))
-            elif name in expand:
+            elif name in self.expanded:
                 queryset = queryset.select_related(name)
-            if name in expand and target is not None and hasattr(target, "lowcode_entity"):
+            if name in self.expanded and hasattr(target, "lowcode_entity"):
                 # The expanded record shows its own many-to-many ids.
                 for other in target._meta.many_to_many:
                     queryset = queryset.prefetch_related(f"{name}__{other.name}")
@@ -197,12 +200,6 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
         return value == "only" and self.action == "list"
 
     # --- writes ---------------------------------------------------------------------------
-
-    def perform_create(self, serializer):
-        serializer.save()
-
-    def perform_update(self, serializer):
-        serializer.save()
 
     def perform_destroy(self, instance):
         with transaction.atomic():
@@ -303,13 +300,14 @@ def build_viewsets(serializers_by_key: dict) -> dict[str, type[RecordViewSet]]:
                                           if field_type_registry.get(spec["type"]).has_column and not spec.get(
                                               "encrypted") and spec["type"] not in ("multiple_choice", "json")
                                           and spec.get("options", {}).get("cardinality") != "many_to_many")]
-        relations = [f.name for f in model._meta.get_fields() if f.is_relation and not f.auto_created
-                     and f.name not in ("created_by", "updated_by")]
-        parameters = _list_parameters(model, relations)
+        relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
+                     and f.name not in ("created_by", "updated_by")}
+        parameters = _list_parameters(model, list(relations))
         viewset = type(f"{key}ViewSet", (RecordViewSet,), {
             "model": model, "entity_key": key, "queryset": model.objects.all(),
             "serializer_class": serializer_class, "filterset_class": filterset,
             "search_fields": searchable, "ordering_fields": ordering, "ordering": model._meta.ordering,
+            "relations": relations,
         })
         viewsets_by_key[key] = _document(viewset, parameters, body)
     return viewsets_by_key

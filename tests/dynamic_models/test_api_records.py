@@ -362,6 +362,14 @@ def test_keys_scopes_and_permissions(api, acme, make_user):
     refused = api.post("/api/v1/data/expense/", {}, content_type="application/json", **headers)
     assert refused.status_code == 403 and "expense:write" in refused.json()["detail"]
     assert api.get("/api/v1/data/project/", **headers).status_code == 403  # No scope for projects.
+    _key, writer = apikeys.create_key(clerk, name="writer", scopes=["expense:write"])
+    as_writer = {"HTTP_AUTHORIZATION": f"Api-Key {writer}"}
+    row = {"title": "Taxi", "amount": "5", "spent_on": "2026-01-01"}
+    assert api.post("/api/v1/data/expense/bulk/", json.dumps([row]), content_type="application/json",
+                    **as_writer).status_code == 201  # add_expense
+    assert api.patch("/api/v1/data/expense/bulk/", json.dumps([{"id": record.pk, "title": "x"}]),
+                     content_type="application/json", **as_writer).status_code == 403  # no change_expense
+    assert api.delete(f"/api/v1/data/expense/{record.pk}/", **as_writer).status_code == 403  # no delete_expense
     key, _secret = apikeys.create_key(clerk, name="gone", scopes=["*:read"])
     apikeys.revoke(key)
     assert api.get("/api/v1/data/expense/", HTTP_AUTHORIZATION=f"Api-Key {_secret}").status_code == 401
