@@ -47,8 +47,6 @@ PROGRESS_EVERY = 200
 #: Row errors kept in a report; the rest are only counted (`errors_omitted`).
 MAX_REPORTED_ERRORS = 1000
 PROGRESS_TIMEOUT = 24 * 3600
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_ROWS = 100_000
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 (.xls)
@@ -70,17 +68,9 @@ class TooLarge(TransferError):
     """The upload exceeds API_IMPORT_MAX_BYTES."""
 
 
-def max_import_bytes() -> int:
-    return getattr(settings, "API_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES)
-
-
-def max_import_rows() -> int:
-    return getattr(settings, "API_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS)
-
-
 def too_large_error() -> TooLarge:
     return TooLarge(_("The upload is larger than %(mb)s MB; split the file.") % {
-        "mb": round(max_import_bytes() / (1024 * 1024), 1)}, code="too_large")
+        "mb": round(settings.API_IMPORT_MAX_BYTES / (1024 * 1024), 1)}, code="too_large")
 
 
 def record_serializer(entity_key: str) -> type[serializers.ModelSerializer]:
@@ -216,10 +206,10 @@ class ParsedRows:
 
 def source_from_upload(upload) -> ImportSource:
     """Read an uploaded file (a Django UploadedFile); its format comes from its name, type or bytes."""
-    if upload.size is not None and upload.size > max_import_bytes():
+    if upload.size is not None and upload.size > settings.API_IMPORT_MAX_BYTES:
         raise too_large_error()
     payload = b"".join(upload.chunks())
-    if len(payload) > max_import_bytes():
+    if len(payload) > settings.API_IMPORT_MAX_BYTES:
         raise too_large_error()
     if not payload:
         raise TransferError(_("The file is empty."), code="empty")
@@ -242,12 +232,12 @@ def source_from_rows(rows) -> ImportSource:
 def _check_count(count: int, *, field_name: str = "file") -> None:
     if count == 0:
         raise TransferError(_("There are no rows to import."), code="no_rows", field=field_name)
-    if count > max_import_rows():
+    if count > settings.API_IMPORT_MAX_ROWS:
         raise _too_many_rows(field_name)
 
 
 def _too_many_rows(field_name: str) -> TransferError:
-    return TransferError(_("At most %(max)d rows per import; split the file.") % {"max": max_import_rows()},
+    return TransferError(_("At most %(max)d rows per import; split the file.") % {"max": settings.API_IMPORT_MAX_ROWS},
                          code="too_many_rows", field=field_name)
 
 
@@ -348,7 +338,7 @@ def _table(serializer_class, cells: Iterator[list]) -> ParsedRows:
         raise TransferError(_("Unknown columns: %(keys)s. The header row holds field keys, of: %(allowed)s.") % {
             "keys": ", ".join(unknown), "allowed": ", ".join(writable)}, code="unknown_columns")
     ignored = [key for key in header if key in serializer_class.ignored_keys or fields[key].read_only]
-    width, limit, rows = len(header), max_import_rows(), []
+    width, limit, rows = len(header), settings.API_IMPORT_MAX_ROWS, []
     for number, values in enumerate(cells, 1):
         if all(_blank(value) for value in values):
             continue  # Spreadsheets keep empty, formatted rows.

@@ -263,8 +263,10 @@ SPECTACULAR_SETTINGS = {
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
-# Rows above this are imported by a Celery job whose progress the API reports.
+# Imports: rows above API_IMPORT_SYNC_MAX_ROWS run as a Celery job whose progress the API reports.
 API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
+API_IMPORT_MAX_ROWS = env.int("API_IMPORT_MAX_ROWS", default=100_000)
+API_IMPORT_MAX_BYTES = env.int("API_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 
 # Internationalisation: English and Simplified Chinese ship.
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")

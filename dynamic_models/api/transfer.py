@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, re_path, resolve, reverse
@@ -147,7 +148,7 @@ class TransferActions:
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[JSONParser, MultiPartParser])
     def import_records(self, request):
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > transfer.max_import_bytes():
+        if length.isdigit() and int(length) > settings.API_IMPORT_MAX_BYTES:
             raise _api_error(transfer.too_large_error())  # Before reading the body.
         dry_run = _flag(request, "dry_run")
         try:
