@@ -1,0 +1,111 @@
+"""The hand-written DRF API of the static twins, at /api/v1/static/<project|expense>/.
+
+What a developer would write for these models with plain DRF: a ModelSerializer and a
+ModelViewSet each, with the same pagination, filters (every lookup the dynamic filter set of
+`dynamic_models.api.records.filter_lookups` offers), search and ordering fields as the dynamic
+resource, IsAuthenticated + DjangoModelPermissions, and the project's default authentication
+(API key, session) and throttling (REST_FRAMEWORK settings).
+
+The filters are a FilterSet class written once (`filterset_class`), as the dynamic resource's
+are built once per snapshot: with `filterset_fields` instead, DjangoFilterBackend builds a new
+FilterSet class (60-odd filters) on every request, which costs the static API about as much as
+the whole difference this benchmark looks for (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from rest_framework import filters, permissions, serializers, viewsets
+
+from benchmarks.static_expense.models import Expense, Project
+from lowcode.api.pagination import PageOrCursorPagination
+
+SYSTEM_FIELDS = ["id", "created_at", "updated_at", "created_by", "updated_by"]
+
+_RANGE = ["exact", "in", "range", "gt", "gte", "lt", "lte", "isnull"]
+_TEXT = ["exact", "iexact", "icontains", "istartswith", "in", "isnull"]
+_CHOICE = ["exact", "in", "isnull"]
+_SYSTEM_LOOKUPS = {"id": ["exact", "in", "gt", "lt"], "created_at": ["range", "gt", "gte", "lt", "lte"],
+                   "updated_at": ["range", "gt", "gte", "lt", "lte"], "created_by": ["exact", "in"],
+                   "updated_by": ["exact", "in"]}
+
+
+class ProjectFilterSet(FilterSet):
+    class Meta:
+        model = Project
+        fields = {**_SYSTEM_LOOKUPS, "name": _TEXT, "code": _TEXT, "budget": _RANGE, "active": ["exact", "isnull"]}
+
+
+class ExpenseFilterSet(FilterSet):
+    class Meta:
+        model = Expense
+        fields = {
+            **_SYSTEM_LOOKUPS,
+            "number": ["exact", "in", "istartswith"],
+            "title": _TEXT,
+            "amount": _RANGE,
+            "currency": _CHOICE,
+            "spent_on": _RANGE,
+            "category": _CHOICE,
+            "project": ["exact", "in", "isnull"],
+            "iban": _TEXT,
+            "notes": _TEXT,
+            "status": _CHOICE,
+            "submitted_by": ["exact", "in", "isnull"],
+        }
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [*SYSTEM_FIELDS, "name", "code", "budget", "active"]
+        read_only_fields = SYSTEM_FIELDS
+
+
+class ExpenseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Expense
+        fields = [*SYSTEM_FIELDS, "number", "title", "amount", "currency", "spent_on", "category", "project", "iban",
+                  "notes", "status", "submitted_by"]
+        read_only_fields = [*SYSTEM_FIELDS, "number"]
+
+
+class RecordViewSet(viewsets.ModelViewSet):
+    """Soft delete and who-did-it columns, like the dynamic resource."""
+
+    pagination_class = PageOrCursorPagination
+    filter_backends = [DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    permission_classes = [permissions.IsAuthenticated, permissions.DjangoModelPermissions]
+    ordering = ["-id"]
+
+    def perform_create(self, serializer):
+        user = self.request.user
+        with transaction.atomic():
+            serializer.save(created_by=user, updated_by=user)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save(updated_by=self.request.user)
+
+    def perform_destroy(self, instance):
+        instance.deleted_at = timezone.now()
+        instance.save(update_fields=["deleted_at", "updated_at"])
+
+
+class ProjectViewSet(RecordViewSet):
+    queryset = Project.objects.all()
+    serializer_class = ProjectSerializer
+    filterset_class = ProjectFilterSet
+    search_fields = ["name"]
+    ordering_fields = ["id", "created_at", "updated_at", "name", "code", "budget", "active"]
+
+
+class ExpenseViewSet(RecordViewSet):
+    queryset = Expense.objects.all()
+    serializer_class = ExpenseSerializer
+    filterset_class = ExpenseFilterSet
+    search_fields = ["title"]
+    ordering_fields = ["id", "created_at", "updated_at", "number", "title", "amount", "currency", "spent_on",
+                       "category", "project", "iban", "notes", "status", "submitted_by"]
