@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dynamic_models import diagram, runtime, services
-from dynamic_models.models import Entity, Field, SchemaMigration
+from dynamic_models import diagram, records, runtime, services
+from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import TenantAdminSite
 from metadata.exceptions import MetadataError
+from rbac import services as rbac
 
 
 def _plain_help_texts(formfield):
@@ -212,48 +214,146 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset.filter(deleted_at__isnull=True)
 
 
+_VERBS = {"create": gettext_lazy("Created"), "update": gettext_lazy("Changed"), "delete": gettext_lazy("Deleted"),
+          "restore": gettext_lazy("Restored"), "purge": gettext_lazy("Purged"),
+          "restore_version": gettext_lazy("Former version restored")}
+
+
 class RecordAdmin(admin.ModelAdmin):
     """Base of the generated admin of an entity; its options come from the entity's metadata."""
 
     actions = ["restore_selected", "purge_selected"]
 
+    # --- rbac: operations, data scope and column rules (RB-2, RB-4, RB-5) --------------------
+
+    def _allowed(self, request, action: str, obj=None) -> bool:
+        return rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), obj)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, "view", obj) or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, "delete", obj)
+
     def get_queryset(self, request):
-        return self.model.all_objects.all()
+        # A record outside the caller's scope is not found: its URL answers like a wrong id.
+        return rbac.scope_queryset(request.user, self.model.all_objects.all())
+
+    def _column_rules(self, request) -> dict[str, str]:
+        return rbac.field_rules(request.user, self.opts.model_name)
+
+    def _without(self, names, request, *rules) -> list:
+        refused = {name for name, rule in self._column_rules(request).items() if rule in rules}
+        return [name for name in names if name not in refused]
+
+    def get_list_display(self, request):
+        rules = self._column_rules(request)
+        return [f"masked_{name}" if rules.get(name) == "masked" else name
+                for name in super().get_list_display(request) if rules.get(name) != "hidden"]
+
+    def get_list_filter(self, request):
+        return self._without(super().get_list_filter(request), request, "hidden", "masked")
+
+    def get_search_fields(self, request):
+        return self._without(super().get_search_fields(request), request, "hidden", "masked")
+
+    def get_readonly_fields(self, request, obj=None):
+        rules = self._column_rules(request)
+        return [*super().get_readonly_fields(request, obj),
+                *(f"masked_{name}" if rule == "masked" else name for name, rule in rules.items() if rule != "hidden")]
 
     def get_fields(self, request, obj=None):
         # In the entity's order: read-only fields (auto numbers, formulas) would come last.
         order = {}
         for spec in self.model.lowcode_entity["fields"]:
             has_column = field_type_registry.get(spec["type"]).has_column
-            order[spec["key"] if has_column else f"formula_{spec['key']}"] = len(order)
-        return sorted(super().get_fields(request, obj), key=lambda name: order.get(name, len(order)))
+            key = spec["key"] if has_column else f"formula_{spec['key']}"
+            order[key] = order[f"masked_{key}"] = len(order)
+        rules = self._column_rules(request)
+        fields = [name for name in super().get_fields(request, obj)
+                  if rules.get(name) not in ("hidden", "masked")]
+        return sorted(fields, key=lambda name: order.get(name, len(order)))
+
+    def get_exclude(self, request, obj=None):
+        # Hidden and masked fields are not in the form at all, so a post cannot set them.
+        refused = [name for name, rule in self._column_rules(request).items() if rule in ("hidden", "masked")]
+        return [*(super().get_exclude(request, obj) or []), *refused] or None
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        records.save(obj, user=request.user)
 
     def delete_model(self, request, obj):
-        obj.soft_delete()
+        records.delete(obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            obj.soft_delete()
+        with transaction.atomic():
+            for obj in queryset:
+                records.delete(obj, user=request.user)
+
+    def get_urls(self):
+        return [path("<path:object_id>/history/<int:seq>/restore/", self.admin_site.admin_view(self.restore_version_view),
+                     name=f"{self.opts.app_label}_{self.opts.model_name}_restore_version"), *super().get_urls()]
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The record's timeline from the audit trail, with a restore button per version (AD-3)."""
+        record = self.get_object(request, object_id)
+        if record is None or not self.has_view_or_change_permission(request, record):
+            raise PermissionDenied
+        entries = []
+        for event in records.history(record):
+            verb = event.action.rsplit(".", 1)[-1]
+            changes = [{"field": name, "before": (event.before or {}).get(name), "after": value}
+                       for name, value in (event.after or {}).items()]
+            entries.append({"event": event, "verb": verb, "changes": changes, "label": _VERBS.get(verb, verb),
+                            "restorable": verb in ("create", "update", "restore_version")})
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": record,
+                   "title": _("History: %s") % record, "entries": entries[::-1],
+                   "can_change": self.has_change_permission(request, record), **(extra_context or {})}
+        return TemplateResponse(request, "dynamic_models/record_history.html", context)
+
+    def restore_version_view(self, request, object_id, seq):
+        record = self.get_object(request, object_id)
+        if request.method != "POST" or record is None or not self.has_change_permission(request, record):
+            raise PermissionDenied
+        event = get_object_or_404(records.history(record), seq=seq)
+        try:
+            records.restore_version(record, event, user=request.user)
+        except ValidationError as error:
+            self.message_user(request, _("Not restored: %s") % "; ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, _("The version of %(time)s is restored.") % {
+                "time": formats.localize(timezone.localtime(event.created_at))}, messages.SUCCESS)
+        return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[record.pk]))
 
     @admin.action(description=gettext_lazy("Restore selected records"))
     def restore_selected(self, request, queryset):
-        count = services.restore_records(queryset)
+        count = records.restore(queryset, user=request.user)
         self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Purge selected deleted records for good"), permissions=["delete"])
     def purge_selected(self, request, queryset):
         try:
-            count = services.purge_records(queryset)
+            count = records.purge(queryset, user=request.user)
         except models.ProtectedError as error:
             self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
             return
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
+
+
+def _masked_display(key: str, label: str):
+    def display(obj):
+        value = getattr(obj, key)
+        return "" if value in (None, "") else rbac.mask(value)
+
+    display.short_description = label
+    display.__name__ = f"masked_{key}"
+    return display
 
 
 def _formula_display(key: str, label: str):
@@ -282,6 +382,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
             if spec.get("show_in_list", True):
                 list_display.append(f"formula_{key}")
             continue
+        attrs[f"masked_{key}"] = staticmethod(_masked_display(key, label))  # Shown to callers a rule masks it for.
         if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9 \
                 and key != display:
             list_display.append(key)
@@ -331,10 +432,6 @@ def build_admin_site(snapshot) -> TenantAdminSite:
     for model in models_by_key.values():
         site.register(model, model_admin_for(model, models_by_key))
     return site
-
-
-
-from dynamic_models.models import ImportJob  # noqa: E402  (appended with the model it shows)
 
 
 @admin.register(ImportJob)

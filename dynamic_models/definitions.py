@@ -77,6 +77,7 @@ class EntityKind(DefinitionKind):
                 "label_plural": _TEXT,
                 "description": {"type": "string", "maxLength": 2000},
                 "app": {"type": "string", "maxLength": 63},
+                "sensitive": {"type": "boolean", "description": "Reads through API keys are audited."},
                 "display_field": {"type": "string"},
                 "ordering": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
                 "translations": {

@@ -31,6 +31,8 @@ class Entity(models.Model):
         _("translations"), default=dict, blank=True,
         help_text=_('Labels in other languages, e.g. {"zh-hans": {"label": "费用", "label_plural": "费用", '
                     '"fields": {"title": "标题"}}}.'))
+    sensitive = models.BooleanField(
+        _("sensitive"), default=False, help_text=_("Reads of its records through API keys are audited."))
     rules = models.JSONField(
         _("rules"), default=list, blank=True,
         help_text=_('Cross-field rules checked on every save, e.g. [{"key": "dates", "expression": '

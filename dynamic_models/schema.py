@@ -14,17 +14,17 @@ import copy
 import time
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import Permission
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
+from audit import services as audit
 from dynamic_models import runtime
 from dynamic_models.field_types import AutoNumberType
 from dynamic_models.models import SchemaMigration
 from dynamic_models.registries import field_type_registry
 from metadata.exceptions import MetadataError
+from rbac import services as rbac
 
 SAMPLE_SIZE = 10
 
@@ -282,8 +282,8 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
     result = plan(old_body, definition.body, execute=True, models_pair=(old_model, model))
     backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model)).sql if old_body \
         else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
-    _ensure_permissions(model)
-    return SchemaMigration.objects.create(
+    rbac.ensure_entity_permissions(model)
+    migration = SchemaMigration.objects.create(
         entity_key=definition.key, from_version=previous.version if previous else None,
         to_version=definition.version, operations=result.operations,
         forward_sql="\n".join(s.rstrip(";") + ";" for s in result.sql),
@@ -291,15 +291,10 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
         author=author, duration_ms=int((time.monotonic() - started) * 1000),
         rows_affected=_estimated_rows(f"dm_{definition.key}") if old_body else 0,
     )
-
-
-def _ensure_permissions(model) -> None:
-    """Create add/change/delete/view permissions: migrations never see runtime models."""
-    content_type = ContentType.objects.get_for_model(model)
-    for action in model._meta.default_permissions:
-        Permission.objects.get_or_create(
-            content_type=content_type, codename=f"{action}_{model._meta.model_name}",
-            defaults={"name": f"Can {action} {model._meta.verbose_name_raw}"})
+    audit.record("dynamic_models.migration.apply", target=migration, actor=author,
+                 data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
+                       "sql": migration.forward_sql[:10_000]})
+    return migration
 
 
 def removed_columns(entity_key: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime, schema
@@ -34,6 +33,8 @@ def entity_body(entity: Entity) -> dict:
         body["translations"] = entity.translations
     if entity.rules:
         body["rules"] = entity.rules
+    if entity.sensitive:
+        body["sensitive"] = True
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
@@ -53,7 +54,8 @@ def save_design(body: dict, *, published_version: int | None = None) -> Entity:
     defaults = {"label": body.get("label", ""), "label_plural": body.get("label_plural", ""),
                 "description": body.get("description", ""), "app": body.get("app", ""),
                 "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", [])),
-                "translations": body.get("translations", {}), "rules": body.get("rules", [])}
+                "translations": body.get("translations", {}), "rules": body.get("rules", []),
+                "sensitive": body.get("sensitive", False)}
     if published_version is not None:
         defaults["published_version"] = published_version
     entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)
@@ -171,20 +173,6 @@ def eject(entity_key: str, *, version: int | None = None) -> dict[str, str]:
     return eject_migration(migration)
 
 
-def restore_records(queryset) -> int:
-    """Bring soft-deleted records of `queryset` back; return how many (DM-7)."""
-    return queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
-
-
-def purge_records(queryset) -> int:
-    """Delete the soft-deleted records of `queryset` for good; relations' on-delete rules apply.
-
-    :raises ProtectedError: a protecting relation still points at one of them.
-    """
-    count, _by_model = queryset.filter(deleted_at__isnull=False).delete()
-    return count
-
-
 def entity_status() -> list[dict]:
     """Every designed or published entity with its versions, rows and removed columns."""
     published = runtime.published_entity_bodies()
@@ -200,7 +188,7 @@ def entity_status() -> list[dict]:
 
 
 __all__ = ["DefinitionValidationError", "eject", "entity_body", "entity_status", "preview", "publish",
-           "publish_body", "purge", "purge_records", "restore_records", "rollback", "save_design", "validate_design"]
+           "publish_body", "purge", "rollback", "save_design", "validate_design"]
 
 
 # Designing through the metadata API (DM-5): whole bodies or one field at a time. Every

@@ -34,6 +34,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from audit import services as audit
 from dynamic_models import runtime
 from dynamic_models.api.serializers import json_types
 from dynamic_models.models import ImportJob
@@ -465,6 +466,8 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
             transaction.set_rollback(True)
         else:
             report["created"] = report["valid"]
+            audit.record(f"data.{entity_key}.import", target_type=f"data.{entity_key}", actor=user,
+                         data={"created": report["created"]})
     if progress is not None:
         progress(len(rows))
     if omitted:

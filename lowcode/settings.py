@@ -53,6 +53,8 @@ TENANT_APPS = [
     "dynamic_models",
     "dynamic_models.data",
     "lowcode.apikeys",
+    "audit",
+    "rbac",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -135,6 +137,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Workers log through LOGGING below (JSON too).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Nightly audit retention (AD-5): queued in public, the task fans out one run per tenant.
+CELERY_BEAT_SCHEDULE = {
+    "audit-retention": {"task": "audit.apply_retention", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
+}
 
 # Files: local folders per tenant by default; S3 (or MinIO) when a bucket is configured.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(embedded.HOME / "media")))
@@ -263,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+# What the OpenAPI schema varies by besides language: the caller's permissions (RB-5).
+API_SCHEMA_VARY = "rbac.services.schema_variant"
 # Imports: rows above API_IMPORT_SYNC_MAX_ROWS run as a Celery job whose progress the API reports.
 API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
 API_IMPORT_MAX_ROWS = env.int("API_IMPORT_MAX_ROWS", default=100_000)

@@ -20,6 +20,7 @@ def tenant_urlpatterns(admin_site: admin.AdminSite, data_api: list | tuple = ())
         path("api/v1/", include("lowcode.apikeys.urls")),
         path("api/v1/meta/", include("dynamic_models.api.meta_urls")),
         path("api/v1/data/", include(list(data_api))),
+        path("api/v1/rbac/", include("rbac.urls")),
         re_path(r"^api/(?P<path>.*)$", api_not_found),
         path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
     ]

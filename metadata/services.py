@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_tenant_model
 from jsonschema import Draft202012Validator
 
+from audit import services as audit
 from metadata.diff import diff
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, PublishConflict
 from metadata.models import Definition
@@ -142,6 +143,9 @@ def _publish(definition_kind, kind, key, *, author, note, expected_version) -> D
         draft.change_note = note or draft.change_note
         draft.save()
         definition_kind.publish(draft, previous, author=author)
+        audit.record(f"metadata.{kind}.publish", target_type=f"metadata.{kind}", target_id=key,
+                     target_repr=str(draft.body.get("label") or key), actor=author,
+                     data={"version": draft.version, "previous_version": current or None, "note": draft.change_note})
         _bump_tenant_version()
         schema_name = connection.schema_name
         transaction.on_commit(lambda: definition_published.send(
@@ -164,9 +168,14 @@ def rollback(kind: str, key: str, *, to_version: int | None = None, author=None)
             raise DefinitionNotFound(_("%(key)s has no earlier version to roll back to.") % {"key": key})
     else:
         older = get_version(kind, key, to_version)
-    save_draft(kind, key, older.body, author=author,
-               note=_("Roll back to version %(version)s") % {"version": older.version})
-    return publish(kind, key, author=author, expected_version=current.version)
+    with transaction.atomic():
+        save_draft(kind, key, older.body, author=author,
+                   note=_("Roll back to version %(version)s") % {"version": older.version})
+        published = publish(kind, key, author=author, expected_version=current.version)
+        audit.record(f"metadata.{kind}.rollback", target_type=f"metadata.{kind}", target_id=key,
+                     target_repr=str(published.body.get("label") or key), actor=author,
+                     data={"version": published.version, "from_version": current.version, "to_version": older.version})
+    return published
 
 
 def archive(kind: str, key: str) -> None:

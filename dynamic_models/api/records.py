@@ -22,13 +22,16 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from dynamic_models import services
+from audit import services as audit
+from dynamic_models import records
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
 from dynamic_models.api.transfer import TransferActions, transfer_urlpatterns
 from dynamic_models.registries import field_type_registry
 from lowcode.api.pagination import PageOrCursorPagination
+from lowcode.apikeys.models import ApiKey
 from lowcode.apikeys.permissions import ApiKeyScope
+from rbac import services as rbac
 
 BULK_MAX_ROWS = 1000
 
@@ -105,21 +108,26 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 
 class RecordPermissions(permissions.BasePermission):
-    """The Django permission of the entity action each endpoint performs."""
+    """The entity operation of each endpoint, decided by rbac (roles, scopes, object grants)."""
 
-    perms_by_action = {"list": "view", "retrieve": "view", "export": "view", "create": "add",
-                       "import_records": "add", "update": "change", "partial_update": "change",
-                       "restore": "change", "destroy": "delete", "bulk_delete": "delete"}
+    actions = {"list": "view", "retrieve": "view", "export": "export", "create": "add", "import_records": "import",
+               "update": "change", "partial_update": "change", "restore": "change", "destroy": "delete",
+               "bulk_delete": "delete"}
+
+    @classmethod
+    def action_of(cls, view, request) -> str:
+        if view.action == "bulk":
+            return "add" if request.method == "POST" else "change"
+        return cls.actions.get(view.action, "view")  # OPTIONS and the like: the entity's shape.
 
     def has_permission(self, request, view):
-        if not request.user or not request.user.is_authenticated:
-            return False
-        if view.action == "bulk":
-            codename = "add" if request.method == "POST" else "change"
-        else:  # OPTIONS and the like: reading the entity's shape is enough.
-            codename = self.perms_by_action.get(view.action, "view")
-        meta = view.model._meta
-        return request.user.has_perm(f"{meta.app_label}.{codename}_{meta.model_name}")
+        operation = rbac.entity_operation(view.entity_key, self.action_of(view, request))
+        return bool(request.user and request.user.is_authenticated and rbac.check(request.user, operation))
+
+    def has_object_permission(self, request, view, obj):
+        # Visible records were found through the view scope; changing one needs the change scope.
+        operation = rbac.entity_operation(view.entity_key, self.action_of(view, request))
+        return rbac.check(request.user, operation, obj)
 
 
 class RecordViewSet(TransferActions, viewsets.ModelViewSet):
@@ -172,25 +180,47 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
         return context
 
     def get_queryset(self):
-        if self.action not in ("list", "retrieve", "export"):
-            return self.model.objects.all()
+        """The records the caller may see (rbac data scope): others answer 404, never 403."""
+        user = self.request.user
         if self._wants_deleted():
             queryset = self.model.all_objects.filter(deleted_at__isnull=False)
         else:
             queryset = self.model.objects.all()
+        queryset = rbac.scope_queryset(user, queryset)
+        if self.action not in ("list", "retrieve", "export"):
+            return queryset
         for name, field in self.relations.items():
             if self.selected_fields and name not in self.selected_fields:
                 continue
             target = field.related_model
-            if field.many_to_many:
-                queryset = queryset.prefetch_related(Prefetch(name, queryset=target.objects.all()))
-            elif name in self.expanded:
-                queryset = queryset.select_related(name)
-            if name in self.expanded and hasattr(target, "lowcode_entity"):
-                # The expanded record shows its own many-to-many ids.
-                for other in target._meta.many_to_many:
-                    queryset = queryset.prefetch_related(f"{name}__{other.name}")
+            if not hasattr(target, "lowcode_entity"):  # A user: no data scope applies.
+                if name in self.expanded:
+                    queryset = queryset.select_related(name)
+                continue
+            if field.many_to_many or name in self.expanded:
+                # Related records are expanded only within the caller's scope of their entity.
+                related = target.objects.all()
+                if name in self.expanded:
+                    related = rbac.scope_queryset(user, related).prefetch_related(
+                        *(other.name for other in target._meta.many_to_many))
+                queryset = queryset.prefetch_related(Prefetch(name, queryset=related))
         return queryset
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        self._audit_reads(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        self._audit_reads([record])
+        return Response(self.get_serializer(record).data)
+
+    def _audit_reads(self, records) -> None:
+        """Reads of a sensitive entity through an API key leave an event (AD-1)."""
+        if self.model.lowcode_entity.get("sensitive") and isinstance(self.request.auth, ApiKey) and records:
+            audit.record(f"data.{self.entity_key}.view", target_type=f"data.{self.entity_key}",
+                         actor=self.request.user, data={"ids": [record.pk for record in records]})
 
     def _wants_deleted(self) -> bool:
         value = self.request.query_params.get("deleted") if self.request else None
@@ -202,16 +232,16 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     # --- writes ---------------------------------------------------------------------------
 
     def perform_destroy(self, instance):
-        with transaction.atomic():
-            instance.soft_delete()
+        records.delete(instance, user=self.request.user)
 
     @extend_schema(request=None, responses={200: None}, description=_("Bring back a soft-deleted record."))
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
-        record = self.model.all_objects.filter(pk=pk, deleted_at__isnull=False).first()
+        record = rbac.scope_queryset(request.user, self.model.all_objects.filter(pk=pk, deleted_at__isnull=False)).first()
         if record is None:
             raise NotFound(_("No deleted record with this id."))
-        services.restore_records(self.model.all_objects.filter(pk=record.pk))
+        self.check_object_permissions(request, record)
+        records.restore(self.model.all_objects.filter(pk=record.pk), user=request.user)
         return Response(self.get_serializer(self.model.objects.get(pk=record.pk)).data)
 
     def _bulk_rows(self, request) -> list:
@@ -236,12 +266,16 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 records = serializer.save()
             return Response(self.get_serializer(records, many=True).data, status=status.HTTP_201_CREATED)
         ids = [row.get("id") if isinstance(row, dict) else None for row in rows]
-        found = self.model.objects.in_bulk([i for i in ids if isinstance(i, int)])
+        found = self.get_queryset().in_bulk([i for i in ids if isinstance(i, int)])
         errors, validated = {}, []
         for index, (row, record_id) in enumerate(zip(rows, ids, strict=True)):
             record = found.get(record_id)
             if record is None:
                 errors[index] = {"id": [serializers.ErrorDetail(_("No record with this id."), code="not_found")]}
+                continue
+            if not rbac.check(request.user, rbac.entity_operation(self.entity_key, "change"), record):
+                errors[index] = {"id": [serializers.ErrorDetail(_("You may not change this record."),
+                                                                code="permission_denied")]}
                 continue
             serializer = self.get_serializer(record, data=row, partial=True)
             if not serializer.is_valid():
@@ -263,14 +297,20 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 or len(ids) > BULK_MAX_ROWS:
             raise ValidationError({"ids": [serializers.ErrorDetail(
                 _("Send a list of 1 to %(max)d record ids.") % {"max": BULK_MAX_ROWS}, code="invalid")]})
-        records = self.model.objects.in_bulk(ids)
-        missing = sorted(set(ids) - set(records))
+        found = self.get_queryset().in_bulk(ids)
+        missing = sorted(set(ids) - set(found))
         if missing:
             raise ValidationError({"ids": [serializers.ErrorDetail(
                 _("No record with id %(ids)s.") % {"ids": ", ".join(map(str, missing[:20]))}, code="not_found")]})
+        operation = rbac.entity_operation(self.entity_key, "delete")
+        refused = sorted(pk for pk, record in found.items() if not rbac.check(request.user, operation, record))
+        if refused:
+            raise ValidationError({"ids": [serializers.ErrorDetail(
+                _("You may not delete record %(ids)s.") % {"ids": ", ".join(map(str, refused[:20]))},
+                code="permission_denied")]})
         with transaction.atomic():
-            for record in records.values():
-                record.soft_delete()
+            for record in found.values():
+                records.delete(record, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,7 +2,7 @@
 
 Validation takes the engine's one path (`dynamic_models.validation`): the serializer parses
 JSON types and looks up related records, then the record is cleaned by the same model
-validation admin uses, and saved by `save_record()` (race-safe uniqueness).
+validation admin uses, and saved by `records.save()` (race-safe uniqueness, audited).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from rest_framework import serializers
 from rest_framework.relations import PKOnlyObject
 from rest_framework.validators import UniqueValidator
 
-from dynamic_models import validation
+from dynamic_models import records, validation
 from dynamic_models.registries import field_type_registry
 from lowcode.api.exceptions import as_validation_error
+from rbac import services as rbac
 
 SYSTEM_FIELDS = ["id", "created_at", "updated_at", "created_by", "updated_by"]
 
@@ -44,6 +45,15 @@ class ExpandableRelatedField(serializers.PrimaryKeyRelatedField):
 
     def use_pk_only_optimization(self):
         return not self.expanded
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        if value is None and self.expanded and not hasattr(self, "child_relation"):
+            # The related record is outside the caller's data scope (the view prefetched the
+            # visible ones only): show its id, never its fields.
+            related_id = getattr(instance, instance._meta.get_field(self.source).attname, None)
+            return PKOnlyObject(related_id) if related_id is not None else None
+        return value
 
     def to_representation(self, value):
         if self.expanded and not isinstance(value, PKOnlyObject):
@@ -85,6 +95,14 @@ def json_types(field: serializers.Field) -> tuple[type, ...]:
     return ()
 
 
+@extend_schema_field({"type": "string", "nullable": True, "readOnly": True, "description": "Masked for you: ****1234."})
+class MaskedField(serializers.ReadOnlyField):
+    """A value the caller may know exists but not read (RB-5)."""
+
+    def to_representation(self, value):
+        return None if value in (None, "") else rbac.mask(value)
+
+
 class RecordListSerializer(serializers.ListSerializer):
     """Bulk create: every row validated, then all saved in one transaction by the view."""
 
@@ -123,6 +141,7 @@ class RecordSerializer(serializers.ModelSerializer):
         for field in fields.values():
             # Uniqueness is checked once, by the validation engine (and the database).
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        fields = self._apply_column_rules(fields)
         if not self._is_top_level():
             return fields
         selected = self.context.get("fields")
@@ -132,6 +151,27 @@ class RecordSerializer(serializers.ModelSerializer):
             if name in fields:
                 field = fields[name]
                 getattr(field, "child_relation", field).expanded = True
+        return fields
+
+    def _user(self):
+        # Imports run by a worker have no request: they put the importing user in the context.
+        return self.context.get("user") or getattr(self.context.get("request"), "user", None)
+
+    def _apply_column_rules(self, fields: dict) -> dict:
+        """The caller's column rules (RB-5): hidden fields go, masked ones show `****1234`, read-only
+        ones refuse writes. OpenAPI generation builds serializers for the caller too."""
+        user = self._user()
+        rules = rbac.field_rules(user, self.entity["key"]) if user is not None and user.is_authenticated else {}
+        for name, rule in rules.items():
+            if name not in fields:
+                continue
+            if rule == "hidden":
+                del fields[name]
+            elif rule == "masked":
+                fields[name] = MaskedField(help_text=fields[name].help_text)
+            elif rule == "read_only":
+                fields[name].read_only = True
+                fields[name].required = False
         return fields
 
     def _is_top_level(self) -> bool:
@@ -195,10 +235,9 @@ class RecordSerializer(serializers.ModelSerializer):
 
     def _save(self, validated_data):
         record = validated_data["record"]
-        # Imports run by a worker have no request: they put the importing user in the context.
-        user = self.context.get("user") or getattr(self.context.get("request"), "user", None)
+        user = self._user()
         try:
-            validation.save_record(record, user=user)
+            records.save(record, user=user)
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
         for name, values in validated_data["many"].items():

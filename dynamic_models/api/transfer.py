@@ -22,10 +22,11 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from audit import services as audit
 from dynamic_models import transfer
 from dynamic_models.models import ImportJob
-from dynamic_models.runtime import APP_LABEL
 from lowcode.apikeys.permissions import ApiKeyScope
+from rbac import services as rbac
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -114,6 +115,8 @@ class TransferActions:
         # Files are flat: relations stay ids even with expand=.
         serializer = self.get_serializer(context={**self.get_serializer_context(), "expand": set()})
         filename = transfer.export_filename(self.entity_key, file_format)
+        audit.record(f"data.{self.entity_key}.export", target_type=f"data.{self.entity_key}", actor=request.user,
+                     data={"format": file_format, "query": request.query_params.dict()})
         if file_format == "xlsx":
             return FileResponse(transfer.xlsx_file(serializer, queryset, title=self.entity_key), as_attachment=True,
                                 filename=filename, content_type=_XLSX)
@@ -188,7 +191,7 @@ class ImportJobView(generics.RetrieveAPIView):
         if not hasattr(self, "_job"):
             job = get_object_or_404(ImportJob, pk=self.kwargs["pk"])
             user = self.request.user
-            if job.user_id != user.pk and not user.has_perm(f"{APP_LABEL}.view_{job.entity_key}"):
+            if job.user_id != user.pk and not rbac.check(user, rbac.entity_operation(job.entity_key, "view")):
                 raise exceptions.NotFound()
             self._job = transfer.with_live_progress(job)
         return self._job

@@ -2,15 +2,19 @@
 
 The stock view generates from ROOT_URLCONF; a tenant's resources live in the URLconf of its
 runtime snapshot (`request.urlconf`), so the schema is generated from that one, and cached
-per URLconf and language until the next publish replaces the URLconf.
+per URLconf, language and what settings.API_SCHEMA_VARY says (the caller's permissions) until
+the next publish replaces the URLconf.
 """
 
 from __future__ import annotations
 
 import weakref
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound
@@ -24,19 +28,23 @@ class TenantSchemaView(SpectacularAPIView):
     def _get_schema_response(self, request):
         urlconf = getattr(request, "urlconf", None)
         cache = _schemas.setdefault(urlconf, {}) if urlconf is not None else {}
-        language = get_language()
-        if language not in cache:
+        # The schema shows what the caller may see (hidden fields are left out): the project
+        # names what it varies by (settings.API_SCHEMA_VARY, a function of the request).
+        vary = import_string(settings.API_SCHEMA_VARY)(request) if settings.API_SCHEMA_VARY else None
+        key = (get_language(), vary)
+        if key not in cache:
             self.urlconf = urlconf
             generator = self.generator_class(urlconf=urlconf, api_version=self.api_version,
                                              patterns=self.patterns)
-            cache[language] = generator.get_schema(request=request, public=self.serve_public)
-        return Response(data=cache[language], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
+            cache[key] = generator.get_schema(request=request, public=self.serve_public)
+        return Response(data=cache[key], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
 
 
 class TenantSwaggerView(SpectacularSwaggerSplitView):
     url_name = "api-schema"
 
 
+@extend_schema(exclude=True)
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
 @permission_classes([AllowAny])
 def not_found(request, path=""):

@@ -27,6 +27,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         except services.ApiKeyError as error:
             raise exceptions.AuthenticationFailed(str(error), code=error.code) from None
         services.touch(key)
+        # Log lines and audit events read the Django request, which DRF's request wraps.
+        request._request.api_key = key
         return key.user, key
 
     def authenticate_header(self, request):

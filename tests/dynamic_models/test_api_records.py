@@ -349,15 +349,19 @@ def test_schema_describes_real_fields_and_stays_in_its_tenant(api, globex, make_
 def test_keys_scopes_and_permissions(api, acme, make_user):
     from django.contrib.auth.models import Permission
 
+    from rbac import services as rbac
+
     record = expense()
     clerk = make_user(acme, "clerk")
     connection.set_tenant(acme)
     _key, reader = apikeys.create_key(clerk, name="reader", scopes=["expense:read"])
     headers = {"HTTP_AUTHORIZATION": f"Api-Key {reader}"}
-    # The key's user lacks the Django permission: 403 until it is granted.
+    # The key's user has no role with the entity's permission: 403 until a role grants it.
     assert api.get("/api/v1/data/expense/", **headers).status_code == 403
-    clerk.user_permissions.add(Permission.objects.get(codename="view_expense"),
-                               Permission.objects.get(codename="add_expense"))
+    clerks = rbac.create_role("clerk", grants=[Permission.objects.get(codename="view_expense"),
+                                               Permission.objects.get(codename="add_expense")])
+    rbac.add_scope(clerks, "expense", "all")
+    rbac.assign_role(clerk, clerks)
     assert api.get(f"/api/v1/data/expense/{record.pk}/", **headers).status_code == 200
     refused = api.post("/api/v1/data/expense/", {}, content_type="application/json", **headers)
     assert refused.status_code == 403 and "expense:write" in refused.json()["detail"]

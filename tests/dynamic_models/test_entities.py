@@ -41,7 +41,7 @@ def test_publish_creates_table_records_and_permissions(scenario):
     assert (content_type.app_label, content_type.model) == ("data", "expense")
     assert content_type.model_class() is Expense
     assert set(content_type.permission_set.values_list("codename", flat=True)) == {
-        "add_expense", "change_expense", "delete_expense", "view_expense"}
+        "add_expense", "change_expense", "delete_expense", "view_expense", "export_expense", "import_expense"}
     migration = SchemaMigration.objects.get(entity_key="expense")
     assert migration.operations == [{"op": "create_model", "entity": "expense"}]
     assert 'CREATE TABLE "dm_expense"' in migration.forward_sql

@@ -1,0 +1,143 @@
+"""The audit trail in the tenant's admin: events (read-only), export, verify, alerts, settings."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from audit import services
+from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Events can be looked at, filtered, exported and verified; nobody adds, changes or deletes them."""
+
+    list_display = ["seq", "created_at", "actor_display", "action", "target_display", "result", "ip"]
+    list_display_links = ["seq"]
+    list_filter = ["action", "result", "actor", "target_type"]
+    date_hierarchy = "created_at"
+    search_fields = ["=target_id", "target_repr", "=request_id"]
+    show_full_result_count = False  # No second COUNT over millions of rows.
+    actions = ["export_csv", "export_jsonl"]
+    fields = ["seq", "created_at", "actor", "actor_repr", "api_key_prefix", "action", "result", "target_type",
+              "target_id", "target_repr", "before", "after", "data", "request_id", "ip", "user_agent", "prev_hash",
+              "hash"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("actor"), ordering="actor_repr")
+    def actor_display(self, event):
+        name = event.actor_repr or "-"
+        return f"{name} ({event.api_key_prefix})" if event.api_key_prefix else name
+
+    @admin.display(description=gettext_lazy("target"), ordering="target_type")
+    def target_display(self, event):
+        if not event.target_type:
+            return "-"
+        label = event.target_repr or event.target_id
+        return f"{event.target_type}: {label}" if label else event.target_type
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("export/<str:fmt>/", wrap(self.export_view), name="audit_auditevent_export"),
+            path("verify/", wrap(self.verify_view), name="audit_auditevent_verify"),
+            *super().get_urls(),
+        ]
+
+    def _stream(self, request, queryset, fmt):
+        if fmt not in services.EXPORT_FORMATS:
+            raise PermissionDenied
+        services.record("audit.export", data={"format": fmt, "query": request.GET.urlencode()[:2000]},
+                        request=request)
+        response = StreamingHttpResponse(services.iter_export(queryset, fmt, bom=fmt == "csv"),
+                                         content_type=CONTENT_TYPES[fmt])
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+        return response
+
+    def export_view(self, request, fmt):
+        """Stream the changelist as filtered and searched now (its query string), oldest first."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return self._stream(request, changelist.get_queryset(request), fmt)
+
+    @admin.action(description=gettext_lazy("Export selected events as CSV"))
+    def export_csv(self, request, queryset):
+        return self._stream(request, queryset, "csv")
+
+    @admin.action(description=gettext_lazy("Export selected events as JSON Lines"))
+    def export_jsonl(self, request, queryset):
+        return self._stream(request, queryset, "jsonl")
+
+    def verify_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        result = services.verify()
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "result": result,
+                   "title": _("Verify the audit trail")}
+        return TemplateResponse(request, "admin/audit/auditevent/verify.html", context)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "action_pattern", "threshold", "window_minutes", "per_actor", "active"]
+    list_filter = ["active", "per_actor"]
+    search_fields = ["name", "action_pattern"]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "rule", "message", "count", "acknowledged", "acknowledged_by"]
+    list_filter = [("acknowledged_at", admin.EmptyFieldListFilter), "rule"]
+    list_select_related = ["rule", "acknowledged_by"]
+    actions = ["acknowledge"]
+    fields = ["rule", "message", "count", "subject", "event", "created_at", "acknowledged_by", "acknowledged_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=gettext_lazy("acknowledged"), boolean=True, ordering="acknowledged_at")
+    def acknowledged(self, alert):
+        return alert.is_acknowledged
+
+    @admin.action(description=gettext_lazy("Acknowledge selected alerts"), permissions=["change"])
+    def acknowledge(self, request, queryset):
+        count = services.acknowledge_alerts(queryset, request.user)
+        self.message_user(request, ngettext("%d alert acknowledged.", "%d alerts acknowledged.", count) % count,
+                          messages.SUCCESS)
+
+
+@admin.register(AuditSettings)
+class AuditSettingsAdmin(admin.ModelAdmin):
+    """One row per tenant: the list goes straight to it."""
+
+    fields = ["retention_days", "archive_to_storage", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        config = AuditSettings.load()
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:audit_auditsettings_change", args=[config.pk]))

@@ -1,0 +1,29 @@
+"""Sign-in events (AD-1): logins, logouts and failed logins of the tenant's users."""
+
+from django.contrib.auth import get_user_model
+
+from audit import services
+
+
+def _username(credentials: dict) -> str:
+    field = get_user_model().USERNAME_FIELD
+    value = credentials.get(field, credentials.get("username", ""))
+    return str(value)[:150] if value is not None else ""
+
+
+def user_logged_in(sender, request, user, **kwargs):
+    if services.is_tenant_schema():
+        services.record("auth.login", target=user, actor=user, request=request)
+
+
+def user_logged_out(sender, request, user, **kwargs):
+    if user is not None and services.is_tenant_schema():
+        services.record("auth.logout", target=user, actor=user, request=request)
+
+
+def user_login_failed(sender, credentials, request=None, **kwargs):
+    """Record the attempted username, never the password (Django has masked it anyway)."""
+    if services.is_tenant_schema():
+        username = _username(credentials)
+        services.record("auth.login_failed", result="denied", target_type=get_user_model()._meta.label_lower,
+                        target_repr=username, data={"username": username}, request=request)

@@ -1,0 +1,28 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RbacConfig(AppConfig):
+    name = "rbac"
+    verbose_name = _("Roles and permissions")
+
+    def ready(self):
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.core import checks
+        from django.db.models.signals import m2m_changed, post_migrate
+
+        from lowcode.cli import subcommand_registry
+        from rbac import checks as rbac_checks
+        from rbac import receivers
+        from rbac.commands import RbacCommand
+        from rbac.registries import register_builtin_operations
+
+        register_builtin_operations()
+        subcommand_registry.register(RbacCommand())
+        checks.register(rbac_checks.check_builtin_roles, checks.Tags.models)
+        post_migrate.connect(receivers.complete_builtin_roles, sender=self, dispatch_uid="rbac.builtin_roles")
+        User = get_user_model()
+        for through, uid in ((User.user_permissions.through, "user_permissions"), (User.groups.through, "groups"),
+                             (Group.permissions.through, "group_permissions")):
+            m2m_changed.connect(receivers.django_grants_changed, sender=through, dispatch_uid=f"rbac.{uid}")
