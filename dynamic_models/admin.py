@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -245,6 +246,10 @@ class RecordAdmin(admin.ModelAdmin):
         # A record outside the caller's scope is not found: its URL answers like a wrong id.
         return rbac.scope_queryset(request.user, self.model.all_objects.all())
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # A 404, as the API answers: a guessed id tells nothing about records outside the scope.
+        raise Http404(_("No %(name)s with this id.") % {"name": opts.verbose_name})
+
     def _column_rules(self, request) -> dict[str, str]:
         return rbac.field_rules(request.user, self.opts.model_name)
 
@@ -303,7 +308,9 @@ class RecordAdmin(admin.ModelAdmin):
     def history_view(self, request, object_id, extra_context=None):
         """The record's timeline from the audit trail, with a restore button per version (AD-3)."""
         record = self.get_object(request, object_id)
-        if record is None or not self.has_view_or_change_permission(request, record):
+        if record is None:
+            self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, record):
             raise PermissionDenied
         entries = []
         for event in records.history(record):

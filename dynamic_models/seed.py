@@ -1,7 +1,9 @@
 """Demo data of the reference scenario (scenario.md), loaded by `lowcode seed_demo` and `lowcode up`.
 
 acme gets the bundle examples/expenses.json (`project`, `expense`), globex its own, different
-`expense` (examples/globex_expenses.json); both get a few records. Running it again changes
+`expense` (examples/globex_expenses.json); both get a few records. acme also gets the scenario's
+people (alice, bob, mia, frank, bea), departments and roles, and the expenses are submitted by
+alice and bob through the audited record services. Running it again changes
 nothing: entities already published are kept as they are (a builder may have evolved them),
 and records are only added to empty tables of entities still shaped as in the bundle.
 """
@@ -9,17 +11,19 @@ and records are only added to empty tables of entities still shaped as in the bu
 from __future__ import annotations
 
 import datetime
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_tenant_model, tenant_context
 
-from dynamic_models import runtime
+from dynamic_models import records, runtime, validation
 from metadata import services as metadata
 from metadata.bundles import Action, import_bundle, load_bundle
 
@@ -37,6 +41,67 @@ class SeedResult:
     changed: list[str] = field(default_factory=list)
     #: Records created, by entity key.
     records: dict[str, int] = field(default_factory=dict)
+    #: (user name, role, password) of the demo people created now; passwords are shown this once.
+    people: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+# The scenario's people (scenario.md): user name, role, department, whether they manage it.
+ACME_PEOPLE = [
+    ("alice", "member", "Sales", False),
+    ("bob", "member", "Sales", False),
+    ("mia", "manager", "Sales", True),
+    ("frank", "finance", "Finance", True),
+    ("bea", "builder", None, False),
+]
+
+
+def _acme_people() -> list[tuple[str, str, str]]:
+    """Departments, roles with their scopes and column rules, and the people who hold them.
+
+    Only what is missing is created, so a tenant admin's later changes stay.
+    """
+    from rbac import services as rbac
+    from rbac.models import Department, Role
+
+    def permissions(*codenames):
+        return [f"data.{codename}" for codename in codenames]
+
+    roles = {role.key: role for role in Role.objects.all()}
+    if not roles[Role.MEMBER].scopes.filter(entity_key="expense").exists():
+        member = roles[Role.MEMBER]
+        # Members see and edit their own expenses, edit them while draft, and read projects.
+        rbac.grant(member, *permissions("view_expense", "add_expense", "change_expense", "view_project"))
+        rbac.add_scope(member, "expense", "own", owner_field="submitted_by")
+        rbac.add_scope(member, "expense", "own", action="change", owner_field="submitted_by",
+                       expression="status == 'draft'")
+        rbac.add_scope(member, "project", "all")
+        rbac.set_column_rule(member, "expense", "iban", "masked")
+        rbac.set_column_rule(member, "expense", "status", "read_only")
+    if "manager" not in roles:
+        roles["manager"] = rbac.create_role("manager", "Manager", parents=[roles[Role.MEMBER]],
+                                            description="Sees the expenses of the departments they manage.")
+        rbac.add_scope(roles["manager"], "expense", "department", owner_field="submitted_by")
+    if "finance" not in roles:
+        roles["finance"] = rbac.create_role("finance", "Finance", grants=permissions(
+            "view_expense", "change_expense", "export_expense", "view_project", "export_project"),
+            description="Sees all expenses with their IBAN, and exports them.")
+        rbac.add_scope(roles["finance"], "expense", "all")
+        rbac.add_scope(roles["finance"], "project", "all")
+    departments = {}
+    for name in ("Sales", "Finance"):
+        departments[name] = Department.objects.filter(name=name).first() or rbac.create_department(name)
+    users, created = get_user_model().objects, []
+    for username, role_key, department, manages in ACME_PEOPLE:
+        if users.filter(username=username).exists():
+            continue
+        password = secrets.token_urlsafe(9)
+        user = users.create_user(username, f"{username}@acme.example", password, is_staff=True,
+                                 first_name=username.title())
+        rbac.assign_role(user, roles[role_key])
+        if department:
+            rbac.add_member(departments[department], user, manager=manages)
+        created.append((username, role_key, password))
+    return created
 
 
 def _acme_records() -> dict[str, int]:
@@ -50,24 +115,27 @@ def _acme_records() -> dict[str, int]:
     if not Expense.all_objects.exists():
         projects = {project.code: project for project in Project.objects.all()}
         today = timezone.localdate()
+        submitters = {user.username: user for user in get_user_model().objects.filter(username__in=["alice", "bob"])}
         rows = [
             ("Train to Shanghai, client visit", "553.50", "CNY", 3, "travel", "APO-001", "submitted",
-             "DE89370400440532013000", ""),
-            ("Team lunch with the customer", "420.00", "CNY", 1, "meals", "APO-001", "draft", "", ""),
+             "DE89370400440532013000", "", "alice"),
+            ("Team lunch with the customer", "420.00", "CNY", 1, "meals", "APO-001", "draft", "", "", "alice"),
             ("Docking station", "1899.00", "CNY", 12, "equipment", "BOR-002", "approved", "",
-             "Replaces the broken one of the meeting room."),
+             "Replaces the broken one of the meeting room.", "bob"),
             ("Flight Berlin - Beijing", "1240.00", "EUR", 20, "travel", "CYG-003", "submitted",
-             "GB29NWBK60161331926819", "Economy class, booked three weeks ahead."),
-            ("Conference ticket", "799.00", "USD", 35, "other", "BOR-002", "approved", "", ""),
-            ("Taxi to the airport", "86.00", "CNY", 6, "travel", None, "rejected", "", "No receipt."),
-            ("Client dinner in New York", "312.40", "USD", 2, "meals", "CYG-003", "draft", "", ""),
+             "GB29NWBK60161331926819", "Economy class, booked three weeks ahead.", "bob"),
+            ("Conference ticket", "799.00", "USD", 35, "other", "BOR-002", "approved", "", "", "alice"),
+            ("Taxi to the airport", "86.00", "CNY", 6, "travel", None, "rejected", "", "No receipt.", "bob"),
+            ("Client dinner in New York", "312.40", "USD", 2, "meals", "CYG-003", "draft", "", "", "bob"),
             ("27-inch monitor", "2150.00", "CNY", 9, "equipment", "APO-001", "submitted",
-             "FR1420041010050500013M02606", ""),
+             "FR1420041010050500013M02606", "", "alice"),
         ]
-        for title, amount, currency, days_ago, category, project, status, iban, notes in rows:
-            _create(Expense, title=title, amount=Decimal(amount), currency=currency,
+        for title, amount, currency, days_ago, category, project, status, iban, notes, submitter in rows:
+            user = submitters.get(submitter)
+            _create(Expense, user=user, title=title, amount=Decimal(amount), currency=currency,
                     spent_on=today - datetime.timedelta(days=days_ago), category=category,
-                    project=projects.get(project), status=status, iban=iban or None, notes=notes or None)
+                    project=projects.get(project), status=status, iban=iban or None, notes=notes or None,
+                    submitted_by=user)
         created["expense"] = len(rows)
     return created
 
@@ -95,12 +163,12 @@ DEMO: dict[str, tuple[str, Callable[[], dict[str, int]]]] = {
 }
 
 
-def _create(model, **values):
+def _create(model, user=None, **values):
+    """Create a record as `user` through the record services: validated and audited."""
     record = model(**values)
     # The auto number comes from the database; no form would validate it either.
-    record.full_clean(exclude=[f.name for f in model._meta.fields if not f.editable])
-    record.save()
-    return record
+    validation.clean_record(record, exclude={f.name for f in model._meta.fields if not f.editable})
+    return records.save(record, user=user)
 
 
 def seed_demo() -> list[SeedResult]:
@@ -130,6 +198,8 @@ def _seed_tenant(schema_name: str, bundle: dict, make_records: Callable[[], dict
     if missing:
         report = import_bundle({**bundle, "definitions": missing}, dry_run=False)
         result.imported = [f"{row['kind']} {row['key']}" for row in report if row["action"] == Action.CREATE]
+    if schema_name == "acme" and "expense" in runtime.published_entity_bodies():
+        result.people = _acme_people()
     if not result.changed:
         result.records = make_records()
     return result

@@ -1,7 +1,11 @@
 """`manage.py lowcode seed_demo`: the reference scenario's demo entities and records."""
 
+import io
+
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from rich.console import Console
+from rich.table import Table
 
 from dynamic_models.seed import seed_demo
 from lowcode.cli import Subcommand
@@ -26,6 +30,15 @@ class SeedDemoCommand(Subcommand):
             command.stdout.write(_("Demo data in %(tenant)s: imported %(imported)s; new records: %(records)s.")
                                  % {"tenant": result.tenant, "imported": ", ".join(result.imported) or _("nothing"),
                                     "records": records or _("none")})
+            if result.people:
+                table = Table(title=_("Demo people in %(tenant)s (passwords shown this once)") % {"tenant": result.tenant})
+                for column in (_("user"), _("role"), _("password")):
+                    table.add_column(column)
+                for row in result.people:
+                    table.add_row(*row)
+                console = Console(file=io.StringIO(), width=100)
+                console.print(table)
+                command.stdout.write(console.file.getvalue().rstrip())
             if result.changed:
                 command.stdout.write(command.style.WARNING(
                     _("  %(definitions)s changed since the demo was loaded: kept as they are, no demo records.")

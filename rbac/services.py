@@ -168,6 +168,12 @@ class Effective:
     tree_department_ids: frozenset[int] = frozenset()
     """Those departments and every department below them."""
     managed_department_ids: frozenset[int] = frozenset()
+    department_user_ids: frozenset[int] = frozenset()
+    """Members and managers of the user's departments (owners a "department" scope sees)."""
+    tree_user_ids: frozenset[int] = frozenset()
+    """Members and managers of those departments and every department below them."""
+    grants: frozenset[tuple[str, str, int]] = frozenset()
+    """Records granted to the user or its groups through django-guardian: (entity, action, id)."""
     is_tenant_admin: bool = False
     role_permissions: dict[str, frozenset[str]] = field(default_factory=dict)
     """Each role's own permissions (without inheritance), for `explain()`."""
@@ -335,6 +341,8 @@ def _compute(user) -> Effective:
             rule_rows[role_id][entity_key][field_key] = rule
             column_specs.append(ColumnRuleSpec(keys[role_id], entity_key, field_key, rule))
 
+    department_users = _department_user_ids(own_departments)
+    tree_users = _department_user_ids(tree) if tree != own_departments else department_users
     scopes = _resolve_scopes(held, closures, closure_perms, scope_rows, keys)
     columns = _resolve_columns(held, parents, closure_perms, rule_rows)
     is_admin = Role.TENANT_ADMIN in {keys[r] for r in all_ids}
@@ -349,12 +357,36 @@ def _compute(user) -> Effective:
         department_ids=frozenset(own_departments),
         tree_department_ids=frozenset(tree),
         managed_department_ids=frozenset(managed),
+        department_user_ids=department_users,
+        tree_user_ids=tree_users,
+        grants=_object_grants_of(user),
         is_tenant_admin=is_admin,
         role_permissions={keys[r]: frozenset(own_perms[r]) for r in all_ids},
         role_operations={keys[r]: frozenset(own_operations.get(r, ())) for r in all_ids},
         other_perms=frozenset(other_perms),
         column_rules=tuple(column_specs),
     )
+
+
+def _department_user_ids(department_ids: set[int]) -> frozenset[int]:
+    if not department_ids:
+        return frozenset()
+    return frozenset(_department_users(department_ids).values_list("pk", flat=True))
+
+
+def _object_grants_of(user) -> frozenset[tuple[str, str, int]]:
+    """The user's object grants on records (its own and its groups'), loaded once per version."""
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    grants = set()
+    lookups = {"content_type__app_label": ENTITY_PREFIX}
+    for model in (UserObjectPermission.objects.filter(user=user, **lookups),
+                  GroupObjectPermission.objects.filter(group__user=user, **lookups)):
+        for entity_key, codename, object_pk in model.values_list("content_type__model", "permission__codename",
+                                                                   "object_pk"):
+            if object_pk.isdigit():
+                grants.add((entity_key, codename.split("_", 1)[0], int(object_pk)))
+    return frozenset(grants)
 
 
 def _resolve_scopes(held, closures, closure_perms, scope_rows, keys) -> dict:
@@ -561,29 +593,42 @@ def _owner_value(obj, owner_field: str):
         return None
 
 
+def _record_values(obj) -> dict:
+    values = {field.name: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+    for key in getattr(obj, "lowcode_formulas", None) or {}:
+        values[key] = obj.formula_value(key)
+    return values
+
+
+def _spec_holds(spec: ScopeSpec, user, eff: Effective, obj) -> bool:
+    """Whether one scope covers the record, in memory: the same rules `_spec_q` gives SQL."""
+    owner = _owner_value(obj, spec.owner_field)
+    if spec.kind == DataScope.Kind.OWN:
+        holds = user.pk is not None and owner == user.pk
+    elif spec.kind == DataScope.Kind.DEPARTMENT:
+        holds = owner in eff.department_user_ids
+    elif spec.kind == DataScope.Kind.DEPARTMENT_TREE:
+        holds = owner in eff.tree_user_ids
+    else:
+        holds = spec.kind in (DataScope.Kind.ALL, DataScope.Kind.EXPRESSION)
+    if holds and (spec.expression or spec.kind == DataScope.Kind.EXPRESSION):
+        try:
+            holds = compile_expression(spec.expression or "false").is_true(
+                {"record": _record_values(obj), "user": _user_context(user, eff)})
+        except ExpressionError as error:
+            logger.warning("rbac scope %s of role %s cannot run: %s", spec.id, spec.role, error)
+            return False
+    return holds
+
+
 def _in_scope(user, eff: Effective, operation: EntityOperation, obj) -> bool:
-    """Whether the record is inside the user's scope for the action: in memory if cheap, else one query."""
+    """Whether the record is inside the user's scope for the action, decided without a query."""
     specs = eff.scopes.get(operation.entity_key, {}).get(_scope_action(operation.action), ())
-    remaining = []
-    for spec in specs:
-        if spec.unconditional:
-            return True
-        if spec.kind == DataScope.Kind.OWN and not spec.expression:
-            if user.pk is not None and _owner_value(obj, spec.owner_field) == user.pk:
-                return True
-            continue
-        remaining.append(spec)
-    if not remaining:
-        return False
-    condition = _spec_q(remaining[0], user, eff)
-    for spec in remaining[1:]:
-        condition |= _spec_q(spec, user, eff)
-    return _record_queryset(type(obj)).filter(pk=obj.pk).filter(condition).exists()
+    return any(spec.unconditional or _spec_holds(spec, user, eff, obj) for spec in specs)
 
 
 def _granted(user, operation: EntityOperation, obj) -> bool:
-    return _record_queryset(type(obj)).filter(pk=obj.pk).filter(
-        _grants_q(user, operation.entity_key, operation.action)).exists()
+    return (operation.entity_key, operation.action, obj.pk) in effective(user).grants
 
 
 def check(user, operation: str, obj=None, *, request=None) -> bool:

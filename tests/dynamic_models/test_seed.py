@@ -84,3 +84,35 @@ def test_seed_adds_records_only_to_empty_tables(acme):
     assert results["acme"].imported == [] and results["acme"].records == {"expense": 8}
     with tenant_context(acme):
         assert runtime.get_model("project").all_objects.count() == 3
+
+
+def test_seed_creates_the_scenarios_people_roles_and_their_expenses(acme):
+    from django.contrib.auth import get_user_model
+
+    from audit import services as audit
+    from rbac import services as rbac
+    from rbac.models import Department
+
+    output = seed()
+    assert "Demo people in acme" in output
+    for name in ("alice", "bob", "mia", "frank", "bea"):
+        assert name in output
+    assert "Demo people" not in seed()  # Passwords are shown once; nobody is created again.
+    with tenant_context(acme):
+        users = {user.username: user for user in get_user_model().objects.all()}
+        sales = Department.objects.get(name="Sales")
+        assert set(sales.members.values_list("username", flat=True)) == {"alice", "bob"}
+        assert list(sales.managers.values_list("username", flat=True)) == ["mia"]
+        assert list(Department.objects.get(name="Finance").managers.values_list("username", flat=True)) == ["frank"]
+        expenses = runtime.get_model("expense").objects
+        by_alice = expenses.filter(submitted_by=users["alice"])
+        assert by_alice.exists() and expenses.filter(submitted_by=users["bob"]).exists()
+        assert expenses.filter(iban__isnull=False, submitted_by=users["alice"]).exists()
+        assert set(rbac.scope_queryset(users["alice"], expenses.all())) == set(by_alice)
+        assert rbac.scope_queryset(users["mia"], expenses.all()).count() == 8
+        assert rbac.field_rules(users["alice"], "expense") == {"iban": "masked", "status": "read_only"}
+        assert rbac.field_rules(users["frank"], "expense") == {}
+        assert rbac.check(users["bea"], "designer.access")
+        first = by_alice.first()
+        created = audit.history("data.expense", str(first.pk)).first()
+        assert created.action == "data.expense.create" and created.actor_repr == "alice"
