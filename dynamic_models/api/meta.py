@@ -56,6 +56,7 @@ from metadata.exceptions import (
     PublishConflict,
 )
 from metadata.models import Definition
+from rbac import services as rbac
 
 KIND = services.KIND
 #: Anything but a slash: a hostile key reaches the view and gets a JSON 404, not an HTML page.
@@ -142,12 +143,12 @@ CONFLICT = OpenApiResponse(ErrorSerializer, description=gettext_lazy(
 
 
 class DesignerPermission(BasePermission):
-    """Staff users with the model permissions the view asks for the request (`design_permissions`)."""
+    """Staff designers (rbac `designer.access`) with the model permissions the view asks for."""
 
     def has_permission(self, request, view):
         user = request.user
-        if not (user and user.is_authenticated and user.is_staff):
-            self.message = _("The metadata API is for staff users (designers).")
+        if not (user and user.is_authenticated and user.is_staff and rbac.check(user, "designer.access")):
+            self.message = _("The metadata API is for designers: staff users with designer access.")
             return False
         missing = [perm for perm in view.get_design_permissions(request) if not user.has_perm(perm)]
         if missing:

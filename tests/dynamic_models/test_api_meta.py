@@ -354,11 +354,18 @@ def test_designing_needs_staff_and_model_permissions(tenant, make_user, acme_cli
     eve = make_user(tenant, "eve")
     acme_client.force_login(eve)
     refused = get(acme_client, "/entities/")
-    assert refused.status_code == 403 and "staff" in refused.json()["detail"]
+    assert refused.status_code == 403 and "staff" in refused.json()["detail"]  # Not staff: no designer.
 
     sam = make_user(tenant, "sam", is_staff=True)
     acme_client.force_login(sam)
-    assert get(acme_client, "/entities/").status_code == 403
+    refused = get(acme_client, "/entities/")
+    assert refused.status_code == 403 and "designer access" in refused.json()["detail"]
+    # Designer access comes from a role (builder has it); the model permission on top of it.
+    from rbac import services as rbac
+
+    rbac.assign_role(sam, rbac.create_role("designers", grants=["designer.access"]))
+    refused = get(acme_client, "/entities/")
+    assert refused.status_code == 403 and "dynamic_models.view_entity" in refused.json()["detail"]
     sam.user_permissions.add(Permission.objects.get(codename="view_entity"))
     acme_client.force_login(sam)
     assert get(acme_client, "/entities/expense/").status_code == 200
