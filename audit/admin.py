@@ -11,12 +11,13 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from audit import services
 from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
+from lowcode.admin_site import ReadOnlyAdminMixin
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Events can be looked at, filtered, exported and verified; nobody adds, changes or deletes them."""
 
     list_display = ["seq", "created_at", "actor_display", "action", "target_display", "result", "ip"]
@@ -30,15 +31,6 @@ class AuditEventAdmin(admin.ModelAdmin):
               "target_id", "target_repr", "before", "after", "data", "request_id", "ip", "user_agent", "prev_hash",
               "hash"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("actor"), ordering="actor_repr")
     def actor_display(self, event):

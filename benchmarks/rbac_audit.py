@@ -340,20 +340,23 @@ def any_array(sql: str) -> str:
 _IN_SELECT = re.compile(r'("[^"]+"\."[^"]+") IN \(SELECT ')
 
 
-def explain_analyze(sql: str, times: int = 5) -> tuple[float, list[str], object]:
-    """Median execution time (ms) of EXPLAIN ANALYZE over `times` runs, the last plan, and the query's first value."""
+def explain_analyze(sql: str, times: int = 5) -> tuple[float, float, list[str], object]:
+    """Median planning and execution times (ms) of EXPLAIN ANALYZE over `times` runs, the last plan, and the
+    query's first value."""
     from django.db import connection
 
-    executions = []
+    planning, execution = [], []
     with connection.cursor() as cursor:
         cursor.execute(sql)
         first = cursor.fetchone()[0]
         for _ in range(times):
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
             plan = [row[0] for row in cursor.fetchall()]
-            executions.append(next(float(line.split(":")[1].split()[0]) for line in plan
-                                   if line.startswith("Execution Time")))
-    return _setup.median(executions), plan, first
+            for line in plan:
+                if line.startswith(("Planning Time", "Execution Time")):
+                    (planning if line.startswith("Planning") else execution).append(
+                        float(line.split(":")[1].split()[0]))
+    return _setup.median(planning), _setup.median(execution), plan, first
 
 
 def explain(lists: dict, table: str, full: bool) -> list[list[str]]:
@@ -367,17 +370,17 @@ def explain(lists: dict, table: str, full: bool) -> list[list[str]]:
             figures = []
             for label, sql in ((SIDE_LABELS[ADMIN], admin[kind]), (SIDE_LABELS[MIA], mia[kind]),
                                ("department scope, = ANY(ARRAY(...)) what-if", any_array(mia[kind]))):
-                milliseconds, plan, first = explain_analyze(sql)
-                figures.append((milliseconds, first))
-                console.print(f"[bold]{LIST_LABELS[op]}, {kind} query, {label}[/]: {milliseconds:.2f} ms "
-                              "(median of 5 EXPLAIN ANALYZE)")
+                planning, execution, plan, first = explain_analyze(sql)
+                figures.append((planning, execution, first))
+                console.print(f"[bold]{LIST_LABELS[op]}, {kind} query, {label}[/]: planning {planning:.2f} ms, "
+                              f"execution {execution:.2f} ms (medians of 5 EXPLAIN ANALYZE)")
                 shown = plan if full else [line for line in plan if not line.startswith(" " * 10)][:6]
                 for line in shown:
                     if not line.lstrip().startswith(("Planning", "Execution", "Buffers")):
                         console.print(f"  [dim]{line[:140]}[/dim]")
-            same = "same" if figures[1][1] == figures[2][1] else "[red]differs[/]"
-            rows.append([f"{LIST_LABELS[op]}: {kind}", f"{figures[0][0]:.2f} ms", f"{figures[1][0]:.2f} ms",
-                         f"{figures[2][0]:.2f} ms", same])
+            same = "same" if figures[1][2] == figures[2][2] else "[red]differs[/]"
+            rows.append([f"{LIST_LABELS[op]}: {kind}",
+                         *(f"{planning:.2f} + {execution:.2f} ms" for planning, execution, _first in figures), same])
         console.print()
     return rows
 
@@ -714,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
                             console.print(f"  [dim]{sql[:600]}[/dim]")
             console.rule("[bold]EXPLAIN ANALYZE of the list's expense queries (one request each)[/]")
             plan_rows = explain(lists, table, args.sql)
-            _setup.table("Execution time of the list's SQL (EXPLAIN ANALYZE, median of 5)",
+            _setup.table("Planning + execution time of the list's SQL (EXPLAIN ANALYZE, medians of 5)",
                          ["query", "superuser", "department scope", "scope as = ANY(ARRAY(...)), what-if",
                           "same answer"], plan_rows)
             console.print("[dim]What-if: mia's SQL with each outer `IN (SELECT ...)` of the scope written "

@@ -15,10 +15,10 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dynamic_models import diagram, records, runtime, services
+from dynamic_models import diagram, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
-from lowcode.admin_site import TenantAdminSite
+from lowcode.admin_site import ReadOnlyAdminMixin, TenantAdminSite
 from metadata.exceptions import MetadataError
 from rbac import services as rbac
 
@@ -176,20 +176,11 @@ class EntityAdmin(admin.ModelAdmin):
 
 
 @admin.register(SchemaMigration)
-class SchemaMigrationAdmin(admin.ModelAdmin):
+class SchemaMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["entity_key", "from_version", "to_version", "status", "author", "duration_ms",
                     "rows_affected", "created_at"]
     list_filter = ["status", "entity_key"]
     readonly_fields = [f.name for f in SchemaMigration._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -442,7 +433,7 @@ def build_admin_site(snapshot) -> TenantAdminSite:
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Imports run by Celery: read-only, for operators following a job (the API reports it too)."""
 
     list_display = ["entity_key", "status", "rows", "progress_display", "created_at", "user"]
@@ -459,12 +450,5 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("progress"))
     def progress_display(self, job):
-        from dynamic_models.transfer import with_live_progress
+        return f"{transfer.with_live_progress(job).progress} %"
 
-        return f"{with_live_progress(job).progress} %"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

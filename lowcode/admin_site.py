@@ -17,3 +17,16 @@ class TenantAdminSite(admin.AdminSite):
 
 class LowcodeAdminConfig(AdminConfig):
     default_site = "lowcode.admin_site.TenantAdminSite"
+
+
+class ReadOnlyAdminMixin:
+    """Rows nobody adds, changes or deletes in admin (logs, migrations, audit events)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

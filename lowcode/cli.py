@@ -9,6 +9,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from contextlib import contextmanager
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
@@ -23,6 +24,25 @@ class Subcommand(Instance):
 
     def handle(self, command: BaseCommand, **options) -> None:
         raise NotImplementedError
+
+
+class TenantActionsSubcommand(Subcommand):
+    """A subcommand of actions run in one tenant (`lowcode apikey create|list|revoke --tenant T`).
+
+    `handle` runs the method `_<action>`; validation errors and `errors` become command errors.
+    """
+
+    #: Exceptions besides ValidationError whose message is the command's error.
+    errors: tuple[type[Exception], ...] = ()
+
+    def handle(self, command: BaseCommand, action: str, tenant: str, **options) -> None:
+        with tenant_from_option(tenant):
+            try:
+                getattr(self, f"_{action}")(command, **options)
+            except ValidationError as error:
+                raise CommandError(" ".join(error.messages)) from error
+            except self.errors as error:
+                raise CommandError(str(error)) from error
 
 
 subcommand_registry: Registry[Subcommand] = Registry("lowcode subcommand")

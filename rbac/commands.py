@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
-from lowcode.cli import Subcommand, add_tenant_argument, tenant_from_option
+from lowcode.cli import TenantActionsSubcommand, add_tenant_argument
+from rbac.registries import UnknownOperation
 
 
-class RbacCommand(Subcommand):
+class RbacCommand(TenantActionsSubcommand):
+    errors = (UnknownOperation, ObjectDoesNotExist)
+
     type = "rbac"
     help = "List roles, assign or unassign them, and explain a user's access."
 
@@ -31,17 +34,6 @@ class RbacCommand(Subcommand):
         explain.add_argument("--operation", required=True,
                              help=_("e.g. data.expense.view or designer.access."))
         explain.add_argument("--record", help=_("A record id, for entity operations."))
-
-    def handle(self, command, action, tenant, **options):
-        from rbac.registries import UnknownOperation
-
-        with tenant_from_option(tenant):
-            try:
-                getattr(self, f"_{action}")(command, **options)
-            except ValidationError as error:
-                raise CommandError(" ".join(error.messages)) from error
-            except (UnknownOperation, ObjectDoesNotExist) as error:
-                raise CommandError(str(error)) from error
 
     def _roles(self, command, **options):
         from rbac.models import Role

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,10 +11,10 @@ from rich.table import Table
 
 from lowcode.apikeys import services
 from lowcode.apikeys.models import ApiKey
-from lowcode.cli import Subcommand, add_tenant_argument, tenant_from_option
+from lowcode.cli import TenantActionsSubcommand, add_tenant_argument
 
 
-class ApiKeyCommand(Subcommand):
+class ApiKeyCommand(TenantActionsSubcommand):
     type = "apikey"
     help = "Create, list or revoke a tenant's API keys."
 
@@ -33,13 +32,6 @@ class ApiKeyCommand(Subcommand):
         revoke = actions.add_parser("revoke", help=_("Revoke an API key for good."))
         add_tenant_argument(revoke)
         revoke.add_argument("prefix", help=_("The key's prefix: the part before the dot."))
-
-    def handle(self, command, action, tenant, **options):
-        with tenant_from_option(tenant):
-            try:
-                getattr(self, f"_{action}")(command, **options)
-            except ValidationError as error:
-                raise CommandError(" ".join(error.messages)) from error
 
     def _create(self, command, user, scopes, name, expires_in_days, **options):
         try:

@@ -1,6 +1,11 @@
-import pytest
+import datetime
 
+import pytest
+from django.db import connection
+
+from dynamic_models import runtime
 from dynamic_models.models import Entity, Field
+from lowcode.apikeys import services as apikeys
 
 
 def design(key: str, fields: list[dict], **entity) -> Entity:
@@ -46,3 +51,23 @@ def scenario(tenant):
     expense = design("expense", EXPENSE_FIELDS, label="Expense", label_plural="Expenses", display_field="title")
     services.publish(expense)
     return {"project": project, "expense": expense}
+
+
+@pytest.fixture
+def api(scenario, acme, make_user, acme_client):
+    """acme's scenario entities and a client with a key of a user who may do everything."""
+    user = make_user(acme, "frank", is_superuser=True, is_staff=True)
+    connection.set_tenant(acme)
+    _key, secret = apikeys.create_key(user, name="integration", scopes=["*:write"])
+    acme_client.defaults["HTTP_AUTHORIZATION"] = f"Api-Key {secret}"
+    acme_client.user = user
+    return acme_client
+
+
+def project(name="Apollo", **values):
+    return runtime.get_model("project").objects.create(name=name, **values)
+
+
+def expense(**values):
+    values = {"title": "Taxi", "amount": "12.50", "spent_on": datetime.date(2026, 1, 5), **values}
+    return runtime.get_model("expense").objects.create(**values)

@@ -12,25 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from dynamic_models import runtime
 from lowcode.apikeys import services as apikeys
 
-
-@pytest.fixture
-def api(scenario, acme, make_user, acme_client):
-    """acme's scenario entities, a finance user and a key that can write everything."""
-    user = make_user(acme, "frank", is_superuser=True, is_staff=True)
-    connection.set_tenant(acme)
-    _key, secret = apikeys.create_key(user, name="integration", scopes=["*:write"])
-    acme_client.defaults["HTTP_AUTHORIZATION"] = f"Api-Key {secret}"
-    acme_client.user = user
-    return acme_client
-
-
-def project(name="Apollo", **values):
-    return runtime.get_model("project").objects.create(name=name, **values)
-
-
-def expense(**values):
-    values = {"title": "Taxi", "amount": "12.50", "spent_on": datetime.date(2026, 1, 5), **values}
-    return runtime.get_model("expense").objects.create(**values)
+from .conftest import expense, project
 
 
 def test_create_list_retrieve(api):
