@@ -340,27 +340,28 @@ def any_array(sql: str) -> str:
 _IN_SELECT = re.compile(r'("[^"]+"\."[^"]+") IN \(SELECT ')
 
 
-def explain_analyze(sql: str, times: int = 5) -> tuple[float, float, list[str], object]:
-    """Median planning and execution times (ms) of EXPLAIN ANALYZE over `times` runs, the last plan, and the
-    query's first value."""
+def run_sql(sql: str, times: int = 7) -> tuple[float, float, list[str], object]:
+    """The query's wall time from here (median of `times` runs, ms: planning, execution and the round trip),
+    its planning time (EXPLAIN ANALYZE, TIMING OFF: per-node timing inflates a scan of many rows), the plan,
+    and the query's first value."""
     from django.db import connection
 
-    planning, execution = [], []
+    walls, planning = [], []
     with connection.cursor() as cursor:
-        cursor.execute(sql)
-        first = cursor.fetchone()[0]
         for _ in range(times):
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            started = time.perf_counter()
+            cursor.execute(sql)
+            result = cursor.fetchall()
+            walls.append((time.perf_counter() - started) * 1e3)
+        for _ in range(3):
+            cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, BUFFERS) " + sql)
             plan = [row[0] for row in cursor.fetchall()]
-            for line in plan:
-                if line.startswith(("Planning Time", "Execution Time")):
-                    (planning if line.startswith("Planning") else execution).append(
-                        float(line.split(":")[1].split()[0]))
-    return _setup.median(planning), _setup.median(execution), plan, first
+            planning += [float(line.split(":")[1].split()[0]) for line in plan if line.startswith("Planning Time")]
+    return _setup.median(walls), _setup.median(planning), plan, result[0][0]
 
 
 def explain(lists: dict, table: str, full: bool) -> list[list[str]]:
-    """EXPLAIN ANALYZE the expense queries of one list request (superuser, mia, and mia's rewritten as a
+    """Time and EXPLAIN the expense queries of one list request (superuser, mia, and mia's rewritten as a
     what-if); print the plans' top nodes (whole plans with `full`); return the table's rows."""
     rows = []
     for op in LISTS:
@@ -370,17 +371,17 @@ def explain(lists: dict, table: str, full: bool) -> list[list[str]]:
             figures = []
             for label, sql in ((SIDE_LABELS[ADMIN], admin[kind]), (SIDE_LABELS[MIA], mia[kind]),
                                ("department scope, = ANY(ARRAY(...)) what-if", any_array(mia[kind]))):
-                planning, execution, plan, first = explain_analyze(sql)
-                figures.append((planning, execution, first))
-                console.print(f"[bold]{LIST_LABELS[op]}, {kind} query, {label}[/]: planning {planning:.2f} ms, "
-                              f"execution {execution:.2f} ms (medians of 5 EXPLAIN ANALYZE)")
+                wall, planning, plan, first = run_sql(sql)
+                figures.append((wall, planning, first))
+                console.print(f"[bold]{LIST_LABELS[op]}, {kind} query, {label}[/]: {wall:.2f} ms "
+                              f"(planning {planning:.2f} ms)")
                 shown = plan if full else [line for line in plan if not line.startswith(" " * 10)][:6]
                 for line in shown:
                     if not line.lstrip().startswith(("Planning", "Execution", "Buffers")):
                         console.print(f"  [dim]{line[:140]}[/dim]")
             same = "same" if figures[1][2] == figures[2][2] else "[red]differs[/]"
             rows.append([f"{LIST_LABELS[op]}: {kind}",
-                         *(f"{planning:.2f} + {execution:.2f} ms" for planning, execution, _first in figures), same])
+                         *(f"{wall:.2f} ms ({planning:.2f})" for wall, planning, _first in figures), same])
         console.print()
     return rows
 
@@ -715,9 +716,9 @@ def main(argv: list[str] | None = None) -> int:
                                       f"{len(lists[op][side].queries)} queries")
                         for sql in lists[op][side].queries:
                             console.print(f"  [dim]{sql[:600]}[/dim]")
-            console.rule("[bold]EXPLAIN ANALYZE of the list's expense queries (one request each)[/]")
+            console.rule("[bold]The list's expense queries (one request each): time and EXPLAIN ANALYZE[/]")
             plan_rows = explain(lists, table, args.sql)
-            _setup.table("Planning + execution time of the list's SQL (EXPLAIN ANALYZE, medians of 5)",
+            _setup.table("Wall time of the list's SQL run from here, median of 7 (planning time in brackets)",
                          ["query", "superuser", "department scope", "scope as = ANY(ARRAY(...)), what-if",
                           "same answer"], plan_rows)
             console.print("[dim]What-if: mia's SQL with each outer `IN (SELECT ...)` of the scope written "
