@@ -31,7 +31,8 @@ class SeedDemoCommand(Subcommand):
                                  % {"tenant": result.tenant, "imported": ", ".join(result.imported) or _("nothing"),
                                     "records": records or _("none")})
             if result.people:
-                table = Table(title=_("Demo people in %(tenant)s (passwords shown this once)") % {"tenant": result.tenant})
+                table = Table(title=_("Demo people in %(tenant)s (passwords shown this once)") % {"tenant": result.tenant},
+                              min_width=60)
                 for column in (_("user"), _("role"), _("password")):
                     table.add_column(column)
                 for row in result.people:

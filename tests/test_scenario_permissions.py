@@ -26,7 +26,7 @@ from dynamic_models import runtime
 from dynamic_models.seed import seed_demo
 from lowcode.apikeys import services as apikeys
 from rbac import services as rbac
-from rbac.models import Role
+from rbac.models import Department, Role
 
 
 @pytest.fixture
@@ -211,10 +211,15 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_tenants.utils import get_tenant_model
 from rbac import services as rbac
+from dynamic_models import runtime
 for line in sys.stdin:
+    username, question = line.split()
     connection.set_tenant(get_tenant_model().objects.get(schema_name="acme"))
-    alice = get_user_model().objects.get(username="alice")
-    print(rbac.check(alice, line.strip()), flush=True)
+    user = get_user_model().objects.get(username=username)
+    if question == "expenses":
+        print(rbac.scope_queryset(user, runtime.get_model("expense").objects.all()).count(), flush=True)
+    else:
+        print(rbac.check(user, question), flush=True)
 """
 
 
@@ -224,20 +229,24 @@ def test_a_role_change_takes_effect_in_another_process_on_its_next_request(commi
                                text=True, cwd=settings.BASE_DIR,
                                env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
 
-    def ask(operation):
-        process.stdin.write(operation + "\n")
+    def ask(username, question):
+        process.stdin.write(f"{username} {question}\n")
         process.stdin.flush()
         return process.stdout.readline().strip()
 
     try:
-        assert ask("data.expense.export") == "False"
+        assert ask("alice", "data.expense.export") == "False"
+        assert ask("mia", "expenses") == "8"
         with tenant_context(committed_acme):
             rbac.grant(Role.objects.get(key=Role.MEMBER), "data.export_expense")
-        assert ask("data.expense.export") == "True"
+        assert ask("alice", "data.expense.export") == "True"  # A role change.
         with tenant_context(committed_acme):
-            alice = get_user_model().objects.get(username="alice")
-            rbac.unassign_role(alice, Role.objects.get(key=Role.MEMBER))
-        assert ask("data.expense.view") == "False"
+            users = get_user_model().objects
+            rbac.remove_member(Department.objects.get(name="Sales"), users.get(username="bob"))
+        assert ask("mia", "expenses") == "4"  # A membership change: bob's expenses left mia's scope.
+        with tenant_context(committed_acme):
+            rbac.unassign_role(users.get(username="alice"), Role.objects.get(key=Role.MEMBER))
+        assert ask("alice", "data.expense.view") == "False"
     finally:
         process.stdin.close()
         process.wait(timeout=30)
