@@ -421,3 +421,30 @@ def test_many_to_many_formula_and_list_fields(api):
         errors = response.json()[name]
         codes = [error["code"] for error in (errors if isinstance(errors, list) else errors.get("0", errors))]
         assert codes[0] == code or code in str(response.json()), response.json()
+
+
+def test_reads_of_a_sensitive_entity_through_api_keys_are_audited(api, acme, make_user):
+    from audit import services as audit
+    from dynamic_models import services
+    from dynamic_models.models import Entity
+
+    record = expense()
+    api.get("/api/v1/data/expense/")
+    assert not audit.filter_events(action="data.expense.view").exists()  # Not sensitive yet.
+    entity = Entity.objects.get(key="expense")
+    entity.sensitive = True
+    entity.save()
+    services.publish(entity)
+    assert api.get("/api/v1/data/expense/").status_code == 200
+    assert api.get(f"/api/v1/data/expense/{record.pk}/").status_code == 200
+    events = list(audit.filter_events(action="data.expense.view"))
+    assert [event.data["ids"] for event in events] == [[record.pk], [record.pk]]
+    assert all(event.api_key_prefix and event.actor == api.user for event in events)
+    browser = make_user(acme, "bea", is_superuser=True, is_staff=True)
+    from django.test import Client
+
+    session = Client(HTTP_HOST="acme.localhost")
+    session.force_login(browser)
+    connection.set_tenant(acme)
+    session.get("/api/v1/data/expense/")
+    assert audit.filter_events(action="data.expense.view").count() == 2  # Only key use is audited.
