@@ -13,12 +13,15 @@ superuser. The tenant's audit trail is emptied at the start of each run.
    host): `/api/v1/data/expense/?page_size=50` and `...&status=submitted`, as the superuser, frank
    and mia, in interleaved rounds (which side goes first rotates). Printed: median req/s, CPU per
    request, queries per request, and the median over the rounds of mia's time per request /
-   the superuser's (target <= 1.2) and / frank's; then EXPLAIN ANALYZE of the scoped SQL and the
-   indexes of the expense table. `--index` also measures with an index on `submitted_by_id`.
+   the superuser's (target <= 1.2) and / frank's; then the list's expense queries run again from
+   here (wall time, planning time, EXPLAIN ANALYZE), next to a what-if of the scoped ones with each
+   outer `IN (SELECT ...)` written `= ANY(ARRAY(SELECT ...))`, and the expense table's indexes.
 2. Writes: the same updates (new title and amount of random records) and creates, each in its own
    `transaction.atomic()`, through `dynamic_models.records.save` (audited) and
    `dynamic_models.validation.save_record` (the same save without the audit event), in interleaved
-   rounds: ops/s and the median over the rounds of audited / unaudited time (target <= 1.3).
+   rounds: ops/s and the median over the rounds of audited / unaudited time (target <= 1.3). Also
+   PATCH through the API as frank, against the same requests with `records.save` replaced in this
+   process by a stand-in calling `validation.save_record` (the product always audits).
 3. Permission checks: `rbac.check`, `rbac.field_rules` and `rbac.scope_queryset` (built, not
    evaluated) 10,000 times each under CaptureQueriesContext after a warm-up: queries (target 0),
    cache reads and µs per call, without and with `request=`; then the first call after `rbac.bump()`.
