@@ -219,7 +219,7 @@ class RecordAdmin(admin.ModelAdmin):
     # --- rbac: operations, data scope and column rules (RB-2, RB-4, RB-5) --------------------
 
     def _allowed(self, request, action: str, obj=None) -> bool:
-        return rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), obj)
+        return rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), obj, request=request)
 
     def has_view_permission(self, request, obj=None):
         return self._allowed(request, "view", obj) or self.has_change_permission(request, obj)
@@ -235,14 +235,14 @@ class RecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # A record outside the caller's scope is not found: its URL answers like a wrong id.
-        return rbac.scope_queryset(request.user, self.model.all_objects.all())
+        return rbac.scope_queryset(request.user, self.model.all_objects.all(), request=request)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # A 404, as the API answers: a guessed id tells nothing about records outside the scope.
         raise Http404(_("No %(name)s with this id.") % {"name": opts.verbose_name})
 
     def _column_rules(self, request) -> dict[str, str]:
-        return rbac.field_rules(request.user, self.opts.model_name)
+        return rbac.field_rules(request.user, self.opts.model_name, request=request)
 
     def _without(self, names, request, *rules) -> list:
         refused = {name for name, rule in self._column_rules(request).items() if rule in rules}

@@ -22,15 +22,23 @@ def _json(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def _json_value(field: models.Field, value):
+    return ENCRYPTED if isinstance(field, EncryptedTextField) else _json(value)
+
+
 def values(record: models.Model) -> dict:
     """The record's stored field values as JSON (relations as ids), system columns left out."""
-    return {field.name: ENCRYPTED if isinstance(field, EncryptedTextField) else _json(field.value_from_object(record))
+    return {field.name: _json_value(field, field.value_from_object(record))
             for field in record._meta.concrete_fields if field.name not in _SYSTEM}
 
 
-def _stored_values(record: models.Model) -> dict:
-    stored = type(record).all_objects.get(pk=record.pk)
-    return values(stored)
+def _loaded_values(record: models.Model) -> dict:
+    """The record's values when it was loaded (by attname); read again if it was built by hand."""
+    loaded = getattr(record, "loaded_values", None)
+    if loaded is None:
+        names = [field.attname for field in record._meta.concrete_fields]
+        loaded = dict(zip(names, type(record).all_objects.filter(pk=record.pk).values_list(*names).get(), strict=True))
+    return loaded
 
 
 def _action(record: models.Model, verb: str) -> str:
@@ -38,20 +46,23 @@ def _action(record: models.Model, verb: str) -> str:
 
 
 def save(record: models.Model, *, user=None, action: str = "", data: dict | None = None) -> models.Model:
-    """Save a validated record as `user` and audit the fields that changed.
+    """Save a validated record as `user` and audit the fields that changed, in one transaction.
 
-    :raises django.core.exceptions.ValidationError: a unique value taken meanwhile (see validation.save_record).
+    :raises django.core.exceptions.ValidationError: a unique value taken meanwhile (see
+        validation.save_record); the caller's transaction stays usable.
     """
     adding = record._state.adding
+    fields = [field for field in record._meta.concrete_fields if field.name not in _SYSTEM]
     with transaction.atomic():
-        before = {} if adding else _stored_values(record)
+        loaded = {} if adding else _loaded_values(record)
         validation.save_record(record, user=user)
-        after = values(record)
-        changed = [name for name, value in after.items() if adding or before.get(name) != value]
+        changed = [field for field in fields if adding or loaded.get(field.attname) != getattr(record, field.attname)]
         if adding or changed or action:
             audit.record(action or _action(record, "create" if adding else "update"), target=record,
-                         before={name: before[name] for name in changed if name in before},
-                         after={name: after[name] for name in changed}, actor=user, data=data)
+                         before={f.name: _json_value(f, loaded.get(f.attname)) for f in changed if not adding},
+                         after={f.name: _json_value(f, getattr(record, f.attname)) for f in changed},
+                         actor=user, data=data)
+    record.loaded_values = {field.attname: getattr(record, field.attname) for field in record._meta.concrete_fields}
     return record
 
 

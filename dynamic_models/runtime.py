@@ -81,6 +81,13 @@ class DynamicRecord(models.Model):
         value = getattr(self, display, None) if display else None
         return str(value) if value not in (None, "") else f"{self._meta.verbose_name} #{self.pk}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        record = super().from_db(db, field_names, values)
+        # The values as loaded: the audit event of the next save names what changed (AD-1).
+        record.loaded_values = dict(zip(field_names, values, strict=True))
+        return record
+
     def clean(self):
         errors = rule_errors(self)
         if errors:

@@ -10,7 +10,7 @@ turns a violation that slipped through a race into the same field error.
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, models
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -53,14 +53,16 @@ def clean_record(record: models.Model, *, exclude: set[str] | frozenset[str] = f
 
 
 def save_record(record: models.Model, *, user=None) -> models.Model:
-    """Save a validated record as `user`; a unique violation from a race becomes a field error."""
+    """Save a validated record as `user`; a unique violation from a race becomes a field error.
+
+    Call it inside `transaction.atomic()`: after a refused save the block must roll back.
+    """
     if user is not None and user.is_authenticated:
         if record._state.adding:
             record.created_by = user
         record.updated_by = user
     try:
-        with transaction.atomic():
-            record.save()
+        record.save()
     except IntegrityError as error:
         raise integrity_error(record, error) from error
     return record

@@ -175,6 +175,8 @@ class Effective:
     grants: frozenset[tuple[str, str, int]] = frozenset()
     """Records granted to the user or its groups through django-guardian: (entity, action, id)."""
     is_tenant_admin: bool = False
+    filters: dict = field(default_factory=dict, compare=False, repr=False)
+    """Scope filters built so far, by (entity, action): `scope_queryset` memo."""
     role_permissions: dict[str, frozenset[str]] = field(default_factory=dict)
     """Each role's own permissions (without inheritance), for `explain()`."""
     role_operations: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -507,10 +509,12 @@ def _spec_q(spec: ScopeSpec, user, eff: Effective) -> Q:
     elif spec.kind == DataScope.Kind.OWN:
         condition = Q(**{spec.owner_field: user.pk})
     elif spec.kind in (DataScope.Kind.DEPARTMENT, DataScope.Kind.DEPARTMENT_TREE):
-        ids = eff.department_ids if spec.kind == DataScope.Kind.DEPARTMENT else eff.tree_department_ids
-        if not ids:
+        # The owners were resolved with the effective permissions: a plain list the planner
+        # matches against the owner column's index (a subquery per row would not be).
+        owners = eff.department_user_ids if spec.kind == DataScope.Kind.DEPARTMENT else eff.tree_user_ids
+        if not owners:
             return _NOTHING
-        condition = Q(**{f"{spec.owner_field}__in": _department_users(ids)})
+        condition = Q(**{f"{spec.owner_field}__in": sorted(owners)})
     elif spec.kind == DataScope.Kind.EXPRESSION:
         condition = Q()
     else:
@@ -525,20 +529,13 @@ def _spec_q(spec: ScopeSpec, user, eff: Effective) -> Q:
     return condition
 
 
-def _grants_q(user, entity_key: str, action: str) -> Q:
+def _grants_q(eff: Effective, entity_key: str, action: str) -> Q:
     """Records granted to the user or to one of its groups through django-guardian (RB-3).
 
-    Two subqueries: the grants are never loaded into Python. guardian keeps object_pk as text.
+    The grants were loaded with the effective permissions; none is the common case.
     """
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
-    lookups = {"content_type__app_label": ENTITY_PREFIX, "content_type__model": entity_key,
-               "permission__codename": f"{action}_{entity_key}"}
-    user_grants = UserObjectPermission.objects.filter(user=user, **lookups).annotate(
-        _record_pk=Cast("object_pk", models.BigIntegerField())).values("_record_pk")
-    group_grants = GroupObjectPermission.objects.filter(group__user=user, **lookups).annotate(
-        _record_pk=Cast("object_pk", models.BigIntegerField())).values("_record_pk")
-    return Q(pk__in=user_grants) | Q(pk__in=group_grants)
+    ids = sorted(pk for entity, granted, pk in eff.grants if entity == entity_key and granted == action)
+    return Q(pk__in=ids) if ids else _NOTHING
 
 
 def _scope_filter(user, eff: Effective, entity_key: str, action: str) -> Q | None:
@@ -570,10 +567,12 @@ def scope_queryset(user, queryset, action: str = "view", *, request=None):
     eff = effective(user, request)
     if eff.is_tenant_admin:
         return queryset
-    scoped = _scope_filter(user, eff, entity_key, action)
-    if scoped is None:
-        return queryset
-    return queryset.filter(scoped | _grants_q(user, entity_key, action))
+    memo_key = (entity_key, _scope_action(action))
+    if memo_key not in eff.filters:  # Built once per version of the permissions.
+        scoped = _scope_filter(user, eff, entity_key, action)
+        eff.filters[memo_key] = None if scoped is None else scoped | _grants_q(eff, entity_key, _scope_action(action))
+    scoped = eff.filters[memo_key]
+    return queryset if scoped is None else queryset.filter(scoped)
 
 
 def _record_queryset(model):

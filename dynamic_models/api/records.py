@@ -122,12 +122,13 @@ class RecordPermissions(permissions.BasePermission):
 
     def has_permission(self, request, view):
         operation = rbac.entity_operation(view.entity_key, self.action_of(view, request))
-        return bool(request.user and request.user.is_authenticated and rbac.check(request.user, operation))
+        return bool(request.user and request.user.is_authenticated
+                    and rbac.check(request.user, operation, request=request))
 
     def has_object_permission(self, request, view, obj):
         # Visible records were found through the view scope; changing one needs the change scope.
         operation = rbac.entity_operation(view.entity_key, self.action_of(view, request))
-        return rbac.check(request.user, operation, obj)
+        return rbac.check(request.user, operation, obj, request=request)
 
 
 class RecordViewSet(TransferActions, viewsets.ModelViewSet):
@@ -186,7 +187,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
             queryset = self.model.all_objects.filter(deleted_at__isnull=False)
         else:
             queryset = self.model.objects.all()
-        queryset = rbac.scope_queryset(user, queryset)
+        queryset = rbac.scope_queryset(user, queryset, request=self.request)
         if self.action not in ("list", "retrieve", "export"):
             return queryset
         for name, field in self.relations.items():
@@ -201,7 +202,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 # Related records are expanded only within the caller's scope of their entity.
                 related = target.objects.all()
                 if name in self.expanded:
-                    related = rbac.scope_queryset(user, related).prefetch_related(
+                    related = rbac.scope_queryset(user, related, request=self.request).prefetch_related(
                         *(other.name for other in target._meta.many_to_many))
                 queryset = queryset.prefetch_related(Prefetch(name, queryset=related))
         return queryset

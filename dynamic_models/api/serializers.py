@@ -161,7 +161,8 @@ class RecordSerializer(serializers.ModelSerializer):
         """The caller's column rules (RB-5): hidden fields go, masked ones show `****1234`, read-only
         ones refuse writes. OpenAPI generation builds serializers for the caller too."""
         user = self._user()
-        rules = rbac.field_rules(user, self.entity["key"]) if user is not None and user.is_authenticated else {}
+        rules = rbac.field_rules(user, self.entity["key"], request=self.context.get("request")) \
+            if user is not None and user.is_authenticated else {}
         for name, rule in rules.items():
             if name not in fields:
                 continue

@@ -115,6 +115,7 @@ def test_errors_are_translated(api):
 
 def test_unique_is_checked_and_race_safe(api):
     from django.core.exceptions import ValidationError
+    from django.db import transaction
 
     from dynamic_models import validation
 
@@ -124,7 +125,7 @@ def test_unique_is_checked_and_race_safe(api):
     assert response.json()["name"][0]["code"] == "unique"
     # Two requests that both passed the check: the database refuses the second, as a field error.
     twin = runtime.get_model("project")(name="Apollo")
-    with pytest.raises(ValidationError) as error:
+    with pytest.raises(ValidationError) as error, transaction.atomic():
         validation.save_record(twin)
     assert error.value.message_dict == {"name": ["Project with this name already exists."]}
 
