@@ -28,9 +28,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, FieldError, ObjectDoesNotExist, ValidationError
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Q
-from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
