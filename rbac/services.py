@@ -1307,21 +1307,22 @@ def role_changed(role: Role, *, before: dict | None = None, created: bool = Fals
 
 def assign_role(user, role: Role, *, actor=None) -> None:
     """Give the user the role directly."""
-    with transaction.atomic():
-        before = {"roles": sorted(user.rbac_roles.values_list("key", flat=True))}
-        role.users.add(user)
-        _after_change("rbac.membership.assign", user, before,
-                      {"roles": sorted(user.rbac_roles.values_list("key", flat=True))}, actor,
-                      data={"role": role.key})
+    _change_assignment(user, role, assign=True, actor=actor)
 
 
 def unassign_role(user, role: Role, *, actor=None) -> None:
     """Take the directly assigned role away (roles through departments stay)."""
+    _change_assignment(user, role, assign=False, actor=actor)
+
+
+def _change_assignment(user, role: Role, *, assign: bool, actor) -> None:
+    def held() -> dict:
+        return {"roles": sorted(user.rbac_roles.values_list("key", flat=True))}
+
     with transaction.atomic():
-        before = {"roles": sorted(user.rbac_roles.values_list("key", flat=True))}
-        role.users.remove(user)
-        _after_change("rbac.membership.unassign", user, before,
-                      {"roles": sorted(user.rbac_roles.values_list("key", flat=True))}, actor,
+        before = held()
+        (role.users.add if assign else role.users.remove)(user)
+        _after_change(f"rbac.membership.{'assign' if assign else 'unassign'}", user, before, held(), actor,
                       data={"role": role.key})
 
 
