@@ -15,11 +15,13 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.models import AuditEvent
 from dynamic_models import diagram, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import ReadOnlyAdminMixin, TenantAdminSite
 from metadata.exceptions import MetadataError
+from rbac import columns as rbac_columns
 from rbac import services as rbac
 
 
@@ -241,28 +243,42 @@ class RecordAdmin(admin.ModelAdmin):
         # A 404, as the API answers: a guessed id tells nothing about records outside the scope.
         raise Http404(_("No %(name)s with this id.") % {"name": opts.verbose_name})
 
-    def _column_rules(self, request) -> dict[str, str]:
-        return rbac.field_rules(request.user, self.opts.model_name, request=request)
+    def _access(self, request):
+        return rbac_columns.column_access(request.user, self.model, request=request)
 
-    def _without(self, names, request, *rules) -> list:
-        refused = {name for name, rule in self._column_rules(request).items() if rule in rules}
-        return [name for name in names if name not in refused]
+    def _shown_as(self, name: str, access) -> str | None:
+        """A column or form field as the caller may see it: itself, its masked display, or None (hidden)."""
+        key = name.removeprefix("formula_")
+        rule = access.rule(key)
+        if rule == rbac_columns.HIDDEN:
+            return None
+        return f"masked_{key}" if rule == rbac_columns.MASKED else name
 
     def get_list_display(self, request):
-        rules = self._column_rules(request)
-        return [f"masked_{name}" if rules.get(name) == "masked" else name
-                for name in super().get_list_display(request) if rules.get(name) != "hidden"]
+        access = self._access(request)
+        return [shown for shown in (self._shown_as(name, access) for name in super().get_list_display(request))
+                if shown]
 
     def get_list_filter(self, request):
-        return self._without(super().get_list_filter(request), request, "hidden", "masked")
+        access = self._access(request)
+        return [name for name in super().get_list_filter(request) if not isinstance(name, str) or access.can_query(name)]
 
     def get_search_fields(self, request):
-        return self._without(super().get_search_fields(request), request, "hidden", "masked")
+        access = self._access(request)
+        return [name for name in super().get_search_fields(request) if access.can_query(name)]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # A filter by a value the caller cannot read would reveal it one question at a time.
+        if request is not None and not self._access(request).can_query(lookup.split("__", 1)[0]):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_readonly_fields(self, request, obj=None):
-        rules = self._column_rules(request)
-        return [*super().get_readonly_fields(request, obj),
-                *(f"masked_{name}" if rule == "masked" else name for name, rule in rules.items() if rule != "hidden")]
+        access = self._access(request)
+        shown = [self._shown_as(name, access) for name in super().get_readonly_fields(request, obj)]
+        return [*(name for name in shown if name),
+                *(name if rule == rbac_columns.READ_ONLY else f"masked_{name}" for name, rule in access.rules.items()
+                  if rule in (rbac_columns.READ_ONLY, rbac_columns.MASKED) and name not in self.model.lowcode_formulas)]
 
     def get_fields(self, request, obj=None):
         # In the entity's order: read-only fields (auto numbers, formulas) would come last.
@@ -270,27 +286,27 @@ class RecordAdmin(admin.ModelAdmin):
         for spec in self.model.lowcode_entity["fields"]:
             has_column = field_type_registry.get(spec["type"]).has_column
             key = spec["key"] if has_column else f"formula_{spec['key']}"
-            order[key] = order[f"masked_{key}"] = len(order)
-        rules = self._column_rules(request)
-        fields = [name for name in super().get_fields(request, obj)
-                  if rules.get(name) not in ("hidden", "masked")]
+            order[key] = order[f"masked_{spec['key']}"] = len(order)
+        access = self._access(request)
+        fields = dict.fromkeys(shown for shown in (self._shown_as(name, access)
+                                                   for name in super().get_fields(request, obj)) if shown)
         return sorted(fields, key=lambda name: order.get(name, len(order)))
 
     def get_exclude(self, request, obj=None):
         # Hidden and masked fields are not in the form at all, so a post cannot set them.
-        refused = [name for name, rule in self._column_rules(request).items() if rule in ("hidden", "masked")]
+        refused = sorted(self._access(request).unreadable() - set(self.model.lowcode_formulas))
         return [*(super().get_exclude(request, obj) or []), *refused] or None
 
     def save_model(self, request, obj, form, change):
-        records.save(obj, user=request.user)
+        records.save(obj, user=request.user, request=request)
 
     def delete_model(self, request, obj):
-        records.delete(obj, user=request.user)
+        records.delete(obj, user=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for obj in queryset:
-                records.delete(obj, user=request.user)
+                records.delete(obj, user=request.user, request=request)
 
     def get_urls(self):
         return [path("<path:object_id>/history/<int:seq>/restore/", self.admin_site.admin_view(self.restore_version_view),
@@ -304,12 +320,12 @@ class RecordAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request, record):
             raise PermissionDenied
         entries = []
-        for event in records.history(record):
-            verb = event.action.rsplit(".", 1)[-1]
-            changes = [{"field": name, "before": (event.before or {}).get(name), "after": value}
-                       for name, value in (event.after or {}).items()]
-            entries.append({"event": event, "verb": verb, "changes": changes, "label": _VERBS.get(verb, verb),
-                            "restorable": verb in ("create", "update", "restore_version")})
+        for version in records.history(record, user=request.user, request=request):
+            changes = [{"field": name, "before": version.before.get(name), "after": value}
+                       for name, value in version.after.items()]
+            entries.append({"event": version.event, "verb": version.verb, "changes": changes,
+                            "label": _VERBS.get(version.verb, version.verb),
+                            "restorable": version.verb in ("create", "update", "restore_version")})
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": record,
                    "title": _("History: %s") % record, "entries": entries[::-1],
                    "can_change": self.has_change_permission(request, record), **(extra_context or {})}
@@ -319,9 +335,12 @@ class RecordAdmin(admin.ModelAdmin):
         record = self.get_object(request, object_id)
         if request.method != "POST" or record is None or not self.has_change_permission(request, record):
             raise PermissionDenied
-        event = get_object_or_404(records.history(record), seq=seq)
         try:
-            records.restore_version(record, event, user=request.user)
+            event = records.restore_version(record, seq, user=request.user, request=request)
+        except AuditEvent.DoesNotExist:
+            raise Http404(_("This record has no such version.")) from None
+        except PermissionDenied as error:
+            self.message_user(request, _("Not restored: %s") % error, messages.ERROR)
         except ValidationError as error:
             self.message_user(request, _("Not restored: %s") % "; ".join(error.messages), messages.ERROR)
         else:
@@ -331,13 +350,13 @@ class RecordAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Restore selected records"))
     def restore_selected(self, request, queryset):
-        count = records.restore(queryset, user=request.user)
+        count = records.restore(queryset, user=request.user, request=request)
         self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Purge selected deleted records for good"), permissions=["delete"])
     def purge_selected(self, request, queryset):
         try:
-            count = records.purge(queryset, user=request.user)
+            count = records.purge(queryset, user=request.user, request=request)
         except models.ProtectedError as error:
             self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
             return
@@ -346,7 +365,7 @@ class RecordAdmin(admin.ModelAdmin):
 
 def _masked_display(key: str, label: str):
     def display(obj):
-        value = getattr(obj, key)
+        value = obj.formula_value(key) if key in obj.lowcode_formulas else getattr(obj, key)
         return "" if value in (None, "") else rbac.mask(value)
 
     display.short_description = label
@@ -376,6 +395,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         cardinality = spec.get("options", {}).get("cardinality")
         if not field_type.has_column:
             attrs[f"formula_{key}"] = staticmethod(_formula_display(key, label))
+            attrs[f"masked_{key}"] = staticmethod(_masked_display(key, label))
             readonly.append(f"formula_{key}")
             if spec.get("show_in_list", True):
                 list_display.append(f"formula_{key}")

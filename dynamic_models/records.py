@@ -1,17 +1,31 @@
-"""Record services (DM-7): every write of a runtime record, as admin, the API and imports make
-it, with its audit event in the same transaction (AD-1, AD-3)."""
+"""Record services (DM-7): the one write path of runtime records, as admin, the API, bulk
+writes, imports and restores of a version make it, with its audit event in the same
+transaction (AD-1, AD-3), and the one way to read a record's history.
+
+Every service takes the acting `user` (None only for the system: seed data, migrations) and
+checks it first (RB-4, RB-5): the data scope of the action and its conditions, on the record as
+it was and as it will be; read-only, masked and hidden fields unchanged; owner fields set by
+the server. A caller cannot skip what the service checks.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import services as audit
+from audit.models import AuditEvent
 from dynamic_models import validation
 from dynamic_models.encryption import EncryptedTextField
+from rbac import columns as rbac_columns
+from rbac import services as rbac
 
 #: What the audit trail stores instead of a value encrypted at rest.
 ENCRYPTED = "<encrypted>"
@@ -45,16 +59,77 @@ def _action(record: models.Model, verb: str) -> str:
     return f"data.{record._meta.model_name}.{verb}"
 
 
-def save(record: models.Model, *, user=None, action: str = "", data: dict | None = None) -> models.Model:
+def _as_loaded(record: models.Model, loaded: dict) -> models.Model:
+    """A copy of `record` with the values it was loaded with (its formulas computed from them)."""
+    before = copy.copy(record)
+    before.__dict__.update(loaded)
+    _forget_formulas(before)
+    return before
+
+
+def _forget_formulas(record: models.Model) -> None:
+    # Formula values annotated by the query that loaded the record are stale once it changes.
+    for key in record.lowcode_formulas:
+        record.__dict__.pop(key, None)
+
+
+def _allowed(user, action: str, record: models.Model, request=None) -> bool:
+    return rbac.check(user, rbac.entity_operation(record.lowcode_entity["key"], action), record, request=request)
+
+
+def _not_yours() -> PermissionDenied:
+    return PermissionDenied(_("You may not do this to this record."))
+
+
+def _check_write(record: models.Model, user, *, adding: bool, loaded: dict, changed: list, request) -> None:
+    """Refuse a write `user` may not make: columns and owner fields first, then the scope of the action.
+
+    :raises ValidationError: a field the user may not write has another value (code `read_only`).
+    :raises PermissionDenied: the record, as it was or as it would be, is outside the user's scope.
+    """
+    access = rbac_columns.column_access(user, type(record), request=request)
+    refused = {}
+    for field in changed:
+        if access.can_write(field.name):
+            continue
+        if adding and field.name in access.owner_fields and getattr(record, field.attname) == user.pk:
+            continue
+        if adding and field.name not in access.owner_fields and getattr(record, field.attname) == field.get_default():
+            continue
+        refused[field.name] = ValidationError(_("You may not change this field."), code="read_only")
+    if refused:
+        raise ValidationError(refused)
+    if adding:
+        if not _allowed(user, "add", record, request):
+            raise _not_yours()
+    elif not (_allowed(user, "change", _as_loaded(record, loaded), request) and _allowed(user, "change", record, request)):
+        raise _not_yours()
+
+
+def save(record: models.Model, *, user, action: str = "", data: dict | None = None, request=None) -> models.Model:
     """Save a validated record as `user` and audit the fields that changed, in one transaction.
 
-    :raises django.core.exceptions.ValidationError: a unique value taken meanwhile (see
-        validation.save_record); the caller's transaction stays usable.
+    On create, owner fields left empty get the acting user.
+
+    :raises django.core.exceptions.ValidationError: a field the user may not write was changed
+        (`read_only`), or a unique value was taken meanwhile (see validation.save_record); the
+        caller's transaction stays usable.
+    :raises django.core.exceptions.PermissionDenied: the record is outside the user's scope for
+        the write, before or after it.
     """
     adding = record._state.adding
     fields = [field for field in record._meta.concrete_fields if field.name not in _SYSTEM]
     with transaction.atomic():
         loaded = {} if adding else _loaded_values(record)
+        _forget_formulas(record)
+        if user is not None:
+            if adding:
+                for name in rbac_columns.owner_fields(user, type(record), request=request):
+                    field = record._meta.get_field(name)
+                    if getattr(record, field.attname) is None:
+                        setattr(record, field.attname, user.pk)
+            changed = [field for field in fields if adding or loaded.get(field.attname) != getattr(record, field.attname)]
+            _check_write(record, user, adding=adding, loaded=loaded, changed=changed, request=request)
         validation.save_record(record, user=user)
         changed = [field for field in fields if adding or loaded.get(field.attname) != getattr(record, field.attname)]
         if adding or changed or action:
@@ -66,20 +141,28 @@ def save(record: models.Model, *, user=None, action: str = "", data: dict | None
     return record
 
 
-def delete(record: models.Model, *, user=None) -> None:
+def _check(user, action: str, record: models.Model, request=None) -> None:
+    if user is not None and not _allowed(user, action, record, request):
+        raise _not_yours()
+
+
+def delete(record: models.Model, *, user, request=None) -> None:
     """Soft-delete a record; relations' on-delete rules apply to its dependants (DM-7).
 
     :raises ProtectedError: a protecting relation points at it.
+    :raises PermissionDenied: the record is outside the user's delete scope.
     """
+    _check(user, "delete", record, request)
     with transaction.atomic():
         record.soft_delete()
         audit.record(_action(record, "delete"), target=record, actor=user)
 
 
-def restore(queryset, *, user=None) -> int:
-    """Bring soft-deleted records of `queryset` back; return how many."""
+def restore(queryset, *, user, request=None) -> int:
+    """Bring soft-deleted records of `queryset` back (those the user may change); return how many."""
     with transaction.atomic():
-        records = list(queryset.filter(deleted_at__isnull=False).select_for_update())
+        records = [record for record in queryset.filter(deleted_at__isnull=False).select_for_update()
+                   if user is None or _allowed(user, "change", record, request)]
         for record in records:
             record.deleted_at, record.updated_at = None, timezone.now()
             if user is not None and user.is_authenticated:
@@ -89,37 +172,70 @@ def restore(queryset, *, user=None) -> int:
     return len(records)
 
 
-def purge(queryset, *, user=None) -> int:
-    """Delete the soft-deleted records of `queryset` for good; return how many.
+def purge(queryset, *, user, request=None) -> int:
+    """Delete the soft-deleted records of `queryset` (those the user may delete) for good; return how many.
 
     :raises ProtectedError: a protecting relation still points at one of them.
     """
     with transaction.atomic():
-        records = list(queryset.filter(deleted_at__isnull=False))
+        records = [record for record in queryset.filter(deleted_at__isnull=False)
+                   if user is None or _allowed(user, "delete", record, request)]
         for record in records:
             audit.record(_action(record, "purge"), target=record, before=values(record), actor=user)
         queryset.filter(pk__in=[record.pk for record in records]).delete()
     return len(records)
 
 
-def history(record: models.Model):
-    """The record's audit events, oldest first (AD-3)."""
-    return audit.history(record._meta.label_lower, str(record.pk))
+@dataclass(frozen=True)
+class Version:
+    """One event of a record's history, with the values its reader may see (RB-5)."""
+
+    event: AuditEvent
+    before: dict
+    after: dict
+
+    @property
+    def verb(self) -> str:
+        return self.event.action.rsplit(".", 1)[-1]
 
 
-def restore_version(record: models.Model, event, *, user=None) -> models.Model:
-    """Give the record the values it had right after `event`; the restore is audited too (AD-3).
+def history(record: models.Model, *, user, request=None) -> list[Version]:
+    """The record's audit events, oldest first, as `user` may see them (AD-3, RB-5).
 
-    Values encrypted at rest are not in the trail and stay as they are.
-
-    :raises django.core.exceptions.ValidationError: the former values break today's rules (a unique value taken since...).
+    Hidden fields are left out and masked ones masked, in the values before and after each
+    change; a change of hidden fields only is left out altogether, so its time tells nothing.
     """
+    access = rbac_columns.column_access(user, type(record), request=request)
+    versions = []
+    for event in audit.history(record._meta.label_lower, str(record.pk)):
+        after = access.present(event.after)
+        if event.after and not after and not event.action.endswith((".create", ".restore_version")):
+            continue
+        versions.append(Version(event=event, before=access.present(event.before), after=after))
+    return versions
+
+
+def restore_version(record: models.Model, seq: int, *, user, request=None) -> AuditEvent:
+    """Give the record the values it had right after its event `seq` and return that event; the
+    restore is audited too (AD-3).
+
+    It is a write like any other: the values must be ones `user` may write (a version with
+    another value in a read-only, masked or hidden field is refused). Values encrypted at rest
+    are not in the trail and stay as they are.
+
+    :raises AuditEvent.DoesNotExist: the record has no event `seq`.
+    :raises django.core.exceptions.ValidationError: the former values break today's rules (a
+        unique value taken since...), or change a field the user may not write.
+    :raises django.core.exceptions.PermissionDenied: outside the user's change scope, before or after.
+    """
+    event = audit.history(record._meta.label_lower, str(record.pk)).get(seq=seq)
     state = audit.state_at(record._meta.label_lower, str(record.pk), event, values(record))
+    record.loaded_values = _loaded_values(record)
     for field in record._meta.concrete_fields:
         if field.name in state and field.name not in _SYSTEM and state[field.name] != ENCRYPTED:
             setattr(record, field.attname, field.to_python(state[field.name]))
     exclude = {f.name for f in record._meta.fields if not f.editable}
     validation.clean_record(record, exclude=exclude)
-    return save(record, user=user, action=_action(record, "restore_version"),
-                data={"version_of": event.created_at.isoformat(), "event": event.seq})
-
+    save(record, user=user, action=_action(record, "restore_version"), request=request,
+         data={"version_of": event.created_at.isoformat(), "event": event.seq})
+    return event

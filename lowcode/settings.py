@@ -247,6 +247,11 @@ REST_FRAMEWORK = {
         "api_key": env("API_KEY_THROTTLE_RATE", default="1200/min"),
         "user": env("API_USER_THROTTLE_RATE", default="600/min"),
     },
+    "DEFAULT_PARSER_CLASSES": [
+        "lowcode.api.parsers.JSONParser",  # With a nesting limit.
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lowcode.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

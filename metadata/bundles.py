@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 from jsonschema import Draft202012Validator
 
+from lowcode.api.parsers import load_json
 from metadata import services
 from metadata.exceptions import (
     BundleError,
@@ -135,7 +136,7 @@ def dump_bundle(bundle: dict) -> str:
 def load_bundle(text: str | bytes) -> dict:
     """Parse a bundle's JSON text; raise InvalidBundle if it is not JSON."""
     try:
-        return json.loads(text)
+        return load_json(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidBundle([{"path": "", "message": _("Not valid JSON: %(error)s") % {"error": error}}]) from None
 

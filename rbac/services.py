@@ -182,6 +182,8 @@ class Effective:
     other_perms: frozenset[str] = frozenset()
     """Permissions of the user itself and of groups that are not roles."""
     column_rules: tuple[ColumnRuleSpec, ...] = ()
+    owner_fields: dict[str, frozenset[str]] = field(default_factory=dict)
+    """{entity_key: fields that any role's data scope names as the owner}, system columns left out."""
 
     def has_perm(self, perm: str) -> bool:
         return perm in self.perms
@@ -342,6 +344,10 @@ def _compute(user) -> Effective:
             rule_rows[role_id][entity_key][field_key] = rule
             column_specs.append(ColumnRuleSpec(keys[role_id], entity_key, field_key, rule))
 
+    owners = defaultdict(set)
+    for entity_key, owner_field in DataScope.objects.exclude(owner_field__in=("", *SYSTEM_OWNER_FIELDS)).values_list(
+            "entity_key", "owner_field").distinct():
+        owners[entity_key].add(owner_field)
     department_users = _department_user_ids(own_departments)
     tree_users = _department_user_ids(tree) if tree != own_departments else department_users
     scopes = _resolve_scopes(held, closures, closure_perms, scope_rows, keys)
@@ -366,6 +372,7 @@ def _compute(user) -> Effective:
         role_operations={keys[r]: frozenset(own_operations.get(r, ())) for r in all_ids},
         other_perms=frozenset(other_perms),
         column_rules=tuple(column_specs),
+        owner_fields={entity_key: frozenset(names) for entity_key, names in owners.items()},
     )
 
 
@@ -460,7 +467,7 @@ def _resolve_columns(held, parents, closure_perms, rule_rows) -> dict[str, dict[
 # --- Checks and filters ------------------------------------------------------------------
 
 
-def _is_active(user) -> bool:
+def is_active(user) -> bool:
     return user is not None and getattr(user, "is_authenticated", False) and getattr(user, "is_active", False)
 
 
@@ -557,7 +564,7 @@ def scope_queryset(user, queryset, action: str = "view", *, request=None):
     records granted to the user or its groups through django-guardian. Without any scope and
     grant: no records. Superusers and tenant admins: the queryset unchanged. One SQL query.
     """
-    if not _is_active(user):
+    if not is_active(user):
         return queryset.none()
     entity_key = _entity_key(queryset.model)
     _scope_action(action)
@@ -640,7 +647,7 @@ def check(user, operation: str, obj=None, *, request=None) -> bool:
     that is neither registered nor an entity action.
     """
     parsed = validate_operation(operation)
-    if not _is_active(user):
+    if not is_active(user):
         return False
     if user.is_superuser:
         return True
@@ -665,9 +672,9 @@ def field_rules(user, entity_key: str, *, request=None) -> dict[str, str]:
     (hidden > masked > read_only > none; a role without a rule for the field counts as none).
     Superusers and tenant admins: {}.
     """
-    if _is_active(user) and user.is_superuser:
+    if is_active(user) and user.is_superuser:
         return {}
-    eff = effective(user, request) if _is_active(user) else EMPTY
+    eff = effective(user, request) if is_active(user) else EMPTY
     if eff.is_tenant_admin:
         return {}
     return dict(eff.columns.get(entity_key, {}))
@@ -679,7 +686,7 @@ def schema_variant(request):
     Superusers and tenant admins share one variant ("all"), anonymous callers another.
     """
     user = getattr(request, "user", None)
-    if not _is_active(user):
+    if not is_active(user):
         return "anonymous"
     if user.is_superuser:
         return "all"
@@ -764,7 +771,7 @@ def explain(user, operation: str, obj=None) -> Explanation:
     parsed = validate_operation(operation)
     username = user.get_username() if user is not None and getattr(user, "pk", None) else "-"
     result = Explanation(user=username, operation=operation, record=str(obj.pk) if obj is not None else None)
-    if not _is_active(user):
+    if not is_active(user):
         result.add("user", _("The user is inactive or anonymous: nothing is allowed."), False)
         return result
     if user.is_superuser:

@@ -32,7 +32,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -43,6 +43,7 @@ from dynamic_models.registries import field_type_registry
 from dynamic_models.schema import MigrationRefused
 from lowcode.api.exceptions import Conflict
 from lowcode.api.pagination import PageNumbers
+from lowcode.api.parsers import JSONParser
 from lowcode.apikeys.permissions import ApiKeyScope
 from metadata import bundles
 from metadata import services as metadata

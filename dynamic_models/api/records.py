@@ -8,8 +8,7 @@ on the next request and no class is built per request.
 from __future__ import annotations
 
 import django_filters
-from django import forms
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from django_filters.filterset import filterset_factory
@@ -19,7 +18,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import filters, permissions, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from audit import services as audit
@@ -28,9 +26,12 @@ from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
 from dynamic_models.api.transfer import TransferActions, transfer_urlpatterns
 from dynamic_models.registries import field_type_registry
+from lowcode.api.filters import PostgresFilterSet
 from lowcode.api.pagination import PageOrCursorPagination
+from lowcode.api.parsers import JSONParser
 from lowcode.apikeys.models import ApiKey
 from lowcode.apikeys.permissions import ApiKeyScope
+from rbac import columns as rbac_columns
 from rbac import services as rbac
 
 BULK_MAX_ROWS = 1000
@@ -59,27 +60,50 @@ def filter_lookups(body: dict) -> dict[str, list[str]]:
     return lookups
 
 
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
+class RecordFilterSet(PostgresFilterSet):
+    """Filters take what their column holds: whole numbers, decimals of its digits, PostgreSQL's offsets."""
 
 
-class RecordFilterSet(django_filters.FilterSet):
-    """Whole numbers are filtered as such: `id__lt=0.5` is an error, not a rounding."""
+def _not_allowed() -> list:
+    return [serializers.ErrorDetail(
+        _("You may not filter, order or search by a field you cannot read in clear."), code="field_not_allowed")]
 
-    FILTER_DEFAULTS = {**django_filters.FilterSet.FILTER_DEFAULTS,
-                       models.BigAutoField: {"filter_class": IntegerFilter},
-                       models.BigIntegerField: {"filter_class": IntegerFilter}}
+
+def _access(view, request):
+    return rbac_columns.column_access(request.user, view.model, request=request)
 
 
 class StrictFilterBackend(DjangoFilterBackend):
-    """django-filter, answering 400 to query parameters that are not filters or options."""
+    """django-filter, answering 400 to query parameters that are not filters or options, and to
+    filters on fields the caller cannot read in clear (RB-5: a filter would reveal them)."""
+
+    def get_filterset_class(self, view, queryset=None):
+        """The entity's filter set without the filters of the caller's hidden and masked fields
+        (the caller's OpenAPI schema lists these filters too)."""
+        full = super().get_filterset_class(view, queryset)
+        request = getattr(view, "request", None)
+        if full is None or request is None:
+            return full
+        access = _access(view, request)
+        refused = frozenset(name for name, query_filter in full.base_filters.items()
+                            if not access.can_query(query_filter.field_name))
+        if not refused:
+            return full
+        by_refused = full.__dict__.get("_for_callers")
+        if by_refused is None:
+            by_refused = full._for_callers = {}
+        if refused not in by_refused:
+            by_refused[refused] = type(full.__name__, (full,), {"base_filters": {
+                name: query_filter for name, query_filter in full.base_filters.items() if name not in refused}})
+        return by_refused[refused]
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
+        all_filters = view.filterset_class.base_filters
         known = set(filterset_class.base_filters) | view.query_options
         unknown = sorted(set(request.query_params) - known)
         if unknown:
-            raise ValidationError({name: [serializers.ErrorDetail(
+            raise ValidationError({name: _not_allowed() if name in all_filters else [serializers.ErrorDetail(
                 _("Unknown filter or option. Filters are field names with lookups such as amount__gte."),
                 code="unknown_filter")] for name in unknown})
         errors = {}
@@ -97,14 +121,33 @@ class StrictFilterBackend(DjangoFilterBackend):
 
 
 class StrictOrderingFilter(filters.OrderingFilter):
+    def get_valid_fields(self, queryset, view, context=None):
+        request = (context or {}).get("request") or getattr(view, "request", None)
+        valid = super().get_valid_fields(queryset, view, context)
+        if request is None:
+            return valid
+        access = _access(view, request)
+        return [(name, label) for name, label in valid if access.can_query(name)]
+
     def remove_invalid_fields(self, queryset, fields, view, request):
         valid = super().remove_invalid_fields(queryset, fields, view, request)
         if len(valid) != len(fields):
+            access = _access(view, request)
+            if any(not access.can_query(term.lstrip("-")) for term in fields):
+                raise ValidationError({self.ordering_param: _not_allowed()})
             raise ValidationError({self.ordering_param: [serializers.ErrorDetail(
                 _("Order by one of: %s (prefix - for descending).") % ", ".join(
                     name for name, _label in self.get_valid_fields(queryset, view, {"request": request})),
                 code="invalid_ordering")]})
         return valid
+
+
+class ReadableSearchFilter(filters.SearchFilter):
+    """Search only the fields the caller reads in clear: a match on a hidden value would reveal it."""
+
+    def get_search_fields(self, view, request):
+        access = _access(view, request)
+        return [name for name in super().get_search_fields(view, request) or () if access.can_query(name)]
 
 
 class RecordPermissions(permissions.BasePermission):
@@ -143,7 +186,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     search_fields: list[str] = []
     ordering_fields: list[str] = []
     pagination_class = PageOrCursorPagination
-    filter_backends = [StrictFilterBackend, filters.SearchFilter, StrictOrderingFilter]
+    filter_backends = [StrictFilterBackend, ReadableSearchFilter, StrictOrderingFilter]
     permission_classes = [permissions.IsAuthenticated, RecordPermissions, ApiKeyScope]
     lookup_value_regex = r"[0-9]{1,18}"
     schema = RecordAutoSchema()
@@ -233,7 +276,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     # --- writes ---------------------------------------------------------------------------
 
     def perform_destroy(self, instance):
-        records.delete(instance, user=self.request.user)
+        records.delete(instance, user=self.request.user, request=self.request)
 
     @extend_schema(request=None, responses={200: None}, description=_("Bring back a soft-deleted record."))
     @action(detail=True, methods=["post"])
@@ -242,7 +285,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
         if record is None:
             raise NotFound(_("No deleted record with this id."))
         self.check_object_permissions(request, record)
-        records.restore(self.model.all_objects.filter(pk=record.pk), user=request.user)
+        records.restore(self.model.all_objects.filter(pk=record.pk), user=request.user, request=request)
         return Response(self.get_serializer(self.model.objects.get(pk=record.pk)).data)
 
     def _bulk_rows(self, request) -> list:
@@ -311,7 +354,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 code="permission_denied")]})
         with transaction.atomic():
             for record in found.values():
-                records.delete(record, user=request.user)
+                records.delete(record, user=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

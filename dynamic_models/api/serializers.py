@@ -21,6 +21,7 @@ from rest_framework.validators import UniqueValidator
 from dynamic_models import records, validation
 from dynamic_models.registries import field_type_registry
 from lowcode.api.exceptions import as_validation_error
+from rbac import columns as rbac_columns
 from rbac import services as rbac
 
 SYSTEM_FIELDS = ["id", "created_at", "updated_at", "created_by", "updated_by"]
@@ -99,6 +100,11 @@ def json_types(field: serializers.Field) -> tuple[type, ...]:
 class MaskedField(serializers.ReadOnlyField):
     """A value the caller may know exists but not read (RB-5)."""
 
+    def get_attribute(self, instance):
+        if self.field_name in instance.lowcode_formulas:
+            return instance.formula_value(self.field_name)
+        return super().get_attribute(instance)
+
     def to_representation(self, value):
         return None if value in (None, "") else rbac.mask(value)
 
@@ -159,18 +165,16 @@ class RecordSerializer(serializers.ModelSerializer):
 
     def _apply_column_rules(self, fields: dict) -> dict:
         """The caller's column rules (RB-5): hidden fields go, masked ones show `****1234`, read-only
-        ones refuse writes. OpenAPI generation builds serializers for the caller too."""
-        user = self._user()
-        rules = rbac.field_rules(user, self.entity["key"], request=self.context.get("request")) \
-            if user is not None and user.is_authenticated else {}
-        for name, rule in rules.items():
+        ones (owner fields included) refuse writes. OpenAPI generation builds serializers for the caller too."""
+        access = rbac_columns.column_access(self._user(), self.Meta.model, request=self.context.get("request"))
+        for name, rule in access.rules.items():
             if name not in fields:
                 continue
-            if rule == "hidden":
+            if rule == rbac_columns.HIDDEN:
                 del fields[name]
-            elif rule == "masked":
+            elif rule == rbac_columns.MASKED:
                 fields[name] = MaskedField(help_text=fields[name].help_text)
-            elif rule == "read_only":
+            else:
                 fields[name].read_only = True
                 fields[name].required = False
         return fields
@@ -238,7 +242,7 @@ class RecordSerializer(serializers.ModelSerializer):
         record = validated_data["record"]
         user = self._user()
         try:
-            records.save(record, user=user)
+            records.save(record, user=user, request=self.context.get("request"))
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
         for name, values in validated_data["many"].items():

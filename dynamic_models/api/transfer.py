@@ -19,12 +19,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, permissions, serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import transfer
 from dynamic_models.models import ImportJob
+from lowcode.api.parsers import JSONParser
 from lowcode.apikeys.permissions import ApiKeyScope
 from rbac import services as rbac
 
