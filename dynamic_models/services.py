@@ -114,8 +114,8 @@ def publish(entity: Entity, *, author=None, note: str = "", expected_version: in
     """Validate, migrate and publish the design as a new version; return its migration."""
     body = validate_design(entity)
     with transaction.atomic():
-        metadata.save_draft(KIND, entity.key, body, author=author, note=note)
-        definition = metadata.publish(KIND, entity.key, author=author, note=note, expected_version=expected_version)
+        definition = metadata.save_and_publish(KIND, entity.key, body, author=author, note=note,
+                                               expected_version=expected_version)
         return SchemaMigration.objects.get(entity_key=entity.key, to_version=definition.version)
 
 
@@ -139,8 +139,7 @@ def publish_body(body: dict, *, author=None, note: str = "") -> SchemaMigration:
     """Publish a body directly (imports, commands): the design rows follow it."""
     body = normalize_body(body)
     with transaction.atomic():
-        metadata.save_draft(KIND, body["key"], body, author=author, note=note)
-        definition = metadata.publish(KIND, body["key"], author=author, note=note)
+        definition = metadata.save_and_publish(KIND, body["key"], body, author=author, note=note)
         return SchemaMigration.objects.get(entity_key=body["key"], to_version=definition.version)
 
 

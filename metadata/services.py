@@ -105,6 +105,20 @@ def lock_tenant_metadata() -> None:
             raise PublishConflict(_("Another publish is running in this workspace; try again when it has finished."))
 
 
+def save_and_publish(kind: str, key: str, body: dict, *, author=None, note: str = "",
+                     expected_version: int | None = None) -> Definition:
+    """Save `body` as the draft of (kind, key) and publish it, in one transaction.
+
+    The tenant's publish lock is taken before the draft is touched: two publishes at once
+    would otherwise both number a new draft version, and the slower one would fail on the
+    version's unique constraint instead of getting PublishConflict.
+    """
+    with transaction.atomic():
+        lock_tenant_metadata()
+        save_draft(kind, key, body, author=author, note=note)
+        return publish(kind, key, author=author, note=note, expected_version=expected_version)
+
+
 def publish(kind: str, key: str, *, author=None, note: str = "", expected_version: int | None = None) -> Definition:
     """Publish the draft of (kind, key) as its new live version; archive the previous one.
 
@@ -169,9 +183,8 @@ def rollback(kind: str, key: str, *, to_version: int | None = None, author=None)
     else:
         older = get_version(kind, key, to_version)
     with transaction.atomic():
-        save_draft(kind, key, older.body, author=author,
-                   note=_("Roll back to version %(version)s") % {"version": older.version})
-        published = publish(kind, key, author=author, expected_version=current.version)
+        published = save_and_publish(kind, key, older.body, author=author, expected_version=current.version,
+                                     note=_("Roll back to version %(version)s") % {"version": older.version})
         audit.record(f"metadata.{kind}.rollback", target_type=f"metadata.{kind}", target_id=key,
                      target_repr=str(published.body.get("label") or key), actor=author,
                      data={"version": published.version, "from_version": current.version, "to_version": older.version})
