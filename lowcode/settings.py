@@ -69,12 +69,17 @@ EXTRA_SET_TENANT_METHOD_PATH = "lowcode.tenancy.hooks.on_set_tenant"
 PUBLIC_DOMAIN = env("PUBLIC_DOMAIN", default="localhost")
 
 MIDDLEWARE = [
+    # Outermost, so that every answer carries the security headers (AU-3), also those the
+    # middleware below give themselves: health checks, unknown hosts' 404, suspended tenants'
+    # 403 and static files.
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "lowcode.health.HealthCheckMiddleware",
     "lowcode.logs.RequestContextMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "lowcode.tenancy.middleware.SuspendedTenantMiddleware",
     "dynamic_models.middleware.TenantURLConfMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,8 +87,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it reads the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]

@@ -87,6 +87,17 @@ def tenant(acme):
 
 
 @pytest.fixture
+def people(acme) -> dict:
+    """The scenario's people in acme by user name, with its entities and demo records (seed_demo)."""
+    from dynamic_models.seed import seed_demo
+
+    seed_demo()
+    connection.set_tenant(acme)
+    from django.contrib.auth import get_user_model
+    return {user.username: user for user in get_user_model().objects.all()}
+
+
+@pytest.fixture
 def acme_client() -> Client:
     return Client(HTTP_HOST="acme.localhost")
 

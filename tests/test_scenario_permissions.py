@@ -1,9 +1,5 @@
-"""The scenario's permission rules (scenario.md, RB-1..RB-8) through admin, API, export and expand=.
-
-`lowcode seed_demo` builds acme's people: alice and bob (member, Sales), mia (manager of Sales),
-frank (finance), bea (builder); members see their own expenses with the IBAN masked and the
-status read-only, mia sees Sales's, frank sees all with the IBAN and may export.
-"""
+"""The scenario's permission rules (scenario.md, RB-1..RB-8) through admin, API, export and expand=
+(the people are described in tests/scenario.py)."""
 
 from __future__ import annotations
 
@@ -14,46 +10,17 @@ import os
 import subprocess
 import sys
 
-import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client
 from django_tenants.utils import tenant_context
 
 from audit import services as audit
 from dynamic_models import runtime
 from dynamic_models.seed import seed_demo
-from lowcode.apikeys import services as apikeys
 from rbac import services as rbac
 from rbac.models import Department, Role
-
-
-@pytest.fixture
-def people(acme):
-    seed_demo()
-    connection.set_tenant(acme)
-    return {user.username: user for user in get_user_model().objects.all()}
-
-
-def client_for(user, *, key: bool = True) -> Client:
-    client = Client(HTTP_HOST="acme.localhost")
-    if key:
-        _key, secret = apikeys.create_key(user, name=f"{user.username}-key", scopes=["*:write"])
-        client.defaults["HTTP_AUTHORIZATION"] = f"Api-Key {secret}"
-    else:
-        client.force_login(user)
-    return client
-
-
-def expenses_of(user):
-    return runtime.get_model("expense").objects.filter(submitted_by=user)
-
-
-def listed(client, query: str = "") -> list[dict]:
-    response = client.get(f"/api/v1/data/expense/?page_size=100{query}")
-    assert response.status_code == 200, response.json()
-    return response.json()["results"]
+from tests.scenario import client_for, expenses_of, listed
 
 
 def test_api_scopes_and_columns_per_person(people):

@@ -42,6 +42,7 @@ from dynamic_models.models import Entity, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from dynamic_models.schema import MigrationRefused
 from lowcode.api.exceptions import Conflict
+from lowcode.api.fields import FlatListField
 from lowcode.api.pagination import PageNumbers
 from lowcode.api.parsers import JSONParser
 from lowcode.apikeys.permissions import ApiKeyScope
@@ -432,7 +433,7 @@ class BundleUploadSerializer(serializers.Serializer):
 
 class ExportQuerySerializer(serializers.Serializer):
     app = serializers.CharField(max_length=63, required=False)
-    entity = serializers.ListField(child=serializers.CharField(max_length=63), required=False)
+    entity = FlatListField(child=serializers.CharField(max_length=63), required=False)
 
 
 class ImportRowSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import records
+from dynamic_models.api import parameters
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
 from dynamic_models.api.transfer import TransferActions, transfer_urlpatterns
@@ -93,8 +94,11 @@ class StrictFilterBackend(DjangoFilterBackend):
         if by_refused is None:
             by_refused = full._for_callers = {}
         if refused not in by_refused:
-            by_refused[refused] = type(full.__name__, (full,), {"base_filters": {
-                name: query_filter for name, query_filter in full.base_filters.items() if name not in refused}})
+            narrowed = type(full.__name__, (full,), {})
+            # Set after the class exists: django-filter's metaclass rebuilds base_filters from Meta.
+            narrowed.base_filters = {name: query_filter for name, query_filter in full.base_filters.items()
+                                     if name not in refused}
+            by_refused[refused] = narrowed
         return by_refused[refused]
 
     def filter_queryset(self, request, queryset, view):
@@ -174,6 +178,10 @@ class RecordPermissions(permissions.BasePermission):
         return rbac.check(request.user, operation, obj, request=request)
 
 
+def _is_record_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not record 1.
+
+
 class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     """Base of the generated viewsets; subclasses set model, serializer_class and filterset_class."""
 
@@ -191,8 +199,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     lookup_value_regex = r"[0-9]{1,18}"
     schema = RecordAutoSchema()
     #: Query parameters besides filters.
-    query_options = frozenset({"page", "page_size", "cursor", "pagination", "search", "ordering", "fields", "expand",
-                               "deleted", "format"})
+    query_options = parameters.RESERVED
 
     def get_api_resource(self) -> str:
         return self.entity_key
@@ -309,8 +316,8 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
             with transaction.atomic():
                 records = serializer.save()
             return Response(self.get_serializer(records, many=True).data, status=status.HTTP_201_CREATED)
-        ids = [row.get("id") if isinstance(row, dict) else None for row in rows]
-        found = self.get_queryset().in_bulk([i for i in ids if isinstance(i, int)])
+        ids = [row.get("id") if isinstance(row, dict) and _is_record_id(row.get("id")) else None for row in rows]
+        found = self.get_queryset().in_bulk([i for i in ids if i is not None])
         errors, validated = {}, []
         for index, (row, record_id) in enumerate(zip(rows, ids, strict=True)):
             record = found.get(record_id)
@@ -337,7 +344,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     def bulk_delete(self, request):
         """Soft-delete many records by id, all or nothing."""
         ids = request.data.get("ids") if isinstance(request.data, dict) else None
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids) \
+        if not isinstance(ids, list) or not ids or not all(_is_record_id(i) for i in ids) \
                 or len(ids) > BULK_MAX_ROWS:
             raise ValidationError({"ids": [serializers.ErrorDetail(
                 _("Send a list of 1 to %(max)d record ids.") % {"max": BULK_MAX_ROWS}, code="invalid")]})

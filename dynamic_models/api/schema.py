@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
@@ -56,10 +57,32 @@ def example_record(body: dict) -> dict:
 
 
 class RecordAutoSchema(AutoSchema):
-    """One tag per entity, and an example request built from the entity's fields."""
+    """One tag per entity, an example request built from the entity's fields, and bulk bodies as lists."""
 
     def get_tags(self):
         return [self.view.entity_key]
+
+    def get_request_serializer(self):
+        serializer = super().get_request_serializer()
+        if self.view.action != "bulk":
+            return serializer
+        from dynamic_models.api.records import BULK_MAX_ROWS  # records imports this module
+
+        if self.method == "PATCH":  # Partial rows, each naming the record it changes.
+            serializer = copy.copy(serializer)
+            serializer.partial = True
+            row = {"allOf": [self.resolve_serializer(serializer, "request").ref, {
+                "type": "object", "required": ["id"], "properties": {"id": build_basic_type(OpenApiTypes.INT)}}]}
+        else:
+            row = self.resolve_serializer(serializer, "request").ref
+        return {"application/json": {"type": "array", "items": row, "minItems": 1, "maxItems": BULK_MAX_ROWS}}
+
+    def get_response_serializers(self):
+        serializer = super().get_response_serializers()
+        if self.view.action != "bulk":
+            return serializer
+        records = {"type": "array", "items": self.resolve_serializer(serializer, "response").ref}
+        return {201 if self.method == "POST" else 200: records}  # Not paginated.
 
     def get_examples(self):
         if self.method in ("POST", "PUT", "PATCH") and self.view.action in ("create", "update", "partial_update"):
