@@ -97,15 +97,15 @@ class EntityKind(DefinitionKind):
     def validate(self, body: dict) -> list[dict]:
         from dynamic_models import runtime
 
-        errors = [{"path": "key", "code": "key", "message": m}
-                  for m in key_errors(body["key"], what="entity", max_length=ENTITY_KEY_MAX)]
+        errors = [{"path": "key", **error}
+                  for error in key_errors(body["key"], what="entity", max_length=ENTITY_KEY_MAX)]
         entity_keys = set(runtime.published_entity_bodies()) | {body["key"]}
         field_keys = {f["key"] for f in body["fields"]}
         seen_keys, seen_ids = set(), set()
         for index, spec in enumerate(body["fields"]):
             path = f"fields/{index}"
-            errors += [{"path": f"{path}/key", "code": "key", "message": m}
-                       for m in key_errors(spec["key"], what="field", max_length=FIELD_KEY_MAX)]
+            errors += [{"path": f"{path}/key", **error}
+                       for error in key_errors(spec["key"], what="field", max_length=FIELD_KEY_MAX)]
             if spec["key"] in seen_keys:
                 errors.append({"path": f"{path}/key", "code": "duplicate",
                                "message": _("Two fields use the key %(key)r.") % {"key": spec["key"]}})

@@ -5,7 +5,11 @@ so a new key is a rename) and drives Django's schema editor. Preview collects th
 without running it and measures the data impact; apply runs it inside the publish
 transaction (metadata.services.publish holds the tenant's advisory lock), refusing when the
 impact shows rows that would break. Removing a field only renames its column to
-`_removed_<id>`; `purge_removed` drops such columns later, and re-adding the field restores it.
+`_removed_<id>`; `purge_removed` drops such columns later. Adding the field back restores its
+column: the same field (a rollback, an import), or a new one with the same key and the same
+kind of values (type, target, encryption); in the same publish, such a field simply takes the
+removed one's column over. A new field of another kind gets a new column, after the old one
+was renamed away.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dynamic_models.field_types import AutoNumberType
 from dynamic_models.models import SchemaMigration
 from dynamic_models.registries import field_type_registry
 from metadata.exceptions import MetadataError
+from metadata.models import Definition
 from rbac import services as rbac
 
 SAMPLE_SIZE = 10
@@ -88,14 +93,90 @@ def _model_field(model, spec) -> models.Field | None:
     return model._meta.get_field(spec["key"])
 
 
+def _renamed(model_field: models.Field, column: str) -> models.Field:
+    clone = copy.copy(model_field)
+    clone.db_column = clone.column = column
+    return clone
+
+
 def _removed_shape(model_field: models.Field, field_id: str) -> models.Field:
     """The field as it lives once removed: nullable, unconstrained, under `_removed_<id>`."""
-    clone = copy.copy(model_field)
+    clone = _renamed(model_field, removed_column(field_id))
     clone.null, clone._unique, clone.db_index = True, False, False
-    clone.db_column = removed_column(field_id)
-    clone.column = clone.db_column
     clone.db_default = models.NOT_PROVIDED
     return clone
+
+
+def _column_kind(spec: dict) -> tuple:
+    """What a column holds: values of one type (rows of one target for relations), clear or encrypted."""
+    return spec["type"], spec.get("options", {}).get("target"), bool(spec.get("encrypted"))
+
+
+def _successors(old_specs: dict, new_specs: dict, old_fields: dict, new_fields: dict, existing: set[str]) -> dict:
+    """{new field id: old field id} for fields removed and added back with the same key and kind.
+
+    The added field takes the removed one's column over (its data stays) instead of the
+    column being kept aside and a new one added under the same name.
+    """
+    result = {}
+    added_by_key = {spec["key"]: field_id for field_id, spec in new_specs.items() if field_id not in old_specs}
+    for old_id, old_spec in old_specs.items():
+        new_id = added_by_key.get(old_spec["key"])
+        if old_id in new_specs or new_id is None or _column_kind(old_spec) != _column_kind(new_specs[new_id]):
+            continue
+        old_field, new_field = old_fields[old_id], new_fields[new_id]
+        if old_field is not None and new_field is not None and not old_field.many_to_many \
+                and not new_field.many_to_many and removed_column(new_id) not in existing:
+            result[new_id] = old_id
+    return result
+
+
+def _kept_specs(entity_key: str, columns: set[str]) -> dict[str, dict]:
+    """The spec each kept column's field had when it was removed, by column."""
+    kept = {column for column in columns if column.startswith("_removed_")}
+    if not kept:
+        return {}
+    removed_from = {}  # column -> the version the field was removed from
+    for migration in SchemaMigration.objects.filter(entity_key=entity_key).order_by("-to_version"):
+        for operation in migration.operations:
+            if operation.get("op") == "remove_field" and operation.get("kept_as") in kept:
+                removed_from.setdefault(operation["kept_as"], migration.from_version)
+    bodies = dict(Definition.objects.filter(kind="entity", key=entity_key, version__in=set(removed_from.values()))
+                  .values_list("version", "body"))
+    return {column: spec for column, version in removed_from.items() for spec in bodies[version]["fields"]
+            if removed_column(spec["id"]) == column}
+
+
+def _restorable(spec: dict, new_specs: dict, kept_specs: dict[str, dict], existing: set[str]) -> dict | None:
+    """The spec of the kept column that an added field brings back, if any.
+
+    Its own (a field that comes back, by rollback or import), else the one most recently
+    removed under the same key with the same kind of values.
+    """
+    own_column = removed_column(spec["id"])
+    # A kept column without its removal on record is taken to hold what the field holds now.
+    own = kept_specs.get(own_column) or (spec if own_column in existing else None)
+    if own is not None and (_column_kind(own) == _column_kind(spec) or not (
+            field_type_registry.get(own["type"]).is_relation or field_type_registry.get(spec["type"]).is_relation)):
+        return own
+    for kept_spec in kept_specs.values():  # Most recently removed first.
+        if kept_spec["id"] not in new_specs and kept_spec["key"] == spec["key"] \
+                and _column_kind(kept_spec) == _column_kind(spec):
+            return kept_spec
+    return None
+
+
+def _kept_field(model, new_field: models.Field, kept_spec: dict) -> models.Field:
+    """A kept column as the schema editor must see it: the removed field's type, nullable, unconstrained."""
+    field_type = field_type_registry.get(kept_spec["type"])
+    if field_type.is_relation:
+        base = new_field  # Same target (see _restorable): the same key column.
+    else:
+        base = field_type.get_model_field({**kept_spec, "entity": model.lowcode_entity["key"],
+                                           "options": kept_spec.get("options", {})})
+        base.set_attributes_from_name(new_field.name)
+        base.model = model
+    return _removed_shape(base, kept_spec["id"])
 
 
 def _count(sql: str, params=()) -> tuple[int, list]:
@@ -168,7 +249,7 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
         if operation["type"] == AutoNumberType.type:
             editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(operation['sequence'])}")
         editor.add_field(model, new_field)
-    elif op in ("alter_field", "restore_field", "remove_field"):
+    elif op in ("alter_field", "restore_field", "remove_field", "park_field"):
         if operation.get("rename_sequence"):
             old_seq, new_seq = operation["rename_sequence"]
             editor.execute(f"ALTER SEQUENCE IF EXISTS {_quote(old_seq)} RENAME TO {_quote(new_seq)}")
@@ -177,6 +258,10 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
 
 def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: tuple | None = None) -> Plan:
     """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`.
+
+    Steps run in an order where no column name is taken twice: removed fields' columns are
+    renamed away first, then columns that move onto a name another column still holds are
+    parked, then fields are altered, then added or restored.
 
     :param models_pair: the (old, new) model classes when the caller built them already.
     """
@@ -192,48 +277,71 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
     else:
         old_specs = {spec["id"]: spec for spec in old_body["fields"]}
         new_specs = {spec["id"]: spec for spec in new_body["fields"]}
+        old_fields = {field_id: _model_field(old_model, spec) for field_id, spec in old_specs.items()}
+        new_fields = {field_id: _model_field(new_model, spec) for field_id, spec in new_specs.items()}
+        successors = _successors(old_specs, new_specs, old_fields, new_fields, existing)
+        removals, parking, alters, additions = [], [], [], []
+        for field_id, old_spec in old_specs.items():
+            old_field = old_fields[field_id]
+            if field_id in new_specs or field_id in successors.values() or old_field is None:
+                continue
+            if old_field.many_to_many:
+                result.operations.append({"op": "remove_field", "field": old_spec["key"], "kept": "link table"})
+                continue
+            removals.append(({"op": "remove_field", "field": old_spec["key"], "kept_as": removed_column(field_id)},
+                             new_model, old_field, _removed_shape(old_field, field_id)))
+        # Columns of fields that stay, under their current names: a rename onto one of them waits.
+        staying = {old_fields[field_id].column: field_id for field_id in new_specs
+                   if old_fields.get(field_id) is not None and not old_fields[field_id].many_to_many}
+        kept_specs = None  # Read on the first field that is added back.
         for field_id, spec in new_specs.items():
-            new_field = _model_field(new_model, spec)
-            old_spec = old_specs.get(field_id)
-            old_field = _model_field(old_model, old_spec) if old_spec else None
+            new_field = new_fields[field_id]
+            old_id = field_id if field_id in old_specs else successors.get(field_id)
+            old_spec = old_specs.get(old_id)
+            old_field = old_fields.get(old_id)
             if new_field is None:
                 continue
             if old_field is None:
                 if new_field.many_to_many and new_field.remote_field.through._meta.db_table in \
                         connection.introspection.table_names():
                     continue  # Re-added: its link table was kept.
-                if removed_column(field_id) in existing:
-                    removed = _removed_shape(new_field, field_id)
-                    steps.append(({"op": "restore_field", "field": spec["key"]}, new_model, removed, new_field))
+                if kept_specs is None:
+                    kept_specs = _kept_specs(key, existing)
+                kept_spec = _restorable(spec, new_specs, kept_specs, existing)
+                if kept_spec is not None:
+                    kept_field = _kept_field(new_model, new_field, kept_spec)
+                    additions.append(({"op": "restore_field", "field": spec["key"], "from": kept_field.column},
+                                      new_model, kept_field, new_field))
+                    result.impact += _impact(table, spec, kept_spec, kept_field, new_field)
                 else:
                     operation = {"op": "add_field", "field": spec["key"], "type": spec["type"]}
                     if spec["type"] == AutoNumberType.type:
                         operation["sequence"] = AutoNumberType.sequence_name(key, spec["key"])
-                    steps.append((operation, new_model, None, new_field))
+                    additions.append((operation, new_model, None, new_field))
                     result.impact += _impact(table, spec, None, None, new_field)
-            else:
-                with connection.schema_editor(collect_sql=True) as probe:
-                    changed = probe._field_should_be_altered(old_field, new_field) or \
-                        old_field.column != new_field.column
-                if changed:
-                    operation = {"op": "alter_field", "field": spec["key"]}
-                    if old_spec["key"] != spec["key"]:
-                        operation["renamed_from"] = old_spec["key"]
-                        if spec["type"] == old_spec["type"] == AutoNumberType.type:
-                            operation["rename_sequence"] = [AutoNumberType.sequence_name(key, old_spec["key"]),
-                                                            AutoNumberType.sequence_name(key, spec["key"])]
-                    steps.append((operation, new_model, old_field, new_field))
-                    if not new_field.many_to_many:
-                        result.impact += _impact(table, spec, old_spec, old_field, new_field)
-        for field_id, old_spec in old_specs.items():
-            if field_id in new_specs:
                 continue
-            old_field = _model_field(old_model, old_spec)
-            if old_field is None or old_field.many_to_many:
-                result.operations.append({"op": "remove_field", "field": old_spec["key"], "kept": "link table"})
+            with connection.schema_editor(collect_sql=True) as probe:
+                changed = probe._field_should_be_altered(old_field, new_field) or old_field.column != new_field.column
+            if not changed and old_id == field_id:
                 continue
-            steps.append(({"op": "remove_field", "field": old_spec["key"], "kept_as": removed_column(field_id)},
-                          new_model, old_field, _removed_shape(old_field, field_id)))
+            operation = {"op": "alter_field", "field": spec["key"]}
+            if old_id != field_id:
+                operation["replaces"] = old_id  # Removed and added back with the same key: one column.
+            elif old_spec["key"] != spec["key"]:
+                operation["renamed_from"] = old_spec["key"]
+                if spec["type"] == old_spec["type"] == AutoNumberType.type:
+                    operation["rename_sequence"] = [AutoNumberType.sequence_name(key, old_spec["key"]),
+                                                    AutoNumberType.sequence_name(key, spec["key"])]
+            if not new_field.many_to_many:
+                result.impact += _impact(table, spec, old_spec, old_field, new_field)
+            if staying.get(new_field.column, field_id) != field_id and not new_field.many_to_many:
+                # Its new name is still another staying column's (a swap): park it under a free name first.
+                parked = _renamed(old_field, f"_renaming_{field_id}")
+                parking.append(({"op": "park_field", "field": old_spec["key"], "as": parked.column},
+                                new_model, old_field, parked))
+                old_field = parked
+            alters.append((operation, new_model, old_field, new_field))
+        steps = removals + parking + alters + additions
     result.operations += [step[0] for step in steps]
     if execute and result.blocking:
         raise MigrationRefused(result.blocking)

@@ -311,10 +311,10 @@ def test_unknown_things_are_404_in_json(api, scenario, url):
 
 
 @pytest.mark.parametrize(("url", "data", "path", "code"), [
-    ("/entities/", {"key": "\"; drop table dm_expense; --", "fields": []}, "key", "key"),
-    ("/entities/", {"key": "select", "fields": []}, "key", "key"),
+    ("/entities/", {"key": "\"; drop table dm_expense; --", "fields": []}, "key", "invalid"),
+    ("/entities/", {"key": "select", "fields": []}, "key", "sql_reserved"),
     ("/entities/", {"key": "ok", "fields": "abc"}, "fields", "type"),
-    ("/entities/", {"key": "ok", "fields": [{"key": "id", "type": "text"}]}, "fields/0/key", "key"),
+    ("/entities/", {"key": "ok", "fields": [{"key": "id", "type": "text"}]}, "fields/0/key", "reserved"),
     ("/entities/", {"key": "ok", "fields": [{"key": "a", "type": "nope"}]}, "fields/0/type", "enum"),
     ("/entities/", {"key": "ok", "fields": [], "colour": "red"}, "non_field_errors", "additionalProperties"),
     ("/entities/", [1, 2], "non_field_errors", "type"),
@@ -322,7 +322,7 @@ def test_unknown_things_are_404_in_json(api, scenario, url):
     ("/entities/expense/fields/", {"key": "title", "type": "text"}, "key", "duplicate"),
     ("/entities/expense/fields/", {"key": "rate", "type": "decimal", "options": {"max_digits": "x"}},
      "options/max_digits", "type"),
-    ("/entities/expense/fields/", {"key": "Bad Key", "type": "text"}, "key", "key"),
+    ("/entities/expense/fields/", {"key": "Bad Key", "type": "text"}, "key", "invalid"),
     ("/entities/expense/fields/", "just a string", "non_field_errors", "type"),
     ("/entities/expense/fields/", {"key": "qty", "type": "integer", "default": "abc"}, "default", "invalid_default"),
     ("/entities/expense/fields/", {"key": "code2", "type": "text", "default": "too long", "options": {"max_length": 3}},

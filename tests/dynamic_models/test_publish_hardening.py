@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from dynamic_models import runtime, services
+from dynamic_models import runtime, schema, services
 from dynamic_models.models import Field, SchemaMigration
 from metadata.models import Definition
 
@@ -164,3 +164,157 @@ def test_concurrent_cli_publishes_exit_1_with_a_message_not_a_traceback(committe
     assert "Another publish is running" in error and "Traceback" not in error
     with tenant_context(committed_acme):
         assert_consecutive("project", 2)
+
+
+# --- Re-added fields ---------------------------------------------------------------------
+
+
+def post(client, url, data=None):
+    return client.post(API + url, json.dumps(data if data is not None else {}), content_type="application/json")
+
+
+@pytest.fixture
+def designer_api(tenant, make_user, acme_client):
+    """acme's `project` published with a title on one row; a designer's client."""
+    user = make_user(tenant, "dana", is_staff=True, is_superuser=True)
+    with tenant_context(tenant):
+        acme_client.force_login(user)
+    connection.set_tenant(tenant)
+    services.publish(design("project", [{"key": "name", "type": "text"},
+                                        {"key": "title", "type": "text", "options": {"max_length": 20}}]))
+    runtime.get_model("project").objects.create(name="Apollo", title="Moon")
+    return acme_client
+
+
+def use(tenant):
+    """Point the test's connection at `tenant` with its current metadata token, as a request does."""
+    tenant.refresh_from_db()
+    connection.set_tenant(tenant)
+
+
+def kept_value(column: str):
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "{column}" FROM dm_project')
+        return cursor.fetchone()[0]
+
+
+def test_field_removed_and_added_back_with_another_type_in_one_publish(designer_api, acme):
+    assert designer_api.delete(f"{API}/entities/project/fields/title/").status_code == 204
+    assert post(designer_api, "/entities/project/fields/", {"key": "title", "type": "integer"}).status_code == 201
+    plan = post(designer_api, "/entities/project/preview/").json()
+    kept = plan["operations"][0]["kept_as"]
+    assert [operation["op"] for operation in plan["operations"]] == ["remove_field", "add_field"]
+    # The old column is renamed away before the new one takes its name.
+    assert plan["sql"] == [f'ALTER TABLE "dm_project" RENAME COLUMN "title" TO "{kept}"',
+                           'ALTER TABLE "dm_project" ADD COLUMN "title" bigint NULL']
+    published = post(designer_api, "/entities/project/publish/", {"expected_version": 1})
+    assert published.status_code == 201, published.json()
+    assert published.json()["forward_sql"].index(f'TO "{kept}"') < published.json()["forward_sql"].index("ADD COLUMN")
+    use(acme)
+    record = runtime.get_model("project").objects.get()
+    assert record.title is None and kept_value(kept) == "Moon"  # Kept until a purge.
+    runtime.get_model("project").objects.create(name="Gemini", title=12)
+
+
+def test_field_removed_and_added_back_with_the_same_type_in_one_publish_keeps_its_data(designer_api, acme):
+    designer_api.delete(f"{API}/entities/project/fields/title/")
+    post(designer_api, "/entities/project/fields/", {"key": "title", "type": "text", "options": {"max_length": 60}})
+    plan = post(designer_api, "/entities/project/preview/").json()
+    assert [operation["op"] for operation in plan["operations"]] == ["alter_field"]
+    assert plan["operations"][0]["field"] == "title" and plan["operations"][0]["replaces"]
+    assert plan["sql"] == ['ALTER TABLE "dm_project" ALTER COLUMN "title" TYPE varchar(60)']
+    assert post(designer_api, "/entities/project/publish/").status_code == 201
+    use(acme)
+    assert runtime.get_model("project").objects.get().title == "Moon"
+    assert schema.removed_columns("project") == []
+
+
+def test_field_added_back_in_a_later_publish_gets_its_kept_column_back(designer_api, acme):
+    designer_api.delete(f"{API}/entities/project/fields/title/")
+    assert post(designer_api, "/entities/project/publish/").status_code == 201
+    [kept] = schema.removed_columns("project")
+    post(designer_api, "/entities/project/fields/", {"key": "title", "type": "text", "options": {"max_length": 60}})
+    plan = post(designer_api, "/entities/project/preview/").json()
+    assert plan["operations"] == [{"op": "restore_field", "field": "title", "from": kept}]
+    # Restored as it was kept (varchar(20)), then widened to the new definition.
+    assert plan["sql"] == [f'ALTER TABLE "dm_project" RENAME COLUMN "{kept}" TO "title"',
+                           'ALTER TABLE "dm_project" ALTER COLUMN "title" TYPE varchar(60)']
+    assert post(designer_api, "/entities/project/publish/").status_code == 201
+    use(acme)
+    assert runtime.get_model("project").objects.get().title == "Moon"
+    runtime.get_model("project").objects.create(name="Gemini", title="x" * 60)
+    assert schema.removed_columns("project") == []
+
+
+def test_field_added_back_as_required_over_rows_without_a_value_is_refused(designer_api, acme):
+    designer_api.delete(f"{API}/entities/project/fields/title/")
+    post(designer_api, "/entities/project/publish/")
+    use(acme)
+    runtime.get_model("project").objects.create(name="Gemini")  # No title: its kept column is empty here.
+    post(designer_api, "/entities/project/fields/", {"key": "title", "type": "text", "required": True,
+                                                     "options": {"max_length": 20}})
+    impact = post(designer_api, "/entities/project/preview/").json()["impact"]
+    assert [(item["field"], item["code"], item["count"]) for item in impact] == [("title", "null", 1)]
+    refused = post(designer_api, "/entities/project/publish/")
+    assert refused.status_code == 400 and refused.json()["title"][0]["code"] == "null"
+    assert len(schema.removed_columns("project")) == 1
+
+
+def test_swapped_field_keys_keep_each_column(designer_api, acme):
+    body = services.entity_body(services.Entity.objects.get(key="project"))
+    name, title = body["fields"]
+    body["fields"] = [{**name, "key": "title"}, {**title, "key": "name"}]
+    migration = services.publish_body(body)
+    assert [operation["op"] for operation in migration.operations] == [
+        "park_field", "park_field", "alter_field", "alter_field"]
+    use(acme)
+    record = runtime.get_model("project").objects.get()
+    assert (record.name, record.title) == ("Moon", "Apollo")
+
+
+# --- Reserved keys -----------------------------------------------------------------------
+
+
+def test_reserved_field_keys_are_found_by_introspection(scenario):
+    from django.db import models
+
+    from dynamic_models.api.records import RecordViewSet
+    from dynamic_models.keys import query_parameters, record_attributes
+    from dynamic_models.runtime import DynamicRecord
+
+    assert set(dir(models.Model)) <= record_attributes()
+    assert set(dir(DynamicRecord)) <= record_attributes()
+    # A loaded record of a real entity: every attribute its fields do not bring is reserved
+    # (managers, the entity's body and formulas, what loading sets).
+    expense_model = runtime.get_model("expense")
+    expense_model.objects.create(title="Taxi", amount=1, spent_on="2026-01-05")
+    record = expense_model.objects.get()
+    field_keys = [spec["key"] for spec in expense_model.lowcode_entity["fields"]]
+    own = {name for name in dir(record) if not any(key in name for key in field_keys)}
+    assert own <= record_attributes()
+    assert {"objects", "all_objects", "lowcode_entity", "lowcode_formulas", "loaded_values"} <= own
+    # The records API reads its non-filter parameters from the same place.
+    assert RecordViewSet.query_options == query_parameters()
+    assert {"format", "page", "cursor", "fields", "search", "ordering", "expand"} <= query_parameters()
+
+
+FOUND_KEYS = ["serializable_value", "from_db", "save_base", "clean_fields", "validate_unique", "lowcode_entity",
+              "objects", "loaded_values", "format", "page", "cursor", "fields", "search", "ordering", "expand"]
+
+
+@pytest.mark.parametrize("key", FOUND_KEYS)
+def test_a_reserved_field_key_is_refused_with_its_path_and_rule_and_the_entity_keeps_working(designer_api, key):
+    from dynamic_models.keys import query_parameters
+
+    rule = "reserved_parameter" if key in query_parameters() else "reserved"
+    added = post(designer_api, "/entities/project/fields/", {"key": key, "type": "text"})
+    assert added.status_code == 400 and added.json()["key"][0]["code"] == rule, added.json()
+    assert repr(key) in added.json()["key"][0]["message"]
+    # A design row written some other way (admin inline) is refused at publish.
+    entity = services.Entity.objects.get(key="project")
+    Field.objects.create(entity=entity, key=key, type="text", position=9)
+    refused = post(designer_api, "/entities/project/publish/")
+    assert refused.status_code == 400 and refused.json()["fields/2/key"][0]["code"] == rule, refused.json()
+    assert Definition.objects.get(kind="entity", key="project", status="published").version == 1
+    listed = designer_api.get("/api/v1/data/project/")
+    assert listed.status_code == 200 and listed.json()["results"][0]["title"] == "Moon"
