@@ -38,6 +38,7 @@ from audit import services as audit
 from dynamic_models import runtime
 from dynamic_models.api.serializers import json_types
 from dynamic_models.models import ImportJob
+from lowcode.api.parsers import JSONTooDeep, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -351,7 +352,11 @@ def _table(serializer_class, cells: Iterator[list]) -> ParsedRows:
         row = {}
         for key, value in zip(header, values, strict=False):  # Short rows: missing cells are empty.
             if key not in ignored:
-                parsed = _cell_value(fields[key], value)
+                try:
+                    parsed = _cell_value(fields[key], value)
+                except JSONTooDeep as error:
+                    raise TransferError(_("Row %(row)d, column %(key)s: %(error)s") % {
+                        "row": number, "key": key, "error": error}, code="too_deep") from None
                 if parsed is not _OMIT:
                     row[key] = parsed
         rows.append((number, row))
@@ -369,7 +374,9 @@ def _cell_value(serializer_field, value):
     if isinstance(serializer_field, serializers.JSONField):
         if isinstance(value, str):
             try:
-                return json.loads(value)
+                return load_json(value)
+            except JSONTooDeep:
+                raise
             except ValueError:
                 return value
         return value

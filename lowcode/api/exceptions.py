@@ -1,8 +1,8 @@
 """One error format for every API response (DM-6).
 
 Validation errors: ``{"field": [{"code": "...", "message": "..."}]}`` (``non_field_errors``
-for errors of the whole record; a list of such objects for bulk requests). Other errors:
-``{"detail": "...", "code": "..."}``.
+for errors of the whole record or body, a body that is not valid JSON included; such objects
+by row index for bulk requests). Other errors: ``{"detail": "...", "code": "..."}``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def exception_handler(exc, context):
         exc = as_validation_error(exc)
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(exc.args[0])
+    elif isinstance(exc, exceptions.ParseError):
+        # An unreadable body is invalid input: answered in the format every documented 400 has.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [
+            exceptions.ErrorDetail(str(exc.detail), code=exc.default_code)]})
     if not isinstance(exc, exceptions.APIException):
         return None
     headers = {}
@@ -60,8 +64,8 @@ def exception_handler(exc, context):
         headers["Retry-After"] = str(int(exc.wait))
     if isinstance(exc, exceptions.ValidationError):
         data = exc.get_full_details()
-        if not isinstance(data, dict | list):
-            data = {api_settings.NON_FIELD_ERRORS_KEY: [data]}
+        if not isinstance(data, dict):  # Raised with a message or a list of them (DRF's search filter).
+            data = {api_settings.NON_FIELD_ERRORS_KEY: data if isinstance(data, list) else [data]}
     else:
         data = {"detail": str(exc.detail), "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error"}
     set_rollback()

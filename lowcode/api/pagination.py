@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
+
+from lowcode.api.filters import PostgresFilterSet
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -16,13 +20,51 @@ class PageNumbers(PageNumberPagination):
     max_page_size = MAX_PAGE_SIZE
 
 
+def _column(model, ordering_term: str):
+    """The model field an ordering term names, or None for anything else (a lookup, an expression)."""
+    try:
+        return model._meta.get_field(ordering_term.lstrip("-"))
+    except FieldDoesNotExist:
+        return None
+
+
 class Cursors(CursorPagination):
-    """Stable, constant-cost pages over any number of rows: no count, no offset."""
+    """Stable, constant-cost pages over any number of rows: no count, no offset.
+
+    A cursor carries the position of the page's last row, which a client can forge: it must be
+    a value of the ordering column, as a filter on that column would take it (else 404, as
+    for any invalid cursor). Relations order by their id column, the value a position holds.
+    """
 
     page_size = PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     ordering = "-id"
+    model = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_ordering(self, request, queryset, view):
+        ordering = []
+        for term in super().get_ordering(request, queryset, view):
+            column = _column(queryset.model, term)
+            ordering.append(term if column is None else ("-" if term.startswith("-") else "") + column.attname)
+        return tuple(ordering)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        column = _column(self.model, self.ordering[0])
+        if cursor is not None and cursor.position is not None and column is not None:
+            if column.is_relation:
+                column = column.target_field
+            position_filter = PostgresFilterSet.filter_for_field(column, column.name, "gt")
+            try:
+                position_filter.field.clean(cursor.position)
+            except DjangoValidationError:
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
 
 
 class PageOrCursorPagination(BasePagination):
