@@ -143,6 +143,7 @@ class EntityKind(DefinitionKind):
                                "message": _("Unknown field %(key)r.") % {"key": body[name]}})
         errors += _rule_errors(body.get("rules", []), field_keys)
         errors += _default_errors(body)
+        errors += _column_errors(body)
         for index, name in enumerate(body.get("ordering", [])):
             if name.lstrip("-") not in field_keys | {"id", "created_at", "updated_at"}:
                 errors.append({"path": f"ordering/{index}", "code": "unknown_field",
@@ -260,6 +261,26 @@ def _rule_errors(rules: list[dict], field_keys: set[str]) -> list[dict]:
             errors.append({"path": f"{path}/field", "code": "unknown_field",
                            "message": _("Unknown field %(key)r.") % {"key": rule["field"]}})
     return errors
+
+
+def _column_errors(body: dict) -> list[dict]:
+    """Field keys that another field's column or attribute takes: `project_id` beside the relation `project`."""
+    taken = {}  # column or attribute name -> key of the field that has it
+    for spec in body["fields"]:
+        field_type = field_type_registry.get(spec["type"])
+        if not field_type.has_column:
+            continue
+        try:
+            model_field = field_type.get_model_field({**spec, "entity": body["key"], "options": spec.get("options", {})})
+        except (LookupError, TypeError, ValueError):
+            continue  # Invalid options: their own errors say why.
+        model_field.set_attributes_from_name(spec["key"])
+        for name in {model_field.attname, model_field.column} - {spec["key"], None}:
+            taken.setdefault(name, spec["key"])
+    return [{"path": f"fields/{index}/key", "code": "duplicate",
+             "message": _("%(key)r is taken by field %(other)s: its column in the database.")
+             % {"key": spec["key"], "other": taken[spec["key"]]}}
+            for index, spec in enumerate(body["fields"]) if spec["key"] in taken]
 
 
 def _default_errors(body: dict) -> list[dict]:

@@ -215,6 +215,12 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
         if new_length and (getattr(old_field, "max_length", None) or 10**9) > new_length:
             checks.append(("max_length", _("%(count)d values of %(key)s are longer than %(max)d characters."),
                            f"SELECT id FROM {_quote(table)} WHERE length({column}::text) > {int(new_length)}"))
+        if isinstance(new_field, models.DecimalField) and _whole_digits(old_field) > _whole_digits(new_field):
+            # PostgreSQL refuses the whole change ("numeric field overflow") over one such value.
+            checks.append(("max_digits", _("%(count)d values of %(key)s have more than %(digits)d digits before "
+                                           "the decimal point."),
+                           f"SELECT id FROM {_quote(table)} WHERE round(abs({column}), %s) >= %s",
+                           [new_field.decimal_places, 10 ** _whole_digits(new_field)]))
     if old_field is not None and spec["type"] in ("choice",) and new_field.choices:
         values = [value for value, _label in new_field.choices]
         checks.append(("invalid_choice", _("%(count)d rows hold a value of %(key)s that is no longer a choice."),
@@ -234,8 +240,18 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
         if count:
             impact.append({"field": key, "code": code, "count": count, "sample_ids": sample, "blocking": True,
                            "message": message % {"count": count, "key": key, "type": spec["type"],
-                                                 "max": getattr(new_field, "max_length", 0) or 0}})
+                                                 "max": getattr(new_field, "max_length", 0) or 0,
+                                                 "digits": _whole_digits(new_field)}})
     return impact
+
+
+def _whole_digits(model_field) -> int:
+    """How many digits before the decimal point a numeric column holds (0 for other columns)."""
+    if isinstance(model_field, models.DecimalField):
+        return model_field.max_digits - model_field.decimal_places
+    if isinstance(model_field, models.IntegerField):
+        return 19  # bigint at most: 9223372036854775807.
+    return 0
 
 
 def _run(editor, operation: dict, model, old_field, new_field) -> None:

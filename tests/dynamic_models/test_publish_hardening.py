@@ -318,3 +318,28 @@ def test_a_reserved_field_key_is_refused_with_its_path_and_rule_and_the_entity_k
     assert Definition.objects.get(kind="entity", key="project", status="published").version == 1
     listed = designer_api.get("/api/v1/data/project/")
     assert listed.status_code == 200 and listed.json()["results"][0]["title"] == "Moon"
+
+
+@pytest.mark.parametrize("taken, spec", [
+    ("project_id", {"key": "project", "type": "relation", "options": {"target": "project"}}),
+    ("owner_id", {"key": "owner", "type": "user"}),
+])
+def test_a_field_key_that_is_another_fields_column_is_refused(designer_api, taken, spec):
+    body = {"key": "task", "fields": [spec, {"key": taken, "type": "text"}]}
+    created = post(designer_api, "/entities/", body)
+    assert created.status_code == 400 and created.json()["fields/1/key"][0]["code"] == "duplicate", created.json()
+    assert spec["key"] in created.json()["fields/1/key"][0]["message"]
+
+
+def test_narrower_decimal_over_values_that_do_not_fit_is_refused_not_500(designer_api, acme):
+    post(designer_api, "/entities/project/fields/", {"key": "budget", "type": "decimal",
+                                                     "options": {"max_digits": 12, "decimal_places": 2}})
+    post(designer_api, "/entities/project/publish/")
+    use(acme)
+    runtime.get_model("project").objects.update(budget="1234.50")
+    designer_api.patch(f"{API}/entities/project/fields/budget/", json.dumps(
+        {"options": {"max_digits": 5, "decimal_places": 2}}), content_type="application/json")
+    impact = post(designer_api, "/entities/project/preview/").json()["impact"]
+    assert [(item["field"], item["code"], item["count"]) for item in impact] == [("budget", "max_digits", 1)]
+    refused = post(designer_api, "/entities/project/publish/")
+    assert refused.status_code == 400 and refused.json()["budget"][0]["code"] == "max_digits"
