@@ -66,9 +66,10 @@ class EntityCommand(Subcommand):
         for line in plan["summary"]:
             out.write(f"- {line}")
         for item in plan["impact"]:
-            out.write(command.style.ERROR(f"! {item['message']} (ids: {', '.join(map(str, item['sample_ids']))})"))
+            style = command.style.ERROR if item["blocking"] else command.style.WARNING
+            out.write(style(f"! {item['message']} (ids: {', '.join(map(str, item['sample_ids']))})"))
         out.write("\n".join(statement.rstrip(";") + ";" for statement in plan["sql"]) or "-- no SQL")
-        if plan["impact"]:
+        if plan["refused"]:
             raise CommandError(_("Publishing would be refused: fix the rows above first."))
 
     def _publish(self, command, key, note, **options):

@@ -11,9 +11,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator
 
+from dynamic_models import formulas
 from dynamic_models.keys import ENTITY_KEY_MAX, FIELD_KEY_MAX, key_errors
 from dynamic_models.registries import field_type_registry
-from lowcode.expressions import ExpressionError, compile_expression
 from metadata.registries import DefinitionKind
 
 _TEXT = {"type": "string", "maxLength": 200}
@@ -142,6 +142,7 @@ class EntityKind(DefinitionKind):
                 errors.append({"path": name, "code": "unknown_field",
                                "message": _("Unknown field %(key)r.") % {"key": body[name]}})
         errors += _rule_errors(body.get("rules", []), field_keys)
+        errors += formulas.expression_errors(body)
         errors += _default_errors(body)
         errors += _column_errors(body)
         for index, name in enumerate(body.get("ordering", [])):
@@ -241,6 +242,7 @@ def _compact(value) -> str:
 
 
 def _rule_errors(rules: list[dict], field_keys: set[str]) -> list[dict]:
+    """Duplicate keys and unknown fields of rules; their expressions are checked with the formulas."""
     errors, seen = [], set()
     for index, rule in enumerate(rules):
         path = f"rules/{index}"
@@ -248,15 +250,6 @@ def _rule_errors(rules: list[dict], field_keys: set[str]) -> list[dict]:
             errors.append({"path": f"{path}/key", "code": "duplicate",
                            "message": _("Two rules use the key %(key)r.") % {"key": rule["key"]}})
         seen.add(rule["key"])
-        try:
-            expression = compile_expression(rule["expression"])
-        except ExpressionError as error:
-            errors.append({"path": f"{path}/expression", "code": "expression", "message": str(error)})
-            continue
-        unknown = expression.references - field_keys
-        if unknown:
-            errors.append({"path": f"{path}/expression", "code": "unknown_field",
-                           "message": _("The expression reads unknown fields: %s") % ", ".join(sorted(unknown))})
         if rule.get("field") and rule["field"] not in field_keys:
             errors.append({"path": f"{path}/field", "code": "unknown_field",
                            "message": _("Unknown field %(key)r.") % {"key": rule["field"]}})

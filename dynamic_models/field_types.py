@@ -17,7 +17,6 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext as _
 
 from dynamic_models.registries import FieldType, option_validators
-from lowcode.expressions import ExpressionError, compile_expression
 
 _NUMBER = {"type": "number"}
 _REGEX = {"type": "string", "maxLength": 500}
@@ -462,17 +461,7 @@ class FormulaType(FieldType):
                       "required": ["expression"]}
     has_column = False
     can_be_unique = False
-
-    def validate_spec(self, spec, entity_keys, field_keys):
-        try:
-            expression = compile_expression(spec["options"]["expression"])
-        except ExpressionError as error:
-            return [{"path": "options.expression", "code": "expression", "message": str(error)}]
-        unknown = expression.references - field_keys
-        if unknown:
-            return [{"path": "options.expression", "code": "unknown_field",
-                     "message": _("The expression reads unknown fields: %s") % ", ".join(sorted(unknown))}]
-        return []
+    # The expression is checked against the entity's other fields: dynamic_models/formulas.py.
 
 
 BUILTIN_FIELD_TYPES = [

@@ -6,6 +6,7 @@ from django.core import validators
 from django.db import models
 from django.utils.translation import gettext as _
 
+from lowcode.expressions.types import ExpressionType, type_of_model_field
 from lowcode.registry import Instance, Registry
 
 
@@ -69,6 +70,16 @@ class FieldType(Instance):
     def to_python(self, value):
         """Convert a JSON value of the definition (a default) to the field's Python value."""
         return value
+
+    def expression_type(self, spec: dict) -> ExpressionType | None:
+        """The type expressions read this field's values as (EX-1); None if they cannot read them.
+
+        By default that of its model field: numbers with their digits, text, dates, ids of
+        relations (see `type_of_model_field()`).
+        """
+        if not self.has_column:
+            return None
+        return type_of_model_field(self.get_model_field(spec))
 
     def validate_spec(self, spec: dict, entity_keys: set[str], field_keys: set[str]) -> list[dict]:
         """Return problems of `spec` beyond its options schema, as {"path", "code", "message"}."""

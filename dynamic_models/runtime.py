@@ -27,9 +27,9 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
 
+from dynamic_models.formulas import Formula
 from dynamic_models.registries import field_type_registry
 from dynamic_models.validation import rule_errors
-from lowcode.expressions import compile_expression
 
 APP_LABEL = "data"
 
@@ -102,7 +102,7 @@ class DynamicRecord(models.Model):
         if key in self.__dict__:
             return self.__dict__[key]
         record = {f.name: getattr(self, f.attname) for f in self._meta.concrete_fields}
-        return self.lowcode_formulas[key].evaluate({"record": record})
+        return self.lowcode_formulas[key].evaluate(record)
 
     def soft_delete(self) -> None:
         """Mark deleted, applying each relation's on-delete rule to live dependants (DM-7)."""
@@ -160,7 +160,8 @@ def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
                  if spec["key"] in t.get("fields", {})}, field.verbose_name)
             attrs[spec["key"]] = field
         else:
-            attrs["lowcode_formulas"][spec["key"]] = compile_expression(spec["options"]["expression"])
+            # Compiled on first use: building models (and the tenant's URLs) evaluates no formula.
+            attrs["lowcode_formulas"][spec["key"]] = Formula(key, spec["key"], spec["options"].get("expression", ""))
     return type(key, (DynamicRecord,), attrs)
 
 

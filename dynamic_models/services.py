@@ -12,7 +12,7 @@ from django.db.models import Value
 from django.db.models.functions import Concat
 from django.utils.translation import gettext as _
 
-from dynamic_models import runtime, schema
+from dynamic_models import formulas, runtime, schema
 from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
 from metadata import services as metadata
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, MetadataError
@@ -96,6 +96,9 @@ def preview(entity: Entity) -> dict:
         result = schema.plan(published.body if published else None, body, execute=False)
         transaction.set_rollback(True)  # Introspection only; make sure nothing sticks.
     data = result.as_dict()
+    # Rows a new formula would give no value: reported, never blocking.
+    data["impact"] += formulas.formula_impact(published.body if published else None, body)
+    data["refused"] = any(item["blocking"] for item in data["impact"])
     data["from_version"] = published.version if published else None
     data["summary"] = _summary(published.body if published else None, body)
     return data

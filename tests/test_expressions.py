@@ -20,9 +20,12 @@ from lowcode.expressions import (
     ExpressionEvaluationError,
     ExpressionFunction,
     ExpressionSyntaxError,
+    ExpressionTypeError,
+    ExpressionValueError,
     compile_expression,
     function_registry,
     references,
+    types,
 )
 from lowcode.expressions.parser import MAX_SOURCE_LENGTH, BinaryOp, Field, Literal, parse
 
@@ -267,8 +270,6 @@ def test_syntax_errors_name_the_position(source, position, message):
 
 
 EVALUATION_ERRORS = [
-    ("amount / (amount - 1500)", 7, "Division by zero"),
-    ("amount % 0", 7, "Division by zero"),
     ('amount + "x"', 7, "concat"),
     ('"a" * 3', 4, "numbers"),
     ('amount > "1000"', 7, "Cannot compare"),
@@ -279,9 +280,6 @@ EVALUATION_ERRORS = [
     ("not title", 4, "true or false"),
     ("upper(amount)", 0, "Expected text"),
     ("len(amount)", 0, "Expected text"),
-    ("date(2026, 2, 30)", 0, "not a valid date"),
-    ("date(2026, 1.5, 1)", 0, "whole number"),
-    ("round(1, 100)", 0, "at most"),
     ("amount in title", 7, "needs a list"),
     ("[1] == [1]", 4, "Cannot compare"),
     ("concat(true)", 0, "cannot join"),
@@ -297,10 +295,43 @@ def test_evaluation_errors(source, position, message):
     assert message in excinfo.value.message
 
 
+# Failures of one value: null for that part (the rest goes on), raised when strict.
+VALUE_FAILURES = [
+    ("amount / (amount - 1500)", 7, "Division by zero", None),
+    ("amount % 0", 7, "Division by zero", None),
+    ("date(2026, 2, 30)", 0, "not a valid date", None),
+    ("date(2026, 1.5, 1)", 0, "whole number", None),
+    ("date(10000, 1, 1)", 0, "from 1 to 9999", None),
+    ("add_days(spent_on, 99999999)", 0, "whole number", None),
+    ("add_days(date(9999, 12, 31), 1)", 0, "not a valid date", None),
+    ("round(1, 100)", 0, "from -20 to 20", None),
+    ("coalesce(amount / 0, 7)", 16, "Division by zero", Decimal(7)),
+    ("is_null(date(2026, 2, 30))", 8, "not a valid date", True),
+    ("amount / 0 > 1", 7, "Division by zero", False),
+    ('concat(title, " ", 1 / 0)', 21, "Division by zero", "Taxi "),
+]
+
+
+@pytest.mark.parametrize(("source", "position", "message", "lenient"), VALUE_FAILURES)
+def test_value_failures_are_null_for_their_part_or_raise_when_strict(source, position, message, lenient):
+    assert evaluate(source, RECORD, USER) == lenient
+    with pytest.raises(ExpressionValueError) as excinfo:
+        compile_expression(source).evaluate({"record": RECORD, "user": USER}, strict=True)
+    assert excinfo.value.position == position
+    assert message in excinfo.value.message
+
+
 def test_errors_share_one_base_class():
-    for source in ("1 +", "1 / 0"):
-        with pytest.raises(ExpressionError):
-            evaluate(source)
+    with pytest.raises(ExpressionError):
+        evaluate("1 +")
+    with pytest.raises(ExpressionError):
+        compile_expression("1 / 0").evaluate(strict=True)
+
+
+def test_no_negative_zero():
+    # SQL's numeric has no -0; Python's Decimal would write it "-0.00".
+    assert str(evaluate("-amount", {"amount": Decimal("0.00")})) == "0.00"
+    assert evaluate('concat(-1 * amount)', {"amount": Decimal("0.00")}) == "0.00"
 
 
 def test_unsupported_context_values_are_refused():
@@ -380,24 +411,100 @@ def test_hostile_sources_refused_before_evaluation():
 
 def test_text_results_are_bounded():
     long_text = "x" * 6_000
-    with pytest.raises(ExpressionEvaluationError, match="at most 10000 characters"):
-        evaluate("text + text", {"text": long_text})
-    with pytest.raises(ExpressionEvaluationError, match="at most 10000 characters"):
-        evaluate("concat(text, text)", {"text": long_text})
+    for source in ("text + text", "concat(text, text)"):
+        assert evaluate(source, {"text": long_text}) is None
+        with pytest.raises(ExpressionValueError, match="at most 10000 characters"):
+            compile_expression(source).evaluate({"record": {"text": long_text}}, strict=True)
     assert len(evaluate("text + text", {"text": "x" * 5_000})) == 10_000
 
 
 def test_numbers_are_bounded():
     big = "9" * 30
-    with pytest.raises(ExpressionEvaluationError, match="too large"):
-        evaluate(" * ".join([big] * 5))
-    with pytest.raises(ExpressionEvaluationError, match="too large"):
-        evaluate("n * n * n * n", {"n": 10**30})
+    for source, record in [(" * ".join([big] * 5), {}), ("n * n * n * n", {"n": 10**30})]:
+        assert evaluate(source, record) is None
+        with pytest.raises(ExpressionValueError, match="too large"):
+            compile_expression(source).evaluate({"record": record}, strict=True)
 
 
 def test_largest_allowed_tree_evaluates():
     source = " + ".join(["1"] * 60)
     assert evaluate(source) == 60
+
+
+# --- Checking before saving -----------------------------------------------------------------
+
+FIELD_TYPES = {
+    "amount": types.number(10**10, 2), "qty": types.BIGINT, "title": types.TEXT, "spent_on": types.DATE,
+    "at": types.DATETIME, "flag": types.BOOLEAN, "tags": types.list_of(types.TEXT),
+    "iban": "The field “iban” is encrypted.", "extra": None,
+}
+SCOPE_USER = {"id": types.BIGINT, "username": types.TEXT, "roles": types.list_of(types.TEXT)}
+
+CHECKED = [
+    ("amount * (1 + 0.13)", {}, "number"),
+    ("qty * qty", {}, "number"),  # 38 digits: exact in Python and numeric.
+    ("amount / qty", {}, "number"),
+    (" + ".join(["amount"] * 60), {}, "number"),
+    ('if(amount > 100, "big", "small")', {}, "text"),
+    ("if(flag, null, amount)", {}, "number"),
+    ("concat(title, amount, spent_on)", {}, "text"),
+    ("add_days(at, qty)", {}, "datetime"),
+    ("round(amount, qty)", {}, "number"),
+    ("days_between(spent_on, today())", {}, "number"),
+    ("title in ['a', null]", {}, "boolean"),
+    ("null", {}, "null"),
+    ("date(2026, 2, 28) < spent_on", {}, "boolean"),
+    ('"a" in tags', {"database": False}, "boolean"),
+    ("title in user.roles and qty == user.id", {"user": SCOPE_USER}, "boolean"),
+]
+
+
+@pytest.mark.parametrize(("source", "options", "kind"), CHECKED)
+def test_check_accepts_what_can_only_fail_on_values(source, options, kind):
+    assert compile_expression(source).check(FIELD_TYPES, **options).kind == kind
+
+
+CHECK_ERRORS = [
+    ("missing + 1", {}, "unknown_field", 0),
+    ("iban == 'x'", {}, "field_not_readable", 0),
+    ("extra", {}, "field_not_readable", 0),
+    ("user.password", {}, "user_not_available", 0),
+    ("user.x == 1", {}, "user_not_available", 0),
+    ("user.password == 'x'", {"user": SCOPE_USER}, "unknown_user_attribute", 0),
+    ("date(2020, 13, 45)", {}, "constant_value", 0),
+    ("date(99999, 1, 1)", {}, "constant_value", 0),
+    ("today() - 1", {}, "expression_type", 8),
+    (" * ".join(["9" * 30] * 60), {}, "number_range", 31),
+    ("qty * qty * qty", {}, "number_range", 10),
+    ("amount / 0", {}, "constant_value", 9),
+    ("amount % (1 - 1)", {}, "constant_value", 12),
+    ("add_days(spent_on, 999999999)", {}, "constant_range", 0),
+    ("round(amount, 99)", {}, "constant_range", 0),
+    ("date(qty, 13, 1)", {}, "constant_range", 0),
+    ("max(amount, title)", {}, "expression_type", 0),
+    ("if(amount > 0, amount, title)", {}, "expression_type", 0),
+    ("if(amount, 1, 2)", {}, "expression_type", 3),
+    ("amount + title", {}, "expression_type", 7),
+    ("spent_on < at", {}, "expression_type", 9),
+    ("upper(amount)", {}, "expression_type", 0),
+    ("not title", {}, "expression_type", 4),
+    ("[1, 2]", {}, "expression_type", 0),
+    ("title in tags", {}, "expression_database", 9),
+    ("amount in title", {"database": False}, "expression_type", 10),
+    ("amount + 1", {"condition": True}, "expression_type", 7),
+]
+
+
+@pytest.mark.parametrize(("source", "options", "code", "position"), CHECK_ERRORS)
+def test_check_refuses_what_fails_beyond_values(source, options, code, position):
+    with pytest.raises(ExpressionTypeError) as excinfo:
+        compile_expression(source).check(FIELD_TYPES, **options)
+    assert (excinfo.value.code, excinfo.value.position) == (code, position), str(excinfo.value)
+
+
+def test_check_refuses_functions_the_database_cannot_compute(plugin_functions):
+    with pytest.raises(ExpressionTypeError, match="does not declare"):
+        compile_expression("test_double(amount)").check(FIELD_TYPES, database=False)
 
 
 # --- Functions registry ---------------------------------------------------------------------
@@ -621,6 +728,23 @@ VALUE_CASES = [
     "date(2026, 2, 28)",
     "date(2026, len(username), 1)",
     "year(date(2026, 2, 28))",
+    # Parts failing on some rows are null there, in SQL as in Python.
+    "len(email) / (len(username) - len(username))",
+    "len(email) % (len(username) - len(username))",
+    "coalesce(len(email) / (len(username) - 3), -1)",
+    "add_days(date_joined, len(email) * 1000000)",
+    "add_days(last_login, -len(email) * 100000)",
+    "add_days(date(9999, 12, 20), len(email))",
+    "date(len(email) * 1000, 1, 1)",
+    "date(2024, 2, len(email) + 14)",
+    "date(2026, len(username) / 2, 1)",
+    "date(1900 + len(email), 2, 29)",
+    "round(len(email) / 7, len(email))",
+    "round(len(email) / 7, len(email) * 2)",
+    "round(len(email) / 7, len(username) / 2)",
+    "concat(-1 * len(last_name), '|', 0 - len(last_name) * 0.5)",
+    "today()",
+    "days_between(today(), add_days(today(), len(email)))",
 ]
 
 
@@ -648,14 +772,13 @@ def test_user_attributes_become_parameters(users):
 
 
 @pytest.mark.django_db
-def test_database_division_by_zero_fails_too(users):
-    from django.db import DataError, transaction
-
-    expression = compile_expression("len(email) / len(last_name) > 1")
-    with pytest.raises(ExpressionEvaluationError):
-        expression.evaluate({"record": {"email": "a", "last_name": ""}})
-    with pytest.raises(DataError), transaction.atomic():
-        list(users.filter(expression.to_q()))
+def test_database_division_by_zero_is_null_too(users):
+    expression = compile_expression("len(email) / len(last_name)")
+    assert expression.evaluate({"record": {"email": "a", "last_name": ""}}) is None
+    values = dict(users.annotate(v=expression.to_orm()).values_list("username", "v"))
+    assert values["bob"] is None and values["ann"] == Decimal(5)
+    assert "bob" not in {user.username for user in users.filter(compile_expression(
+        "len(email) / len(last_name) > 1 or len(email) / len(last_name) <= 1").to_q())}
 
 
 @pytest.mark.django_db

@@ -22,6 +22,13 @@ give null, a null condition counts as false (so `not (amount > 5)` is true when 
 null), `concat()` treats null as "", `min()`/`max()` skip nulls, and `coalesce()` and
 `is_null()` are how to handle null explicitly. Division rounds to 10 decimal places.
 
+A part that fails on its values (division by zero, `date()` of a day that does not exist,
+`add_days()` past year 9999, `round()` to more than 20 places, text over 10,000
+characters) is null, in Python and in SQL alike, and the rest of the expression goes on:
+one bad row never fails a whole query. Everything else is checked before an expression is
+saved (`Expression.check()`, see checker.py): names, types, constants, number sizes, and
+what the database can compute.
+
 Safety: the source is parsed by our own parser, never by Python; there is no attribute
 access, import or builtin to reach. Sources, trees, lists and text results have size
 limits, and evaluation takes time linear in the size of the tree and its values.
@@ -38,15 +45,18 @@ from django.db.models import Expression as OrmExpression
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from lowcode.expressions import compiler, evaluator
+from lowcode.expressions import checker, compiler, evaluator
 from lowcode.expressions.exceptions import (
     ExpressionCompileError,
     ExpressionError,
     ExpressionEvaluationError,
     ExpressionSyntaxError,
+    ExpressionTypeError,
+    ExpressionValueError,
 )
 from lowcode.expressions.functions import ExpressionFunction, as_bool, function_registry
 from lowcode.expressions.parser import Field, Node, parse, walk
+from lowcode.expressions.types import ExpressionType
 
 __all__ = [
     "Expression",
@@ -55,6 +65,9 @@ __all__ = [
     "ExpressionEvaluationError",
     "ExpressionFunction",
     "ExpressionSyntaxError",
+    "ExpressionType",
+    "ExpressionTypeError",
+    "ExpressionValueError",
     "compile_expression",
     "function_registry",
     "references",
@@ -70,12 +83,24 @@ class Expression:
     references: frozenset[str]
     """The record fields the expression reads."""
 
-    def evaluate(self, context: Mapping[str, Any] | None = None) -> Any:
+    def evaluate(self, context: Mapping[str, Any] | None = None, *, strict: bool = False) -> Any:
         """Return the expression's value for `{"record": {...}, "user": {...}}`.
 
-        :raises ExpressionEvaluationError: if it fails on these values.
+        Parts that fail on these values are null (with `strict`, they raise
+        `ExpressionValueError`).
+
+        :raises ExpressionEvaluationError: on a type mismatch or a missing name.
         """
-        return evaluator.evaluate(self.tree, context)
+        return evaluator.evaluate(self.tree, context, strict=strict)
+
+    def check(self, fields: checker.FieldTypes, *, user: Mapping[str, ExpressionType] | None = None,
+              database: bool = True, condition: bool = False) -> ExpressionType:
+        """Return the type of the value, or raise if the expression can fail on more than values.
+
+        :param fields: the types of the record fields it may read (see checker.check()).
+        :raises ExpressionTypeError: with a `code` naming the rule broken.
+        """
+        return checker.check(self.tree, fields, user=user, database=database, condition=condition)
 
     def is_true(self, context: Mapping[str, Any] | None = None) -> bool:
         """Return whether this condition holds, by the rules of `to_q()`: null is false.

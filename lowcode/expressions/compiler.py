@@ -5,8 +5,13 @@ database and evaluating in Python select the same rows:
 
 - Every comparison is guarded with `IS NOT NULL` on its non-constant sides, so a filter is
   never NULL, only TRUE or FALSE; `~` then negates it like Python's `not`.
-- Parts that read no record field (`user.region`, `today()`, literals) are evaluated in
-  Python and sent as parameters; `user` attributes are therefore never columns.
+- Parts that read no record field (`user.region`, literals) are evaluated in Python and
+  sent as parameters; `user` attributes are therefore never columns. Volatile functions
+  (`today()`, `now()`) run in the database, so a compiled queryset never keeps a stale day.
+- A part that would fail on some row (division by zero, an invalid date, a number out of
+  range) is null for that row, as in Python: divisors go through NULLIF, other operations
+  through CASE guards (see functions.py), and numbers are computed as `numeric`, which
+  neither overflows like bigint nor rounds like double precision.
 - Operations whose SQL depends on column types (`+` on text or numbers, ordering text,
   dates versus datetimes) choose it when the queryset resolves the expression.
 """
@@ -29,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models import Field as ModelField
 from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Collate
+from django.db.models.functions import Collate, NullIf, Round
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, In, IsNull, LessThan, LessThanOrEqual
 from django.utils.translation import gettext as _
 
@@ -44,6 +49,7 @@ from lowcode.expressions.functions import (
     is_true,
     kind_name,
     to_numeric,
+    within_text_limit,
 )
 from lowcode.expressions.parser import (
     ARITHMETIC_OPERATORS,
@@ -56,6 +62,8 @@ from lowcode.expressions.parser import (
     walk,
 )
 from lowcode.registry import NotRegistered
+
+_QUOTIENT_PLACES = 30
 
 
 def _true() -> Q:
@@ -103,7 +111,8 @@ class _Compiler:
         # reverse pre-order visits every child before its parent.
         self.dynamic: set[int] = set()
         for node in reversed(list(walk(tree))):
-            if isinstance(node, Field) or any(id(child) in self.dynamic for child in node.children()):
+            if isinstance(node, Field) or is_volatile(node) or any(
+                    id(child) in self.dynamic for child in node.children()):
                 self.dynamic.add(id(node))
 
     def _is_dynamic(self, node: Node) -> bool:
@@ -214,6 +223,12 @@ class _Compiler:
         ]
 
 
+def is_volatile(node: Node) -> bool:
+    """Whether `node` calls a function whose value changes with time (`today()`)."""
+    return isinstance(node, Call) and function_registry.is_registered(node.function) and \
+        function_registry.get(node.function).volatile
+
+
 def _is_boolean(node: Node) -> bool:
     """Return whether `node` is a `not`, `and`, `or` or comparison."""
     if isinstance(node, UnaryOp):
@@ -232,19 +247,25 @@ def _arithmetic_builder(operator: str, position: int):
                     _("Cannot add text and another type: use concat() to build text."), position
                 )
             # || keeps null null, where Concat() would turn it into "".
-            return Func(left, right, template="(%(expressions)s)", arg_joiner=" || ", output_field=TextField())
+            return within_text_limit(
+                Func(left, right, template="(%(expressions)s)", arg_joiner=" || ", output_field=TextField()))
         if kinds - {"number"}:
             raise ExpressionCompileError(
                 _("“%(operator)s” needs numbers.") % {"operator": operator}, position
             )
+        # numeric, as Decimal: bigint columns would overflow (and integer division truncate).
+        left, right = to_numeric(left), to_numeric(right)
         if operator == "/":
+            # The quotient to at least 30 places, then rounded once to DIVISION_PLACES: PostgreSQL
+            # would otherwise keep as few as 16 significant digits of a large quotient.
             return Func(
-                to_numeric(left), to_numeric(right),
+                Round(left, _QUOTIENT_PLACES), NullIf(right, Value(0)),
                 template=f"ROUND(%(expressions)s, {DIVISION_PLACES})", arg_joiner=" / ",
                 output_field=DecimalField(),
             )
-        connector = "%%" if operator == "%" else operator
-        return CombinedExpression(left, connector, right)
+        if operator == "%":
+            return CombinedExpression(left, "%%", NullIf(right, Value(0)), output_field=DecimalField())
+        return CombinedExpression(left, operator, right, output_field=DecimalField())
 
     return build
 

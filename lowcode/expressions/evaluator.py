@@ -3,6 +3,11 @@
 The context is a mapping with an optional `record` mapping (fields, read as `amount` or
 `record.amount`) and an optional `user` mapping (read as `user.region`). Values are only
 ever read with `mapping[key]`: nothing here calls getattr on a caller's object.
+
+A part that fails on its values (division by zero, an invalid date, a number too large)
+is null, and the rest of the expression goes on with that null, as the compiled SQL does:
+one failing value never takes a whole list down. Type errors and missing fields still
+raise: checker.py refuses them before an expression is saved.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from lowcode.expressions.exceptions import ExpressionEvaluationError
+from lowcode.expressions.exceptions import ExpressionEvaluationError, ExpressionValueError
 from lowcode.expressions.functions import (
     DECIMAL_CONTEXT,
     DIVISION_PLACES,
@@ -41,13 +46,19 @@ from lowcode.expressions.parser import (
 from lowcode.registry import NotRegistered
 
 _DIVISION_QUANTUM = Decimal(1).scaleb(-DIVISION_PLACES)
+# A quotient is computed far beyond the places it keeps, then rounded once to them (as SQL's
+# ROUND(a / b, 10) over a quotient of 30 places or more).
+_DIVISION_CONTEXT = DECIMAL_CONTEXT.copy()
+_DIVISION_CONTEXT.prec = 100
 
 
-def evaluate(tree: Node, context: Mapping[str, Any] | None = None) -> Any:
+def evaluate(tree: Node, context: Mapping[str, Any] | None = None, *, strict: bool = False) -> Any:
     """Return the value of `tree` for `context` (`{"record": {...}, "user": {...}}`).
 
-    :raises ExpressionEvaluationError: on a type mismatch, a missing field, division by
-        zero, or a result over the size limits.
+    :param strict: raise on a value-dependent failure instead of making that part null.
+    :raises ExpressionEvaluationError: on a type mismatch or a missing field; with
+        `strict`, `ExpressionValueError` on division by zero, an invalid date, or a result
+        over the size limits.
     """
     context = context or {}
     if not isinstance(context, Mapping):
@@ -56,24 +67,37 @@ def evaluate(tree: Node, context: Mapping[str, Any] | None = None) -> Any:
     if not isinstance(record, Mapping) or not isinstance(user, Mapping):
         raise ExpressionEvaluationError(_("The record and the user must be given as mappings."))
     with localcontext(DECIMAL_CONTEXT):
-        return _Evaluator(record, user).value(tree)
+        return _Evaluator(record, user, strict).value(tree)
 
 
 class _Evaluator:
-    def __init__(self, record: Mapping[str, Any], user: Mapping[str, Any]):
+    def __init__(self, record: Mapping[str, Any], user: Mapping[str, Any], strict: bool):
         self.record = record
         self.user = user
+        self.strict = strict
 
     def value(self, node: Node) -> Any:
         try:
-            return self._value(node)
+            result = self._value(node)
+        except DecimalException:
+            if self.strict:
+                raise ExpressionValueError(_("This number is too large."), node.position) from None
+            return None
+        except ExpressionValueError as error:
+            if not self.strict:
+                return None
+            if error.position is None:
+                error.position = node.position
+            raise
         except ExpressionEvaluationError as error:
             # The innermost node that failed names the position.
             if error.position is None:
                 error.position = node.position
             raise
-        except DecimalException:
-            raise ExpressionEvaluationError(_("This number is too large."), node.position) from None
+        if isinstance(result, Decimal) and result.is_zero():
+            # -0 (from -1 * 0) would read "-0" in text; SQL's numeric has no negative zero.
+            return result.copy_abs()
+        return result
 
     def condition(self, node: Node) -> bool:
         try:
@@ -96,8 +120,7 @@ class _Evaluator:
             case UnaryOp(operator="not", operand=operand):
                 return not self.condition(operand)
             case UnaryOp(operator="-", operand=operand):
-                value = self.value(operand)
-                return None if value is None else -as_number(value)
+                return _arithmetic("-", Decimal(0), self.value(operand))
             case BinaryOp(operator="and", left=left, right=right):
                 return self.condition(left) and self.condition(right)
             case BinaryOp(operator="or", left=left, right=right):
@@ -151,7 +174,7 @@ def _arithmetic(operator: str, left: Any, right: Any) -> Any:
         )
     left, right = as_number(left), as_number(right)
     if operator in ("/", "%") and right == 0:
-        raise ExpressionEvaluationError(_("Division by zero."))
+        raise ExpressionValueError(_("Division by zero."))
     if operator == "+":
         return left + right
     if operator == "-":
@@ -159,7 +182,9 @@ def _arithmetic(operator: str, left: Any, right: Any) -> Any:
     if operator == "*":
         return left * right
     if operator == "/":
-        return (left / right).quantize(_DIVISION_QUANTUM)
+        with localcontext(_DIVISION_CONTEXT):
+            quotient = left / right
+        return quotient.quantize(_DIVISION_QUANTUM)
     # Decimal's remainder takes the dividend's sign, like SQL (Python's int % does not).
     return left % right
 

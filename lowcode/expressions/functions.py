@@ -8,6 +8,8 @@ add functions by registering more instances from their `AppConfig.ready()`::
     class FxFunction(ExpressionFunction):
         type = "fx"
         min_arguments = max_arguments = 2
+        argument_kinds = (NUMBERS, TEXTS)
+        result_kind = "number"
 
         def evaluate(self, amount, currency):
             return as_number(amount) * rate(as_text(currency))
@@ -17,6 +19,13 @@ add functions by registering more instances from their `AppConfig.ready()`::
 Values inside expressions are only: null (`None`), booleans, numbers (`int` or
 `decimal.Decimal`, never float), text, dates, times, aware or naive datetimes and lists of
 these. `clean_value()` refuses anything else, so no Python object can enter an expression.
+
+A function fails on a value it cannot work with (an invalid date, too many decimal places)
+with `ExpressionValueError`, which evaluation turns into null; its `to_orm()` gives null in
+the same cases, with guards that keep the database from raising (or, for a constant
+argument, by checking it in Python when compiling). The argument and result types a
+function declares let `checker.py` refuse, before an expression is saved, calls that
+would fail on any value.
 """
 
 from __future__ import annotations
@@ -46,17 +55,32 @@ from django.db.models import (
     When,
 )
 from django.db.models import functions as db
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Cast
-from django.db.models.lookups import Contains, EndsWith, Exact, IsNull, StartsWith
+from django.db.models.lookups import (
+    Contains,
+    EndsWith,
+    Exact,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThanOrEqual,
+    StartsWith,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from lowcode.expressions.exceptions import (
     ExpressionCompileError,
+    ExpressionError,
     ExpressionEvaluationError,
     ExpressionSyntaxError,
+    ExpressionTypeError,
+    ExpressionValueError,
 )
+from lowcode.expressions.types import DATE, MAX_DIGITS, ExpressionType, unify
+from lowcode.expressions.types import number as number_type
 from lowcode.registry import Instance, Registry
 
 MAX_TEXT_LENGTH = 10_000
@@ -68,13 +92,25 @@ MAX_ROUND_PLACES = 20
 # the same digits (PostgreSQL picks a division's scale by its own rules).
 DIVISION_PLACES = 10
 # Wide enough for money and quantities; trapping overflow keeps results bounded in size.
+# checker.py bounds the digits of every number a checked expression computes by `prec`,
+# so + - * stay exact, as PostgreSQL's numeric is.
 DECIMAL_CONTEXT = Context(
-    prec=40,
+    prec=MAX_DIGITS,
     rounding=ROUND_HALF_UP,
     Emax=100,
     Emin=-100,
     traps=[InvalidOperation, DivisionByZero, Overflow],
 )
+# The first and last day Python's dates (and so expression values) can hold; PostgreSQL's
+# reach further, so results outside are null on both sides.
+MIN_DATE, MAX_DATE = datetime.date.min, datetime.date.max
+MAX_DAYS = (MAX_DATE - MIN_DATE).days
+
+# Argument kinds of functions (see `ExpressionFunction.argument_kinds`).
+NUMBERS = frozenset({"number"})
+TEXTS = frozenset({"text"})
+DATES = frozenset({"date", "datetime"})
+ORDERED = frozenset({"number", "text", "boolean", "date", "datetime", "time"})
 
 
 # --- Values ----------------------------------------------------------------------------------
@@ -174,10 +210,12 @@ def as_number(value: Any) -> Decimal:
     return Decimal(value)
 
 
-def as_integer(value: Any) -> int:
+def as_integer(value: Any, low: int, high: int) -> int:
+    """Return a whole number from `low` to `high`; other numbers fail (null) for this value."""
     number = as_number(value)
-    if number != number.to_integral_value():
-        raise ExpressionEvaluationError(_("Expected a whole number but got %(value)s.") % {"value": number})
+    if number != number.to_integral_value() or not low <= number <= high:
+        raise ExpressionValueError(_("Expected a whole number from %(low)d to %(high)d but got %(value)s.")
+                                   % {"low": low, "high": high, "value": number})
     return int(number)
 
 
@@ -204,7 +242,7 @@ def as_date(value: Any) -> datetime.date:
 def join_text(*parts: str) -> str:
     """Return the parts joined, refusing results over the size limit before building them."""
     if sum(map(len, parts)) > MAX_TEXT_LENGTH:
-        raise ExpressionEvaluationError(
+        raise ExpressionValueError(
             _("Text results can have at most %(count)d characters.") % {"count": MAX_TEXT_LENGTH}
         )
     return "".join(parts)
@@ -225,6 +263,54 @@ def is_true(expression: Expression) -> Q:
     negating it with `~` agrees with Python, where a null condition is simply false.
     """
     return Q(IsNull(expression, False)) & Q(Exact(expression, Value(True)))
+
+
+def null_unless(condition: Q, value: Expression, output_field=None) -> Expression:
+    """Return `value` where `condition` holds, else null: how a failing part gives null in SQL.
+
+    CASE computes `value` only for the rows where `condition` is true, so the database never
+    runs the operation that would fail (and raise for the whole query).
+    """
+    return Case(When(condition, then=value), default=Value(None), output_field=output_field)
+
+
+def between(expression: Expression, low: Any, high: Any) -> Q:
+    return Q(GreaterThanOrEqual(expression, Value(low))) & Q(LessThanOrEqual(expression, Value(high)))
+
+
+def whole_between(expression: Expression, low: int, high: int) -> Q:
+    """A filter true where a number is whole and from `low` to `high` (as `as_integer()` wants)."""
+    number = to_numeric(expression)
+    whole = Q(Exact(number, Func(number, function="TRUNC", output_field=DecimalField())))
+    return between(number, low, high) & whole
+
+
+def valid_constants(arguments: list[Expression], ranges: list[tuple[int, int]]) -> bool:
+    """Whether every constant among compiled arguments is a whole number in its range.
+
+    A function checks its constant arguments in Python: PostgreSQL folds constant parts when
+    it plans a query, so a cast that would fail raises even in a CASE branch never taken.
+    """
+    for expression, (low, high) in zip(arguments, ranges, strict=False):
+        is_constant, value = constant(expression)
+        if is_constant and value is not None:
+            try:
+                as_integer(value, low, high)
+            except ExpressionError:
+                return False
+    return True
+
+
+def constant(expression: Expression) -> tuple[bool, Any]:
+    """Return (True, value) if a compiled argument is a constant (computed in Python), else (False, None)."""
+    if isinstance(expression, Value):
+        return True, expression.value
+    return False, None
+
+
+def within_text_limit(expression: Expression) -> Expression:
+    """Text longer than `MAX_TEXT_LENGTH` is null, as `join_text()` fails in Python."""
+    return null_unless(Q(LessThanOrEqual(db.Length(expression), MAX_TEXT_LENGTH)), expression, TextField())
 
 
 class TypeDispatch(Func):
@@ -261,6 +347,8 @@ _NUMBER_FIELDS = (IntegerField, DecimalField, FloatField)
 def field_kind(expression: Expression) -> str | None:
     """Return the value family (see `kind()`) of a resolved expression, if known."""
     field = output_field_of(expression)
+    if field is not None and field.is_relation and not field.many_to_many:
+        field = field.target_field  # A relation column holds the related record's id.
     if isinstance(field, _TEXT_FIELDS):
         return "text"
     if isinstance(field, _NUMBER_FIELDS):
@@ -313,6 +401,26 @@ class ExpressionFunction(Instance):
     database_function: type[Func] | None = None
     """The Django database function the default `to_orm` applies to the arguments."""
 
+    argument_kinds: tuple[frozenset[str], ...] | None = None
+    """The value kinds each argument may have (`kind()`); the last entry stands for any further
+    arguments. None: undeclared, and checked expressions (formulas, rules, scopes) cannot
+    call the function."""
+
+    result_kind: str | None = None
+    """The kind of value the function returns (with `result_type()` computing number bounds)."""
+
+    volatile: bool = False
+    """The value changes with time (`today()`): computed when a query runs, never folded."""
+
+    constant_ranges: tuple[tuple[int, int] | None, ...] = ()
+    """Per argument, the whole numbers it must lie between (None: any value): a constant
+    outside is refused when checking, a value outside gives null."""
+
+    @property
+    def in_database(self) -> bool:
+        """Whether `to_orm()` can compute the function over columns."""
+        return self.database_function is not None or type(self).to_orm is not ExpressionFunction.to_orm
+
     def check_arity(self, count: int, position: int | None = None) -> None:
         """Raise ExpressionSyntaxError unless the function takes `count` arguments."""
         if count < self.min_arguments or (self.max_arguments is not None and count > self.max_arguments):
@@ -328,6 +436,47 @@ class ExpressionFunction(Instance):
                 message % {"name": self.type, "min": self.min_arguments, "max": self.max_arguments},
                 position,
             )
+
+    def check_types(self, arguments: list[ExpressionType], constants: list[tuple[bool, Any]],
+                    position: int | None = None) -> ExpressionType:
+        """Return the type of the result for arguments of these types.
+
+        :param constants: (is constant, value) per argument, checked against `constant_ranges`.
+        :raises ExpressionTypeError: if the function does not declare its types, an argument
+            is of a kind it does not take (null fits any), or a constant is out of range.
+        """
+        if self.argument_kinds is None or self.result_kind is None:
+            raise ExpressionTypeError(
+                _("%(name)s() does not declare the types it takes and returns, so it cannot be used here.")
+                % {"name": self.type}, position)
+        for index, argument in enumerate(arguments):
+            allowed = self.argument_kinds[min(index, len(self.argument_kinds) - 1)]
+            if argument.kind != "null" and argument.kind not in allowed:
+                raise ExpressionTypeError(
+                    _("Argument %(number)d of %(name)s() must be %(expected)s, not %(found)s.") % {
+                        "number": index + 1, "name": self.type, "found": argument.describe(),
+                        "expected": _(" or ").join(kind_name(kind) for kind in sorted(allowed))},
+                    position)
+        for index, ((is_constant, value), bounds) in enumerate(zip(constants, self.constant_ranges, strict=False)):
+            if bounds is not None and is_constant and value is not None:
+                try:
+                    as_integer(value, *bounds)
+                except ExpressionValueError as error:
+                    raise ExpressionTypeError(
+                        _("Argument %(number)d of %(name)s(): %(error)s")
+                        % {"number": index + 1, "name": self.type, "error": error.message},
+                        position, code="constant_range") from None
+        try:
+            return self.result_type(arguments, constants)
+        except ExpressionTypeError as error:
+            error.position = position if error.position is None else error.position
+            raise
+
+    def result_type(self, arguments: list[ExpressionType], constants: list[tuple[bool, Any]]) -> ExpressionType:
+        """Return the result's type for arguments whose kinds were checked."""
+        if self.result_kind == "number":
+            return number_type(10 ** (MAX_DIGITS - DIVISION_PLACES), DIVISION_PLACES)
+        return ExpressionType(self.result_kind)
 
     def evaluate(self, *arguments: Any) -> Any:
         """Return the function's result for argument values (or callables, if lazy)."""
@@ -364,6 +513,9 @@ def _as_date_sql(expression: Expression) -> Expression:
 
 class TodayFunction(ExpressionFunction):
     type = "today"
+    argument_kinds = ()
+    result_kind = "date"
+    volatile = True
 
     def evaluate(self):
         return timezone.localdate()
@@ -375,31 +527,59 @@ class TodayFunction(ExpressionFunction):
 class NowFunction(ExpressionFunction):
     type = "now"
     database_function = db.Now
+    argument_kinds = ()
+    result_kind = "datetime"
+    volatile = True
 
     def evaluate(self):
         return timezone.now()
 
 
 class DateFunction(ExpressionFunction):
+    """A date from its year, month and day; null if there is no such day."""
+
     type = "date"
     min_arguments = max_arguments = 3
+    argument_kinds = (NUMBERS,)
+    result_kind = "date"
+    constant_ranges = ((MIN_DATE.year, MAX_DATE.year), (1, 12), (1, 31))
 
     def evaluate(self, year, month, day):
-        year, month, day = as_integer(year), as_integer(month), as_integer(day)
+        year, month, day = (as_integer(value, low, high)
+                            for value, (low, high) in zip((year, month, day), self.constant_ranges, strict=True))
         try:
             return datetime.date(year, month, day)
-        except (ValueError, OverflowError):
-            raise ExpressionEvaluationError(_("That is not a valid date.")) from None
+        except ValueError:
+            raise ExpressionValueError(_("That is not a valid date.")) from None
 
     def to_orm(self, year, month, day):
+        if not valid_constants([year, month, day], list(self.constant_ranges)):
+            return Value(None, output_field=DateField())
+        year, month, day = (to_numeric(part) for part in (year, month, day))
+        leap = (Q(Exact(db.Mod(year, 4), 0)) & ~Q(Exact(db.Mod(year, 100), 0))) | Q(Exact(db.Mod(year, 400), 0))
+        month_days = Case(
+            When(Q(In(month, [4, 6, 9, 11])), then=Value(30)),
+            When(Q(Exact(month, 2)), then=Case(When(leap, then=Value(29)), default=Value(28))),
+            default=Value(31),
+        )
+        valid = Q()
+        for part, (low, high) in zip((year, month, day), self.constant_ranges, strict=True):
+            valid &= whole_between(part, low, high)
+        valid &= Q(LessThanOrEqual(day, month_days))
         parts = [Cast(part, IntegerField()) for part in (year, month, day)]
-        return Func(*parts, function="MAKE_DATE", output_field=DateField())
+        return null_unless(valid, Func(*parts, function="MAKE_DATE", output_field=DateField()), DateField())
 
 
 class _ExtractFunction(ExpressionFunction):
     """Return a part of a date, in the current time zone for datetimes (like `Extract`)."""
 
     min_arguments = max_arguments = 1
+    argument_kinds = (DATES,)
+    result_kind = "number"
+    largest = 31
+
+    def result_type(self, arguments, constants):
+        return number_type(self.largest)
 
     def to_orm(self, value):
         return db.Extract(value, self.type)
@@ -407,6 +587,7 @@ class _ExtractFunction(ExpressionFunction):
 
 class YearFunction(_ExtractFunction):
     type = "year"
+    largest = MAX_DATE.year
 
     def evaluate(self, value):
         return as_date(value).year
@@ -431,6 +612,11 @@ class DaysBetweenFunction(ExpressionFunction):
 
     type = "days_between"
     min_arguments = max_arguments = 2
+    argument_kinds = (DATES,)
+    result_kind = "number"
+
+    def result_type(self, arguments, constants):
+        return number_type(MAX_DAYS)
 
     def evaluate(self, start, end):
         return (as_date(end) - as_date(start)).days
@@ -447,28 +633,54 @@ class DaysBetweenFunction(ExpressionFunction):
 
 
 class AddDaysFunction(ExpressionFunction):
+    """A date (or date and time) some days later; null outside the dates Python can hold.
+
+    Dates and times move in UTC, as the database's sessions do.
+    """
+
     type = "add_days"
     min_arguments = max_arguments = 2
+    argument_kinds = (DATES, NUMBERS)
+    result_kind = "date"
+    constant_ranges = (None, (-MAX_DAYS, MAX_DAYS))
+
+    def result_type(self, arguments, constants):
+        return arguments[0] if arguments[0].kind != "null" else DATE
 
     def evaluate(self, value, days):
         if not isinstance(value, datetime.date):
             raise ExpressionEvaluationError(
                 _("Expected a date but got %(type)s.") % {"type": type_name(value)}
             )
-        days = as_integer(days)
+        days = as_integer(days, -MAX_DAYS, MAX_DAYS)
+        if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+            value = value.astimezone(datetime.UTC)
         try:
             return value + datetime.timedelta(days=days)
         except OverflowError:
-            raise ExpressionEvaluationError(_("That is not a valid date.")) from None
+            raise ExpressionValueError(_("That is not a valid date.")) from None
 
     def to_orm(self, value, days):
+        if not valid_constants([days], [(-MAX_DAYS, MAX_DAYS)]):
+            return Value(None)
+
         def build(value, days):
-            days = Cast(days, IntegerField())
-            if isinstance(output_field_of(value), DateTimeField):
-                return Func(value, Func(days, template="make_interval(days => %(expressions)s)"),
-                            template="(%(expressions)s)", arg_joiner=" + ", output_field=DateTimeField())
-            # date + integer is a date in PostgreSQL.
-            return Func(value, days, template="(%(expressions)s)", arg_joiner=" + ", output_field=DateField())
+            is_datetime = isinstance(output_field_of(value), DateTimeField)
+            output_field = DateTimeField() if is_datetime else DateField()
+            day = Func(value, template="((%(expressions)s) AT TIME ZONE 'UTC')::date") if is_datetime else value
+            # The day's number from the first valid date, plus the days: never out of range.
+            target = CombinedExpression(
+                to_numeric(Func(day, Value(MIN_DATE), template="(%(expressions)s)", arg_joiner=" - ")),
+                "+", to_numeric(days), output_field=DecimalField())
+            count = Cast(days, IntegerField())
+            if is_datetime:
+                moved = Func(value, Func(count, template="make_interval(days => %(expressions)s)"),
+                             template="(%(expressions)s)", arg_joiner=" + ", output_field=DateTimeField())
+            else:
+                # date + integer is a date in PostgreSQL.
+                moved = Func(value, count, template="(%(expressions)s)", arg_joiner=" + ", output_field=DateField())
+            valid = whole_between(days, -MAX_DAYS, MAX_DAYS) & between(target, 0, MAX_DAYS)
+            return null_unless(valid, moved, output_field)
 
         return TypeDispatch(build, value, days)
 
@@ -478,6 +690,8 @@ class AddDaysFunction(ExpressionFunction):
 
 class _CaseFunction(ExpressionFunction):
     min_arguments = max_arguments = 1
+    argument_kinds = (TEXTS,)
+    result_kind = "text"
 
     def to_orm(self, text):
         # The database's default locale may be "C", which changes the case of ASCII letters
@@ -505,6 +719,8 @@ class TrimFunction(ExpressionFunction):
     type = "trim"
     min_arguments = max_arguments = 1
     database_function = db.Trim
+    argument_kinds = (TEXTS,)
+    result_kind = "text"
 
     def evaluate(self, text):
         # SQL's TRIM removes spaces only.
@@ -515,6 +731,11 @@ class LenFunction(ExpressionFunction):
     type = "len"
     min_arguments = max_arguments = 1
     database_function = db.Length
+    argument_kinds = (TEXTS,)
+    result_kind = "number"
+
+    def result_type(self, arguments, constants):
+        return number_type(2**30)  # PostgreSQL's text holds at most 1 GB.
 
     def evaluate(self, text):
         return len(as_text(text))
@@ -527,6 +748,8 @@ class ConcatFunction(ExpressionFunction):
     min_arguments = 1
     max_arguments = None
     propagates_null = False
+    argument_kinds = (frozenset({"text", "number", "date"}),)
+    result_kind = "text"
 
     def evaluate(self, *values):
         return join_text(*(self._text(value) for value in values))
@@ -551,12 +774,14 @@ class ConcatFunction(ExpressionFunction):
     def to_orm(self, *values):
         if len(values) == 1:
             values = (*values, Value(""))
-        return db.Concat(*values, output_field=TextField())
+        return within_text_limit(db.Concat(*values, output_field=TextField()))
 
 
 class _TextTestFunction(ExpressionFunction):
     min_arguments = max_arguments = 2
     lookup = Contains
+    argument_kinds = (TEXTS,)
+    result_kind = "boolean"
 
     def test(self, text: str, part: str) -> bool:
         raise NotImplementedError
@@ -595,7 +820,23 @@ class EndsWithFunction(_TextTestFunction):
 # --- Logic and numbers -----------------------------------------------------------------------
 
 
-class IfFunction(ExpressionFunction):
+class _ChoiceFunction(ExpressionFunction):
+    """A function returning one of its arguments (from `first_choice` on): they share a type."""
+
+    first_choice = 0
+    argument_kinds = (ORDERED,)
+    result_kind = "any"
+
+    def result_type(self, arguments, constants):
+        choices = arguments[self.first_choice:]
+        result = unify(choices)
+        if result is None:
+            raise ExpressionTypeError(_("The values %(name)s() chooses from must be of one type, not %(types)s.") % {
+                "name": self.type, "types": _(" and ").join(sorted({choice.describe() for choice in choices}))})
+        return result
+
+
+class IfFunction(_ChoiceFunction):
     """Return the second argument where the condition is true, else the third."""
 
     type = "if"
@@ -603,6 +844,8 @@ class IfFunction(ExpressionFunction):
     propagates_null = False
     lazy_arguments = True
     condition_arguments = (0,)
+    first_choice = 1
+    argument_kinds = (frozenset({"boolean"}), ORDERED)
 
     def evaluate(self, condition, then, otherwise):
         return then() if as_bool(condition()) else otherwise()
@@ -617,7 +860,7 @@ class IfFunction(ExpressionFunction):
         return TypeDispatch(build, then, otherwise)
 
 
-class CoalesceFunction(ExpressionFunction):
+class CoalesceFunction(_ChoiceFunction):
     """Return the first argument that is not null."""
 
     type = "coalesce"
@@ -646,6 +889,8 @@ class IsNullFunction(ExpressionFunction):
     type = "is_null"
     min_arguments = max_arguments = 1
     propagates_null = False
+    argument_kinds = (ORDERED,)
+    result_kind = "boolean"
 
     def evaluate(self, value):
         return value is None
@@ -660,10 +905,17 @@ class IsNullFunction(ExpressionFunction):
 class AbsFunction(ExpressionFunction):
     type = "abs"
     min_arguments = max_arguments = 1
-    database_function = db.Abs
+    argument_kinds = (NUMBERS,)
+    result_kind = "number"
+
+    def result_type(self, arguments, constants):
+        return arguments[0]
 
     def evaluate(self, number):
         return abs(as_number(number))
+
+    def to_orm(self, number):
+        return db.Abs(to_numeric(number))  # bigint's abs() overflows on its smallest value.
 
 
 class RoundFunction(ExpressionFunction):
@@ -672,13 +924,20 @@ class RoundFunction(ExpressionFunction):
     type = "round"
     min_arguments = 1
     max_arguments = 2
+    argument_kinds = (NUMBERS,)
+    result_kind = "number"
+    constant_ranges = (None, (-MAX_ROUND_PLACES, MAX_ROUND_PLACES))
+
+    def result_type(self, arguments, constants):
+        places = 0
+        if len(arguments) == 2:
+            is_constant, value = constants[1]
+            places = int(value) if is_constant and value is not None else MAX_ROUND_PLACES
+        # Rounding away from zero at most doubles a value (49 -> 0, 50 -> 100) or adds one (9.99 -> 10).
+        return number_type(2 * arguments[0].bound + 1, places)
 
     def evaluate(self, number, places=0):
-        places = as_integer(places)
-        if abs(places) > MAX_ROUND_PLACES:
-            raise ExpressionEvaluationError(
-                _("round() takes at most %(count)d places.") % {"count": MAX_ROUND_PLACES}
-            )
+        places = as_integer(places, -MAX_ROUND_PLACES, MAX_ROUND_PLACES)
         return as_number(number).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
     def to_orm(self, number, places=None):
@@ -687,10 +946,13 @@ class RoundFunction(ExpressionFunction):
         number = to_numeric(number)
         if places is None:
             return db.Round(number)
-        return db.Round(number, Cast(places, IntegerField()))
+        if not valid_constants([places], [(-MAX_ROUND_PLACES, MAX_ROUND_PLACES)]):
+            return Value(None, output_field=DecimalField())
+        rounded = db.Round(number, Cast(places, IntegerField()))
+        return null_unless(whole_between(places, -MAX_ROUND_PLACES, MAX_ROUND_PLACES), rounded, DecimalField())
 
 
-class _ExtremeFunction(ExpressionFunction):
+class _ExtremeFunction(_ChoiceFunction):
     """Return the smallest or largest argument, ignoring nulls (as PostgreSQL does)."""
 
     min_arguments = 2

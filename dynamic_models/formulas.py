@@ -1,0 +1,224 @@
+"""Expressions of entities: formula fields and cross-field rules (EX-1, DM-6).
+
+Before a design is saved, `expression_errors()` checks every formula and rule against the
+entity's fields (lowcode/expressions/checker.py): what is left to fail is a value on some
+row, and that part is null for that row, in Python and in SQL alike. At runtime a
+`Formula` is compiled on first use, never while models, admin or URLs are built, and a
+formula that cannot run (published before these checks) is null instead of failing every
+query of its entity. The preview counts the rows a new formula would give no value
+(`formula_impact()`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from functools import cached_property
+
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models import Value
+from django.utils.translation import gettext as _
+
+from dynamic_models.field_types import FormulaType
+from dynamic_models.registries import field_type_registry
+from lowcode.expressions import (
+    Expression,
+    ExpressionError,
+    ExpressionType,
+    ExpressionValueError,
+    compile_expression,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The preview evaluates a new formula over at most this many rows to count its failures.
+IMPACT_ROWS = 10_000
+
+
+def _field_type(spec: dict, entity_key: str) -> ExpressionType | str:
+    field_type = field_type_registry.get(spec["type"])
+    try:
+        result = field_type.expression_type({**spec, "entity": entity_key, "options": spec.get("options", {})})
+    except (LookupError, TypeError, ValueError):
+        result = None  # Options that do not build a field: the design's own errors say why.
+    return result or _("The field “%(key)s” (%(type)s) cannot be used in expressions.") % {
+        "key": spec["key"], "type": spec["type"]}
+
+
+def expression_fields(body: dict, *, database: bool, formulas: bool = False) -> dict[str, ExpressionType | str]:
+    """The type of each field of `body` as expressions read it, or why they cannot.
+
+    :param database: the expression runs in SQL, where encrypted fields hold ciphertext.
+    :param formulas: formula fields are readable, with the type of their value (scopes,
+        which filter querysets that compute them); else they are not (formulas and rules
+        read the stored values only).
+    """
+    columns: dict[str, ExpressionType | str] = {}
+    for spec in body["fields"]:
+        if spec["type"] == FormulaType.type:
+            continue
+        if database and spec.get("encrypted"):
+            columns[spec["key"]] = _("The field “%(key)s” is encrypted: the database holds only its ciphertext.") % {
+                "key": spec["key"]}
+        else:
+            columns[spec["key"]] = _field_type(spec, body["key"])
+    result = dict(columns)
+    for spec in body["fields"]:
+        if spec["type"] != FormulaType.type:
+            continue
+        result[spec["key"]] = _("“%(key)s” is a formula: repeat its expression instead.") % {"key": spec["key"]}
+        if formulas:
+            with contextlib.suppress(ExpressionError, KeyError):  # One that does not check stays unreadable.
+                result[spec["key"]] = compile_expression(spec["options"]["expression"]).check(columns)
+    return result
+
+
+def expression_errors(body: dict) -> list[dict]:
+    """Check the formulas and rules of a valid-shaped entity body; errors as {"path", "code", "message"}.
+
+    Formulas are computed by the database, per record: they read stored fields and no user.
+    Rules are checked in Python on the record being saved and must be true or false.
+    """
+    errors = []
+    formula_fields = expression_fields(body, database=True)
+    for index, spec in enumerate(body["fields"]):
+        source = spec.get("options", {}).get("expression")
+        if spec["type"] == FormulaType.type and isinstance(source, str):
+            errors += _errors(source, f"fields/{index}/options/expression", formula_fields, database=True)
+    rule_fields = expression_fields(body, database=False)
+    for index, rule in enumerate(body.get("rules", [])):
+        errors += _errors(rule["expression"], f"rules/{index}/expression", rule_fields, database=False, condition=True)
+    return errors
+
+
+def _errors(source: str, path: str, fields: dict, **options) -> list[dict]:
+    try:
+        compile_expression(source).check(fields, **options)
+    except ExpressionError as error:
+        return [{"path": path, "code": error.code, "message": str(error)}]
+    return []
+
+
+class Formula:
+    """A formula field's expression at runtime, compiled on first use.
+
+    Building a model records the source only. A formula that cannot run (a design published
+    before expressions were checked) gives null, with a warning in the log, so that one bad
+    formula never fails its entity's lists, let alone the tenant's pages.
+    """
+
+    def __init__(self, entity_key: str, key: str, source: str):
+        self.entity_key, self.key, self.source = entity_key, key, source
+
+    def __repr__(self):
+        return f"<Formula {self.entity_key}.{self.key}: {self.source}>"
+
+    def _cannot_run(self, error: Exception) -> None:
+        logger.warning("Formula %s.%s cannot run, its value is null: %s", self.entity_key, self.key, error)
+
+    @cached_property
+    def expression(self) -> Expression | None:
+        try:
+            return compile_expression(self.source)
+        except ExpressionError as error:
+            self._cannot_run(error)
+            return None
+
+    def to_orm(self) -> models.Expression:
+        """The database expression of the value, for `annotate()`; compiled when the query resolves it."""
+        return _FormulaValue(self)
+
+    def evaluate(self, record: dict):
+        """The value for a record's field values, computed in Python as the database would."""
+        if self.expression is None:
+            return None
+        try:
+            return self.expression.evaluate({"record": record})
+        except ExpressionError as error:
+            self._cannot_run(error)
+            return None
+
+
+class _FormulaValue(models.Expression):
+    """A formula's value in a query: its compiled expression, or null if it cannot run."""
+
+    def __init__(self, formula: Formula):
+        super().__init__()
+        self.formula = formula
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        arguments = (query, allow_joins, reuse, summarize, for_save)
+        if self.formula.expression is not None:
+            try:
+                return self.formula.expression.to_orm().resolve_expression(*arguments)
+            except (ExpressionError, FieldError) as error:
+                self.formula._cannot_run(error)
+        return Value(None, output_field=models.Field()).resolve_expression(*arguments)
+
+
+def formula_impact(old_body: dict | None, new_body: dict) -> list[dict]:
+    """Report the rows each new or changed formula would give no value, because it fails on them.
+
+    The formula is evaluated in Python (as the database computes it) over the live rows'
+    values, at most IMPACT_ROWS of them; a formula reading a field that this publish adds or
+    converts cannot be counted yet, and the report says so. Items never block publishing.
+    """
+    if old_body is None:
+        return []  # No table yet, no rows.
+    from dynamic_models import runtime, schema
+
+    live_specs = {spec["id"]: spec for spec in old_body["fields"]}
+    new_specs = {spec["key"]: spec for spec in new_body["fields"]}
+    model = None
+    impact = []
+    for spec in new_body["fields"]:
+        live = live_specs.get(spec["id"])
+        source = spec["options"]["expression"] if spec["type"] == FormulaType.type else None
+        if source is None or (live is not None and live["type"] == spec["type"] and
+                              live["options"].get("expression") == source):
+            continue
+        expression = compile_expression(source)
+        columns = {}  # Field key in the new body -> key of its live column.
+        for name in sorted(expression.references):
+            live_field = live_specs.get(new_specs[name]["id"])
+            if live_field is None or live_field["type"] != new_specs[name]["type"]:
+                columns = None
+                break
+            columns[name] = live_field["key"]
+        if columns is None:
+            impact.append(_impact_item(spec["key"], 0, [], _(
+                "The formula %(key)s gives no value on rows where it fails (a division by zero, a date out of "
+                "range...); it reads fields this publish adds or converts, so rows were not counted.")
+                % {"key": spec["key"]}))
+            continue
+        model = model or runtime.get_model(new_body["key"])
+        impact += _count_failures(model, spec["key"], expression, columns, schema.SAMPLE_SIZE)
+    return impact
+
+
+def _count_failures(model, key: str, expression: Expression, columns: dict[str, str], samples: int) -> list[dict]:
+    rows = model.all_objects.filter(deleted_at__isnull=True)
+    total = rows.count()
+    failed, reason = [], ""
+    for values in rows.order_by("pk").values("pk", *columns.values())[:IMPACT_ROWS]:
+        record = {name: values[column] for name, column in columns.items()}
+        try:
+            expression.evaluate({"record": record}, strict=True)
+        except ExpressionValueError as error:
+            failed.append(values["pk"])
+            reason = reason or error.message
+    checked = min(total, IMPACT_ROWS)
+    if not failed and checked == total:
+        return []
+    message = _("%(count)d rows would have no value for the formula %(key)s (%(reason)s).") % {
+        "count": len(failed), "key": key, "reason": reason} if failed else ""
+    if checked < total:
+        message = " ".join(filter(None, [message, _("Only the first %(checked)d of %(total)d rows were checked.")
+                                         % {"checked": checked, "total": total}]))
+    return [_impact_item(key, len(failed), failed[:samples], message)]
+
+
+def _impact_item(key: str, count: int, sample_ids: list[int], message: str) -> dict:
+    return {"field": key, "code": "formula_null", "count": count, "sample_ids": sample_ids, "blocking": False,
+            "message": message}
