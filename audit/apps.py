@@ -8,7 +8,8 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth import signals
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django_tenants.utils import get_tenant_model
 
         from audit import receivers, services
         from audit.commands import AuditCommand
@@ -21,3 +22,6 @@ class AuditConfig(AppConfig):
         signals.user_login_failed.connect(receivers.user_login_failed, dispatch_uid="audit.user_login_failed")
         post_save.connect(services.forget_rules, sender=AlertRule, dispatch_uid="audit.forget_rules_on_save")
         post_delete.connect(services.forget_rules, sender=AlertRule, dispatch_uid="audit.forget_rules_on_delete")
+        post_migrate.connect(receivers.seal_trail, sender=self, dispatch_uid="audit.seal_trail")
+        post_delete.connect(receivers.forget_checkpoints, sender=get_tenant_model(),
+                            dispatch_uid="audit.forget_checkpoints")

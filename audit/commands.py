@@ -1,4 +1,4 @@
-"""`manage.py lowcode audit verify|export --tenant T`."""
+"""`manage.py lowcode audit verify|checkpoint|export --tenant T`."""
 
 from __future__ import annotations
 
@@ -38,12 +38,16 @@ def _time_option(value: str) -> datetime:
 
 class AuditCommand(Subcommand):
     type = "audit"
-    help = "Verify a tenant's audit trail or export its events."
+    help = "Verify a tenant's audit trail, sign a checkpoint of it, or export its events."
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="action")
         add_tenant_argument(actions.add_parser(
-            "verify", help=_("Recompute every hash and check the chain; exit code 1 if anything was tampered with.")))
+            "verify", help=_("Recompute every hash, check the chain against the signed checkpoints and sign a new "
+                             "one; exit code 1 if anything was tampered with.")))
+        add_tenant_argument(actions.add_parser(
+            "checkpoint", help=_("Verify, then sign and store a checkpoint of the newest event (what Celery beat "
+                                 "does every hour); exit code 1 if the trail does not verify.")))
         export = actions.add_parser("export", help=_("Stream the events (oldest first) as CSV or JSON Lines."))
         add_tenant_argument(export)
         export.add_argument("--format", choices=services.EXPORT_FORMATS, default="csv", dest="fmt")
@@ -64,6 +68,22 @@ class AuditCommand(Subcommand):
         if not result.ok:
             raise CommandError(result.message, returncode=1)
         command.stdout.write(command.style.SUCCESS(result.message))
+        self._write_checkpoint(command, result)
+
+    def _checkpoint(self, command, **options):
+        self._write_checkpoint(command, None)
+
+    @staticmethod
+    def _write_checkpoint(command, verified: services.VerifyResult | None) -> None:
+        try:
+            checkpoint = services.write_checkpoint(verified)
+        except services.TrailTampered as error:
+            raise CommandError(str(error), returncode=1) from error
+        if checkpoint is None:
+            command.stdout.write(_("No new checkpoint: nothing new since the last one (or inside a transaction)."))
+        else:
+            command.stdout.write(_("Checkpoint of seq %(seq)d signed and stored as %(name)s.") % {
+                "seq": checkpoint.last_seq, "name": checkpoint.name})
 
     def _export(self, command, fmt, since, until, action_filter, actor, target_type, output, **options):
         queryset = services.filter_events(since=since, until=until, action=action_filter, actor=actor,

@@ -1,6 +1,11 @@
-"""Sign-in events (AD-1): logins, logouts and failed logins of the tenant's users."""
+"""Sign-in events (AD-1): logins, logouts and failed logins of the tenant's users; sealing trails
+after migrations and forgetting a deleted tenant's checkpoints (AD-2)."""
+
+from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from django_tenants.utils import schema_context
 
 from audit import services
 
@@ -27,3 +32,19 @@ def user_login_failed(sender, credentials, request=None, **kwargs):
         username = _username(credentials)
         services.record("auth.login_failed", result="denied", target_type=get_user_model()._meta.label_lower,
                         target_repr=username, data={"username": username}, request=request)
+
+
+def seal_trail(sender, **kwargs):
+    """After a schema's migrations (post_migrate of the audit app): hand a tenant's trail to the owner."""
+    if services.is_tenant_schema():
+        services.seal_trail()
+
+
+def forget_checkpoints(sender, instance, **kwargs):
+    """A deleted tenant's checkpoints would make a later tenant of the same schema name look tampered."""
+    transaction.on_commit(partial(_forget_checkpoints_of, instance.schema_name))
+
+
+def _forget_checkpoints_of(schema_name: str) -> None:
+    with schema_context(schema_name):
+        services.forget_checkpoints()

@@ -1,16 +1,22 @@
-"""Audit trail services (AD-1..AD-5): record, verify, query and export, history, retention, alerts.
+"""Audit trail services (AD-1..AD-5): record, seal, verify and checkpoint, query and export, history,
+retention, alerts.
 
 The admin, the `lowcode audit` commands and the Celery tasks are thin shells over these
 functions. Events live in each tenant's schema; every function works on the connection's
-current tenant.
+current tenant. The runtime role writes events but cannot change them: each schema's trail is
+sealed to the owner role after its migrations, and retention deletes through the owner's
+`lowcode_guard.purge_audit` (audit/sql/guard.sql, README "Audit trail: roles").
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import hmac
 import io
 import ipaddress
+import json
 import logging
 import re
 import tempfile
@@ -21,11 +27,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TextIO
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
@@ -38,9 +47,10 @@ from lowcode.logs import request_var
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "EXPORT_COLUMNS", "EXPORT_FORMATS", "RetentionResult", "VerifyResult", "acknowledge_alerts", "apply_retention",
-    "archive_path", "changed_fields", "evaluate_alerts", "export", "filter_events", "history", "is_tenant_schema",
-    "iter_export", "record", "state_at", "unacknowledged_alerts", "verify",
+    "EXPORT_COLUMNS", "EXPORT_FORMATS", "Checkpoint", "RetentionResult", "TrailTampered", "VerifyResult",
+    "acknowledge_alerts", "apply_retention", "archive_path", "changed_fields", "checkpoint_dir", "checkpoints",
+    "evaluate_alerts", "export", "filter_events", "forget_checkpoints", "history", "is_tenant_schema", "iter_export",
+    "record", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
 ]
 
 USER_AGENT_MAX = 500
@@ -155,9 +165,118 @@ def changed_fields(old: dict, new: dict) -> tuple[dict, dict]:
 # --- integrity ---------------------------------------------------------------------------------
 
 
+class TrailTampered(Exception):
+    """The trail does not verify; the message says how."""
+
+
+def seal_trail() -> bool:
+    """Hand the current schema's trail to the owner role; return False if the schema has none.
+
+    Run after every migration of a schema (a post_migrate receiver), so tenants created at runtime
+    are sealed too. Safe to repeat.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regnamespace('lowcode_guard') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            raise ImproperlyConfigured(_(
+                "The database has no lowcode_guard schema, so the audit trail cannot be protected from the "
+                "application's own role. Run audit/sql/guard.sql as a superuser (README, Audit trail: roles)."))
+        cursor.execute("SELECT lowcode_guard.seal_audit(%s)", [connection.schema_name])
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement, kept in the file storage, that event `last_seq` of a trail had `head_hash`.
+
+    Signed with HMAC-SHA256 and `settings.AUDIT_CHECKPOINT_KEY`, a key the database never sees:
+    whoever rewrites the trail, even as the database superuser, cannot make matching checkpoints.
+    `kind` is ``head`` (the newest event, taken periodically or on demand) or ``retention`` (the
+    last event a retention run removed: the only thing that lets a trail start after seq 1).
+    """
+
+    HEAD = "head"
+    RETENTION = "retention"
+
+    database: str
+    schema: str
+    kind: str
+    last_seq: int
+    head_hash: str
+    created_at: str
+    signature: str = ""
+    name: str = field(default="", compare=False)
+
+    def _payload(self) -> bytes:
+        return json.dumps({"database": self.database, "schema": self.schema, "kind": self.kind,
+                           "last_seq": self.last_seq, "head_hash": self.head_hash, "created_at": self.created_at},
+                          sort_keys=True, separators=(",", ":")).encode()
+
+    def _expected_signature(self) -> str:
+        return hmac.new(settings.AUDIT_CHECKPOINT_KEY.encode(), self._payload(), hashlib.sha256).hexdigest()
+
+    def signed(self) -> Checkpoint:
+        return Checkpoint(**{**self.__dict__, "signature": self._expected_signature()})
+
+    @property
+    def is_valid(self) -> bool:
+        """Signed with our key, for this trail (a copy from another tenant or database is not)."""
+        return (self.database, self.schema) == _trail_identity() and hmac.compare_digest(
+            self.signature, self._expected_signature())
+
+    def to_json(self) -> str:
+        return json.dumps({**json.loads(self._payload()), "signature": self.signature}, sort_keys=True)
+
+
+def _trail_identity() -> tuple[str, str]:
+    return connection.settings_dict["NAME"], connection.schema_name
+
+
+def checkpoint_dir() -> str:
+    """The storage folder of the current trail's checkpoints (per database: test runs keep their own)."""
+    database, schema = _trail_identity()
+    return f"audit-checkpoints/{schema}/{database}"
+
+
+def checkpoints() -> list[Checkpoint]:
+    """The current trail's stored checkpoints, oldest first; unreadable ones come with no signature."""
+    directory = checkpoint_dir()
+    try:
+        names = sorted(default_storage.listdir(directory)[1])
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = f"{directory}/{name}"
+        with default_storage.open(path, "rb") as file:
+            try:
+                data = json.loads(file.read())
+                found.append(Checkpoint(database=str(data["database"]), schema=str(data["schema"]),
+                                        kind=str(data["kind"]), last_seq=int(data["last_seq"]),
+                                        head_hash=str(data["head_hash"]), created_at=str(data["created_at"]),
+                                        signature=str(data["signature"]), name=path))
+            except (ValueError, KeyError, TypeError):
+                found.append(Checkpoint(database="", schema="", kind="", last_seq=0, head_hash="", created_at="",
+                                        name=path))
+    return sorted(found, key=lambda checkpoint: (checkpoint.last_seq, checkpoint.created_at))
+
+
+def forget_checkpoints() -> int:
+    """Delete the current trail's checkpoints (its schema was dropped); return how many."""
+    found = checkpoints()
+    for checkpoint in found:
+        default_storage.delete(checkpoint.name)
+    return len(found)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
-    """What `verify()` found. `broken_seq` is the first event that does not check out."""
+    """What `verify()` found. `broken_seq` is the first event that does not check out.
+
+    Against the checkpoints: `truncated` when the newest one's event is gone, `forged_seqs` the
+    checkpointed events whose recomputed hash differs from the checkpoint's, `bad_checkpoints`
+    the stored names whose signature does not check out.
+    """
 
     count: int
     first_seq: int | None
@@ -168,32 +287,54 @@ class VerifyResult:
     bad_links: int
     start_anchored: bool
     anchor_seq: int | None = None
+    checkpoint: Checkpoint | None = None
+    truncated: bool = False
+    forged_seqs: tuple[int, ...] = ()
+    bad_checkpoints: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None
+        return self.broken_seq is None and not self.truncated and not self.forged_seqs and not self.bad_checkpoints
 
     @property
     def message(self) -> str:
         if self.ok:
-            return _("OK: %(count)d events (seq %(first)s to %(last)s) verified; head hash %(head)s.") % {
+            text = _("OK: %(count)d events (seq %(first)s to %(last)s) verified; head hash %(head)s.") % {
                 "count": self.count, "first": self.first_seq or "-", "last": self.last_seq or "-",
                 "head": self.head_hash or "-"}
-        parts = []
-        if self.bad_hashes:
-            parts.append(_("%(n)d events whose content does not match their hash") % {"n": self.bad_hashes})
-        if self.bad_links:
-            parts.append(_("%(n)d breaks in the chain (missing or reordered events)") % {"n": self.bad_links})
-        if not self.start_anchored:
-            parts.append(_("the first event (seq %(seq)s) follows no archived event") % {"seq": self.first_seq})
-        return _("TAMPERED: first broken event is seq %(seq)d of %(count)d: %(details)s.") % {
-            "seq": self.broken_seq, "count": self.count, "details": "; ".join(parts)}
+            if self.checkpoint:
+                text += " " + _("Matches the newest checkpoint (seq %(seq)d, %(time)s).") % {
+                    "seq": self.checkpoint.last_seq, "time": self.checkpoint.created_at}
+            return text
+        problems = []
+        if self.broken_seq is not None:
+            parts = []
+            if self.bad_hashes:
+                parts.append(_("%(n)d events whose content does not match their hash") % {"n": self.bad_hashes})
+            if self.bad_links:
+                parts.append(_("%(n)d breaks in the chain (missing or reordered events)") % {"n": self.bad_links})
+            if not self.start_anchored:
+                parts.append(_("the first event (seq %(seq)s) follows no archived event") % {"seq": self.first_seq})
+            problems.append(_("first broken event is seq %(seq)d of %(count)d: %(details)s") % {
+                "seq": self.broken_seq, "count": self.count, "details": "; ".join(parts)})
+        if self.truncated:
+            problems.append(_("truncated tail: the newest checkpoint (%(time)s) records event %(seq)d, which the "
+                              "trail no longer holds (it ends at %(last)s)") % {
+                "seq": self.checkpoint.last_seq, "time": self.checkpoint.created_at, "last": self.last_seq or "-"})
+        if self.forged_seqs:
+            problems.append(_("re-chained forgery: events %(seqs)s no longer hash to what their checkpoints "
+                              "recorded (rewritten, or removed and replaced)") % {
+                "seqs": ", ".join(map(str, self.forged_seqs))})
+        if self.bad_checkpoints:
+            problems.append(_("checkpoints with a bad signature (changed, copied, or signed with another key): "
+                              "%(names)s") % {"names": ", ".join(self.bad_checkpoints)})
+        return _("TAMPERED: %(problems)s.") % {"problems": "; ".join(problems)}
 
 
 _VERIFY_SQL = """
 WITH chain AS (
     SELECT e.seq, e.hash, e.prev_hash, audit_event_hash(e) AS computed,
-           lag(e.hash) OVER w AS expected_prev, lag(e.seq) OVER w AS prev_seq
+           lag(e.hash) OVER w AS expected_prev, lag(e.seq) OVER w AS prev_seq, lead(e.seq) OVER w AS next_seq
     FROM audit_auditevent e
     WINDOW w AS (ORDER BY e.seq)
 )
@@ -203,38 +344,82 @@ SELECT count(*), min(seq), max(seq),
        min(seq) FILTER (WHERE prev_seq IS NOT NULL
                         AND (prev_hash IS DISTINCT FROM expected_prev OR seq <> prev_seq + 1)),
        count(*) FILTER (WHERE prev_seq IS NOT NULL
-                        AND (prev_hash IS DISTINCT FROM expected_prev OR seq <> prev_seq + 1))
+                        AND (prev_hash IS DISTINCT FROM expected_prev OR seq <> prev_seq + 1)),
+       max(prev_hash) FILTER (WHERE prev_seq IS NULL),
+       max(hash) FILTER (WHERE next_seq IS NULL),
+       jsonb_object_agg(seq, computed) FILTER (WHERE seq = ANY(%s::bigint[]))
 FROM chain
 """
 
 
 def verify() -> VerifyResult:
-    """Recompute every event's hash in the database and check the chain (AD-2).
+    """Recompute every event's hash in the database and check the chain and the checkpoints (AD-2).
 
-    One query recomputes the hashes with the insert trigger's own function and compares each
-    event's `prev_hash` with its predecessor's hash. The first event must start the chain
-    (seq 1, empty `prev_hash`) or, after a retention purge, continue from the last removed
-    event as recorded by the `audit.archive` event that removed it.
+    One query (one snapshot) recomputes the hashes with the insert trigger's own function and
+    compares each event's `prev_hash` with its predecessor's hash. The first event must start the
+    chain (seq 1, empty `prev_hash`) or, after a retention purge, continue from the last removed
+    event as recorded both by the `audit.archive` event that removed it and by the signed
+    retention checkpoint written before. Then the stored checkpoints: the newest one's event must
+    still be there, and every checkpointed event still present must hash to what its checkpoint
+    recorded. Events newer than the newest checkpoint are anchored by nothing outside the database.
     """
+    stored = checkpoints()
+    valid = [checkpoint for checkpoint in stored if checkpoint.is_valid]
     with connection.cursor() as cursor:
-        cursor.execute(_VERIFY_SQL)
-        count, first, last, bad_hash_seq, bad_hashes, bad_link_seq, bad_links = cursor.fetchone()
-        start_anchored, anchor_seq, head_hash = True, None, ""
-        if count:
-            cursor.execute("SELECT (SELECT prev_hash FROM audit_auditevent ORDER BY seq LIMIT 1), "
-                           "(SELECT hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1)")
-            start_prev_hash, head_hash = cursor.fetchone()
-            if first == 1:
-                start_anchored = start_prev_hash == ""
-            else:
-                anchor_seq = AuditEvent.objects.filter(
-                    action=ARCHIVE_ACTION, data__last_seq=first - 1, data__last_hash=start_prev_hash,
-                ).values_list("seq", flat=True).order_by("-seq").first()
-                start_anchored = anchor_seq is not None
+        cursor.execute(_VERIFY_SQL, [[checkpoint.last_seq for checkpoint in valid]])
+        (count, first, last, bad_hash_seq, bad_hashes, bad_link_seq, bad_links, start_prev_hash, head_hash,
+         computed) = cursor.fetchone()
+    start_anchored, anchor_seq = True, None
+    if count and first == 1:
+        start_anchored = start_prev_hash == ""
+    elif count:
+        anchor_seq = AuditEvent.objects.filter(
+            action=ARCHIVE_ACTION, data__last_seq=first - 1, data__last_hash=start_prev_hash,
+        ).values_list("seq", flat=True).order_by("-seq").first()
+        start_anchored = anchor_seq is not None and any(
+            (checkpoint.kind, checkpoint.last_seq, checkpoint.head_hash) == (Checkpoint.RETENTION, first - 1,
+                                                                            start_prev_hash) for checkpoint in valid)
+    computed = json.loads(computed) if computed else {}  # Django's connection leaves jsonb as text.
+    newest = valid[-1] if valid else None
+    # Below the first event: removed by retention, which the start's anchor vouches for.
+    truncated = newest is not None and (not count or newest.last_seq > last)
+    forged = sorted({checkpoint.last_seq for checkpoint in valid if count and first <= checkpoint.last_seq <= last
+                     and computed.get(str(checkpoint.last_seq)) != checkpoint.head_hash})
     broken = [seq for seq in (bad_hash_seq, bad_link_seq, None if start_anchored else first) if seq is not None]
     return VerifyResult(count=count, first_seq=first, last_seq=last, head_hash=head_hash or "",
                         broken_seq=min(broken) if broken else None, bad_hashes=bad_hashes, bad_links=bad_links,
-                        start_anchored=start_anchored, anchor_seq=anchor_seq)
+                        start_anchored=start_anchored, anchor_seq=anchor_seq, checkpoint=newest, truncated=truncated,
+                        forged_seqs=tuple(forged),
+                        bad_checkpoints=tuple(checkpoint.name for checkpoint in stored if not checkpoint.is_valid))
+
+
+def write_checkpoint(verified: VerifyResult | None = None) -> Checkpoint | None:
+    """Sign and store a checkpoint of the trail's newest event, once the trail verifies.
+
+    Return it, or None when there is nothing new to anchor (no event, or the newest checkpoint is
+    of the newest event) or when called inside a transaction: the events it sees may yet roll back,
+    and a checkpoint must only ever record committed ones. Raise TrailTampered if the trail does
+    not verify: a checkpoint never vouches for a tampered trail.
+
+    :param verified: the result of a `verify()` just made outside a transaction, to save a second one.
+    """
+    if connection.in_atomic_block:
+        return None
+    result = verified or verify()
+    if not result.ok:
+        raise TrailTampered(result.message)
+    if not result.last_seq or (result.checkpoint and result.checkpoint.last_seq == result.last_seq):
+        return None
+    return _store_checkpoint(Checkpoint.HEAD, result.last_seq, result.head_hash)
+
+
+def _store_checkpoint(kind: str, seq: int, event_hash: str) -> Checkpoint:
+    database, schema = _trail_identity()
+    checkpoint = Checkpoint(database=database, schema=schema, kind=kind, last_seq=seq, head_hash=event_hash,
+                            created_at=timezone.now().isoformat()).signed()
+    name = default_storage.save(f"{checkpoint_dir()}/{seq:012d}-{kind}.json", ContentFile(checkpoint.to_json().encode()))
+    logger.info("audit checkpoint (%s): %s seq %d, %s", kind, schema, seq, name)
+    return Checkpoint(**{**checkpoint.__dict__, "name": name})
 
 
 def _lock_trail(cursor) -> None:
@@ -405,6 +590,7 @@ class RetentionResult:
     cutoff: datetime
     file: str = ""
     event: AuditEvent | None = field(default=None, compare=False)
+    checkpoint: Checkpoint | None = field(default=None, compare=False)
 
 
 def archive_path(schema_name: str, first_seq: int, last_seq: int) -> str:
@@ -416,23 +602,33 @@ def archive_path(schema_name: str, first_seq: int, last_seq: int) -> str:
     return f"audit-archive/{schema_name}/{first_seq}_{last_seq}.jsonl.gz"
 
 
-def apply_retention(*, now: datetime | None = None) -> RetentionResult | None:
+def apply_retention() -> RetentionResult | None:
     """Archive and remove the events older than the tenant's retention (AD-5); None if nothing to do.
 
     In one transaction holding the trail's lock: write the old events as gzipped JSON Lines to
-    the default storage (if the settings ask for it), record an `audit.archive` event holding
-    the last removed event's seq and hash (the anchor `verify()` checks the remaining chain
-    against), then delete them with `lowcode.audit_retention` on for that statement only.
+    the default storage (if the settings ask for it), sign a retention checkpoint of the last
+    removed event and record an `audit.archive` event holding its seq and hash (the anchors
+    `verify()` checks the remaining chain against), then delete them through the owner's
+    `lowcode_guard.purge_audit`, which refuses events newer than the cutoff or not so anchored.
+
+    Runs outside any transaction (like the nightly task): the checkpoint must only ever record
+    committed events, never ones a caller's transaction may yet roll back.
     """
     config = AuditSettings.load()
     if not config.retention_days:
         return None
-    cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
+    if connection.in_atomic_block:
+        raise RuntimeError("apply_retention() must run outside a transaction: its checkpoint records committed events")
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_trail(cursor)
-        # Events are numbered in commit order, their times in the order the changes began:
-        # remove the whole prefix up to the newest old event, so the chain keeps no hole.
-        last = AuditEvent.objects.filter(created_at__lt=cutoff).aggregate(last=Max("seq"))["last"]
+        # The database's clock, as purge_audit's.
+        cursor.execute("SELECT now() - make_interval(days => %s)", [config.retention_days])
+        cutoff = cursor.fetchone()[0]
+        # Events are numbered in commit order, their times in the order the changes began: remove
+        # the prefix of old events up to the first newer one, so the chain keeps no hole.
+        newer = AuditEvent.objects.filter(created_at__gte=cutoff).aggregate(first=Min("seq"))["first"]
+        prefix = AuditEvent.objects.filter(seq__lt=newer) if newer is not None else AuditEvent.objects.all()
+        last = prefix.aggregate(last=Max("seq"))["last"]
         if last is None:
             return None
         first = AuditEvent.objects.order_by("seq").values_list("seq", flat=True)[:1].get()
@@ -443,15 +639,16 @@ def apply_retention(*, now: datetime | None = None) -> RetentionResult | None:
             path, removed = _write_archive(old, archive_path(connection.schema_name, first, last))
         else:
             removed = old.count()
+        anchor = _store_checkpoint(Checkpoint.RETENTION, last, last_hash)
         event = record(ARCHIVE_ACTION, target_type="audit.auditevent", target_id=f"{first}-{last}",
                        target_repr=_("Events %(first)s to %(last)s") % {"first": first, "last": last},
                        data={"first_seq": first, "last_seq": last, "last_hash": last_hash, "count": removed,
-                             "cutoff": cutoff.isoformat(), "retention_days": config.retention_days, "file": path})
-        cursor.execute("SET LOCAL lowcode.audit_retention = 'on'")
-        cursor.execute("DELETE FROM audit_auditevent WHERE seq <= %s", [last])
-        cursor.execute("SET LOCAL lowcode.audit_retention = 'off'")
+                             "cutoff": cutoff.isoformat(), "retention_days": config.retention_days, "file": path,
+                             "checkpoint": anchor.name})
+        cursor.execute("SELECT lowcode_guard.purge_audit(%s, %s)", [connection.schema_name, last])
     logger.info("audit retention: %d events removed (seq %d to %d), archive %s", removed, first, last, path or "-")
-    return RetentionResult(removed=removed, first_seq=first, last_seq=last, cutoff=cutoff, file=path, event=event)
+    return RetentionResult(removed=removed, first_seq=first, last_seq=last, cutoff=cutoff, file=path, event=event,
+                           checkpoint=anchor)
 
 
 def _write_archive(queryset: QuerySet, path: str) -> tuple[str, int]:

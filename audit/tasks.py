@@ -1,4 +1,10 @@
-"""Celery tasks of the audit trail: nightly retention (AD-5)."""
+"""Celery tasks of the audit trail: nightly retention (AD-5), hourly signed checkpoints (AD-2).
+
+Queued outside any tenant (Celery beat, in public), each task fans out: it queues itself once
+per tenant, inside its context, so each tenant's run is its own task in its own schema.
+"""
+
+import logging
 
 from celery import shared_task
 from django.db import connection
@@ -6,22 +12,38 @@ from django_tenants.utils import get_public_schema_name, get_tenant_model, tenan
 
 from audit import services
 
+logger = logging.getLogger(__name__)
+
+
+def _queue_per_tenant(task) -> dict:
+    queued = {}
+    for tenant in get_tenant_model().objects.exclude(schema_name=get_public_schema_name()):
+        with tenant_context(tenant):
+            queued[tenant.schema_name] = task.delay().id
+    return {"schema": connection.schema_name, "queued": queued}
+
 
 @shared_task(name="audit.apply_retention")
 def apply_retention() -> dict:
-    """Apply the retention of the tenant the task runs in.
-
-    Queued outside any tenant (Celery beat, in public), fan out: queue this task once per
-    tenant, inside its context, so each tenant's run is its own task in its own schema.
-    """
+    """Apply the retention of the tenant the task runs in (from public: of every tenant)."""
     if connection.schema_name == get_public_schema_name():
-        queued = {}
-        for tenant in get_tenant_model().objects.exclude(schema_name=get_public_schema_name()):
-            with tenant_context(tenant):
-                queued[tenant.schema_name] = apply_retention.delay().id
-        return {"schema": connection.schema_name, "queued": queued}
+        return _queue_per_tenant(apply_retention)
     result = services.apply_retention()
     if result is None:
         return {"schema": connection.schema_name, "removed": 0}
     return {"schema": connection.schema_name, "removed": result.removed, "first_seq": result.first_seq,
             "last_seq": result.last_seq, "file": result.file}
+
+
+@shared_task(name="audit.write_checkpoints")
+def write_checkpoints() -> dict:
+    """Verify the trail of the tenant the task runs in and sign a checkpoint of its head (from public: of
+    every tenant). A trail that does not verify gets no checkpoint, and an error in the log."""
+    if connection.schema_name == get_public_schema_name():
+        return _queue_per_tenant(write_checkpoints)
+    try:
+        checkpoint = services.write_checkpoint()
+    except services.TrailTampered as error:
+        logger.error("audit trail of %s does not verify: %s", connection.schema_name, error)
+        return {"schema": connection.schema_name, "ok": False, "message": str(error)}
+    return {"schema": connection.schema_name, "ok": True, "checkpoint": checkpoint.name if checkpoint else None}

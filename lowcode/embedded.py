@@ -3,7 +3,13 @@
 Started from the OS packages (Debian's `postgresql` and `redis-server`), with their data
 under `.lowcode/`. PostgreSQL refuses to run as root, so when we are root its commands run
 as the unprivileged `postgres` user. This module must not import Django: settings read
-`database_url()` / `redis_url()` as defaults, before Django is configured.
+`database_url()` / `redis_url()` / `secret()` as defaults, before Django is configured.
+
+The cluster has three roles (README, "Audit trail: roles"): `lowcode_admin`, its superuser, used
+only here and by tests that play an attacker; `lowcode_owner` (no login), which owns the product's
+database and every audit trail; and `lowcode`, the runtime role of DATABASE_URL, which is not a
+superuser and reaches the trails only through `audit/sql/guard.sql`. Passwords (scram-sha-256)
+are generated once into `.lowcode/secrets/` (mode 0600).
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ import hashlib
 import logging
 import os
 import pwd
+import re
+import secrets
 import shutil
 import subprocess
+import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +37,10 @@ HOME = Path(os.environ.get("LOWCODE_HOME", BASE_DIR / ".lowcode"))
 PG_PORT = int(os.environ.get("LOWCODE_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOWCODE_REDIS_PORT", "63790"))
 DATABASE_NAME = "lowcode"
-DATABASE_USER = "lowcode"
+DATABASE_USER = "lowcode"  # The runtime role.
+OWNER_ROLE = "lowcode_owner"
+ADMIN_USER = "lowcode_admin"
+GUARD_SQL = BASE_DIR / "audit" / "sql" / "guard.sql"
 _USERS = HOME / "run" / "users"  # One empty file per process using the embedded servers.
 _uses = 0  # start_missing() calls of this process not yet matched by stop().
 
@@ -35,8 +49,23 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded server could not be found, initialised or started."""
 
 
+def secret(name: str, home: Path = HOME) -> str:
+    """The generated secret `name` under `.lowcode/secrets/` (mode 0600), created on first use."""
+    folder = home / "secrets"
+    path = folder / name
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        with contextlib.suppress(FileExistsError):  # Another process won the race: read its secret.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def database_url() -> str:
-    return f"postgres://{DATABASE_USER}@127.0.0.1:{PG_PORT}/{DATABASE_NAME}"
+    """The runtime role's URL (with its password) of the embedded product database."""
+    return f"postgres://{DATABASE_USER}:{quote(secret('postgres-runtime'), safe='')}@127.0.0.1:{PG_PORT}/{DATABASE_NAME}"
 
 
 def redis_url(db: int = 0) -> str:
@@ -57,7 +86,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL cluster in `.lowcode/pgdata`, listening on 127.0.0.1 only (trust auth)."""
+    """A PostgreSQL cluster in `.lowcode/pgdata`, on 127.0.0.1 only, with passwords (scram-sha-256)."""
 
     def __init__(self, home: Path = HOME, port: int = PG_PORT):
         self.home = home
@@ -147,35 +176,117 @@ class EmbeddedPostgres:
         )
         return result.returncode == 0
 
+    def is_legacy(self) -> bool:
+        """Whether the cluster comes from an earlier version: trust authentication, a superuser app role."""
+        hba = self.server_dir / "pg_hba.conf"
+        return hba.exists() and re.search(r"^[^#\n]*\strust\s*$", hba.read_text(), re.MULTILINE) is not None
+
+    def _set_aside_legacy(self) -> None:
+        """Move an earlier version's stopped cluster aside, so a new one with roles and passwords starts."""
+        target = self.server_dir
+        aside = target.with_name(f"pgdata-trust-{datetime.now():%Y%m%d-%H%M%S}")
+        target.rename(aside)
+        if self.data_dir.is_symlink():
+            self.data_dir.unlink()
+        logger.warning(
+            "%s held a PostgreSQL cluster of an earlier Lowcode (trust authentication, the app as superuser). "
+            "It was moved to %s and a new cluster is created; start a server on the old one to pg_dump "
+            "what you need from it.", self.data_dir, aside)
+
+    def _initdb(self) -> None:
+        # The server's user must read the password file: a private copy, removed right after.
+        descriptor, name = tempfile.mkstemp(prefix="lowcode-pw-")
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secret("postgres-admin", self.home))
+            if self._owner():
+                shutil.chown(name, self._owner())
+            self._pg("initdb", "-D", str(self.server_dir), "-U", ADMIN_USER, f"--pwfile={name}",
+                     "--auth=scram-sha-256", "-E", "UTF8", "--no-locale")
+        finally:
+            os.unlink(name)
+
     def start(self, *, fast: bool = False) -> None:
-        """Initialise on first use, start, and create the application database."""
+        """Initialise on first use (an earlier version's cluster is set aside first), then start."""
         self._prepare_data_dir()
+        if self.is_initialised() and self.is_legacy():
+            self._set_aside_legacy()
+            self._prepare_data_dir()
         if not self.is_initialised():
-            self._pg("initdb", "-D", str(self.server_dir), "-U", DATABASE_USER, "--auth=trust",
-                     "-E", "UTF8", "--no-locale")
-        options = [f"-p {self.port}", "-h 127.0.0.1", "-k ''", "-c synchronous_commit=off"]
+            self._initdb()
+        options = [f"-p {self.port}", "-h 127.0.0.1", "-k ''"]
         if fast:
             # Test runs only: durability is worth nothing there, speed is.
-            options += ["-c fsync=off", "-c full_page_writes=off"]
+            options += ["-c synchronous_commit=off", "-c fsync=off", "-c full_page_writes=off"]
         # A new session keeps Ctrl-C in the terminal from reaching the server directly:
         # `lowcode up` stops it in order, after the web server and workers.
         self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.server_dir),
                  "-l", str(self.log_file), "-o", " ".join(options), start_new_session=True)
-        self._create_database()
 
-    def _create_database(self) -> None:
+    def admin_conninfo(self, dbname: str = "postgres") -> str:
+        """Connection string of the cluster's superuser (an earlier version's cluster: the app role, trusted)."""
+        from psycopg.conninfo import make_conninfo
+
+        if self.is_legacy():
+            return make_conninfo(host="127.0.0.1", port=self.port, user=DATABASE_USER, dbname=dbname)
+        return make_conninfo(host="127.0.0.1", port=self.port, user=ADMIN_USER,
+                             password=secret("postgres-admin", self.home), dbname=dbname)
+
+    def prepare(self) -> None:
+        """Create the roles and the product database, and install the guard in every database.
+
+        Safe to repeat and to run from two processes at once (an advisory lock orders them).
+        """
         import psycopg
+        from psycopg import sql
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=DATABASE_USER,
-                             dbname="postgres", autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  [DATABASE_NAME]).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        runtime, owner = sql.Identifier(DATABASE_USER), sql.Identifier(OWNER_ROLE)
+        with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('lowcode.embedded.prepare'))")
+            if not self.is_legacy():  # There the app role is the bootstrap superuser: left as it is.
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [DATABASE_USER]).fetchone()
+                conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEROLE CREATEDB PASSWORD {}").format(
+                    sql.SQL("ALTER" if exists else "CREATE"), runtime, sql.Literal(secret("postgres-runtime", self.home))))
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [OWNER_ROLE]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER").format(owner))
+            # The owner takes over what the runtime role creates (schemas, audit tables) by membership.
+            conn.execute(sql.SQL("GRANT {} TO {}").format(runtime, owner))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE_NAME), owner))
+                conn.execute(sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}").format(
+                    sql.Identifier(DATABASE_NAME), runtime))
+                with psycopg.connect(self.admin_conninfo(DATABASE_NAME), autocommit=True) as product:
+                    product.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(runtime))
+            databases = conn.execute("SELECT datname FROM pg_database WHERE datallowconn AND datname <> 'postgres'")
+            for (name,) in databases.fetchall():
+                install_guard(self.admin_conninfo(name))
 
     def stop(self) -> None:
         if self.is_running():
             self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.server_dir))
+
+
+def install_guard(conninfo: str, *, owner: str = OWNER_ROLE, runtime: str = DATABASE_USER) -> bool:
+    """Run `audit/sql/guard.sql` as a superuser in one database unless its current version is there.
+
+    Return whether it ran. The file's psql variables (`:"owner"`, `:'runtime'`) are filled in here.
+    """
+    import psycopg
+    from psycopg import sql
+
+    text = GUARD_SQL.read_text()
+    version = "lowcode guard " + hashlib.sha256(text.encode()).hexdigest()[:16]
+    variables = {"owner": owner, "runtime": runtime}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        installed = conn.execute("SELECT obj_description(to_regnamespace('lowcode_guard'), 'pg_namespace')")
+        if installed.fetchone()[0] == version:
+            return False
+        script = re.sub(r""":(["'])(\w+)\1""", lambda match: (
+            sql.Identifier if match[1] == '"' else sql.Literal)(variables[match[2]]).as_string(conn), text)
+        with conn.transaction():
+            conn.execute(script)
+            conn.execute(sql.SQL("COMMENT ON SCHEMA lowcode_guard IS {}").format(sql.Literal(version)))
+    return True
 
 
 class EmbeddedRedis:
@@ -233,6 +344,7 @@ def start_missing(*, fast: bool = False, postgres: bool | None = None,
     """Start the embedded servers that are wanted and not running yet; return the wanted ones.
 
     A server is wanted unless its URL (DATABASE_URL, REDIS_URL) is set in the environment.
+    PostgreSQL's roles, database and guard are checked even when it was running already.
     The calling process registers as a user of the servers until it calls `stop`.
     """
     global _uses
@@ -247,6 +359,8 @@ def start_missing(*, fast: bool = False, postgres: bool | None = None,
     for server in servers:
         if not server.is_running():
             server.start(**({"fast": fast} if isinstance(server, EmbeddedPostgres) else {}))
+        if isinstance(server, EmbeddedPostgres):
+            server.prepare()
     return servers
 
 

@@ -109,7 +109,9 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "lowcode.wsgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=embedded.database_url())}
+# The runtime role: not a superuser, reaching the audit trails only through the owner (README).
+DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else
+             env.db_url_config(embedded.database_url())}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -140,10 +142,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Workers log through LOGGING below (JSON too).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Nightly audit retention (AD-5): queued in public, the task fans out one run per tenant.
+# Nightly audit retention (AD-5) and hourly signed checkpoints of the audit trails (AD-2): queued
+# in public, each task fans out one run per tenant.
 CELERY_BEAT_SCHEDULE = {
     "audit-retention": {"task": "audit.apply_retention", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
+    "audit-checkpoint": {"task": "audit.write_checkpoints", "schedule": 60 * 60, "options": {"expires": 1800}},
 }
+# Signs the audit checkpoints (HMAC-SHA256); never stored in the database. Default: a key generated
+# into .lowcode/secrets/. Keep it: checkpoints signed with another key fail verification.
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="") or embedded.secret("audit-checkpoint.key")
 
 # Files: local folders per tenant by default; S3 (or MinIO) when a bucket is configured.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(embedded.HOME / "media")))
