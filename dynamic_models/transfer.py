@@ -2,11 +2,15 @@
 
 Exports stream: CSV row by row, XLSX through openpyxl's write-only workbook into a temporary
 file, both over a chunked database cursor, so memory stays flat whatever the number of rows.
+Text a spreadsheet would run as a formula is exported inert (OWASP CSV injection): CSV cells get
+a `'` before it, which an import takes off again; XLSX cells are text with Excel's quote prefix.
 
 Imports read a file (CSV or XLSX, first row = field keys) or a JSON list into rows, validate
 every row with the entity's API serializer (the one validation path, DM-6) and save all rows
 or none. A dry run does the same inside a transaction that is rolled back. Imports with more
-rows than `API_IMPORT_SYNC_MAX_ROWS` become an `ImportJob` run by a Celery worker.
+rows than `API_IMPORT_SYNC_MAX_ROWS` become an `ImportJob` run by a Celery worker. XLSX files
+are checked for their unpacked size and compression ratio before they are opened (zip bombs),
+and an import stops, writing nothing, once its tenant is suspended.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import datetime
 import io
 import json
 import logging
+import re
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +32,7 @@ from typing import IO
 import openpyxl
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from openpyxl.cell import WriteOnlyCell
@@ -39,6 +45,7 @@ from dynamic_models import runtime
 from dynamic_models.api.serializers import json_types
 from dynamic_models.models import ImportJob
 from lowcode.api.parsers import JSONTooDeep, load_json
+from lowcode.tenancy import services as tenancy
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +127,26 @@ def _columns(serializer) -> list[tuple[str, serializers.Field]]:
     return list(serializer.fields.items())
 
 
+#: How a formula starts in a spreadsheet (OWASP CSV injection), after any quotes of an earlier export.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+#: Numbers start with + or - too, and run nothing.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _runs_as_formula(text: str) -> bool:
+    return bool(_FORMULA_START.match(text)) and not _NUMBER.fullmatch(text)
+
+
+def _inert(text: str) -> str:
+    """A CSV cell's text that no spreadsheet runs: a `'` before a formula (taken off on import)."""
+    return "'" + text if _runs_as_formula(text) else text
+
+
+def _uninert(text: str) -> str:
+    """The exported text of an `_inert` cell: exactly the value that was exported."""
+    return text[1:] if text.startswith("'") and _runs_as_formula(text[1:]) else text
+
+
 def csv_stream(serializer: serializers.Serializer, queryset) -> Iterator[bytes]:
     """Yield a CSV file of `queryset`: the columns are the serializer's fields.
 
@@ -133,7 +160,7 @@ def csv_stream(serializer: serializers.Serializer, queryset) -> Iterator[bytes]:
     buffer.write("\ufeff")
     writer.writerow([name for name, _field in columns])
     for row in export_rows(serializer, queryset):
-        writer.writerow([fmt(row.get(name)) for (name, _field), fmt in zip(columns, formats, strict=True)])
+        writer.writerow([_inert(fmt(row.get(name))) for (name, _field), fmt in zip(columns, formats, strict=True)])
         if buffer.tell() > 65536:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -160,10 +187,12 @@ def _xlsx_format(serializer_field) -> Callable[[object], object]:
 
 
 def _xlsx_cell(sheet, value):
-    if isinstance(value, str) and value.startswith("="):
-        # openpyxl would write it as a formula: keep user data inert (and unchanged on re-import).
+    if isinstance(value, str) and _runs_as_formula(value):
+        # openpyxl would write "=..." as a formula, and Excel would run any of them once edited:
+        # text with the quote prefix keeps user data inert, and unchanged on re-import.
         cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"
+        cell.quotePrefix = True
         return cell
     return value
 
@@ -298,7 +327,29 @@ def _csv_cells(payload: bytes) -> Iterator[list]:
         raise TransferError(_("The CSV file cannot be read: %(error)s") % {"error": error}, code="invalid_file") from None
 
 
+def _check_unpacked_size(payload: bytes) -> None:
+    """Refuse a workbook whose zip declares more bytes, or a higher compression, than the import
+    limits, before anything is unpacked: a zip bomb of 1 MB takes a minute and gigabytes to open.
+    (Python's zipfile unpacks no more than an entry declares.)"""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            entries = archive.infolist()
+    except Exception:  # Not a zip (zipfile fails in several ways): openpyxl says what is wrong with it.
+        return
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > settings.API_IMPORT_MAX_UNPACKED_BYTES:
+        raise TransferError(_("The XLSX file unpacks to %(size)s MB, more than %(max)s MB; split the file.") % {
+            "size": round(unpacked / 2**20, 1), "max": round(settings.API_IMPORT_MAX_UNPACKED_BYTES / 2**20, 1)},
+            code="too_large_unpacked")
+    packed = max(sum(entry.compress_size for entry in entries), 1)
+    if unpacked > packed * settings.API_IMPORT_MAX_COMPRESSION_RATIO:
+        raise TransferError(_("The XLSX file is compressed %(ratio)d times, more than a workbook can be (at most "
+                              "%(max)d times): it is refused as a zip bomb.") % {
+            "ratio": unpacked // packed, "max": settings.API_IMPORT_MAX_COMPRESSION_RATIO}, code="zip_bomb")
+
+
 def _xlsx_cells(payload: bytes) -> Iterator[list]:
+    _check_unpacked_size(payload)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
     except Exception:  # openpyxl fails on broken files in many ways (zip, XML, key errors).
@@ -371,6 +422,8 @@ def _cell_value(serializer_field, value):
     """A file cell as the value a JSON request would carry (the serializer checks JSON types)."""
     if _blank(value):
         return _OMIT
+    if isinstance(value, str):
+        value = _uninert(value)
     if isinstance(serializer_field, serializers.JSONField):
         if isinstance(value, str):
             try:
@@ -449,7 +502,7 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
     :param user: recorded as the records' creator.
     :param progress: called with the number of rows processed, every PROGRESS_EVERY rows.
     :returns: the report: dry_run, total, valid, created and errors ({"row", "errors"} per bad row).
-    :raises TransferError: no such entity.
+    :raises TransferError: no such entity, or the tenant was suspended (nothing is written).
     """
     serializer_class = record_serializer(entity_key)
     # One serializer for every row, as a list serializer does: its fields are built once.
@@ -458,6 +511,8 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
     omitted = 0
     with transaction.atomic():
         for index, (number, row) in enumerate(rows, 1):
+            if index % PROGRESS_EVERY == 1:  # Before each chunk (a long job outlives a suspension).
+                _stop_if_suspended()
             try:
                 serializer.create(serializer.run_validation(row))
             except serializers.ValidationError as error:
@@ -480,6 +535,12 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
     if omitted:
         report["errors_omitted"] = omitted
     return report
+
+
+def _stop_if_suspended() -> None:
+    if tenancy.is_suspended_now(connection.schema_name):
+        raise TransferError(_("The workspace was suspended: the import stopped and nothing was imported."),
+                            code="tenant_suspended", field=api_settings.NON_FIELD_ERRORS_KEY)
 
 
 def run_import(entity_key: str, source: ImportSource, *, user=None, dry_run: bool = False) -> dict | ImportJob:

@@ -290,6 +290,9 @@ API_SCHEMA_VARY = "rbac.services.schema_variant"
 API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
 API_IMPORT_MAX_ROWS = env.int("API_IMPORT_MAX_ROWS", default=100_000)
 API_IMPORT_MAX_BYTES = env.int("API_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# XLSX files are zips: refused before unpacking above these (real workbooks compress about 5-30 times).
+API_IMPORT_MAX_UNPACKED_BYTES = env.int("API_IMPORT_MAX_UNPACKED_BYTES", default=100 * 1024 * 1024)
+API_IMPORT_MAX_COMPRESSION_RATIO = env.int("API_IMPORT_MAX_COMPRESSION_RATIO", default=100)
 
 # Internationalisation: English and Simplified Chinese ship.
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")

@@ -249,7 +249,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_security_headers_live_from_gunicorn(test_database_url):
+def test_security_headers_live_from_gunicorn(committed_acme, test_database_url):
     """The production server (gunicorn and WhiteNoise, not the test client) sends them too."""
     port = free_port()
     process = subprocess.Popen(

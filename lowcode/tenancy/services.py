@@ -125,6 +125,12 @@ def resume_tenant(tenant: Tenant) -> Tenant:
     return _set_status(tenant, Tenant.Status.ACTIVE)
 
 
+def is_suspended_now(schema_name: str) -> bool:
+    """Whether the tenant is suspended at this moment (its row read again): long jobs, which
+    outlive the request or task that loaded the tenant, check it between chunks of work."""
+    return Tenant.objects.filter(schema_name=schema_name, status=Tenant.Status.SUSPENDED).exists()
+
+
 def _tenant_app_labels() -> list[str]:
     # Content types and permissions are recreated by migrations in the target schema.
     skip = {"contenttypes"}

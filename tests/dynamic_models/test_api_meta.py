@@ -264,7 +264,7 @@ def test_failed_import_changes_nothing_and_reports_why(globex_api, tenant, globe
 
 
 @pytest.mark.parametrize(("data", "content_type", "path"), [
-    ("{not json", "application/json", "detail"),
+    ("{not json", "application/json", "non_field_errors"),
     (json.dumps([1, 2]), "application/json", "non_field_errors"),
     (json.dumps({"format": "zip", "format_version": 1, "definitions": []}), "application/json", "format"),
     (json.dumps({"format": "lowcode.bundle", "format_version": 1, "definitions": "x"}), "application/json",

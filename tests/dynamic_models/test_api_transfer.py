@@ -8,12 +8,13 @@ import datetime
 import io
 import json
 import time
+import zipfile
 from urllib.parse import urlsplit
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django_tenants.utils import tenant_context
 from drf_spectacular.validation import validate_schema
@@ -21,6 +22,7 @@ from drf_spectacular.validation import validate_schema
 from dynamic_models import runtime, transfer
 from dynamic_models.models import ImportJob
 from lowcode.apikeys import services as apikeys
+from lowcode.tenancy import services as tenancy
 
 from .conftest import EXPENSE_FIELDS, PROJECT_FIELDS, design, expense, project
 
@@ -115,6 +117,38 @@ def test_xlsx_export(api):
     assert rows[1][4] == '=HYPERLINK("http://evil")'  # Text, not a formula.
     assert workbook.active["E2"].data_type == "s"
     assert len(rows) == 2
+
+
+FORMULAS = ["=1+2", "+SUM(A1)", "-2+3", "@SUM(A1)", "\tTab", "\rReturn", "'=quoted before", "-5", "+1e3", "Plain"]
+
+
+def test_csv_export_keeps_formulas_inert_and_numbers_numbers(api):
+    for index, text in enumerate(FORMULAS):
+        project(name=text, budget="-1500.25" if index == 0 else None)
+    rows = read_csv(api.get("/api/v1/data/project/export.csv?fields=name,budget&ordering=id"))
+    assert rows[1:] == [["'=1+2", "-1500.25"], ["'+SUM(A1)", ""], ["'-2+3", ""], ["'@SUM(A1)", ""], ["'\tTab", ""],
+                        ["'\rReturn", ""], ["''=quoted before", ""], ["-5", ""], ["+1e3", ""], ["Plain", ""]]
+    # Imported back, each cell is the value exported (names are unique: the copies get a suffix; text
+    # fields trim surrounding whitespace, as for any request).
+    copies = io.StringIO()
+    csv.writer(copies).writerows([rows[0], *([name + " (copy)", budget] for name, budget in rows[1:])])
+    response = upload(api, "project", copies.getvalue())
+    assert response.status_code == 201, response.json()
+    names = runtime.get_model("project").objects.filter(name__endswith=" (copy)").values_list("name", flat=True)
+    assert sorted(names) == sorted(f"{text} (copy)".strip() for text in FORMULAS)
+
+
+def test_xlsx_export_keeps_formulas_inert_and_numbers_numbers(api):
+    for index, text in enumerate(FORMULAS):
+        project(name=text, budget="-1500.25" if index == 0 else None)
+    response = api.get("/api/v1/data/project/export.xlsx?fields=name,budget&ordering=id")
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    names = list(sheet["A"])[1:]
+    # Unchanged (XML reads a lone CR as a line feed): Excel's quote prefix keeps them text.
+    assert [cell.value for cell in names] == [text.replace("\r", "\n") for text in FORMULAS]
+    assert [cell.quotePrefix for cell in names] == [True] * 7 + [False] * 3
+    assert {cell.data_type for cell in names} == {"s"}
+    assert (sheet["B2"].value, sheet["B2"].data_type) == (-1500.25, "n")
 
 
 def test_export_needs_view_permission(api, acme, make_user):
@@ -269,6 +303,35 @@ def test_bad_files_are_400(api, content, name, content_type, code):
     assert not expenses().exists()
 
 
+def padded_xlsx(padding: int) -> bytes:
+    """A valid workbook whose sheet holds `padding` spaces more: it compresses about a thousand times."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes([["title", "amount", "spent_on"], ["Taxi", 12.5, "2026-01-05"]])))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            content = source.read(entry)
+            if entry.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b"</sheetData>", b" " * padding + b"</sheetData>")
+            target.writestr(entry.filename, content)
+    return output.getvalue()
+
+
+def test_xlsx_zip_bombs_are_refused_before_they_are_opened(api, settings):
+    assert upload(api, "expense", padded_xlsx(10_000), name="rows.xlsx", content_type=XLSX).status_code == 201
+    started = time.monotonic()
+    response = upload(api, "expense", padded_xlsx(20 * 2**20), name="rows.xlsx", content_type=XLSX)
+    assert response.status_code == 400
+    assert response.json()["file"][0]["code"] == "zip_bomb", response.json()
+    assert "zip bomb" in response.json()["file"][0]["message"]
+    settings.API_IMPORT_MAX_UNPACKED_BYTES, settings.API_IMPORT_MAX_COMPRESSION_RATIO = 2**20, 10_000
+    response = upload(api, "expense", padded_xlsx(2 * 2**20), name="rows.xlsx", content_type=XLSX)
+    assert response.status_code == 400
+    assert response.json()["file"] == [{"code": "too_large_unpacked", "message": (
+        "The XLSX file unpacks to 2.0 MB, more than 1.0 MB; split the file.")}]
+    assert time.monotonic() - started < 5
+    assert expenses().count() == 1
+
+
 def test_unknown_columns_are_named(api):
     message = upload(api, "expense", "title,colour\nTaxi,red\n").json()["file"][0]["message"]
     assert "colour" in message and "amount" in message
@@ -403,6 +466,64 @@ def test_big_import_with_a_real_worker(committed_acme, celery_worker, make_user,
         records = runtime.get_model("expense").objects
         assert records.count() == 1200
         assert set(records.values_list("created_by", flat=True)) == {user.pk}
+
+
+def wait_for_job(tenant, job_id: int, done, timeout: float = 120) -> ImportJob:
+    """Poll a job (from the database: a suspended tenant's API answers 403) until done(job)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with tenant_context(tenant):
+            job = transfer.with_live_progress(ImportJob.objects.get(pk=job_id))
+        if done(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
+
+
+def published_expenses(tenant, make_user) -> tuple:
+    from dynamic_models import services
+
+    with tenant_context(tenant):
+        services.publish(design("project", PROJECT_FIELDS, label="Project", display_field="name"))
+        services.publish(design("expense", EXPENSE_FIELDS, label="Expense", display_field="title"))
+    user = make_user(tenant, "frank", is_superuser=True, is_staff=True)
+    with tenant_context(tenant):
+        _key, secret = apikeys.create_key(user, name="integration", scopes=["*:write"])
+    return user, Client(HTTP_HOST="acme.localhost", HTTP_AUTHORIZATION=f"Api-Key {secret}")
+
+
+def test_import_job_stops_when_its_tenant_is_suspended(committed_acme, celery_worker, make_user, settings):
+    """`lowcode tenant suspend` while a worker imports: the job stops at its next chunk, nothing written."""
+    _user, client = published_expenses(committed_acme, make_user)
+    settings.API_IMPORT_SYNC_MAX_ROWS = 50
+    response = upload(client, "expense", big_csv(20_000))
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["id"]
+    running = wait_for_job(committed_acme, job_id, lambda job: job.processed > 0 or job.is_finished)
+    assert (running.status, running.created) == ("running", 0), running.message
+    tenancy.suspend_tenant(committed_acme)
+    try:
+        job = wait_for_job(committed_acme, job_id, lambda job: job.is_finished)
+        assert job.status == "failed" and job.created == 0
+        assert job.message == "The workspace was suspended: the import stopped and nothing was imported."
+        with tenant_context(committed_acme):
+            assert not runtime.get_model("expense").objects.exists()
+    finally:
+        tenancy.resume_tenant(committed_acme)
+
+
+def test_import_job_queued_before_a_suspension_does_not_run(committed_acme, celery_worker, make_user):
+    user, _client = published_expenses(committed_acme, make_user)
+    with tenant_context(committed_acme), transaction.atomic():  # The worker sees both at once.
+        job = transfer.start_import_job("expense", transfer.ImportSource("csv", big_csv(3).encode()), total=3,
+                                        user=user)
+        tenancy.suspend_tenant(committed_acme)
+    try:
+        job = wait_for_job(committed_acme, job.pk, lambda job: job.is_finished)
+        assert job.status == "failed" and "suspended" in job.message
+        with tenant_context(committed_acme):
+            assert not runtime.get_model("expense").objects.exists()
+    finally:
+        tenancy.resume_tenant(committed_acme)
 
 
 def test_jobs_show_read_only_in_admin(api, settings):
