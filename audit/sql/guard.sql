@@ -9,7 +9,8 @@
 --   purge_audit(schema, seq)    retention: deletes the events up to `seq`, only if all of them are
 --                               older than the tenant's retention and an `audit.archive` event
 --                               records that seq and its hash (the anchor `verify` checks).
---   drop_tenant_schema(schema)  tenant deletion, once the tenant's row is gone.
+--   drop_tenant_schema(schema)  tenant deletion (and a failed creation's clean-up): the whole schema,
+--                               trail included, which is visible; never public or a system schema.
 --
 -- Run it as a superuser, after creating the roles (README, "Audit trail: roles"), in the product's
 -- database and in template1 (so databases created later, such as test databases, have it):
@@ -94,19 +95,9 @@ $$;
 
 CREATE OR REPLACE FUNCTION lowcode_guard.drop_tenant_schema(target_schema text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    in_use boolean;
 BEGIN
     IF target_schema IN ('public', 'information_schema', 'lowcode_guard') OR target_schema LIKE 'pg\_%' THEN
         RAISE EXCEPTION 'schema % is not a tenant''s', target_schema USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF to_regclass('public.tenancy_tenant') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM public.tenancy_tenant WHERE schema_name = $1)'
-            INTO in_use USING target_schema;
-        IF in_use THEN
-            RAISE EXCEPTION 'schema % still belongs to a tenant', target_schema
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
     END IF;
     EXECUTE format('DROP SCHEMA %I CASCADE', target_schema);
 END

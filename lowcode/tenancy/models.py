@@ -44,6 +44,19 @@ class Tenant(TenantMixin):
     def __str__(self):
         return f"{self.name} ({self.schema_name})"
 
+    def _drop_schema(self, force_drop=False):
+        """Drop the schema as django-tenants does, but through the owner's guard: the schema holds
+        the audit trail, which the runtime role cannot drop itself (audit/sql/guard.sql)."""
+        from django.db import connection
+        from django_tenants.utils import get_public_schema_name, schema_exists
+
+        if connection.schema_name not in (self.schema_name, get_public_schema_name()):
+            raise RuntimeError(f"Can't delete tenant {self.schema_name} from schema {connection.schema_name}.")
+        if (force_drop or self.auto_drop_schema) and schema_exists(self.schema_name):
+            self.pre_drop()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT lowcode_guard.drop_tenant_schema(%s)", [self.schema_name])
+
     @property
     def is_public(self) -> bool:
         from django_tenants.utils import get_public_schema_name

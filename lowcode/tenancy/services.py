@@ -159,10 +159,7 @@ def delete_tenant(tenant: Tenant, *, export_dir: Path) -> Path:
     with transaction.atomic():
         # Deferred foreign-key checks still pending in this transaction would block DROP.
         connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
-        tenant.delete()
-        # The schema holds the audit trail, which belongs to the owner role: only its guard drops
-        # it, and only once no tenant uses the schema (audit/sql/guard.sql).
-        connection.cursor().execute("SELECT lowcode_guard.drop_tenant_schema(%s)", [schema_name])
+        tenant.delete(force_drop=True)
     _clear_cache(schema_name)
     logger.info("tenant deleted: %s (export: %s)", schema_name, path)
     return path
