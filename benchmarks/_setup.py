@@ -132,6 +132,21 @@ def in_tenant(tenant) -> Iterator[None]:
         connection.set_schema_to_public()
 
 
+def empty_audit_trail() -> None:
+    """TRUNCATE the current tenant's audit trail as the database superuser: the application's
+    role cannot (README, "Audit trail: roles"), and the embedded server's superuser is at hand."""
+    import psycopg
+    from django.db import connection
+    from psycopg import sql
+
+    from lowcode import embedded
+
+    conninfo = embedded.EmbeddedPostgres().admin_conninfo(connection.settings_dict["NAME"])
+    with psycopg.connect(conninfo, autocommit=True) as admin, admin.transaction():
+        admin.execute("SET LOCAL lowcode.audit_flush = 'on'")
+        admin.execute(sql.SQL("TRUNCATE {}.audit_auditevent").format(sql.Identifier(connection.schema_name)))
+
+
 def published_keys() -> set[str]:
     """Entity keys published in the connection's schema."""
     from metadata.services import published_bodies

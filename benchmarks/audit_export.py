@@ -67,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
         (tenant,) = _setup.ensure_tenants([TENANT])
         with _setup.in_tenant(tenant):
-            # 1. Empty the bench tenant's trail (TRUNCATE is refused unless lowcode.audit_flush is on).
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lowcode.audit_flush', 'on', true)")
-                cursor.execute("TRUNCATE audit_auditevent")
+            # 1. Empty the bench tenant's trail (only the database superuser can).
+            _setup.empty_audit_trail()
 
             # 2. Load through the insert trigger, in committed chunks.
             load_started = time.perf_counter()

@@ -120,15 +120,6 @@ def publish_scenario() -> None:
                 services.publish_body(body, note="benchmark set-up")
 
 
-def empty_audit_trail() -> None:
-    """TRUNCATE the bench tenant's trail (refused unless lowcode.audit_flush is on, as `flush` does)."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lowcode.audit_flush', 'on', true)")
-        cursor.execute("TRUNCATE audit_auditevent")
-
-
 def people() -> dict:
     """The superuser, frank, and the 200 department users (mia first); created once, kept."""
     from django.contrib.auth import get_user_model
@@ -680,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         (tenant,) = _setup.ensure_tenants([TENANT])
         with _setup.in_tenant(tenant):
             publish_scenario()
-            empty_audit_trail()
+            _setup.empty_audit_trail()
             users = people()
             roles_and_departments(users)
             models = {key: runtime.get_model(key) for key in ("project", "expense")}
