@@ -1,8 +1,9 @@
 """The audit trail of a tenant (AD-1..AD-5): events, settings, alert rules and alerts.
 
-`AuditEvent` rows are append-only. The database enforces it (triggers of migration 0002): an
-insert is numbered and hashed there, chained to the tenant's previous event; an update, delete
-or truncate is refused. Write events with `audit.services.record()`.
+`AuditEvent` rows are append-only. The database enforces it: the application's role may only
+read and insert them (the owner role holds the table, see audit/sql/guard.sql), and the triggers
+of migration 0002 number and hash an insert, chained to the tenant's previous event, and refuse
+an update, delete or truncate. Write events with `audit.services.record()`.
 """
 
 from django.conf import settings

@@ -242,7 +242,7 @@ def checkpoints() -> list[Checkpoint]:
     """The current trail's stored checkpoints, oldest first; unreadable ones come with no signature."""
     directory = checkpoint_dir()
     try:
-        names = sorted(default_storage.listdir(directory)[1])
+        names = default_storage.listdir(directory)[1]
     except FileNotFoundError:
         return []
     found = []
