@@ -241,7 +241,14 @@ class EmbeddedPostgres:
         from psycopg import sql
 
         runtime, owner = sql.Identifier(DATABASE_USER), sql.Identifier(OWNER_ROLE)
-        with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
+        try:
+            conn = psycopg.connect(self.admin_conninfo(), autocommit=True)
+        except psycopg.OperationalError as error:
+            raise EmbeddedServiceError(
+                f"Cannot log in to the embedded PostgreSQL as {ADMIN_USER}: {error}\nIts password is "
+                f"{self.home / 'secrets' / 'postgres-admin'}; if that file was lost, move {self.data_dir} "
+                "aside to start with a new cluster.") from error
+        with conn:
             conn.execute("SELECT pg_advisory_lock(hashtext('lowcode.embedded.prepare'))")
             if not self.is_legacy():  # There the app role is the bootstrap superuser: left as it is.
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [DATABASE_USER]).fetchone()
@@ -257,36 +264,43 @@ class EmbeddedPostgres:
                     sql.Identifier(DATABASE_NAME), runtime))
                 with psycopg.connect(self.admin_conninfo(DATABASE_NAME), autocommit=True) as product:
                     product.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(runtime))
-            databases = conn.execute("SELECT datname FROM pg_database WHERE datallowconn AND datname <> 'postgres'")
-            for (name,) in databases.fetchall():
-                install_guard(self.admin_conninfo(name))
+            # The installed version is the database's comment, readable from here: no connection to
+            # the databases (test runs' among them) that have it already.
+            databases = conn.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                                     "WHERE datallowconn AND datname <> 'postgres'").fetchall()
+            for name, installed in databases:
+                if installed == guard_version():
+                    continue
+                try:
+                    install_guard(self.admin_conninfo(name), name)
+                except psycopg.OperationalError:
+                    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                        raise  # Not a test database dropped meanwhile.
 
     def stop(self) -> None:
         if self.is_running():
             self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.server_dir))
 
 
-def install_guard(conninfo: str, *, owner: str = OWNER_ROLE, runtime: str = DATABASE_USER) -> bool:
-    """Run `audit/sql/guard.sql` as a superuser in one database unless its current version is there.
+def guard_version() -> str:
+    return "lowcode guard " + hashlib.sha256(GUARD_SQL.read_bytes()).hexdigest()[:16]
 
-    Return whether it ran. The file's psql variables (`:"owner"`, `:'runtime'`) are filled in here.
+
+def install_guard(conninfo: str, database: str) -> None:
+    """Run `audit/sql/guard.sql` as a superuser in one database, and note its version on the database.
+
+    The file's psql variables (`:"owner"`, `:'runtime'`) are filled in here.
     """
     import psycopg
     from psycopg import sql
 
-    text = GUARD_SQL.read_text()
-    version = "lowcode guard " + hashlib.sha256(text.encode()).hexdigest()[:16]
-    variables = {"owner": owner, "runtime": runtime}
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        installed = conn.execute("SELECT obj_description(to_regnamespace('lowcode_guard'), 'pg_namespace')")
-        if installed.fetchone()[0] == version:
-            return False
-        script = re.sub(r""":(["'])(\w+)\1""", lambda match: (
-            sql.Identifier if match[1] == '"' else sql.Literal)(variables[match[2]]).as_string(conn), text)
-        with conn.transaction():
-            conn.execute(script)
-            conn.execute(sql.SQL("COMMENT ON SCHEMA lowcode_guard IS {}").format(sql.Literal(version)))
-    return True
+    variables = {"owner": OWNER_ROLE, "runtime": DATABASE_USER}
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+        conn.execute(re.sub(r""":(["'])(\w+)\1""", lambda match: (
+            sql.Identifier if match[1] == '"' else sql.Literal)(variables[match[2]]).as_string(conn),
+            GUARD_SQL.read_text()))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database),
+                                                                   sql.Literal(guard_version())))
 
 
 class EmbeddedRedis:
