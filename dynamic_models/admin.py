@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -20,6 +21,7 @@ from dynamic_models import diagram, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import ReadOnlyAdminMixin, TenantAdminSite
+from lowcode.api.parsers import JSONTooDeep, load_json
 from metadata.exceptions import MetadataError
 from rbac import columns as rbac_columns
 from rbac import services as rbac
@@ -33,10 +35,34 @@ def _plain_help_texts(formfield):
 
 
 class JSONInput(forms.JSONField):
-    """A JSON box that shows nothing, rather than `null`, when there is no value."""
+    """A JSON box that shows nothing, rather than `null`, when there is no value, and refuses
+    JSON nested deeper than the API takes (Django's parser would fail with a RecursionError)."""
+
+    def _too_deep(self, value) -> bool:
+        try:
+            load_json(value)
+        except JSONTooDeep:
+            return True
+        except ValueError:  # Not JSON: Django's own message says so.
+            pass
+        return False
+
+    def to_python(self, value):
+        if isinstance(value, str) and not self.disabled and self._too_deep(value):
+            raise ValidationError(str(JSONTooDeep()), code="too_deep")
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        if isinstance(data, str) and not self.disabled and self._too_deep(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
     def prepare_value(self, value):
         return "" if value is None else super().prepare_value(value)
+
+
+#: Every JSON box of these admins (designs, records) is a JSONInput.
+JSON_INPUTS = {models.JSONField: {"form_class": JSONInput}}
 
 
 class FieldInline(admin.TabularInline):
@@ -71,6 +97,7 @@ class FieldInline(admin.TabularInline):
 
 @admin.register(Entity)
 class EntityAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_INPUTS
     list_display = ["key", "label", "app", "published_version", "updated_at"]
     search_fields = ["key", "label"]
     list_filter = ["app"]
@@ -216,6 +243,7 @@ _VERBS = {"create": gettext_lazy("Created"), "update": gettext_lazy("Changed"), 
 class RecordAdmin(admin.ModelAdmin):
     """Base of the generated admin of an entity; its options come from the entity's metadata."""
 
+    formfield_overrides = JSON_INPUTS
     actions = ["restore_selected", "purge_selected"]
 
     # --- rbac: operations, data scope and column rules (RB-2, RB-4, RB-5) --------------------

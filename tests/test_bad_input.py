@@ -96,6 +96,14 @@ def test_imported_json_files_keep_the_depth_limit(client):
         f"Row 1, column data: JSON nested deeper than {MAX_JSON_DEPTH} levels.")}]}
 
 
+def test_admin_json_boxes_keep_the_depth_limit(client):
+    response = client.post("/admin/data/thing/add/", {"title": "deep", "data": nested(1000)})
+    assert response.status_code == 200  # The form again, with the error under the field.
+    assert f"JSON nested deeper than {MAX_JSON_DEPTH} levels." in response.content.decode()
+    assert client.post("/admin/data/thing/add/", {"title": "flat", "data": "[[1]]"}).status_code == 302
+    assert list(runtime.get_model("thing").objects.values_list("title", "data")) == [("flat", [[1]])]
+
+
 # --- filter values and cursors --------------------------------------------------------------
 
 @pytest.mark.parametrize(("query", "code"), [
