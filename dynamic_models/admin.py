@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.fields import InvalidJSONInput
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -158,7 +158,9 @@ class EntityAdmin(admin.ModelAdmin):
         entity = get_object_or_404(Entity, pk=pk)
         self._check_change(request, entity)
         if request.method == "POST":
-            expected = request.POST.get("expected_version")
+            expected = request.POST.get("expected_version", "")
+            if expected and not expected.isdigit():
+                return HttpResponseBadRequest(_("expected_version must be a whole number."))
             try:
                 migration = services.publish(entity, author=request.user, note=request.POST.get("note", ""),
                                              expected_version=int(expected) if expected else None)

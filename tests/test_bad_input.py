@@ -179,10 +179,23 @@ def test_bundle_export_errors_match_the_documented_400(client):
     assert not list(validator.iter_errors(response.json()))
 
 
-def test_search_errors_name_no_list(client):
+def test_search_errors_name_the_search_parameter(client):
     response = client.get("/api/v1/data/thing/?search=a%00b")
     assert response.status_code == 400
-    assert response.json()["non_field_errors"][0]["code"] == "null_characters_not_allowed"
+    assert response.json()["search"][0]["code"] == "null_characters_not_allowed"
+
+
+def test_a_bundle_import_checks_its_body_dry_run_flag_even_when_the_query_sets_one(client):
+    response = post_json(client, "/api/v1/meta/bundles/import/?dry_run=true", json.dumps({"dry_run": {}}))
+    assert response.status_code == 400 and response.json()["dry_run"][0]["code"] == "invalid"
+
+
+def test_admin_publish_with_a_bad_expected_version_is_a_400(client):
+    from dynamic_models.models import Entity
+
+    entity = Entity.objects.get(key="thing")
+    response = client.post(f"/admin/dynamic_models/entity/{entity.pk}/preview/", {"expected_version": "x"})
+    assert response.status_code == 400
 
 
 def test_bulk_endpoints_are_documented_as_lists(client):

@@ -761,9 +761,10 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
         else:
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail(_(
                 "Send the bundle as a JSON object, or as a multipart file named \"file\"."), code="no_bundle")]})
-        flag = request.query_params.get("dry_run", flag)
-        try:
-            dry_run = bool(flag is not None and serializers.BooleanField().to_internal_value(flag))
-        except ValidationError as error:
-            raise ValidationError({"dry_run": error.detail}) from None
+        dry_run = False
+        for given in (flag, request.query_params.get("dry_run")):  # Each is checked, wherever it came from.
+            try:
+                dry_run |= bool(given is not None and serializers.BooleanField().to_internal_value(given))
+            except ValidationError as error:
+                raise ValidationError({"dry_run": error.detail}) from None
         return bundle, dry_run

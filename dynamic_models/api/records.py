@@ -153,6 +153,12 @@ class ReadableSearchFilter(filters.SearchFilter):
         access = _access(view, request)
         return [name for name in super().get_search_fields(view, request) or () if access.can_query(name)]
 
+    def get_search_terms(self, request):
+        if "\x00" in request.query_params.get(self.search_param, ""):  # PostgreSQL refuses NUL in text.
+            raise ValidationError({self.search_param: [serializers.ErrorDetail(
+                _("Search terms cannot contain the NUL character."), code="null_characters_not_allowed")]})
+        return super().get_search_terms(request)
+
 
 class RecordPermissions(permissions.BasePermission):
     """The entity operation of each endpoint, decided by rbac (roles, scopes, object grants)."""
