@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from decimal import Decimal
 from functools import cached_property
 
 from django.core.exceptions import FieldError
@@ -29,6 +30,7 @@ from lowcode.expressions import (
     ExpressionValueError,
     compile_expression,
 )
+from lowcode.expressions.functions import output_field_of, to_numeric
 
 logger = logging.getLogger(__name__)
 
@@ -101,29 +103,33 @@ def _errors(source: str, path: str, fields: dict, **options) -> list[dict]:
 
 
 class Formula:
-    """A formula field's expression at runtime, compiled on first use.
+    """A formula field's expression at runtime, compiled and checked on first use.
 
-    Building a model records the source only. A formula that cannot run (a design published
-    before expressions were checked) gives null, with a warning in the log, so that one bad
-    formula never fails its entity's lists, let alone the tenant's pages.
+    Building a model records the source only. A formula that does not pass today's check (a
+    design published before expressions were checked) gives null, with a warning in the
+    log, so that one bad formula never fails its entity's lists, let alone the tenant's pages.
     """
 
-    def __init__(self, entity_key: str, key: str, source: str):
-        self.entity_key, self.key, self.source = entity_key, key, source
+    is_number = False
+
+    def __init__(self, body: dict, key: str, source: str):
+        self.body, self.key, self.source = body, key, source
 
     def __repr__(self):
-        return f"<Formula {self.entity_key}.{self.key}: {self.source}>"
+        return f"<Formula {self.body['key']}.{self.key}: {self.source}>"
 
     def _cannot_run(self, error: Exception) -> None:
-        logger.warning("Formula %s.%s cannot run, its value is null: %s", self.entity_key, self.key, error)
+        logger.warning("Formula %s.%s cannot run, its value is null: %s", self.body["key"], self.key, error)
 
     @cached_property
     def expression(self) -> Expression | None:
         try:
-            return compile_expression(self.source)
+            expression = compile_expression(self.source)
+            self.is_number = expression.check(expression_fields(self.body, database=True)).kind == "number"
         except ExpressionError as error:
             self._cannot_run(error)
             return None
+        return expression
 
     def to_orm(self) -> models.Expression:
         """The database expression of the value, for `annotate()`; compiled when the query resolves it."""
@@ -134,10 +140,13 @@ class Formula:
         if self.expression is None:
             return None
         try:
-            return self.expression.evaluate({"record": record})
+            value = self.expression.evaluate({"record": record})
         except ExpressionError as error:
             self._cannot_run(error)
             return None
+        # A number is a Decimal whichever way it was computed: the database's numeric (from
+        # `coalesce(quantity, price)`) and an integer field's int (from `quantity`) read alike.
+        return Decimal(value) if self.is_number and isinstance(value, int) else value
 
 
 class _FormulaValue(models.Expression):
@@ -151,7 +160,11 @@ class _FormulaValue(models.Expression):
         arguments = (query, allow_joins, reuse, summarize, for_save)
         if self.formula.expression is not None:
             try:
-                return self.formula.expression.to_orm().resolve_expression(*arguments)
+                value = self.formula.expression.to_orm()
+                value = to_numeric(value) if self.formula.is_number else value
+                resolved = value.resolve_expression(*arguments)
+                output_field_of(resolved)  # Django finds mixed types here, else only when compiling the SQL.
+                return resolved
             except (ExpressionError, FieldError) as error:
                 self.formula._cannot_run(error)
         return Value(None, output_field=models.Field()).resolve_expression(*arguments)

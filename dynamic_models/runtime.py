@@ -161,7 +161,7 @@ def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
             attrs[spec["key"]] = field
         else:
             # Compiled on first use: building models (and the tenant's URLs) evaluates no formula.
-            attrs["lowcode_formulas"][spec["key"]] = Formula(key, spec["key"], spec["options"].get("expression", ""))
+            attrs["lowcode_formulas"][spec["key"]] = Formula(body, spec["key"], spec["options"].get("expression", ""))
     return type(key, (DynamicRecord,), attrs)
 
 

@@ -625,6 +625,8 @@ CONDITION_CASES = [
     "false",
     "user.name == 'bob'",
     "not (is_staff and (last_login > date_joined or username in ['bob']))",
+    "null not in [username]",
+    "user.missing not in [username, 'x']",
 ]
 
 

@@ -138,7 +138,10 @@ class _Compiler:
                 return self._comparison(node)
             case Call():
                 function = self._function(node)
-                return function.to_q(*self._arguments(function, node))
+                arguments = self._arguments(function, node)
+                if _null_result(function, arguments):
+                    return _false()
+                return function.to_q(*arguments)
         return is_true(self.value(node))
 
     def _comparison(self, node: BinaryOp) -> Q:
@@ -158,6 +161,8 @@ class _Compiler:
 
     def _membership(self, node: BinaryOp) -> Q:
         left = self.value(node.left)
+        if _is_null(left):
+            return _false()  # Null is in no list, and not "not in" one either.
         if self._is_dynamic(node.right):
             if not isinstance(node.right, ListLiteral):
                 raise ExpressionCompileError(
@@ -196,17 +201,27 @@ class _Compiler:
             case Field(name=name):
                 return F(name)
             case UnaryOp(operator="-", operand=operand):
-                return TypeDispatch(_arithmetic_builder("-", node.position), Value(0), self.value(operand))
+                return self._arithmetic("-", node.position, Value(0), self.value(operand))
             case BinaryOp(operator=operator, left=left, right=right) if operator in ARITHMETIC_OPERATORS:
-                return TypeDispatch(_arithmetic_builder(operator, node.position), self.value(left), self.value(right))
+                return self._arithmetic(operator, node.position, self.value(left), self.value(right))
             case Call():
                 function = self._function(node)
-                return function.to_orm(*self._arguments(function, node))
+                arguments = self._arguments(function, node)
+                if _null_result(function, arguments):
+                    return Value(None)
+                return function.to_orm(*arguments)
             case ListLiteral():
                 raise ExpressionCompileError(
                     _("The database can only use a list after “in”."), node.position
                 )
         raise AssertionError(f"Unknown node {node!r}")  # pragma: no cover
+
+    def _arithmetic(self, operator: str, position: int, left: Expression, right: Expression) -> Expression:
+        if _is_null(left) or _is_null(right):
+            # Null on every row: an untyped NULL, as a constant null is, so that min(),
+            # coalesce() and the like skip it as Python does.
+            return Value(None)
+        return TypeDispatch(_arithmetic_builder(operator, position), left, right)
 
     def _function(self, node: Call):
         try:
@@ -221,6 +236,16 @@ class _Compiler:
             self.condition(argument) if index in function.condition_arguments else self.value(argument)
             for index, argument in enumerate(node.arguments)
         ]
+
+
+def _is_null(expression) -> bool:
+    return isinstance(expression, Value) and expression.value is None
+
+
+def _null_result(function, arguments: list) -> bool:
+    """Whether a function that propagates null gets a constant null: null on every row, as in
+    Python (and the database could not type a bare NULL argument)."""
+    return function.propagates_null and any(_is_null(argument) for argument in arguments)
 
 
 def is_volatile(node: Node) -> bool:

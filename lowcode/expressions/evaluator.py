@@ -78,7 +78,7 @@ class _Evaluator:
 
     def value(self, node: Node) -> Any:
         try:
-            result = self._value(node)
+            return _plain(self._value(node))
         except DecimalException:
             if self.strict:
                 raise ExpressionValueError(_("This number is too large."), node.position) from None
@@ -94,10 +94,6 @@ class _Evaluator:
             if error.position is None:
                 error.position = node.position
             raise
-        if isinstance(result, Decimal) and result.is_zero():
-            # -0 (from -1 * 0) would read "-0" in text; SQL's numeric has no negative zero.
-            return result.copy_abs()
-        return result
 
     def condition(self, node: Node) -> bool:
         try:
@@ -155,6 +151,16 @@ class _Evaluator:
                 return None
         # A plugin's function must not hand a Python object back into the expression.
         return clean_value(function.evaluate(*arguments))
+
+
+def _plain(value: Any) -> Any:
+    """A number as PostgreSQL's numeric writes it: no exponent (1.3E+3), no negative zero."""
+    if isinstance(value, Decimal):
+        if value.as_tuple().exponent > 0:
+            value = value.quantize(1)
+        if value.is_zero():
+            value = value.copy_abs()
+    return value
 
 
 def _arithmetic(operator: str, left: Any, right: Any) -> Any:

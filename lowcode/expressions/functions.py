@@ -105,6 +105,8 @@ DECIMAL_CONTEXT = Context(
 # reach further, so results outside are null on both sides.
 MIN_DATE, MAX_DATE = datetime.date.min, datetime.date.max
 MAX_DAYS = (MAX_DATE - MIN_DATE).days
+# Dates and times keep a day's margin (in UTC), so that any time zone can show them.
+DATETIME_DAYS = (1, MAX_DAYS - 1)
 
 # Argument kinds of functions (see `ExpressionFunction.argument_kinds`).
 NUMBERS = frozenset({"number"})
@@ -308,6 +310,12 @@ def constant(expression: Expression) -> tuple[bool, Any]:
     return False, None
 
 
+def default_collation(expression: Expression) -> Expression:
+    """Text computed under a collation of its own (ICU to change case, "C" to order) back in
+    the default one: PostgreSQL refuses to combine two different explicit collations."""
+    return db.Collate(expression, "default")
+
+
 def within_text_limit(expression: Expression) -> Expression:
     """Text longer than `MAX_TEXT_LENGTH` is null, as `join_text()` fails in Python."""
     return null_unless(Q(LessThanOrEqual(db.Length(expression), MAX_TEXT_LENGTH)), expression, TextField())
@@ -369,11 +377,15 @@ def common_output_field(*expressions: Expression):
     """Return the output field for a choice among resolved expressions (if, min, coalesce).
 
     Django refuses to guess between different number fields (an integer column and a
-    decimal literal); the choice is then a decimal, as in Python. None lets Django infer.
+    decimal literal) or text fields (short and long text); the choice is then a decimal, as
+    in Python, or text. None lets Django infer.
     """
     fields = [field for field in map(output_field_of, expressions) if field is not None]
-    if len({type(field) for field in fields}) > 1 and all(isinstance(field, _NUMBER_FIELDS) for field in fields):
-        return DecimalField()
+    if len({type(field) for field in fields}) > 1:
+        if all(isinstance(field, _NUMBER_FIELDS) for field in fields):
+            return DecimalField()
+        if all(isinstance(field, _TEXT_FIELDS) for field in fields):
+            return TextField()
     return None
 
 
@@ -635,7 +647,7 @@ class DaysBetweenFunction(ExpressionFunction):
 class AddDaysFunction(ExpressionFunction):
     """A date (or date and time) some days later; null outside the dates Python can hold.
 
-    Dates and times move in UTC, as the database's sessions do.
+    Dates and times move in UTC, as the database's sessions do, and stay a day inside them.
     """
 
     type = "add_days"
@@ -653,12 +665,14 @@ class AddDaysFunction(ExpressionFunction):
                 _("Expected a date but got %(type)s.") % {"type": type_name(value)}
             )
         days = as_integer(days, -MAX_DAYS, MAX_DAYS)
-        if isinstance(value, datetime.datetime) and timezone.is_aware(value):
-            value = value.astimezone(datetime.UTC)
-        try:
-            return value + datetime.timedelta(days=days)
-        except OverflowError:
-            raise ExpressionValueError(_("That is not a valid date.")) from None
+        low, high = 0, MAX_DAYS
+        if isinstance(value, datetime.datetime):
+            low, high = DATETIME_DAYS
+            if timezone.is_aware(value):
+                value = value.astimezone(datetime.UTC)
+        if not low <= (value.toordinal() - MIN_DATE.toordinal()) + days <= high:
+            raise ExpressionValueError(_("That is not a valid date."))
+        return value + datetime.timedelta(days=days)
 
     def to_orm(self, value, days):
         if not valid_constants([days], [(-MAX_DAYS, MAX_DAYS)]):
@@ -679,7 +693,8 @@ class AddDaysFunction(ExpressionFunction):
             else:
                 # date + integer is a date in PostgreSQL.
                 moved = Func(value, count, template="(%(expressions)s)", arg_joiner=" + ", output_field=DateField())
-            valid = whole_between(days, -MAX_DAYS, MAX_DAYS) & between(target, 0, MAX_DAYS)
+            valid = whole_between(days, -MAX_DAYS, MAX_DAYS) & between(
+                target, *(DATETIME_DAYS if is_datetime else (0, MAX_DAYS)))
             return null_unless(valid, moved, output_field)
 
         return TypeDispatch(build, value, days)
@@ -696,7 +711,7 @@ class _CaseFunction(ExpressionFunction):
     def to_orm(self, text):
         # The database's default locale may be "C", which changes the case of ASCII letters
         # only; ICU's root locale maps all of Unicode, as Python does.
-        return self.database_function(db.Collate(text, ICU_COLLATION))
+        return default_collation(self.database_function(db.Collate(text, ICU_COLLATION)))
 
 
 class UpperFunction(_CaseFunction):
@@ -772,6 +787,8 @@ class ConcatFunction(ExpressionFunction):
         )
 
     def to_orm(self, *values):
+        # A constant null is "" (an untyped NULL would leave Django without a type to cast).
+        values = [Value("") if _is_null(value) else value for value in values]
         if len(values) == 1:
             values = (*values, Value(""))
         return within_text_limit(db.Concat(*values, output_field=TextField()))
@@ -820,6 +837,16 @@ class EndsWithFunction(_TextTestFunction):
 # --- Logic and numbers -----------------------------------------------------------------------
 
 
+def _is_null(expression: Expression) -> bool:
+    return constant(expression) == (True, None)
+
+
+def _without_nulls(values) -> list[Expression]:
+    """The arguments but constant nulls, which the database could not type (and which
+    coalesce(), min() and max() skip anyway)."""
+    return [value for value in values if not _is_null(value)]
+
+
 class _ChoiceFunction(ExpressionFunction):
     """A function returning one of its arguments (from `first_choice` on): they share a type."""
 
@@ -851,6 +878,9 @@ class IfFunction(_ChoiceFunction):
         return then() if as_bool(condition()) else otherwise()
 
     def to_orm(self, condition, then, otherwise):
+        if _is_null(then) and _is_null(otherwise):
+            return Value(None)
+
         def build(then, otherwise):
             return Case(
                 When(condition, then=then), default=otherwise,
@@ -870,6 +900,10 @@ class CoalesceFunction(_ChoiceFunction):
     lazy_arguments = True
 
     def to_orm(self, *values):
+        values = _without_nulls(values)
+        if len(values) < 2:
+            return values[0] if values else Value(None)
+
         def build(*values):
             return db.Coalesce(*values, output_field=common_output_field(*values))
 
@@ -961,10 +995,15 @@ class _ExtremeFunction(_ChoiceFunction):
     pick = min
 
     def to_orm(self, *values):
+        values = _without_nulls(values)
+        if len(values) < 2:
+            return values[0] if values else Value(None)
+
         def build(*values):
             if all(field_kind(value) == "text" for value in values):
                 # Python orders text by code point, as the "C" collation does.
                 values = [db.Collate(value, "C") for value in values]
+                return default_collation(self.database_function(*values, output_field=common_output_field(*values)))
             return self.database_function(*values, output_field=common_output_field(*values))
 
         return TypeDispatch(build, *values)
