@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
 from audit import services as audit
-from lowcode.expressions import ExpressionError, compile_expression
+from lowcode.expressions import ExpressionError, compile_expression, types
 from rbac.models import ColumnRule, DataScope, Department, Role
 from rbac.registries import (
     DEFAULT_ENTITY_ACTIONS,
@@ -977,6 +977,14 @@ def _sample_context() -> dict:
                      "department_tree_ids": [], "managed_department_ids": []}}
 
 
+#: The types of what `_user_context()` offers scope expressions as `user.<attribute>`.
+USER_ATTRIBUTE_TYPES = {
+    "id": types.BIGINT, "username": types.TEXT, "email": types.TEXT, "is_staff": types.BOOLEAN,
+    "roles": types.list_of(types.TEXT), "department_ids": types.list_of(types.BIGINT),
+    "department_tree_ids": types.list_of(types.BIGINT), "managed_department_ids": types.list_of(types.BIGINT),
+}
+
+
 def validate_scope(scope: DataScope) -> None:
     """Raise ValidationError unless the scope can run on its entity."""
     errors = {}
@@ -994,7 +1002,14 @@ def validate_scope(scope: DataScope) -> None:
                 "field": scope.owner_field, "entity": scope.entity_key, "fields": ", ".join(owners)}
     if (scope.expression or "").strip() and "expression" not in errors:
         try:
-            condition = compile_expression(scope.expression).to_q(_sample_context())
+            expression = compile_expression(scope.expression)
+            if body is not None:
+                from dynamic_models import formulas
+
+                # Fields by type, formulas too; the user's attributes that _user_context() gives.
+                expression.check(formulas.expression_fields(body, database=True, formulas=True),
+                                 user=USER_ATTRIBUTE_TYPES, condition=True)
+            condition = expression.to_q(_sample_context())
             if body is not None:
                 from dynamic_models import runtime
 

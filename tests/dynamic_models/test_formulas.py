@@ -203,3 +203,18 @@ def test_decimal_results_keep_their_digits(builder):
     created = post(builder, "/api/v1/data/claim/", {"title": "Taxi", "amount": "100.00"}).json()
     assert created["calc"] == "113.0000" and Decimal(created["calc"]) == Decimal("113")
     assert builder.get("/api/v1/data/claim/").json()["results"][0]["calc"] == "113.0000"
+
+
+def test_scope_expressions_read_only_what_the_user_context_offers(builder):
+    from django.core.exceptions import ValidationError
+
+    from rbac import services as rbac
+
+    role = rbac.create_role("claims_desk", grants=["data.claim.view"])
+    for source in ("user.password == 'x'", "amount / 0 > 1", "title == user.id", "upper(user.roles) == 'A'",
+                   "iban == user.username", "qty"):
+        with pytest.raises(ValidationError) as error:
+            rbac.add_scope(role, "claim", "expression", expression=source)
+        assert list(error.value.message_dict) == ["expression"], source
+    # Formula fields can be read (scopes filter the queryset that computes them).
+    rbac.add_scope(role, "claim", "expression", expression="qty == user.id and 'boss' in user.roles or calc > 1")
