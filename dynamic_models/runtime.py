@@ -2,9 +2,10 @@
 
 Each tenant's published entities are built into a private app registry (`SnapshotApps`)
 under the app label `data`, one model per entity key (`data.expense`, table `dm_expense`).
-A snapshot is cached per schema and used while its token equals the tenant row's
-`metadata_version`, which django-tenants loads on every request: checking freshness costs no
-query, and a publish in any process is seen by every other on its next request. Two tenants
+A snapshot is cached per schema and used while its token equals the entity token of the
+tenant row (`definition_versions`), which django-tenants loads on every request: checking
+freshness costs no query, a publish of an entity in any process is seen by every other on its
+next request, and a publish of another kind of definition rebuilds nothing. Two tenants
 may define the same key differently: their classes live in different registries.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import types
-import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -32,6 +32,7 @@ from dynamic_models.registries import field_type_registry
 from dynamic_models.validation import rule_errors
 
 APP_LABEL = "data"
+ENTITY_KIND = "entity"  # The definition kind whose published bodies a snapshot builds.
 
 
 class SnapshotApps(Apps):
@@ -179,7 +180,7 @@ def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
 @dataclass
 class Snapshot:
     schema_name: str
-    token: uuid.UUID
+    token: str | None
     bodies: dict[str, dict]
     apps: SnapshotApps = field(repr=False)
 
@@ -222,23 +223,24 @@ def load_bodies() -> dict[str, dict]:
     """Read the current schema's published entity bodies."""
     from metadata.services import published_bodies
 
-    return {key: definition.body for key, definition in sorted(published_bodies("entity").items())}
+    return {key: definition.body for key, definition in sorted(published_bodies(ENTITY_KIND).items())}
 
 
 def current() -> Snapshot:
-    """Return the snapshot of the connection's tenant, rebuilding it if a publish made it stale."""
+    """Return the snapshot of the connection's tenant, rebuilding it if an entity publish made it stale."""
     tenant = connection.tenant
     schema_name = tenant.schema_name
+    token = tenant.definition_versions.get(ENTITY_KIND)
     snapshot = _snapshots.get(schema_name)
-    if snapshot is not None and snapshot.token == tenant.metadata_version:
+    if snapshot is not None and snapshot.token == token:
         return snapshot
     with _locks_guard:
         lock = _build_locks.setdefault(schema_name, threading.Lock())
     with lock:
         snapshot = _snapshots.get(schema_name)
-        if snapshot is None or snapshot.token != tenant.metadata_version:
+        if snapshot is None or snapshot.token != token:
             bodies = load_bodies()
-            snapshot = Snapshot(schema_name, tenant.metadata_version, bodies, build_apps(bodies))
+            snapshot = Snapshot(schema_name, token, bodies, build_apps(bodies))
             replaced = _snapshots.get(schema_name)
             _snapshots[schema_name] = snapshot
             if replaced is not None:

@@ -156,7 +156,7 @@ def import_bundle(bundle: dict, *, dry_run: bool, author=None) -> list[dict]:
         raise MetadataError(_("Bundles are imported into a workspace (tenant), not the platform schema."))
     entries = _checked_entries(bundle)
     tenant = connection.tenant
-    token = getattr(tenant, "metadata_version", None)
+    tokens = getattr(tenant, "definition_versions", None)
     kept = False
     try:
         with transaction.atomic():
@@ -173,10 +173,10 @@ def import_bundle(bundle: dict, *, dry_run: bool, author=None) -> list[dict]:
     finally:
         if not kept:
             # The rolled-back publishes left in-memory state pointing at rows that no
-            # longer exist: the tenant's metadata token (its runtime snapshot is keyed on
-            # it) and cached content types of the new runtime models.
-            if token is not None:
-                tenant.metadata_version = token
+            # longer exist: the tenant's definition tokens (runtime snapshots are keyed on
+            # them) and cached content types of the new runtime models.
+            if tokens is not None:
+                tenant.definition_versions = tokens
             ContentType.objects.clear_cache()
     return report
 

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
 
 
 class DefinitionKind(Instance):
-    """A kind of definition: its JSON Schema and the hooks run on its lifecycle."""
+    """A kind of definition: its JSON Schema and the hooks run on its lifecycle.
+
+    Its token is `definition_versions[type]` of the tenant row, new on each publish, roll back,
+    archive or import of this kind only. django-tenants loads the row on every request, so a
+    runtime built from the kind's published definitions checks its freshness without a query.
+    """
 
     verbose_name: str = ""
     #: JSON Schema (draft 2020-12) every body of this kind must satisfy.

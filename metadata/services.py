@@ -12,7 +12,7 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Func, JSONField, Max, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_tenant_model
@@ -127,11 +127,11 @@ def publish(kind: str, key: str, *, author=None, note: str = "", expected_versio
     """
     definition_kind = definition_kind_registry.get(kind)
     tenant = connection.tenant
-    token = tenant.metadata_version
+    tokens = tenant.definition_versions
     try:
         return _publish(definition_kind, kind, key, author=author, note=note, expected_version=expected_version)
     except BaseException:
-        tenant.metadata_version = token  # Rolled back: so is the token set in memory.
+        tenant.definition_versions = tokens  # Rolled back: so are the tokens set in memory.
         raise
 
 
@@ -160,7 +160,7 @@ def _publish(definition_kind, kind, key, *, author, note, expected_version) -> D
         audit.record(f"metadata.{kind}.publish", target_type=f"metadata.{kind}", target_id=key,
                      target_repr=str(draft.body.get("label") or key), actor=author,
                      data={"version": draft.version, "previous_version": current or None, "note": draft.change_note})
-        _bump_tenant_version()
+        _bump_definition_version(kind)
         schema_name = connection.schema_name
         transaction.on_commit(lambda: definition_published.send(
             sender=Definition, kind=kind, key=key, version=draft.version, schema_name=schema_name))
@@ -195,7 +195,7 @@ def archive(kind: str, key: str) -> None:
     """Take (kind, key) out of service: its published version becomes archived."""
     with transaction.atomic():
         Definition.objects.filter(kind=kind, key=key, status=Status.PUBLISHED).update(status=Status.ARCHIVED)
-        _bump_tenant_version()
+        _bump_definition_version(kind)
 
 
 def compare(kind: str, key: str, old_version: int, new_version: int) -> dict:
@@ -205,14 +205,19 @@ def compare(kind: str, key: str, old_version: int, new_version: int) -> dict:
     return {"changes": changes, "summary": definition_kind_registry.get(kind).summarize(changes)}
 
 
-def _bump_tenant_version() -> None:
-    """Give the tenant a new metadata token; every process rebuilds on its next request."""
-    token = uuid.uuid4()
+def _bump_definition_version(kind: str) -> None:
+    """Give `kind` a new token in the tenant row (`definition_versions`); every process rebuilds
+    its runtime of that kind, and only that kind, on its next request."""
+    token = str(uuid.uuid4())
     tenant = connection.tenant
-    get_tenant_model().objects.filter(pk=tenant.pk).update(metadata_version=token)
+    # Merged into the row's current JSON, not written from this copy of it: the copy may miss
+    # another kind's newer token.
+    get_tenant_model().objects.filter(pk=tenant.pk).update(definition_versions=Func(
+        F("definition_versions"), Value({kind: token}, output_field=JSONField()), template="%(expressions)s",
+        arg_joiner=" || "))
     # At once, not on commit: the rest of this transaction (an import publishing several
     # entities) must see the new state. Other connections load the row and see it on commit.
-    tenant.metadata_version = token
+    tenant.definition_versions = {**tenant.definition_versions, kind: token}
 
 
 def published_bodies(kind: str) -> dict[str, Definition]:

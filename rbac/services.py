@@ -1065,7 +1065,7 @@ def ensure_entity_permissions(model) -> None:
 
 def _published_models() -> dict:
     tenant = getattr(connection, "tenant", None)
-    if tenant is None or not hasattr(tenant, "metadata_version"):
+    if tenant is None or not hasattr(tenant, "definition_versions"):
         return {}
     from dynamic_models import runtime
 

@@ -1,5 +1,3 @@
-import uuid
-
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -28,9 +26,10 @@ class Tenant(TenantMixin):
                                                        help_text=_("Empty means unlimited."))
     max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,
                                                         help_text=_("Empty means unlimited."))
-    # Changes on every metadata publish. django-tenants loads this row on each request, so
-    # comparing it with a cached snapshot's token tells freshness without a query.
-    metadata_version = models.UUIDField(_("metadata version"), default=uuid.uuid4, editable=False)
+    # {definition kind: token}, a new token on every publish of that kind (metadata.services).
+    # django-tenants loads this row on each request, so comparing a kind's token with the one a
+    # cached runtime (the entity snapshot) was built from tells freshness without a query.
+    definition_versions = models.JSONField(_("definition versions"), default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -89,8 +89,9 @@ def test_a_fresh_process_cache_sees_a_publish_at_once(scenario, acme):
                          options={"max_digits": 5, "decimal_places": 2})
     services.publish(entity)
     # The tenant row now carries a new token: any process comparing it rebuilds.
-    assert acme.__class__.objects.get(pk=acme.pk).metadata_version == connection.tenant.metadata_version
-    assert stale.token != connection.tenant.metadata_version
+    token = connection.tenant.definition_versions["entity"]
+    assert acme.__class__.objects.get(pk=acme.pk).definition_versions["entity"] == token
+    assert stale.token != token
     runtime._snapshots.clear()  # A second process starts with an empty cache.
     assert "vat_rate" in {f.name for f in runtime.get_model("expense")._meta.fields}
 

@@ -1,14 +1,18 @@
-"""A publish in one process is seen by another on its next request (DM-2, MD-5)."""
+"""An entity publish in one process is seen by another on its next request (DM-2, MD-5); a publish of
+another kind rebuilds no model there."""
 
 import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from dynamic_models import services
 from dynamic_models.models import Field
+from metadata import services as definitions
+from metadata.registries import DefinitionKind, definition_kind_registry
 
 from .conftest import design
 
@@ -28,7 +32,15 @@ for line in sys.stdin:
 """
 
 
-def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_database_url):
+@pytest.fixture
+def note_kind():
+    """A kind of definition with no runtime, standing for forms, pages and workflows."""
+    kind = definition_kind_registry.register(type("NoteKind", (DefinitionKind,), {"type": "note"})())
+    yield kind
+    definition_kind_registry.unregister(kind.type)
+
+
+def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_database_url, note_kind):
     with tenant_context(committed_acme):
         project = design("project", [{"key": "name", "type": "text"}])
         services.publish(project)
@@ -45,6 +57,9 @@ def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_
         first_id, first_fields = ask("project")
         assert "budget" not in first_fields.split(",")
         assert ask("project")[0] == first_id  # Cached between requests.
+        with tenant_context(committed_acme):
+            definitions.save_and_publish(note_kind.type, "hello", {"title": "Hello"})
+        assert ask("project")[0] == first_id  # Another kind's publish rebuilds no entity model.
         with tenant_context(committed_acme):
             Field.objects.create(entity=project, key="budget", type="decimal", position=1)
             services.publish(project)
