@@ -17,7 +17,7 @@ TENANT_APPS = [*TENANT_APPS, STATIC_EXPENSE_APP]
 INSTALLED_APPS = [*INSTALLED_APPS, STATIC_EXPENSE_APP]
 
 MIDDLEWARE = list(MIDDLEWARE)
-MIDDLEWARE.insert(MIDDLEWARE.index("dynamic_models.middleware.TenantURLConfMiddleware") + 1,
+MIDDLEWARE.insert(MIDDLEWARE.index("lowcode.site.TenantURLConfMiddleware") + 1,
                   "benchmarks.static_expense.middleware.StaticRoutesMiddleware")
 
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1000000/s", "user": "1000000/s"}}

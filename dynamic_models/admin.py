@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from dynamic_models import diagram, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
-from lowcode.admin_site import ReadOnlyAdminMixin, TenantAdminSite
+from lowcode.admin_site import ReadOnlyAdminMixin
 from lowcode.api.parsers import JSONTooDeep, load_json
 from metadata.exceptions import MetadataError
 from rbac import columns as rbac_columns
@@ -471,15 +471,11 @@ class RuntimeProtectionMixin:
             return redirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
 
 
-def build_admin_site(snapshot) -> TenantAdminSite:
-    """The tenant admin of one snapshot: the static models plus every published entity."""
-    site = TenantAdminSite(name="admin")
-    for model, model_admin in admin.site._registry.items():
-        site.register(model, type(type(model_admin).__name__, (RuntimeProtectionMixin, type(model_admin)), {}))
+def register_entity_admins(site: admin.AdminSite, snapshot) -> None:
+    """Register the generated admin of every entity of `snapshot` on a tenant's admin site."""
     models_by_key = {key: snapshot.get_model(key) for key in snapshot.bodies}
     for model in models_by_key.values():
         site.register(model, model_admin_for(model, models_by_key))
-    return site
 
 
 @admin.register(ImportJob)

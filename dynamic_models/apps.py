@@ -16,7 +16,9 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.receivers import apply_user_on_delete
         from dynamic_models.registries import field_type_registry
         from dynamic_models.seed_command import SeedDemoCommand
+        from dynamic_models.site import EntitySitePart
         from lowcode.cli import subcommand_registry
+        from lowcode.site import site_part_registry
         from metadata.registries import definition_kind_registry
 
         for field_type in BUILTIN_FIELD_TYPES:
@@ -24,4 +26,5 @@ class DynamicModelsConfig(AppConfig):
         definition_kind_registry.register(EntityKind())
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
+        site_part_registry.register(EntitySitePart())
         pre_delete.connect(apply_user_on_delete, sender=get_user_model(), dispatch_uid="dynamic_models.user_on_delete")

@@ -11,8 +11,8 @@ may define the same key differently: their classes live in different registries.
 
 from __future__ import annotations
 
+import itertools
 import threading
-import types
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -22,7 +22,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.migrations.state import AppConfigStub
-from django.urls import clear_url_caches
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
@@ -177,12 +176,17 @@ def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
     return apps
 
 
+_serials = itertools.count(1)
+
+
 @dataclass
 class Snapshot:
     schema_name: str
     token: str | None
     bodies: dict[str, dict]
     apps: SnapshotApps = field(repr=False)
+    #: Unique among this process's snapshots: what the tenant's site was built from.
+    serial: int = field(default_factory=_serials.__next__, init=False)
 
     def get_model(self, key: str) -> type[models.Model]:
         return self.apps.get_model(APP_LABEL, key)
@@ -191,27 +195,11 @@ class Snapshot:
         return [self.apps.get_model(APP_LABEL, key) for key in self.bodies]
 
     @cached_property
-    def admin_site(self):
-        from dynamic_models.admin import build_admin_site
-
-        return build_admin_site(self)
-
-    @cached_property
     def record_serializers(self) -> dict:
         """The API serializer of each entity (DM-5); imports validate rows with them too."""
         from dynamic_models.api.serializers import build_serializers
 
         return build_serializers({key: self.get_model(key) for key in self.bodies})
-
-    @cached_property
-    def urlconf(self) -> types.ModuleType:
-        """A URLconf like lowcode.urls whose admin and API also serve this snapshot's entities."""
-        from dynamic_models.api.records import build_urlpatterns
-        from lowcode.urls import tenant_urlpatterns
-
-        module = types.ModuleType(f"lowcode.urls.tenant_{self.schema_name}")
-        module.urlpatterns = tenant_urlpatterns(self.admin_site, build_urlpatterns(self.record_serializers))
-        return module
 
 
 _snapshots: dict[str, Snapshot] = {}
@@ -240,12 +228,7 @@ def current() -> Snapshot:
         snapshot = _snapshots.get(schema_name)
         if snapshot is None or snapshot.token != token:
             bodies = load_bodies()
-            snapshot = Snapshot(schema_name, token, bodies, build_apps(bodies))
-            replaced = _snapshots.get(schema_name)
-            _snapshots[schema_name] = snapshot
-            if replaced is not None:
-                # Resolvers cache the old URLconf (and through it the old classes).
-                clear_url_caches()
+            snapshot = _snapshots[schema_name] = Snapshot(schema_name, token, bodies, build_apps(bodies))
     return snapshot
 
 

@@ -79,7 +79,7 @@ MIDDLEWARE = [
     "lowcode.logs.RequestContextMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "lowcode.tenancy.middleware.SuspendedTenantMiddleware",
-    "dynamic_models.middleware.TenantURLConfMiddleware",
+    "lowcode.site.TenantURLConfMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

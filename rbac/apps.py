@@ -13,6 +13,7 @@ class RbacConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_migrate
 
         from lowcode.cli import subcommand_registry
+        from lowcode.site import SitePart, site_part_registry
         from rbac import checks as rbac_checks
         from rbac import receivers
         from rbac.commands import RbacCommand
@@ -20,6 +21,7 @@ class RbacConfig(AppConfig):
 
         register_builtin_operations()
         subcommand_registry.register(RbacCommand())
+        site_part_registry.register(SitePart("rbac", api_urls={"rbac/": "rbac.urls"}))
         checks.register(rbac_checks.check_builtin_roles, checks.Tags.models)
         post_migrate.connect(receivers.complete_builtin_roles, sender=self, dispatch_uid="rbac.builtin_roles")
         User = get_user_model()

@@ -1,7 +1,7 @@
 """OpenAPI schema and Swagger UI of the requesting tenant (DM-5).
 
 The stock view generates from ROOT_URLCONF; a tenant's resources live in the URLconf of its
-runtime snapshot (`request.urlconf`), so the schema is generated from that one, and cached
+site (`request.urlconf`, lowcode.site), so the schema is generated from that one, and cached
 per URLconf, language and what settings.API_SCHEMA_VARY says (the caller's permissions) until
 the next publish replaces the URLconf.
 """

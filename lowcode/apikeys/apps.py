@@ -10,5 +10,7 @@ class ApiKeysConfig(AppConfig):
     def ready(self):
         from lowcode.apikeys.commands import ApiKeyCommand
         from lowcode.cli import subcommand_registry
+        from lowcode.site import SitePart, site_part_registry
 
         subcommand_registry.register(ApiKeyCommand())
+        site_part_registry.register(SitePart("apikeys", api_urls={"": "lowcode.apikeys.urls"}))

@@ -1,0 +1,166 @@
+"""The tenant's site: what each app adds to every tenant's URLs, admin, API and menu.
+
+An app registers a `SitePart` from its `AppConfig.ready()`. Its static pieces are the same for
+every tenant; its per-tenant pieces are built from the app's current state in the tenant (the
+entity snapshot's data API and record admin). Each tenant's URLconf is assembled here from every
+part, cached per schema and rebuilt when one part's token changes; TenantURLConfMiddleware
+gives it to the tenant's requests. Static ModelAdmins are registered as usual, with
+`@admin.register` on Django's default site; each tenant's admin site holds them too.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.db import connection
+from django.templatetags.static import static
+from django.urls import clear_url_caches, include, path, re_path
+from django.views.generic import RedirectView
+
+from lowcode.admin_site import TenantAdminSite
+from lowcode.api.views import not_found as api_not_found
+from lowcode.registry import Instance, Registry
+from lowcode.views import HomeView
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """A link of the end-user pages' menu."""
+
+    label: str
+    url_name: str
+
+
+class SitePart(Instance):
+    """One app's share of every tenant's site.
+
+    The static pieces are given to the constructor; the per-tenant ones are built by the
+    methods a subclass overrides, from the app's state in the connection's tenant.
+    """
+
+    def __init__(self, app_label: str, *, urls: dict[str, str] | None = None, api_urls: dict[str, str] | None = None,
+                 admin_mixins: tuple[type, ...] = (), menu_entries: tuple[MenuEntry, ...] = ()):
+        """
+        :param app_label: the app's label, the part's `type`.
+        :param urls: URLconf modules included at the site's root, by prefix: {"files/": "files.urls"}.
+        :param api_urls: URLconf modules included under /api/v1/ (and so in its OpenAPI schema), by prefix.
+        :param admin_mixins: mixed into every static ModelAdmin of a tenant's admin site.
+        :param menu_entries: links this app adds to the end-user pages' menu.
+        """
+        self.type = app_label
+        self.urls = urls or {}
+        self.api_urls = api_urls or {}
+        self.admin_mixins = admin_mixins
+        self.menu_entries = menu_entries
+
+    def tenant_token(self):
+        """What this app's per-tenant pieces are built from in the connection's tenant.
+
+        The tenant's site is rebuilt when it differs (==) from the token it was built with;
+        None for an app whose pieces are all static.
+        """
+        return None
+
+    def tenant_urlpatterns(self) -> list:
+        """Patterns at the site's root built from this app's state in the connection's tenant."""
+        return []
+
+    def tenant_api_urlpatterns(self) -> list:
+        """Routes under /api/v1/ built from this app's state in the connection's tenant."""
+        return []
+
+    def register_tenant_admin(self, admin_site: admin.AdminSite) -> None:
+        """Register ModelAdmins built from this app's state in the connection's tenant."""
+
+
+site_part_registry: Registry[SitePart] = Registry("site part")
+
+
+def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
+    """A tenant site's URLs: the project's own, then each part's; with `per_tenant`, each part's
+    per-tenant ones too (read from the connection's tenant)."""
+    api, pages = [], []
+    for part in site_part_registry.get_all():
+        api += [path(prefix, include(module)) for prefix, module in part.api_urls.items()]
+        pages += [path(prefix, include(module)) for prefix, module in part.urls.items()]
+        if per_tenant:
+            api += part.tenant_api_urlpatterns()
+            pages += part.tenant_urlpatterns()
+    return [
+        path("", HomeView.as_view(), name="home"),
+        path("accounts/", include("django.contrib.auth.urls")),
+        path("admin/", admin_site.urls),
+        path("i18n/", include("django.conf.urls.i18n")),
+        path("api/", include("lowcode.api.urls")),
+        path("api/v1/", include(api)),
+        *pages,
+        re_path(r"^api/(?P<path>.*)$", api_not_found),
+        path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
+    ]
+
+
+def build_admin_site() -> TenantAdminSite:
+    """The connection's tenant's admin: every static ModelAdmin, then each part's own."""
+    parts = site_part_registry.get_all()
+    mixins = tuple(mixin for part in parts for mixin in part.admin_mixins)
+    site = TenantAdminSite(name="admin")
+    for model, model_admin in admin.site._registry.items():
+        admin_class = type(model_admin)
+        site.register(model, type(admin_class.__name__, (*mixins, admin_class), {}) if mixins else admin_class)
+    for part in parts:
+        part.register_tenant_admin(site)
+    return site
+
+
+def menu_entries() -> list[MenuEntry]:
+    return [entry for part in site_part_registry.get_all() for entry in part.menu_entries]
+
+
+@dataclass
+class _BuiltSite:
+    tokens: tuple
+    urlconf: types.ModuleType
+
+
+_sites: dict[str, _BuiltSite] = {}
+_build_lock = threading.Lock()
+
+
+def urlconf() -> types.ModuleType:
+    """The URLconf of the connection's tenant, rebuilt if a part's per-tenant state changed."""
+    schema_name = connection.schema_name
+    tokens = tuple(part.tenant_token() for part in site_part_registry.get_all())
+    built = _sites.get(schema_name)
+    if built is not None and built.tokens == tokens:
+        return built.urlconf
+    with _build_lock:
+        built = _sites.get(schema_name)
+        if built is None or built.tokens != tokens:
+            replaced = built
+            module = types.ModuleType(f"lowcode.urls.tenant_{schema_name}")
+            module.urlpatterns = urlpatterns(build_admin_site(), per_tenant=True)
+            built = _sites[schema_name] = _BuiltSite(tokens, module)
+            if replaced is not None:
+                # Resolvers cache the old URLconf (and through it the old admin and views).
+                clear_url_caches()
+    return built.urlconf
+
+
+class TenantURLConfMiddleware:
+    """Serve each tenant with its site's URLconf.
+
+    After TenantMainMiddleware: the tenant row it loaded carries the definition tokens, so a
+    publish in another process shows on the next request here without a query.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and not tenant.is_public and not tenant.is_suspended:
+            request.urlconf = urlconf()
+        return self.get_response(request)

@@ -1,0 +1,6 @@
+"""A test app's static URLs (tests/test_site.py)."""
+
+from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("static/", lambda request: HttpResponse("static"), name="probe-static")]
