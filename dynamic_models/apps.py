@@ -13,6 +13,7 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
+        from dynamic_models.rbac_resources import EntityRecords
         from dynamic_models.receivers import apply_user_on_delete
         from dynamic_models.registries import field_type_registry
         from dynamic_models.seed_command import SeedDemoCommand
@@ -20,10 +21,12 @@ class DynamicModelsConfig(AppConfig):
         from lowcode.cli import subcommand_registry
         from lowcode.site import site_part_registry
         from metadata.registries import definition_kind_registry
+        from rbac.registries import resource_type_registry
 
         for field_type in BUILTIN_FIELD_TYPES:
             field_type_registry.register(field_type())
         definition_kind_registry.register(EntityKind())
+        resource_type_registry.register(EntityRecords())
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
         site_part_registry.register(EntitySitePart())
