@@ -18,8 +18,10 @@ class RbacConfig(AppConfig):
         from rbac import receivers
         from rbac.commands import RbacCommand
         from rbac.registries import register_builtin_operations
+        from rbac.scopes import register_builtin_scope_kinds
 
         register_builtin_operations()
+        register_builtin_scope_kinds()
         subcommand_registry.register(RbacCommand())
         site_part_registry.register(SitePart("rbac", api_urls={"rbac/": "rbac.urls"}))
         checks.register(rbac_checks.check_builtin_roles, checks.Tags.models)
