@@ -1,17 +1,22 @@
 """Roles, departments, data scopes and column rules of a tenant (RB-1, RB-4, RB-5, RB-6).
 
-Models stay thin: fields, `__str__` and validation hooks that delegate to `rbac.services`.
-Changing any of them through `rbac.services` (admin, CLI and API do) keeps the Django groups
-in sync, bumps the tenant's permission version and writes the audit event.
+Models stay thin: fields, `__str__` and validation hooks that delegate to `rbac.validation`
+(which imports no model). Changing any of them through `rbac.services` (admin, CLI and API do)
+keeps the Django groups in sync, bumps the tenant's permission version and writes the audit event.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import models, transaction
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
+
+from rbac import validation
+from rbac.scopes import BUILTIN_SCOPE_KINDS, scope_kind_choices
 
 
 class Role(models.Model):
@@ -57,10 +62,17 @@ class Role(models.Model):
     def group_name(self) -> str:
         return f"role:{self.key}"
 
-    def clean(self):
-        from rbac import services
+    @classmethod
+    def graph(cls) -> tuple[dict[int, str], dict[int, list[int]]]:
+        """Return {role id: key} and {role id: parent ids} of the tenant's roles."""
+        keys = dict(cls.objects.values_list("id", "key"))
+        parents: dict[int, list[int]] = defaultdict(list)
+        for child, parent in cls.parents.through.objects.values_list("from_role_id", "to_role_id"):
+            parents[child].append(parent)
+        return keys, parents
 
-        services.validate_operations(self.operations)
+    def clean(self):
+        validation.validate_operations(self.operations)
 
 
 class Department(models.Model):
@@ -90,9 +102,7 @@ class Department(models.Model):
 
     def save(self, *args, **kwargs):
         """Save, keeping `path` (and the paths of every department below) materialized."""
-        from rbac import services
-
-        services.validate_department_parent(self, self.parent)
+        validation.validate_department_parent(self, self.parent)
         with transaction.atomic():
             old_path = self.path
             if self.pk is None:
@@ -110,9 +120,7 @@ class Department(models.Model):
                     path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)))
 
     def clean(self):
-        from rbac import services
-
-        services.validate_department_parent(self, self.parent)
+        validation.validate_department_parent(self, self.parent)
 
     @property
     def depth(self) -> int:
@@ -132,17 +140,13 @@ class DataScope(models.Model):
         CHANGE = "change", _("change")
         DELETE = "delete", _("delete")
 
-    class Kind(models.TextChoices):
-        ALL = "all", _("all records")
-        OWN = "own", _("own records")
-        DEPARTMENT = "department", _("own department's records")
-        DEPARTMENT_TREE = "department_tree", _("own department's and below")
-        EXPRESSION = "expression", _("records matching an expression")
+    #: ALL, OWN, DEPARTMENT, DEPARTMENT_TREE, EXPRESSION: the built-in kinds of `rbac.scopes`.
+    Kind = models.TextChoices("Kind", [(kind.type.upper(), (kind.type, kind.label)) for kind in BUILTIN_SCOPE_KINDS])
 
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="scopes", verbose_name=_("role"))
     entity_key = models.CharField(_("entity"), max_length=40)
     action = models.CharField(_("action"), max_length=10, choices=Action.choices, default=Action.VIEW)
-    kind = models.CharField(_("scope"), max_length=20, choices=Kind.choices, default=Kind.OWN)
+    kind = models.CharField(_("scope"), max_length=20, choices=scope_kind_choices, default=Kind.OWN)
     owner_field = models.CharField(
         _("owner field"), max_length=50, default="created_by",
         help_text=_("The user field that makes a record someone's: created_by or a user field of the entity."))
@@ -160,9 +164,7 @@ class DataScope(models.Model):
         return f"{self.role_id and self.role.key}: {self.entity_key}.{self.action} = {self.kind}"
 
     def clean(self):
-        from rbac import services
-
-        services.validate_scope(self)
+        validation.validate_scope(self)
 
 
 class ColumnRule(models.Model):
