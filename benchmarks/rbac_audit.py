@@ -526,7 +526,7 @@ def measure_patches(client, rows: int, rounds: int, batch: int, warmup: int) -> 
 
 
 class CountingCache:
-    """Stands in for `rbac.services.cache`: counts the reads, delegates everything."""
+    """Stands in for `rbac.services.effective_cache.cache`: counts the reads, delegates everything."""
 
     def __init__(self, real):
         self.real, self.reads = real, 0
@@ -546,6 +546,7 @@ def measure_checks(user, model) -> tuple[list[list[str]], dict]:
     from django.test.utils import CaptureQueriesContext
 
     from rbac import services as rbac
+    from rbac.services import effective_cache
 
     def request():
         return HttpRequest()  # Remembers the tenant's permission version after the first call.
@@ -558,9 +559,9 @@ def measure_checks(user, model) -> tuple[list[list[str]], dict]:
             lambda req: rbac.scope_queryset(user, model.objects.all(), request=req)),
     }
     rows, all_zero = [], True
-    real = rbac.cache
+    real = effective_cache.cache
     counting = CountingCache(real)
-    rbac.cache = counting
+    effective_cache.cache = counting
     try:
         for label, call in calls.items():
             for variant, req in (("", None), (", request=", shared)):
@@ -584,7 +585,7 @@ def measure_checks(user, model) -> tuple[list[list[str]], dict]:
                 call(None)
             after[label] = (len(first), seconds, len(second))
     finally:
-        rbac.cache = real
+        effective_cache.cache = real
     return rows, {"all_zero": all_zero, "after_bump": after}
 
 
@@ -723,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print()
 
             # 2. Writes.
-            writes = measure_writes(expense, users["mia"], rows, write_rounds, write_batch, write_warmup)
+            writes = measure_writes(expense, users["admin"], rows, write_rounds, write_batch, write_warmup)
             writes["patch"] = measure_patches(clients[FRANK], rows, write_rounds, patch_batch_size, write_warmup // 5)
             write_rows, write_ratios = [], []
             for op, label in WRITES.items():
@@ -781,10 +782,10 @@ def main(argv: list[str] | None = None) -> int:
                     def run(side, op=op):
                         ids = rng.sample(range(1, rows + 1), count)
                         if op == "update":
-                            return update_batch(expense, side, ids, users["mia"], f"profile {side}")
+                            return update_batch(expense, side, ids, users["admin"], f"profile {side}")
                         if op == "patch":
                             return patch_batch(clients[FRANK], side, ids, f"profile {side}")
-                        return create_batch(expense, side, count, users["mia"], f"profile {side}")
+                        return create_batch(expense, side, count, users["admin"], f"profile {side}")
                     profile_pair(f"{WRITES[op]} writes", {AUDITED: lambda run=run: run(AUDITED),
                                                           UNAUDITED: lambda run=run: run(UNAUDITED)},
                                  count, ("audit/", "dynamic_models/"))

@@ -19,22 +19,19 @@ from django.utils.translation import gettext_lazy
 
 from rbac import services
 from rbac.models import ColumnRule, DataScope, Department, Role
-from rbac.registries import ENTITY_ACTIONS, UnknownOperation, entity_operation, operation_type_registry
-
-
-def _published_bodies() -> dict[str, dict]:
-    from dynamic_models import runtime
-
-    try:
-        return runtime.published_entity_bodies()
-    except Exception:  # noqa: BLE001 - no snapshot (public schema): no entity to choose.
-        return {}
+from rbac.registries import (
+    ENTITY_ACTIONS,
+    UnknownOperation,
+    entity_operation,
+    entity_records,
+    operation_type_registry,
+)
 
 
 def entity_choices(current: str = "") -> list[tuple[str, str]]:
-    bodies = _published_bodies()
-    choices = [(key, f"{body.get('label') or key} ({key})") for key, body in sorted(bodies.items())]
-    if current and current not in bodies:
+    resources = entity_records().published()
+    choices = [(key, f"{resource.label} ({key})") for key, resource in sorted(resources.items())]
+    if current and current not in resources:
         choices.append((current, current))
     return [("", "---------"), *choices]
 
@@ -42,15 +39,15 @@ def entity_choices(current: str = "") -> list[tuple[str, str]]:
 def field_choices(current: str = "", *, user_fields_only: bool = False) -> list:
     """Fields grouped by entity (values are field keys; the model's clean checks the pair)."""
     groups, known = [], set()
+    resource_type = entity_records()
     if user_fields_only:
-        groups.append((_("System"), [(key, key) for key in services.SYSTEM_OWNER_FIELDS]))
-        known.update(services.SYSTEM_OWNER_FIELDS)
-    for key, body in sorted(_published_bodies().items()):
-        fields = [(spec["key"], spec["key"]) for spec in body.get("fields", ())
-                  if not user_fields_only or spec.get("type") == "user"]
+        groups.append((_("System"), [(key, key) for key in resource_type.system_owner_fields]))
+        known.update(resource_type.system_owner_fields)
+    for _key, resource in sorted(resource_type.published().items()):
+        fields = [(field.key, field.key) for field in resource.fields if not user_fields_only or field.owner]
         known.update(value for value, _label in fields)
         if fields:
-            groups.append((body.get("label") or key, fields))
+            groups.append((resource.label, fields))
     if current and current not in known:
         groups.append((current, current))
     return [("", "---------"), *groups]
@@ -147,7 +144,7 @@ class ExplainForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         entity_ops = [(entity_operation(key, action), entity_operation(key, action))
-                      for key in sorted(_published_bodies()) for action in ENTITY_ACTIONS]
+                      for key in sorted(entity_records().published()) for action in ENTITY_ACTIONS]
         self.fields["operation"].choices = [(_("Entities"), entity_ops), (_("Operations"), operation_choices())]
 
     def clean_user(self):

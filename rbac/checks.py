@@ -8,7 +8,7 @@ from django.core.checks import Error, Warning
 def check_builtin_roles(app_configs=None, **kwargs) -> list:
     """Built-in roles name registered operations only; every operation has a label."""
     from rbac.registries import operation_type_registry
-    from rbac.services import BUILTIN_ROLES
+    from rbac.services.roles import BUILTIN_ROLES
 
     errors = []
     for key, (_name, operations, _apps) in BUILTIN_ROLES.items():

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lowcode.expressions import ExpressionError, compile_expression
 from rbac import services
 from rbac.models import ColumnRule
+from rbac.registries import ResourceField, entity_records
 
 HIDDEN, MASKED, READ_ONLY = ColumnRule.Rule.HIDDEN, ColumnRule.Rule.MASKED, ColumnRule.Rule.READ_ONLY
 _UNREADABLE = (HIDDEN, MASKED)
@@ -67,22 +67,18 @@ class ColumnAccess:
 FREE = ColumnAccess(rules={})
 
 
-def _formula_rules(body: dict, rules: dict[str, str]) -> dict[str, str]:
+def _formula_rules(fields: tuple[ResourceField, ...], rules: dict[str, str]) -> dict[str, str]:
     """Formulas take the strictest rule of the fields they read (hidden over masked)."""
     derived = {}
-    for spec in body.get("fields", ()):
-        if spec["type"] != "formula" or spec["key"] in rules:
-            continue
-        try:
-            references = compile_expression(spec["options"]["expression"]).references
-        except ExpressionError:
-            derived[spec["key"]] = HIDDEN  # A formula that cannot run shows nothing.
-            continue
-        read = {rules.get(name) for name in references}
+    for field in fields:
+        if field.key in rules or field.reads == frozenset():
+            continue  # Ruled already, or read from no field.
+        # A formula that cannot run (reads nothing known) shows nothing.
+        read = {HIDDEN} if field.reads is None else {rules.get(name) for name in field.reads}
         if HIDDEN in read:
-            derived[spec["key"]] = HIDDEN
+            derived[field.key] = HIDDEN
         elif MASKED in read:
-            derived[spec["key"]] = MASKED
+            derived[field.key] = MASKED
     return derived
 
 
@@ -92,29 +88,29 @@ def column_access(user, model, *, request=None) -> ColumnAccess:
     `user` None is the system (seed data, migrations): free. Superusers and tenant admins:
     free, owner fields included. Anonymous or inactive users: every field hidden.
     """
-    body = model.lowcode_entity
-    entity_key = body["key"]
+    resource_type = entity_records()
+    entity_key = resource_type.key_of(model)
     if user is None:
         return FREE
     if not services.is_active(user):
-        return ColumnAccess(rules={spec["key"]: HIDDEN for spec in body["fields"]})
+        return ColumnAccess(rules=dict.fromkeys(resource_type.describe(model).field_keys(), HIDDEN))
     if user.is_superuser:
         return FREE
     eff = services.effective(user, request)
     if eff.is_tenant_admin:
         return FREE
-    # Built once per entity body and version of the permissions (the body changes with a publish).
+    # Built once per runtime model and version of the permissions (a publish builds new models).
     memo_key = ("columns", entity_key)
     access = eff.filters.get(memo_key)
-    if access is None or access[0] is not body:
+    if access is None or access[0] is not model:
         rules = dict(eff.columns.get(entity_key, {}))
-        rules.update(_formula_rules(body, rules))
+        rules.update(_formula_rules(resource_type.describe(model).fields, rules))
         owners = eff.owner_fields.get(entity_key, frozenset())
         specs = eff.scopes.get(entity_key, {}).get("change", ())
         if not any(spec.unconditional for spec in specs):
             for name in owners:
                 rules.setdefault(name, READ_ONLY)
-        access = (body, ColumnAccess(rules=rules, owner_fields=owners))
+        access = (model, ColumnAccess(rules=rules, owner_fields=owners))
         eff.filters[memo_key] = access
     return access[1]
 
@@ -123,4 +119,4 @@ def owner_fields(user, model, *, request=None) -> frozenset[str]:
     """The entity's owner fields (set to the acting user on create when left empty)."""
     if user is None or not services.is_active(user):
         return frozenset()
-    return services.effective(user, request).owner_fields.get(model.lowcode_entity["key"], frozenset())
+    return services.effective(user, request).owner_fields.get(entity_records().key_of(model), frozenset())

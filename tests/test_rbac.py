@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
@@ -27,6 +28,8 @@ from dynamic_models import services as dm_services
 from rbac import services
 from rbac.models import ColumnRule, DataScope, Department, Role
 from rbac.registries import UnknownOperation, entity_operation, operation_type_registry
+from rbac.scopes import OwnRecords, scope_kind_registry
+from rbac.services import effective_cache
 from tests.dynamic_models.conftest import EXPENSE_FIELDS, PROJECT_FIELDS, design
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -208,6 +211,47 @@ def test_scope_validation(world):
         services.update_role(world.member, operations=["no.such.operation"])
     with pytest.raises(ValidationError):
         services.set_column_rule(world.member, "expense", "nope", "hidden")
+
+
+class OthersRecords(OwnRecords):
+    """A scope kind an app could add: the records someone else owns."""
+
+    type = "others"
+    label = "others' records"
+
+    def condition(self, spec, user, eff):
+        return ~Q(**{spec.owner_field: user.pk})
+
+    def covers(self, spec, user, eff, owner) -> bool:
+        return owner != user.pk
+
+
+@pytest.fixture
+def others_kind():
+    scope_kind_registry.register(OthersRecords())
+    yield
+    scope_kind_registry.unregister(OthersRecords.type)
+
+
+def test_a_registered_scope_kind_works_on_every_path(world, others_kind):
+    """A scope kind is one class: once registered it is a choice, validated, filtered, tested in memory, explained."""
+    assert ("others", "others' records") in list(DataScope._meta.get_field("kind").choices)
+    rita = get_user_model().objects.create_user("rita")
+    ritas = world.model.objects.create(title="Rita's", amount=1, spent_on=TODAY, submitted_by=rita)
+    reviewer = services.create_role("reviewer", grants=["data.expense.view"])
+    with pytest.raises(ValidationError) as error:
+        services.add_scope(reviewer, "expense", "others", owner_field="title")  # Its owner field is checked.
+    assert "owner_field" in error.value.message_dict
+    services.add_scope(reviewer, "expense", "others", owner_field="submitted_by")
+    services.assign_role(rita, reviewer)
+
+    assert set(services.scope_queryset(rita, world.model.objects.all())) == set(world.records.values())
+    for record in [ritas, *world.records.values()]:
+        assert services.check(rita, "data.expense.view", record) == (record != ritas)
+    explanation = services.explain(rita, "data.expense.view", ritas)
+    assert not explanation.allowed
+    assert (f"Record {ritas.pk} is outside the scope others' records on submitted_by (role reviewer, view scope)."
+            in [step.message for step in explanation.steps])
 
 
 # --- Column rules (RB-5) ----------------------------------------------------------------------
@@ -397,13 +441,13 @@ def test_a_bump_invalidates_other_processes(world, monkeypatch):
     other_process: dict = {}
     this_process: dict = {}
     # Another process has computed alice's permissions...
-    monkeypatch.setattr(services, "_local", other_process)
+    monkeypatch.setattr(effective_cache, "_local", other_process)
     assert not services.check(alice, "data.expense.export")
     # ...this process changes her role (the service bumps the tenant's version in Redis)...
-    monkeypatch.setattr(services, "_local", this_process)
+    monkeypatch.setattr(effective_cache, "_local", this_process)
     services.grant(world.member, "data.expense.export")
     # ...and the other process sees it on its next check.
-    monkeypatch.setattr(services, "_local", other_process)
+    monkeypatch.setattr(effective_cache, "_local", other_process)
     assert services.check(alice, "data.expense.export")
 
     # Without a bump the cache answers (a change that bypasses the services is not seen)...
