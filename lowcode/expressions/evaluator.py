@@ -29,7 +29,6 @@ from lowcode.expressions.functions import (
     clean_value,
     function_registry,
     join_text,
-    kind,
     type_name,
 )
 from lowcode.expressions.parser import (
@@ -43,6 +42,7 @@ from lowcode.expressions.parser import (
     UnaryOp,
     UserAttribute,
 )
+from lowcode.expressions.types import kind
 from lowcode.registry import NotRegistered
 
 _DIVISION_QUANTUM = Decimal(1).scaleb(-DIVISION_PLACES)

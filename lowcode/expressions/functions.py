@@ -79,7 +79,7 @@ from lowcode.expressions.exceptions import (
     ExpressionTypeError,
     ExpressionValueError,
 )
-from lowcode.expressions.types import DATE, MAX_DIGITS, ExpressionType, unify
+from lowcode.expressions.types import DATE, MAX_DIGITS, ExpressionType, kind, unify
 from lowcode.expressions.types import number as number_type
 from lowcode.registry import Instance, Registry
 
@@ -160,26 +160,6 @@ def _clean_scalar(value: Any) -> Any:
     raise ExpressionEvaluationError(
         _("Values of type %(type)s cannot be used in expressions.") % {"type": type(value).__name__}
     )
-
-
-def kind(value: Any) -> str:
-    """Return the family of a non-null value: values compare only within their family."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, Decimal)):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    # datetime is a subclass of date, and the two cannot be compared.
-    if isinstance(value, datetime.datetime):
-        return "datetime"
-    if isinstance(value, datetime.date):
-        return "date"
-    if isinstance(value, datetime.time):
-        return "time"
-    if isinstance(value, list):
-        return "list"
-    return "other"
 
 
 def check_comparable(left: Any, right: Any) -> None:

@@ -1,6 +1,6 @@
 """Static types of expression values, checked before an expression is saved (EX-1).
 
-A type is a value family (`kind()` in functions.py: number, text, boolean, date, datetime,
+A type is a value family (`kind()` below: number, text, boolean, date, datetime,
 time, list) or `null`, the type of the literal `null`, which fits wherever a value does.
 Numbers also carry bounds, the largest size a value can have and the most digits after the
 decimal point, so that a check can prove every result stays exact: Python's `Decimal` (40
@@ -10,8 +10,10 @@ overflows. Lists exist only on the right of `in`; `item` is the type of their it
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext as _
@@ -70,14 +72,32 @@ def number(bound: int, places: int = 0) -> ExpressionType:
 BIGINT = number(2**63)
 
 
+def kind(value: Any) -> str:
+    """Return the family of a non-null value: values compare only within their family."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    # datetime is a subclass of date, and the two cannot be compared.
+    if isinstance(value, datetime.datetime):
+        return "datetime"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, datetime.time):
+        return "time"
+    if isinstance(value, list):
+        return "list"
+    return "other"
+
+
 def list_of(item: ExpressionType) -> ExpressionType:
     return ExpressionType("list", item=item)
 
 
 def type_of_value(value) -> ExpressionType:
     """The exact type of a constant (a literal or a folded constant part)."""
-    from lowcode.expressions.functions import kind
-
     if value is None:
         return NULL
     if isinstance(value, list):
