@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from audit import services
+from audit import audit_actions, services
+from audit.actions import audit_action_registry
 from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
 from lowcode.admin_site import ReadOnlyAdminMixin
 
@@ -20,22 +21,26 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjso
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Events can be looked at, filtered, exported and verified; nobody adds, changes or deletes them."""
 
-    list_display = ["seq", "created_at", "actor_display", "action", "target_display", "result", "ip"]
+    list_display = ["seq", "created_at", "actor_display", "action_description", "target_display", "result", "ip"]
     list_display_links = ["seq"]
     list_filter = ["action", "result", "actor", "target_type"]
     date_hierarchy = "created_at"
     search_fields = ["=target_id", "target_repr", "=request_id"]
     show_full_result_count = False  # No second COUNT over millions of rows.
     actions = ["export_csv", "export_jsonl"]
-    fields = ["seq", "created_at", "actor", "actor_repr", "api_key_prefix", "action", "result", "target_type",
-              "target_id", "target_repr", "before", "after", "data", "request_id", "ip", "user_agent", "prev_hash",
-              "hash"]
+    fields = ["seq", "created_at", "actor", "actor_repr", "api_key_prefix", "action", "action_description", "result",
+              "target_type", "target_id", "target_repr", "before", "after", "data", "request_id", "ip", "user_agent",
+              "prev_hash", "hash"]
     readonly_fields = fields
 
     @admin.display(description=gettext_lazy("actor"), ordering="actor_repr")
     def actor_display(self, event):
         name = event.actor_repr or "-"
         return f"{name} ({event.api_key_prefix})" if event.api_key_prefix else name
+
+    @admin.display(description=gettext_lazy("action"), ordering="action")
+    def action_description(self, event):
+        return audit_action_registry.describe(event.action)
 
     @admin.display(description=gettext_lazy("target"), ordering="target_type")
     def target_display(self, event):
@@ -55,7 +60,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _stream(self, request, queryset, fmt):
         if fmt not in services.EXPORT_FORMATS:
             raise PermissionDenied
-        services.record("audit.export", data={"format": fmt, "query": request.GET.urlencode()[:2000]},
+        services.record(audit_actions.EXPORT, data={"format": fmt, "query": request.GET.urlencode()[:2000]},
                         request=request)
         response = StreamingHttpResponse(services.iter_export(queryset, fmt, bom=fmt == "csv"),
                                          content_type=CONTENT_TYPES[fmt])

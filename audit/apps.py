@@ -11,11 +11,13 @@ class AuditConfig(AppConfig):
         from django.db.models.signals import post_delete, post_migrate, post_save
         from django_tenants.utils import get_tenant_model
 
-        from audit import receivers, services
+        from audit import audit_actions, receivers, services
+        from audit.actions import audit_action_registry
         from audit.commands import AuditCommand
         from audit.models import AlertRule
         from lowcode.cli import subcommand_registry
 
+        audit_action_registry.register_all(audit_actions.ACTIONS)
         subcommand_registry.register(AuditCommand())
         signals.user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.user_logged_in")
         signals.user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.user_logged_out")

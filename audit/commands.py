@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from audit import services
+from audit import audit_actions, services
 from lowcode.cli import Subcommand, add_tenant_argument, tenant_from_option
 
 
@@ -88,7 +88,7 @@ class AuditCommand(Subcommand):
     def _export(self, command, fmt, since, until, action_filter, actor, target_type, output, **options):
         queryset = services.filter_events(since=since, until=until, action=action_filter, actor=actor,
                                           target_type=target_type)
-        services.record("audit.export", data={"format": fmt, "since": since and since.isoformat(),
+        services.record(audit_actions.EXPORT, data={"format": fmt, "since": since and since.isoformat(),
                                               "until": until and until.isoformat(), "action": action_filter,
                                               "actor": actor, "target_type": target_type, "output": output or "-"})
         if not output:

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from audit import services
+from audit import audit_actions, services
 
 
 def _username(credentials: dict) -> str:
@@ -18,19 +18,19 @@ def _username(credentials: dict) -> str:
 
 def user_logged_in(sender, request, user, **kwargs):
     if services.is_tenant_schema():
-        services.record("auth.login", target=user, actor=user, request=request)
+        services.record(audit_actions.LOGIN, target=user, actor=user, request=request)
 
 
 def user_logged_out(sender, request, user, **kwargs):
     if user is not None and services.is_tenant_schema():
-        services.record("auth.logout", target=user, actor=user, request=request)
+        services.record(audit_actions.LOGOUT, target=user, actor=user, request=request)
 
 
 def user_login_failed(sender, credentials, request=None, **kwargs):
     """Record the attempted username, never the password (Django has masked it anyway)."""
     if services.is_tenant_schema():
         username = _username(credentials)
-        services.record("auth.login_failed", result="denied", target_type=get_user_model()._meta.label_lower,
+        services.record(audit_actions.LOGIN_FAILED, result="denied", target_type=get_user_model()._meta.label_lower,
                         target_repr=username, data={"username": username}, request=request)
 
 

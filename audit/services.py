@@ -41,6 +41,8 @@ from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, tenant_context
 
+from audit import audit_actions
+from audit.actions import AuditAction, audit_action_registry, name_of
 from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
 from lowcode.logs import request_var
 
@@ -55,20 +57,22 @@ __all__ = [
 
 USER_AGENT_MAX = 500
 REPR_MAX = 500
-ARCHIVE_ACTION = "audit.archive"
+ARCHIVE_ACTION = audit_actions.ARCHIVE.type
 EXPORT_FORMATS = ("csv", "jsonl")
-#: Columns of exports and archives, in order.
-EXPORT_COLUMNS = ["seq", "created_at", "actor_id", "actor_repr", "api_key_prefix", "action", "target_type",
-                  "target_id", "target_repr", "before", "after", "data", "result", "request_id", "ip", "user_agent",
-                  "prev_hash", "hash"]
+#: The stored columns of exports and archives, in order.
+_STORED_COLUMNS = ["seq", "created_at", "actor_id", "actor_repr", "api_key_prefix", "action", "target_type",
+                   "target_id", "target_repr", "before", "after", "data", "result", "request_id", "ip", "user_agent",
+                   "prev_hash", "hash"]
+#: Columns of exports and archives, in order: the stored ones, then the action's readable description.
+EXPORT_COLUMNS = [*_STORED_COLUMNS, "action_description"]
 _JSON_COLUMNS = {"before", "after", "data"}
 
 
 # --- recording ---------------------------------------------------------------------------------
 
 
-def record(action: str, *, target=None, target_type: str = "", target_id: str = "", target_repr: str = "",
-           before: dict | None = None, after: dict | None = None, result: str = "ok", actor=None,
+def record(action: AuditAction | str, *, target=None, target_type: str = "", target_id: str = "",
+           target_repr: str = "", before: dict | None = None, after: dict | None = None, result: str = "ok", actor=None,
            data: dict | None = None, request=None) -> AuditEvent:
     """Record one audit event in the current transaction and return it.
 
@@ -77,15 +81,11 @@ def record(action: str, *, target=None, target_type: str = "", target_id: str = 
     event of the tenant (see migration 0002); until the transaction ends, other transactions
     that record events in this tenant wait for it.
 
-    Action names are namespaced, lowercase, dot-separated:
+    `action` is a declared action (audit/actions.py), e.g. ``rbac_actions.ROLE_CREATE``, or the
+    name of one member of a declared family, e.g. ``RECORD_UPDATE.of("expense")`` for
+    ``data.expense.update`` (target_type ``data.<entity>``, target_id the record's id).
 
-    - records: ``data.<entity>.<create|update|delete|restore|purge|export|import|view>``
-      (target_type ``data.<entity>``, target_id the record's id);
-    - permissions: ``rbac.<object>.<change>``, e.g. ``rbac.role.change``, ``rbac.grant.create``;
-    - sign-in: ``auth.<login|logout|login_failed>``;
-    - designs: ``metadata.<kind>.<publish|rollback>``, ``dynamic_models.migration.apply``;
-    - the trail itself: ``audit.archive`` (retention).
-
+    :raises audit.actions.UndeclaredAuditAction: no app declared `action`.
     :param target: a model instance; fills target_type (``app_label.model``), target_id and
         target_repr unless they are given.
     :param before: the changed fields' values before the change (only those fields).
@@ -97,6 +97,8 @@ def record(action: str, *, target=None, target_type: str = "", target_id: str = 
     """
     if result not in AuditEvent.Result.values:
         raise ValueError(f"result must be one of {AuditEvent.Result.values}, not {result!r}")
+    action = name_of(action)
+    audit_action_registry.declaration(action)
     if not is_tenant_schema():
         raise RuntimeError(f"audit events live in a tenant's schema; the connection is on "
                            f"{connection.schema_name!r} ({action})")
@@ -475,26 +477,33 @@ def filter_events(queryset: QuerySet | None = None, *, since: datetime | None = 
 _TABLE = '"audit_auditevent"'
 #: Each export column as SQL text (or a number), so rows leave PostgreSQL ready to write.
 _COLUMN_SQL = {
-    **{name: f'{_TABLE}."{name}"' for name in EXPORT_COLUMNS},
+    **{name: f'{_TABLE}."{name}"' for name in _STORED_COLUMNS},
     "created_at": f"""to_char({_TABLE}."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""",
     "ip": f'host({_TABLE}."ip")',
     **{name: f'{_TABLE}."{name}"::text' for name in _JSON_COLUMNS},
 }
-#: One JSON object per event, keys in EXPORT_COLUMNS order; jsonb columns embedded as they are.
+#: One JSON object per event, stored columns in order; jsonb columns embedded as they are.
 _JSON_LINE_SQL = "json_build_object({})::text".format(", ".join(
     f"'{name}', " + (f'{_TABLE}."{name}"' if name in _JSON_COLUMNS else _COLUMN_SQL[name])
-    for name in EXPORT_COLUMNS))
+    for name in _STORED_COLUMNS))
+_ACTION = _STORED_COLUMNS.index("action")
 
 
 def _export_rows(queryset: QuerySet, fmt: str, chunk_size: int) -> Iterator:
-    """Rows through a server-side cursor, `chunk_size` at a time: CSV cells, or JSON Lines text."""
+    """Rows through a server-side cursor, `chunk_size` at a time: CSV cells, or JSON Lines text.
+
+    The description of the action is not stored: it is added here, in the active language.
+    """
     # Constant SQL of this module, no input in it.
+    describe = audit_action_registry.describe
     if fmt == "jsonl":
-        rows = queryset.annotate(_line=RawSQL(_JSON_LINE_SQL, [])).values_list("_line", flat=True)  # noqa: S611
-    else:
-        columns = {f"_{name}": RawSQL(_COLUMN_SQL[name], []) for name in EXPORT_COLUMNS}  # noqa: S611
-        rows = queryset.annotate(**columns).values_list(*columns)
-    return rows.iterator(chunk_size=chunk_size)
+        lines = queryset.annotate(_line=RawSQL(_JSON_LINE_SQL, [])).values_list("_line", "action")  # noqa: S611
+        # The object's closing brace makes way for one more key.
+        return (f'{line[:-1]}, "action_description" : {json.dumps(describe(action))}}}'
+                for line, action in lines.iterator(chunk_size=chunk_size))
+    columns = {f"_{name}": RawSQL(_COLUMN_SQL[name], []) for name in _STORED_COLUMNS}  # noqa: S611
+    rows = queryset.annotate(**columns).values_list(*columns)
+    return ((*row, describe(row[_ACTION])) for row in rows.iterator(chunk_size=chunk_size))
 
 
 def iter_export(queryset: QuerySet, fmt: str = "csv", *, bom: bool = False, chunk_size: int = 2000,
@@ -640,7 +649,7 @@ def apply_retention() -> RetentionResult | None:
         else:
             removed = old.count()
         anchor = _store_checkpoint(Checkpoint.RETENTION, last, last_hash)
-        event = record(ARCHIVE_ACTION, target_type="audit.auditevent", target_id=f"{first}-{last}",
+        event = record(audit_actions.ARCHIVE, target_type="audit.auditevent", target_id=f"{first}-{last}",
                        target_repr=_("Events %(first)s to %(last)s") % {"first": first, "last": last},
                        data={"first_seq": first, "last_seq": last, "last_hash": last_hash, "count": removed,
                              "cutoff": cutoff.isoformat(), "retention_days": config.retention_days, "file": path,

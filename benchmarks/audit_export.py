@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             # 3. record() with the table full: one INSERT per call; each in its own transaction
             #    (commit and the after-commit alert check included), then all in one transaction.
             def one_record():
-                services.record("bench.record", target_type="data.expense", target_id="1", after={"amount": 1})
+                services.record("data.expense.update", target_type="data.expense", target_id="1", after={"amount": 1})
 
             record_durations = _setup.per_call(one_record, record_calls, batch=record_calls // 4)
             started = time.perf_counter()

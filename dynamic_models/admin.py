@@ -16,6 +16,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.actions import audit_action_registry
 from audit.models import AuditEvent
 from dynamic_models import diagram, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
@@ -237,11 +238,6 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset.filter(deleted_at__isnull=True)
 
 
-_VERBS = {"create": gettext_lazy("Created"), "update": gettext_lazy("Changed"), "delete": gettext_lazy("Deleted"),
-          "restore": gettext_lazy("Restored"), "purge": gettext_lazy("Purged"),
-          "restore_version": gettext_lazy("Former version restored")}
-
-
 class RecordAdmin(admin.ModelAdmin):
     """Base of the generated admin of an entity; its options come from the entity's metadata."""
 
@@ -354,7 +350,7 @@ class RecordAdmin(admin.ModelAdmin):
             changes = [{"field": name, "before": version.before.get(name), "after": value}
                        for name, value in version.after.items()]
             entries.append({"event": version.event, "verb": version.verb, "changes": changes,
-                            "label": _VERBS.get(version.verb, version.verb),
+                            "label": audit_action_registry.describe(version.event.action),
                             "restorable": version.verb in ("create", "update", "restore_version")})
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": record,
                    "title": _("History: %s") % record, "entries": entries[::-1],

@@ -10,6 +10,8 @@ class DynamicModelsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_delete
 
+        from audit.actions import audit_action_registry
+        from dynamic_models import audit_actions
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
@@ -25,6 +27,7 @@ class DynamicModelsConfig(AppConfig):
 
         for field_type in BUILTIN_FIELD_TYPES:
             field_type_registry.register(field_type())
+        audit_action_registry.register_all(audit_actions.ACTIONS)
         definition_kind_registry.register(EntityKind())
         resource_type_registry.register(EntityRecords())
         subcommand_registry.register(EntityCommand())

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AuditEvent
+from dynamic_models import audit_actions as dm_actions
 from dynamic_models import validation
 from dynamic_models.encryption import EncryptedTextField
 from rbac import columns as rbac_columns
@@ -56,7 +57,7 @@ def _loaded_values(record: models.Model) -> dict:
 
 
 def _action(record: models.Model, verb: str) -> str:
-    return f"data.{record._meta.model_name}.{verb}"
+    return dm_actions.RECORD_ACTIONS[verb].of(record._meta.model_name)
 
 
 def _as_loaded(record: models.Model, loaded: dict) -> models.Model:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
 from audit import services as audit
+from dynamic_models import audit_actions as dm_actions
 from dynamic_models import runtime
 from dynamic_models.field_types import AutoNumberType
 from dynamic_models.models import SchemaMigration
@@ -415,7 +416,7 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
         author=author, duration_ms=int((time.monotonic() - started) * 1000),
         rows_affected=_estimated_rows(f"dm_{definition.key}") if old_body else 0,
     )
-    audit.record("dynamic_models.migration.apply", target=migration, actor=author,
+    audit.record(dm_actions.MIGRATION_APPLY, target=migration, actor=author,
                  data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
                        "sql": migration.forward_sql[:10_000]})
     return migration

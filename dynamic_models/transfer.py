@@ -41,6 +41,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from audit import services as audit
+from dynamic_models import audit_actions as dm_actions
 from dynamic_models import runtime
 from dynamic_models.api.serializers import json_types
 from dynamic_models.models import ImportJob
@@ -528,7 +529,7 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
             transaction.set_rollback(True)
         else:
             report["created"] = report["valid"]
-            audit.record(f"data.{entity_key}.import", target_type=f"data.{entity_key}", actor=user,
+            audit.record(dm_actions.RECORDS_IMPORT.of(entity_key), target_type=f"data.{entity_key}", actor=user,
                          data={"created": report["created"]})
     if progress is not None:
         progress(len(rows))

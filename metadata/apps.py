@@ -7,8 +7,11 @@ class MetadataConfig(AppConfig):
     verbose_name = _("Metadata")
 
     def ready(self):
+        from audit.actions import audit_action_registry
         from lowcode.cli import subcommand_registry
+        from metadata import audit_actions
         from metadata.commands import ExportCommand, ImportCommand
 
+        audit_action_registry.register_all(audit_actions.ACTIONS)
         subcommand_registry.register(ExportCommand())
         subcommand_registry.register(ImportCommand())

@@ -19,6 +19,7 @@ from django_tenants.utils import get_tenant_model
 from jsonschema import Draft202012Validator
 
 from audit import services as audit
+from metadata import audit_actions as metadata_actions
 from metadata.diff import diff
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, PublishConflict
 from metadata.models import Definition
@@ -157,7 +158,7 @@ def _publish(definition_kind, kind, key, *, author, note, expected_version) -> D
         draft.change_note = note or draft.change_note
         draft.save()
         definition_kind.publish(draft, previous, author=author)
-        audit.record(f"metadata.{kind}.publish", target_type=f"metadata.{kind}", target_id=key,
+        audit.record(metadata_actions.PUBLISH.of(kind), target_type=f"metadata.{kind}", target_id=key,
                      target_repr=str(draft.body.get("label") or key), actor=author,
                      data={"version": draft.version, "previous_version": current or None, "note": draft.change_note})
         _bump_definition_version(kind)
@@ -185,7 +186,7 @@ def rollback(kind: str, key: str, *, to_version: int | None = None, author=None)
     with transaction.atomic():
         published = save_and_publish(kind, key, older.body, author=author, expected_version=current.version,
                                      note=_("Roll back to version %(version)s") % {"version": older.version})
-        audit.record(f"metadata.{kind}.rollback", target_type=f"metadata.{kind}", target_id=key,
+        audit.record(metadata_actions.ROLLBACK.of(kind), target_type=f"metadata.{kind}", target_id=key,
                      target_repr=str(published.body.get("label") or key), actor=author,
                      data={"version": published.version, "from_version": current.version, "to_version": older.version})
     return published

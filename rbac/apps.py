@@ -12,14 +12,16 @@ class RbacConfig(AppConfig):
         from django.core import checks
         from django.db.models.signals import m2m_changed, post_migrate
 
+        from audit.actions import audit_action_registry
         from lowcode.cli import subcommand_registry
         from lowcode.site import SitePart, site_part_registry
+        from rbac import audit_actions, receivers
         from rbac import checks as rbac_checks
-        from rbac import receivers
         from rbac.commands import RbacCommand
         from rbac.registries import register_builtin_operations
         from rbac.scopes import register_builtin_scope_kinds
 
+        audit_action_registry.register_all(audit_actions.ACTIONS)
         register_builtin_operations()
         register_builtin_scope_kinds()
         subcommand_registry.register(RbacCommand())

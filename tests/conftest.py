@@ -204,3 +204,13 @@ def celery_worker(test_database_url):
     yield process
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture
+def test_audit_actions():
+    """Declare the `test.*` audit actions that tests of the trail itself record (audit/actions.py)."""
+    from audit.actions import AuditAction, audit_action_registry
+
+    declared = audit_action_registry.register(AuditAction("test.*", "Test event (%(name)s)"))
+    yield declared
+    audit_action_registry.unregister(declared.type)

@@ -17,8 +17,15 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from audit import services, tasks
+from audit.actions import AuditAction, UndeclaredAuditAction, audit_action_registry
 from audit.models import Alert, AlertRule, AppendOnlyError, AuditEvent, AuditSettings
+from dynamic_models import audit_actions as dm_actions
 from lowcode.logs import request_var
+from lowcode.registry import AlreadyRegistered
+from rbac import audit_actions as rbac_actions
+
+#: Tests of the trail itself record `test.*` actions besides the declared ones.
+pytestmark = pytest.mark.usefixtures("test_audit_actions")
 
 PASSWORD = "correct-horse-battery"
 BANNER_TEMPLATE = ('{% extends "admin/base_site.html" %}{% load audit_alerts %}'
@@ -85,7 +92,7 @@ def test_record_fills_in_the_request_context_and_chains_the_hash(alice, in_reque
 
 def test_record_takes_target_and_actor_from_arguments(alice, make_user, tenant):
     bob = make_user(tenant, "bob")
-    event = services.record("rbac.role.change", target=bob, actor=alice, result="denied")
+    event = services.record("rbac.role.update", target=bob, actor=alice, result="denied")
     assert (event.target_type, event.target_id, event.target_repr) == ("auth.user", str(bob.pk), "bob")
     assert (event.actor_repr, event.result, event.request_id, event.ip) == ("alice", "denied", "", None)
     with pytest.raises(ValueError, match="result"):
@@ -94,7 +101,7 @@ def test_record_takes_target_and_actor_from_arguments(alice, make_user, tenant):
 
 def test_record_is_a_single_insert(tenant, alice, in_request):
     in_request(user=alice)
-    services.record("warm.up")
+    services.record("test.warm_up")
     with CaptureQueriesContext(connection) as captured:
         services.record("data.expense.view", target_type="data.expense", target_id="1")
     # django-tenants sets the search path before each cursor (TENANT_LIMIT_SET_CALLS is off).
@@ -224,6 +231,57 @@ def test_export_streams_in_blocks(tenant):
     assert rows[0] == services.EXPORT_COLUMNS and [json.loads(r[11])["n"] for r in rows[1:]] == list(range(7))
     with pytest.raises(ValueError):
         list(services.iter_export(AuditEvent.objects.all(), "xml"))
+
+
+# Declared actions
+
+
+def test_record_refuses_an_undeclared_action(tenant):
+    before = AuditEvent.objects.count()
+    with pytest.raises(UndeclaredAuditAction, match="made.up.action"):
+        services.record("made.up.action")
+    with pytest.raises(UndeclaredAuditAction):
+        services.record("data.expense.teleport", target_type="data.expense", target_id="1")
+    with pytest.raises(TypeError, match="family"):
+        services.record(dm_actions.RECORD_UPDATE)  # A family needs its entity: RECORD_UPDATE.of("expense").
+    assert AuditEvent.objects.count() == before
+
+
+def test_actions_are_declared_once_with_the_names_stored_so_far(tenant):
+    assert services.record(rbac_actions.ROLE_CREATE).action == "rbac.role.create"
+    assert services.record(dm_actions.RECORD_UPDATE.of("expense")).action == "data.expense.update"
+    with pytest.raises(ValueError):
+        dm_actions.RECORD_UPDATE.of("Expense; drop")
+    with pytest.raises(AlreadyRegistered):
+        audit_action_registry.register(AuditAction("rbac.role.create", "again"))
+    stored = ["auth.login", "auth.logout", "auth.login_failed", "audit.export", "audit.archive", "rbac.role.create",
+              "rbac.role.update", "rbac.role.grant", "rbac.role.revoke", "rbac.role.delete", "rbac.membership.assign",
+              "rbac.membership.unassign", "rbac.scope.create", "rbac.scope.delete", "rbac.column_rule.set",
+              "rbac.department.create", "rbac.department.update", "rbac.department.add_member",
+              "rbac.department.remove_member", "rbac.department.delete", "rbac.grant.share", "rbac.grant.unshare",
+              "metadata.entity.publish", "metadata.entity.rollback", "dynamic_models.migration.apply",
+              *(f"data.expense.{verb}" for verb in ("create", "update", "delete", "restore", "purge",
+                                                     "restore_version", "view", "export", "import"))]
+    for name in stored:
+        assert audit_action_registry.declaration(name)
+    assert audit_action_registry.describe("data.expense.update") == "Record changed (expense)"
+    assert audit_action_registry.describe("metadata.form.publish") == "Definition published (form)"
+    assert audit_action_registry.describe("rbac.role.create") == "Role created"
+    assert audit_action_registry.describe("gone.since.long") == "gone.since.long"  # Old events still read.
+
+
+def test_admin_and_exports_show_the_description(boss_client, tenant):
+    services.record(dm_actions.RECORD_DELETE.of("expense"), target_type="data.expense", target_id="5")
+    page = boss_client.get("/admin/audit/auditevent/?action=data.expense.delete").content.decode()
+    assert "Record deleted (expense)" in page
+
+    response = boss_client.get("/admin/audit/auditevent/export/csv/?action=data.expense.delete")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [(row["action"], row["action_description"]) for row in rows] == [
+        ("data.expense.delete", "Record deleted (expense)")]
+    response = boss_client.get("/admin/audit/auditevent/export/jsonl/?action=data.expense.delete")
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert list(lines[0]) == services.EXPORT_COLUMNS and lines[0]["action_description"] == "Record deleted (expense)"
 
 
 # History (AD-3)

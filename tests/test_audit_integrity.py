@@ -24,6 +24,9 @@ from audit import services, tasks
 from audit.models import AuditEvent, AuditSettings
 from tests.database_admin import as_superuser, reset_trail
 
+#: Tests of the trail itself record `test.*` actions besides the declared ones.
+pytestmark = pytest.mark.usefixtures("test_audit_actions")
+
 
 def sql(statement: str, params=()) -> list:
     with connection.cursor() as cursor:
@@ -164,10 +167,10 @@ def _record_in_thread(tenant, actions, started=None, release=None, done=None):
 def test_concurrent_inserts_from_two_connections_keep_the_chain(trail):
     # A transaction holding an event makes the other connection's insert wait for its commit.
     started, release, done = threading.Event(), threading.Event(), threading.Event()
-    first = threading.Thread(target=_record_in_thread, args=(trail, ["t.first"], started, release))
+    first = threading.Thread(target=_record_in_thread, args=(trail, ["test.first"], started, release))
     first.start()
     assert started.wait(10)
-    second = threading.Thread(target=_record_in_thread, args=(trail, ["t.second"]), kwargs={"done": done})
+    second = threading.Thread(target=_record_in_thread, args=(trail, ["test.second"]), kwargs={"done": done})
     second.start()
     assert not done.wait(0.5), "the second insert should wait for the first transaction"
     release.set()
@@ -176,7 +179,7 @@ def test_concurrent_inserts_from_two_connections_keep_the_chain(trail):
     assert done.is_set()
 
     # Many writers at once.
-    threads = [threading.Thread(target=_record_in_thread, args=(trail, [f"t.many{n}"] * 20))
+    threads = [threading.Thread(target=_record_in_thread, args=(trail, [f"test.many{n}"] * 20))
                for n in range(4)]
     for thread in threads:
         thread.start()
@@ -185,9 +188,9 @@ def test_concurrent_inserts_from_two_connections_keep_the_chain(trail):
 
     events = list(AuditEvent.objects.order_by("seq").values_list("seq", "action", "prev_hash", "hash"))
     result = services.verify()
-    first_two = [action for _seq, action, _prev, _hash in events if action in ("t.first", "t.second")]
-    assert first_two == ["t.first", "t.second"]
-    assert len([event for event in events if event[1].startswith("t.")]) == 2 + 80
+    first_two = [action for _seq, action, _prev, _hash in events if action in ("test.first", "test.second")]
+    assert first_two == ["test.first", "test.second"]
+    assert len([event for event in events if event[1].startswith("test.")]) == 2 + 80
     assert [seq for seq, *_rest in events] == list(range(events[0][0], events[0][0] + len(events)))
     assert all(prev == before[3] for (*_a, prev, _h), before in zip(events[1:], events, strict=False))
     assert result.ok and result.count == len(events)

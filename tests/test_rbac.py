@@ -548,7 +548,7 @@ def test_explain_admin_page(world, root, acme_client):
 
 def test_admin_role_form_syncs_and_audits(world, root, acme_client, monkeypatch):
     events = []
-    monkeypatch.setattr(services.audit, "record", lambda action, **kwargs: events.append((action, kwargs)))
+    monkeypatch.setattr(services.audit, "record", lambda action, **kwargs: events.append((str(action), kwargs)))
     acme_client.force_login(root, backend=BACKEND)
     form = acme_client.get(f"/admin/rbac/role/{world.member.pk}/change/")
     assert form.status_code == 200
@@ -602,7 +602,7 @@ def test_admin_role_form_syncs_and_audits(world, root, acme_client, monkeypatch)
 
 def test_services_audit_changes(world, monkeypatch):
     events = []
-    monkeypatch.setattr(services.audit, "record", lambda action, **kwargs: events.append((action, kwargs)))
+    monkeypatch.setattr(services.audit, "record", lambda action, **kwargs: events.append((str(action), kwargs)))
     services.assign_role(world.frank, world.member, actor=world.bea)
     action, event = events[-1]
     assert action == "rbac.membership.assign" and event["actor"] == world.bea

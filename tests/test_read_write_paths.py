@@ -51,6 +51,7 @@ def test_history_masks_and_hides_values_for_whom_the_rules_apply(people, member)
     assert OLD_IBAN not in page and "****3000" in page
     assert "Secret remark" not in page and "Another secret" not in page and "notes" not in page
     assert page.count("<tr class=\"event-update\">") == 1  # The notes-only change is left out.
+    assert "Record changed (expense)" in page  # The declared action's description (audit/actions.py).
     versions = records.history(draft, user=alice)
     assert [v.verb for v in versions] == ["create", "update"]
     assert versions[1].after == {"iban": "****3000"}

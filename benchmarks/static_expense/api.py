@@ -23,6 +23,7 @@ from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 from rest_framework import filters, permissions, serializers, viewsets
 
 from audit import services as audit
+from benchmarks.static_expense import audit_actions as static_actions
 from benchmarks.static_expense.models import Expense, Project
 from lowcode.api.pagination import PageOrCursorPagination
 
@@ -95,13 +96,13 @@ class RecordViewSet(viewsets.ModelViewSet):
         user = self.request.user
         with transaction.atomic():
             record = serializer.save(created_by=user, updated_by=user)
-            audit.record(f"static.{record._meta.model_name}.create", target=record, actor=user,
+            audit.record(static_actions.RECORD_CREATE.of(record._meta.model_name), target=record, actor=user,
                          after=_json(serializer.validated_data))
 
     def perform_update(self, serializer):
         with transaction.atomic():
             record = serializer.save(updated_by=self.request.user)
-            audit.record(f"static.{record._meta.model_name}.update", target=record, actor=self.request.user,
+            audit.record(static_actions.RECORD_UPDATE.of(record._meta.model_name), target=record, actor=self.request.user,
                          after=_json(serializer.validated_data))
 
     def perform_destroy(self, instance):

@@ -11,3 +11,9 @@ class StaticExpenseConfig(AppConfig):
     label = "static_expense"
     verbose_name = "Static expense (benchmark)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from audit.actions import audit_action_registry
+        from benchmarks.static_expense import audit_actions
+
+        audit_action_registry.register_all(audit_actions.ACTIONS)

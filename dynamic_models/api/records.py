@@ -21,6 +21,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from audit import services as audit
+from dynamic_models import audit_actions as dm_actions
 from dynamic_models import records
 from dynamic_models.api import parameters
 from dynamic_models.api.schema import RecordAutoSchema
@@ -276,7 +277,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     def _audit_reads(self, records) -> None:
         """Reads of a sensitive entity through an API key leave an event (AD-1)."""
         if self.model.lowcode_entity.get("sensitive") and isinstance(self.request.auth, ApiKey) and records:
-            audit.record(f"data.{self.entity_key}.view", target_type=f"data.{self.entity_key}",
+            audit.record(dm_actions.RECORD_VIEW.of(self.entity_key), target_type=f"data.{self.entity_key}",
                          actor=self.request.user, data={"ids": [record.pk for record in records]})
 
     def _wants_deleted(self) -> bool:

@@ -23,6 +23,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from audit import services as audit
+from dynamic_models import audit_actions as dm_actions
 from dynamic_models import transfer
 from dynamic_models.models import ImportJob
 from lowcode.api.parsers import JSONParser
@@ -116,7 +117,7 @@ class TransferActions:
         # Files are flat: relations stay ids even with expand=.
         serializer = self.get_serializer(context={**self.get_serializer_context(), "expand": set()})
         filename = transfer.export_filename(self.entity_key, file_format)
-        audit.record(f"data.{self.entity_key}.export", target_type=f"data.{self.entity_key}", actor=request.user,
+        audit.record(dm_actions.RECORDS_EXPORT.of(self.entity_key), target_type=f"data.{self.entity_key}", actor=request.user,
                      data={"format": file_format, "query": request.query_params.dict()})
         if file_format == "xlsx":
             return FileResponse(transfer.xlsx_file(serializer, queryset, title=self.entity_key), as_attachment=True,

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from rbac import audit_actions as rbac_actions
 from rbac.models import Department, Role
 from rbac.services.groups import after_change
 
@@ -34,7 +35,7 @@ def create_department(name: str, *, parent: Department | None = None, managers: 
         department.managers.set(list(managers))
         department.members.set(list(members))
         department.roles.set(list(roles))
-        after_change("rbac.department.create", department, None, department_state(department), actor)
+        after_change(rbac_actions.DEPARTMENT_CREATE, department, None, department_state(department), actor)
     return department
 
 
@@ -54,7 +55,7 @@ def update_department(department: Department, *, actor=None, **changes) -> Depar
         for name in ("managers", "members", "roles"):
             if name in changes:
                 getattr(department, name).set(list(changes[name]))
-        after_change("rbac.department.update", department, before, department_state(department), actor)
+        after_change(rbac_actions.DEPARTMENT_UPDATE, department, before, department_state(department), actor)
     return department
 
 
@@ -63,7 +64,7 @@ def add_member(department: Department, user, *, manager: bool = False, actor=Non
     with transaction.atomic():
         before = department_state(department)
         (department.managers if manager else department.members).add(user)
-        after_change("rbac.department.add_member", department, before, department_state(department), actor)
+        after_change(rbac_actions.DEPARTMENT_ADD_MEMBER, department, before, department_state(department), actor)
 
 
 def remove_member(department: Department, user, *, actor=None) -> None:
@@ -72,7 +73,7 @@ def remove_member(department: Department, user, *, actor=None) -> None:
         before = department_state(department)
         department.managers.remove(user)
         department.members.remove(user)
-        after_change("rbac.department.remove_member", department, before, department_state(department), actor)
+        after_change(rbac_actions.DEPARTMENT_REMOVE_MEMBER, department, before, department_state(department), actor)
 
 
 def delete_department(department: Department, *, actor=None) -> None:
@@ -83,7 +84,7 @@ def delete_department(department: Department, *, actor=None) -> None:
         before = department_state(department)
         target_id, target_repr = str(department.pk), str(department)
         department.delete()
-        after_change("rbac.department.delete", None, before, None, actor, target_type="rbac.department",
+        after_change(rbac_actions.DEPARTMENT_DELETE, None, before, None, actor, target_type="rbac.department",
                       target_id=target_id, target_repr=target_repr)
 
 
@@ -91,5 +92,5 @@ def department_changed(department: Department, *, before: dict | None = None, cr
                        actor=None) -> None:
     """Finish a change written by a form (admin): sync, bump and audit."""
     with transaction.atomic():
-        after_change("rbac.department.create" if created else "rbac.department.update", department,
+        after_change(rbac_actions.DEPARTMENT_CREATE if created else rbac_actions.DEPARTMENT_UPDATE, department,
                       None if created else before, department_state(department), actor)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from audit import services as audit
+from rbac import audit_actions as rbac_actions
 from rbac.registries import ENTITY_PREFIX, entity_key_of, entity_operation
 from rbac.services.effective_cache import bump
 from rbac.services.groups import ensure_entity_rows, sync
@@ -37,7 +38,7 @@ def share(record, *, user=None, role=None, actions: Iterable[str] = ("view",), a
         for action in actions:
             assign_perm(f"{ENTITY_PREFIX}.{action}_{record._meta.model_name}", identity, record)
         bump()
-        audit.record("rbac.grant.share", target=record, actor=actor, data={
+        audit.record(rbac_actions.GRANT_SHARE, target=record, actor=actor, data={
             "user": user.get_username() if user is not None else None, "role": role.key if role else None,
             "actions": actions})
 
@@ -55,6 +56,6 @@ def unshare(record, *, user=None, role=None, actions: Iterable[str] = ("view",),
         for action in actions:
             remove_perm(f"{ENTITY_PREFIX}.{action}_{record._meta.model_name}", identity, record)
         bump()
-        audit.record("rbac.grant.unshare", target=record, actor=actor, data={
+        audit.record(rbac_actions.GRANT_UNSHARE, target=record, actor=actor, data={
             "user": user.get_username() if user is not None else None, "role": role.key if role else None,
             "actions": actions})

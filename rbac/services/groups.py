@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
 from audit import services as audit
+from audit.actions import AuditAction
 from rbac.models import Department, Role
 from rbac.registries import DEFAULT_ENTITY_ACTIONS, ENTITY_PREFIX, EXTRA_ENTITY_ACTIONS, entity_key_of, entity_records
 from rbac.services.compute import closure
@@ -140,7 +141,7 @@ def _changes(before: dict | None, after: dict | None) -> tuple[dict | None, dict
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
 
 
-def after_change(action: str, target, before: dict | None, after: dict | None, actor=None, **kwargs) -> None:
+def after_change(action: AuditAction, target, before: dict | None, after: dict | None, actor=None, **kwargs) -> None:
     """What follows every change: groups in sync, caches invalidated, the audit event."""
     sync(ensure_entities=False)
     bump()

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from rbac import audit_actions as rbac_actions
 from rbac import validation
 from rbac.models import ColumnRule, DataScope, Role
 from rbac.registries import (
@@ -97,7 +98,7 @@ def create_role(key: str, name: str = "", *, description: str = "", parents: Ite
         validation.validate_parents(role, parents)
         role.parents.set(parents)
         role.permissions.set(permissions)
-        after_change("rbac.role.create", role, None, role_state(role), actor)
+        after_change(rbac_actions.ROLE_CREATE, role, None, role_state(role), actor)
     return role
 
 
@@ -124,7 +125,7 @@ def update_role(role: Role, *, actor=None, **changes) -> Role:
             role.parents.set(parents)
         if "permissions" in changes:
             role.permissions.set([_resolve_permission(p) for p in changes["permissions"]])
-        after_change("rbac.role.update", role, before, role_state(role), actor)
+        after_change(rbac_actions.ROLE_UPDATE, role, before, role_state(role), actor)
     return role
 
 
@@ -142,7 +143,7 @@ def grant(role: Role, *items, actor=None) -> Role:
         if operations:
             role.operations = validation.validate_operations([*(role.operations or []), *operations])
             role.save(update_fields=["operations", "updated_at"])
-        after_change("rbac.role.grant", role, before, role_state(role), actor)
+        after_change(rbac_actions.ROLE_GRANT, role, before, role_state(role), actor)
     return role
 
 
@@ -155,7 +156,7 @@ def revoke(role: Role, *items, actor=None) -> Role:
         if operations:
             role.operations = [o for o in role.operations or [] if o not in operations]
             role.save(update_fields=["operations", "updated_at"])
-        after_change("rbac.role.revoke", role, before, role_state(role), actor)
+        after_change(rbac_actions.ROLE_REVOKE, role, before, role_state(role), actor)
     return role
 
 
@@ -168,7 +169,7 @@ def delete_role(role: Role, *, actor=None) -> None:
         role.delete()
         if group is not None:
             group.delete()
-        after_change("rbac.role.delete", None, before, None, actor, target_type="rbac.role",
+        after_change(rbac_actions.ROLE_DELETE, None, before, None, actor, target_type="rbac.role",
                       target_id=target_id, target_repr=target_repr)
 
 
@@ -176,7 +177,7 @@ def role_changed(role: Role, *, before: dict | None = None, created: bool = Fals
     """Finish a change written by a form (admin): check inheritance, sync, bump and audit."""
     with transaction.atomic():
         validation.validate_parents(role, list(role.parents.all()))
-        after_change("rbac.role.create" if created else "rbac.role.update", role, None if created else before,
+        after_change(rbac_actions.ROLE_CREATE if created else rbac_actions.ROLE_UPDATE, role, None if created else before,
                       role_state(role), actor)
 
 
@@ -197,7 +198,7 @@ def _change_assignment(user, role: Role, *, assign: bool, actor) -> None:
     with transaction.atomic():
         before = held()
         (role.users.add if assign else role.users.remove)(user)
-        after_change(f"rbac.membership.{'assign' if assign else 'unassign'}", user, before, held(), actor,
+        after_change(rbac_actions.MEMBERSHIP_ASSIGN if assign else rbac_actions.MEMBERSHIP_UNASSIGN, user, before, held(), actor,
                       data={"role": role.key})
 
 
@@ -213,7 +214,7 @@ def add_scope(role: Role, entity_key: str, kind: str, *, action: str = "view", o
                           expression=expression)
         scope.full_clean()
         scope.save()
-        after_change("rbac.scope.create", role, before, role_state(role), actor)
+        after_change(rbac_actions.SCOPE_CREATE, role, before, role_state(role), actor)
     return scope
 
 
@@ -222,7 +223,7 @@ def remove_scope(scope: DataScope, *, actor=None) -> None:
         role = scope.role
         before = role_state(role)
         scope.delete()
-        after_change("rbac.scope.delete", role, before, role_state(role), actor)
+        after_change(rbac_actions.SCOPE_DELETE, role, before, role_state(role), actor)
 
 
 def set_column_rule(role: Role, entity_key: str, field_key: str, rule: str | None, *, actor=None) -> ColumnRule | None:
@@ -239,7 +240,7 @@ def set_column_rule(role: Role, entity_key: str, field_key: str, rule: str | Non
             result.rule = rule
             validation.validate_column_rule(result)
             result.save()
-        after_change("rbac.column_rule.set", role, before, role_state(role), actor)
+        after_change(rbac_actions.COLUMN_RULE_SET, role, before, role_state(role), actor)
     return result
 
 
