@@ -97,7 +97,7 @@ def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
         path("api/", include("lowcode.api.urls")),
         path("api/v1/", include(api)),
         *pages,
-        re_path(r"^api/(?P<path>.*)$", api_not_found),
+        re_path(r"^api/(?P<path>[\s\S]*)$", api_not_found),  # Any character, a newline too.
         path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
     ]
 

@@ -34,6 +34,7 @@ THING_FIELDS = [
     {"key": "amount", "type": "decimal", "options": {"max_digits": 12, "decimal_places": 2}},
     {"key": "data", "type": "json"},
     {"key": "parent", "type": "relation", "options": {"target": "thing", "on_delete": "set_null"}},
+    {"key": "tags", "type": "multiple_choice", "options": {"choices": [{"value": "red"}, {"value": "blue"}]}},
 ]
 
 
@@ -177,6 +178,34 @@ def test_bundle_export_errors_match_the_documented_400(client):
     assert response.json() == {"entity": [{"code": "blank", "message": "Item 2: This field may not be blank."}]}
     validator = documented_400(client, "/api/v1/meta/bundles/export/", "get")
     assert not list(validator.iter_errors(response.json()))
+
+
+def test_list_item_errors_match_the_documented_400(client):
+    """A multiple choice's bad items are listed under the field, not nested by index (schemathesis)."""
+    response = post_json(client, "/api/v1/data/thing/", json.dumps({"title": "a", "tags": ["red", None, "pink"]}))
+    assert response.status_code == 400
+    assert [error["message"] for error in response.json()["tags"]] == [
+        "Item 2: This field may not be null.", 'Item 3: "pink" is not a valid choice.']
+    assert not list(documented_400(client, "/api/v1/data/thing/", "post").iter_errors(response.json()))
+    response = post_json(client, "/api/v1/data/thing/bulk/", json.dumps([{"title": "a", "tags": [None]}]))
+    assert response.status_code == 400 and response.json()["0"]["tags"][0]["code"] == "null"
+    assert not list(documented_400(client, "/api/v1/data/thing/bulk/", "post").iter_errors(response.json()))
+
+
+@pytest.mark.parametrize("url", ["/api/v1/data/thing/1%0A/", "/api/v1/data/thing/export.csv%0A/",
+                                 "/api/v1/data/%0A/", "/api/v1/%0A"])
+def test_api_urls_with_a_newline_are_404_in_json(client, url):
+    """Django's `.` stops at a newline, so such paths missed the API's catch-all and got HTML (schemathesis)."""
+    response = client.delete(url)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_page_sizes_that_are_no_ascii_number_are_400(client):
+    """"²" is a digit to Python's isdigit() but no number to int(): it was a 500 (schemathesis)."""
+    for query in ("page_size=%C2%B2", "page_size=%C2%B2&pagination=cursor", "page_size=0"):
+        response = client.get(f"/api/v1/data/thing/?{query}")
+        assert response.status_code == 400 and list(response.json()) == ["page_size"], query
 
 
 def test_search_errors_name_the_search_parameter(client):

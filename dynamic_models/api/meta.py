@@ -37,7 +37,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from dynamic_models import services
+from dynamic_models import keys, services
 from dynamic_models.models import Entity, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from dynamic_models.schema import MigrationRefused
@@ -45,6 +45,7 @@ from lowcode.api.exceptions import Conflict
 from lowcode.api.fields import FlatListField
 from lowcode.api.pagination import PageNumbers
 from lowcode.api.parsers import JSONParser
+from lowcode.api.serializers import JSONBodySerializer
 from lowcode.apikeys.permissions import ApiKeyScope
 from metadata import bundles
 from metadata import services as metadata
@@ -203,7 +204,7 @@ def _field_spec_fields(*, write: bool) -> dict:
     fields = {
         "id": serializers.RegexField(r"^[a-z0-9]{6,32}$", required=not write, help_text=gettext_lazy(
             "Stable id linking the field to its column (a rename keeps the data). Generated if omitted.")),
-        "key": serializers.CharField(max_length=50, help_text=gettext_lazy(
+        "key": serializers.RegexField(keys.KEY_RE.pattern, max_length=keys.FIELD_KEY_MAX, help_text=gettext_lazy(
             "Lowercase identifier: the column's name. Not a SQL or Python keyword nor a system field.")),
         "type": serializers.ChoiceField(choices=field_type_registry.get_types()),
         "label": serializers.CharField(max_length=200, allow_blank=True, **optional),
@@ -244,7 +245,7 @@ class RuleSerializer(serializers.Serializer):
 
 
 class _EntityDesignFields(serializers.Serializer):
-    key = serializers.CharField(max_length=40, help_text=gettext_lazy(
+    key = serializers.RegexField(keys.KEY_RE.pattern, max_length=keys.ENTITY_KEY_MAX, help_text=gettext_lazy(
         "Lowercase identifier; the table is named dm_ followed by the key. Fixed once created."))
     label = serializers.CharField(max_length=200, allow_blank=True, required=False)
     label_plural = serializers.CharField(max_length=200, allow_blank=True, required=False)
@@ -322,7 +323,7 @@ class PreviewSerializer(serializers.Serializer):
     impact = ImpactSerializer(many=True)
 
 
-class PublishSerializer(serializers.Serializer):
+class PublishSerializer(JSONBodySerializer):
     note = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
     expected_version = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None,
                                                 help_text=gettext_lazy(
@@ -331,7 +332,7 @@ class PublishSerializer(serializers.Serializer):
                                                     "absent: no check."))
 
 
-class RollbackSerializer(serializers.Serializer):
+class RollbackSerializer(JSONBodySerializer):
     to_version = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None,
                                           help_text=gettext_lazy("Default: the version before the live one."))
 
@@ -745,6 +746,9 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
         """Return the bundle of a JSON body or an uploaded `file`, and whether this is a dry run."""
         data = request.data
         upload = request.FILES.get("file")
+        dry_run = False
+        # Text flags (query and form); each is checked, wherever it came from.
+        texts = [request.query_params["dry_run"]] if "dry_run" in request.query_params else []
         if isinstance(data, QueryDict):  # A form: the bundle is its file.
             if upload is None:
                 raise ValidationError({"file": [ErrorDetail(_("Attach the bundle as a file named \"file\"."),
@@ -754,17 +758,19 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
                                                             % {"size": MAX_BUNDLE_BYTES // 2**20}, code="too_large")]})
             with _metadata_errors():
                 bundle = bundles.load_bundle(upload.read())
-            flag = data.get("dry_run")
+            texts += [data["dry_run"]] if "dry_run" in data else []
         elif isinstance(data, dict):
             bundle = dict(data)
-            flag = bundle.pop("dry_run", None)
+            dry_run = bundle.pop("dry_run", False)
+            if not isinstance(dry_run, bool):  # JSON has true and false: no null, 0 or "yes".
+                raise ValidationError({"dry_run": [ErrorDetail(
+                    serializers.BooleanField.default_error_messages["invalid"], code="invalid")]})
         else:
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail(_(
                 "Send the bundle as a JSON object, or as a multipart file named \"file\"."), code="no_bundle")]})
-        dry_run = False
-        for given in (flag, request.query_params.get("dry_run")):  # Each is checked, wherever it came from.
+        for text in texts:
             try:
-                dry_run |= bool(given is not None and serializers.BooleanField().to_internal_value(given))
+                dry_run |= serializers.BooleanField().to_internal_value(text)
             except ValidationError as error:
                 raise ValidationError({"dry_run": error.detail}) from None
         return bundle, dry_run

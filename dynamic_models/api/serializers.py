@@ -11,6 +11,7 @@ import datetime
 import decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
@@ -21,6 +22,9 @@ from rest_framework.validators import UniqueValidator
 from dynamic_models import records, validation
 from dynamic_models.registries import field_type_registry
 from lowcode.api.exceptions import as_validation_error
+from lowcode.api.fields import FlatListField
+from lowcode.api.serializers import json_types as json_types  # Re-exported: dynamic_models.transfer reads it here.
+from lowcode.api.serializers import type_errors
 from rbac import columns as rbac_columns
 from rbac import services as rbac
 
@@ -77,25 +81,6 @@ class FormulaField(serializers.ReadOnlyField):
         return value
 
 
-_TYPE_NAMES = {str: "text", bool: "true or false", int: "an integer", float: "a number", list: "a list", dict: "an object"}
-
-
-def json_types(field: serializers.Field) -> tuple[type, ...]:
-    """The JSON value types a serializer field takes, as its OpenAPI schema declares them."""
-    if isinstance(field, serializers.BooleanField):
-        return (bool,)
-    if isinstance(field, serializers.DecimalField):
-        return (str, int, float)
-    if isinstance(field, serializers.IntegerField | serializers.RelatedField):
-        return (int,)
-    if isinstance(field, serializers.ManyRelatedField | serializers.ListField):
-        return (list,)
-    if isinstance(field, serializers.ChoiceField | serializers.CharField | serializers.DateField
-                  | serializers.DateTimeField | serializers.TimeField | serializers.UUIDField):
-        return (str,)
-    return ()
-
-
 @extend_schema_field({"type": "string", "nullable": True, "readOnly": True, "description": "Masked for you: ****1234."})
 class MaskedField(serializers.ReadOnlyField):
     """A value the caller may know exists but not read (RB-5)."""
@@ -124,6 +109,8 @@ class RecordSerializer(serializers.ModelSerializer):
     """
 
     serializer_related_field = ExpandableRelatedField
+    # Multiple choices: an item's error under the field, as the error format has it (not by index).
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, ArrayField: FlatListField}
     entity: dict = {}
     #: Keys a client may send but never changes (system columns from a GET, put back in a PUT).
     ignored_keys = frozenset(SYSTEM_FIELDS)
@@ -193,27 +180,10 @@ class RecordSerializer(serializers.ModelSerializer):
                     refused[name] = [serializers.ErrorDetail(_("This field is read-only."), code="read_only")]
                 else:
                     refused[name] = [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")]
-            refused.update(self._type_errors(data))
+            refused.update(type_errors(self.fields, data))
             if refused:
                 raise serializers.ValidationError(refused)
         return super().to_internal_value(data)
-
-    def _type_errors(self, data: dict) -> dict:
-        """JSON values of the wrong type, refused as the schema says (no "12" for 12, no 1 for true).
-
-        Form submissions (the browsable API) carry text only and keep DRF's conversions.
-        """
-        errors = {}
-        for name, value in data.items():
-            field = self.fields.get(name)
-            if field is None or field.read_only or value is None:
-                continue
-            expected = json_types(field)
-            if expected and not any(isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-                                    for kind in expected):
-                errors[name] = [serializers.ErrorDetail(_("Incorrect type: expected %(type)s.") % {
-                    "type": _TYPE_NAMES[expected[0]]}, code="incorrect_type")]
-        return errors
 
     def validate(self, attrs):
         """Build the record as it would be saved and run the validation engine on it."""

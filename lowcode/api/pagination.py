@@ -14,10 +14,33 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 
-class PageNumbers(PageNumberPagination):
+class StrictPageSize:
+    """`page_size` is a whole number from 1 to MAX_PAGE_SIZE, else a 400 (DRF would quietly use
+    the default), and the schema says so."""
+
     page_size = PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        size = request.query_params.get(self.page_size_query_param)
+        if size is None:
+            return self.page_size
+        if not (size.isascii() and size.isdigit() and 1 <= int(size) <= self.max_page_size):
+            raise ValidationError({self.page_size_query_param: [ErrorDetail(
+                _("Use a whole number from 1 to %(max)d.") % {"max": self.max_page_size}, code="invalid")]})
+        return int(size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return parameters
+
+
+class PageNumbers(StrictPageSize, PageNumberPagination):
+    pass
 
 
 def _column(model, ordering_term: str):
@@ -28,7 +51,7 @@ def _column(model, ordering_term: str):
         return None
 
 
-class Cursors(CursorPagination):
+class Cursors(StrictPageSize, CursorPagination):
     """Stable, constant-cost pages over any number of rows: no count, no offset.
 
     A cursor carries the position of the page's last row, which a client can forge: it must be
@@ -36,9 +59,6 @@ class Cursors(CursorPagination):
     for any invalid cursor). Relations order by their id column, the value a position holds.
     """
 
-    page_size = PAGE_SIZE
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
     ordering = "-id"
     model = None
 
@@ -84,10 +104,6 @@ class PageOrCursorPagination(BasePagination):
         params = request.query_params
         if params.get(self.switch_query_param, "page") not in ("page", "cursor"):
             raise ValidationError({self.switch_query_param: [ErrorDetail(_("Use page or cursor."), code="invalid")]})
-        size = params.get(self.page_numbers.page_size_query_param)
-        if size is not None and not (size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE):
-            raise ValidationError({self.page_numbers.page_size_query_param: [ErrorDetail(
-                _("Use a whole number from 1 to %(max)d.") % {"max": MAX_PAGE_SIZE}, code="invalid")]})
         use_cursor = params.get(self.switch_query_param) == "cursor" or self.cursors.cursor_query_param in params
         self.chosen = self.cursors if use_cursor else self.page_numbers
         return self.chosen.paginate_queryset(queryset, request, view)

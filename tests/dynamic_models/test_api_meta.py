@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import include, path
 from django_tenants.utils import tenant_context
 
-from dynamic_models import runtime, services
+from dynamic_models import keys, runtime, services
 from dynamic_models.models import Entity, SchemaMigration
 from metadata.bundles import export_bundle
 from metadata.models import Definition
@@ -271,6 +271,11 @@ def test_failed_import_changes_nothing_and_reports_why(globex_api, tenant, globe
      "definitions"),
     (json.dumps({"format": "lowcode.bundle", "format_version": 1, "definitions": []}), "application/json",
      "dry_run"),
+    # JSON's dry_run is true or false: null and 0 were taken as "no" (found by schemathesis).
+    (json.dumps({"format": "lowcode.bundle", "format_version": 1, "definitions": [], "dry_run": None}),
+     "application/json", "dry_run"),
+    (json.dumps({"format": "lowcode.bundle", "format_version": 1, "definitions": [], "dry_run": 0}),
+     "application/json", "dry_run"),
 ])
 def test_bad_bundles_are_refused_with_the_path(api, data, content_type, path):
     url = API + "/bundles/import/" + ("?dry_run=perhaps" if path == "dry_run" else "")
@@ -297,6 +302,11 @@ def test_migrations_are_listed_filtered_and_read(api, scenario):
     assert 'CREATE TABLE "dm_expense"' in one["forward_sql"] and "DROP TABLE" in one["backward_sql"]
     assert get(api, "/migrations/999999/").status_code == 404
     assert api.post(API + "/migrations/", {}).status_code == 405
+    # A page size that is no whole number from 1 to 1000 is refused, as on record lists (it was ignored).
+    for size in ("null", "0", "1001", "%C2%B2"):
+        response = get(api, f"/migrations/?page_size={size}")
+        assert response.status_code == 400 and response.json()["page_size"][0]["code"] == "invalid", size
+    assert get(api, "/migrations/?page_size=1").json()["next"]
 
 
 @pytest.mark.parametrize("url", [
@@ -328,7 +338,11 @@ def test_unknown_things_are_404_in_json(api, scenario, url):
     ("/entities/expense/fields/", {"key": "code2", "type": "text", "default": "too long", "options": {"max_length": 3}},
      "default", "invalid_default"),
     ("/entities/", {"key": "ok", "label": "a\x00", "fields": []}, "label", "null_characters_not_allowed"),
-    ("/entities/expense/publish/", {"expected_version": "abc"}, "expected_version", "invalid"),
+    ("/entities/expense/publish/", {"expected_version": "abc"}, "expected_version", "incorrect_type"),
+    # JSON values of another type are refused, not converted (schemathesis found a number taken as the note).
+    ("/entities/expense/publish/", {"note": 4009323899082157}, "note", "incorrect_type"),
+    ("/entities/expense/publish/", {"expected_version": "1"}, "expected_version", "incorrect_type"),
+    ("/entities/expense/rollback/", {"to_version": True}, "to_version", "incorrect_type"),
     ("/entities/expense/publish/", {"note": "x" * 300}, "note", "max_length"),
     ("/entities/expense/rollback/", {"to_version": -1}, "to_version", "min_value"),
 ])
@@ -419,6 +433,10 @@ def test_openapi_schema_documents_the_metadata_api(api, scenario):
     assert publish["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/SchemaMigration")
     assert set(paths["/api/v1/meta/bundles/import/"]["post"]["requestBody"]["content"]) == {
         "application/json", "multipart/form-data"}
+    # Keys are documented with their pattern, so generated designs (schemathesis) can be valid.
+    design = schema["components"]["schemas"]["EntityDesignWriteRequest"]["properties"]
+    assert design["key"]["pattern"] == schema["components"]["schemas"]["FieldSpecWriteRequest"]["properties"][
+        "key"]["pattern"] == keys.KEY_RE.pattern
 
     GENERATOR_STATS.reset()  # Only the metadata API's own schema: valid and without warnings.
     generator = SchemaGenerator(patterns=[path("api/v1/meta/", include("dynamic_models.api.meta_urls"))])
