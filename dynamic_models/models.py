@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from dynamic_models.registries import field_type_registry
+from lowcode.models import TimestampedModel
 
 
 def new_field_id() -> str:
@@ -15,7 +16,7 @@ def field_type_choices() -> list[tuple[str, str]]:
     return [(t.type, t.verbose_name) for t in field_type_registry.get_all()]
 
 
-class Entity(models.Model):
+class Entity(TimestampedModel):
     """The design (draft) of an entity, edited in admin; publishing makes it a table (DM-1)."""
 
     key = models.CharField(_("key"), max_length=40, unique=True,
@@ -38,8 +39,6 @@ class Entity(models.Model):
         help_text=_('Cross-field rules checked on every save, e.g. [{"key": "dates", "expression": '
                     '"end_date >= start_date", "message": "The end cannot be before the start.", "field": "end_date"}].'))
     published_version = models.PositiveIntegerField(_("published version"), null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("entity")

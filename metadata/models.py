@@ -3,8 +3,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from lowcode.models import TimestampedModel
 
-class Definition(models.Model):
+
+class Definition(TimestampedModel):
     """One version of a designed thing (entity, form, page, workflow, ...): MD-1.
 
     Per (kind, key) there is at most one draft and one published version; published and
@@ -25,8 +27,6 @@ class Definition(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("author"), null=True, blank=True,
                                on_delete=models.SET_NULL, related_name="+")
     change_note = models.CharField(_("change note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
 
     class Meta:

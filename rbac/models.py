@@ -15,11 +15,12 @@ from django.db import models, transaction
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
+from lowcode.models import TimestampedModel
 from rbac import validation
 from rbac.scopes import BUILTIN_SCOPE_KINDS, scope_kind_choices
 
 
-class Role(models.Model):
+class Role(TimestampedModel):
     """A named set of permissions and operations, with optional parent roles (RB-1)."""
 
     TENANT_ADMIN = "tenant_admin"
@@ -44,8 +45,6 @@ class Role(models.Model):
                                  related_name="rbac_role", verbose_name=_("Django group"))
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="rbac_roles",
                                    verbose_name=_("users"), help_text=_("Users who have the role directly."))
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("role")
@@ -75,7 +74,7 @@ class Role(models.Model):
         validation.validate_operations(self.operations)
 
 
-class Department(models.Model):
+class Department(TimestampedModel):
     """A node of the department tree (RB-6); members and managers get its roles."""
 
     name = models.CharField(_("name"), max_length=100)
@@ -89,8 +88,6 @@ class Department(models.Model):
                                      verbose_name=_("members"))
     roles = models.ManyToManyField(Role, blank=True, related_name="departments", verbose_name=_("roles"),
                                    help_text=_("Members and managers of the department get these roles."))
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("department")

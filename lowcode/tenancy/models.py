@@ -2,8 +2,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
+from lowcode.models import TimestampedModel
 
-class Tenant(TenantMixin):
+
+class Tenant(TenantMixin, TimestampedModel):
     """A customer company: one PostgreSQL schema holding its users and data."""
 
     class Status(models.TextChoices):
@@ -30,8 +32,6 @@ class Tenant(TenantMixin):
     # django-tenants loads this row on each request, so comparing a kind's token with the one a
     # cached runtime (the entity snapshot) was built from tells freshness without a query.
     definition_versions = models.JSONField(_("definition versions"), default=dict, blank=True, editable=False)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     auto_create_schema = True
 
