@@ -79,7 +79,7 @@ from lowcode.expressions.exceptions import (
     ExpressionTypeError,
     ExpressionValueError,
 )
-from lowcode.expressions.types import DATE, MAX_DIGITS, ExpressionType, kind, unify
+from lowcode.expressions.types import DATE, MAX_DIGITS, ExpressionType, kind, kind_name, unify
 from lowcode.expressions.types import number as number_type
 from lowcode.registry import Instance, Registry
 
@@ -123,20 +123,6 @@ def type_name(value: Any) -> str:
     if value is None:
         return _("null")
     return kind_name(kind(value))
-
-
-def kind_name(kind: str | None) -> str:
-    """Return the user-facing name of a value family (see `kind()`)."""
-    names = {
-        "boolean": _("true/false"),
-        "number": _("a number"),
-        "text": _("text"),
-        "datetime": _("a date and time"),
-        "date": _("a date"),
-        "time": _("a time"),
-        "list": _("a list"),
-    }
-    return names.get(kind, _("an unsupported value"))
 
 
 def clean_value(value: Any) -> Any:

@@ -44,16 +44,7 @@ class ExpressionType:
         """The user-facing name of the type, for error messages."""
         if self.kind == "list":
             return _("a list of %(items)s") % {"items": (self.item or NULL).describe()}
-        names = {
-            "null": _("null"),
-            "boolean": _("true/false"),
-            "number": _("a number"),
-            "text": _("text"),
-            "datetime": _("a date and time"),
-            "date": _("a date"),
-            "time": _("a time"),
-        }
-        return names[self.kind]
+        return kind_name(self.kind)
 
 
 NULL = ExpressionType("null")
@@ -90,6 +81,21 @@ def kind(value: Any) -> str:
     if isinstance(value, list):
         return "list"
     return "other"
+
+
+def kind_name(kind: str | None) -> str:
+    """Return the user-facing name of a value family (see `kind()`)."""
+    names = {
+        "null": _("null"),
+        "boolean": _("true/false"),
+        "number": _("a number"),
+        "text": _("text"),
+        "datetime": _("a date and time"),
+        "date": _("a date"),
+        "time": _("a time"),
+        "list": _("a list"),
+    }
+    return names.get(kind, _("an unsupported value"))
 
 
 def list_of(item: ExpressionType) -> ExpressionType:
