@@ -1,8 +1,12 @@
+from __future__ import annotations
+
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from viewflow import fsm
 
 from dynamic_models.registries import field_type_registry
 from lowcode.models import TimestampedModel
@@ -161,6 +165,11 @@ class ImportJob(models.Model):
         return f"{self.entity_key} #{self.pk}"
 
     @property
+    def flow(self) -> ImportJobFlow:
+        """The job's status transitions (change the status through these, then save)."""
+        return ImportJobFlow(self)
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
@@ -170,3 +179,35 @@ class ImportJob(models.Model):
         if self.status == self.Status.SUCCEEDED:
             return 100
         return min(100, self.processed * 100 // self.total) if self.total else 0
+
+
+class ImportJobFlow:
+    """The declared life of an import job: queued -> running -> succeeded or failed.
+
+    A job whose worker died stays running and is run again; it never goes back to queued.
+    """
+
+    status = fsm.State(ImportJob.Status, default=ImportJob.Status.QUEUED)
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+
+    @status.getter()
+    def _get_status(self):
+        return self.job.status
+
+    @status.setter()
+    def _set_status(self, value):
+        self.job.status = value
+
+    @status.transition(source=ImportJob.Status.QUEUED, target=ImportJob.Status.RUNNING, permission=None)
+    def start(self):
+        self.job.started_at = timezone.now()
+
+    @status.transition(source=ImportJob.Status.RUNNING, target=ImportJob.Status.SUCCEEDED, permission=None)
+    def succeed(self):
+        """All rows were imported, or a dry run found what it found."""
+
+    @status.transition(source=ImportJob.Status.RUNNING, target=ImportJob.Status.FAILED, permission=None)
+    def fail(self):
+        """Nothing was imported: rows with errors, or the job stopped on an error."""

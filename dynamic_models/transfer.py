@@ -623,7 +623,7 @@ def _claim(job_id: int) -> ImportJob | None:
         if job is None or job.is_finished:
             return None
         if job.status == ImportJob.Status.QUEUED:
-            job.status, job.started_at = ImportJob.Status.RUNNING, timezone.now()
+            job.flow.start()
             job.save(update_fields=["status", "started_at"])
     return job
 
@@ -635,19 +635,19 @@ def _report_progress(job_id: int, processed: int) -> None:
 def _finish(job: ImportJob, report: dict | None = None, *, message: str = "") -> None:
     """Write the job's outcome; the upload is dropped (it is not needed any more)."""
     if report is None:
-        job.status = ImportJob.Status.FAILED
+        job.flow.fail()
     else:
         job.processed, job.valid, job.created = report["total"], report["valid"], report["created"]
         job.errors = report["errors"]
         bad = report["total"] - report["valid"]
         if job.dry_run:
-            job.status = ImportJob.Status.SUCCEEDED
+            job.flow.succeed()
             message = _("Dry run: %(valid)d of %(total)d rows are valid; nothing was written.") % report
         elif bad:
-            job.status = ImportJob.Status.FAILED
+            job.flow.fail()
             message = _("%(count)d rows have errors; nothing was imported.") % {"count": bad}
         else:
-            job.status = ImportJob.Status.SUCCEEDED
+            job.flow.succeed()
             message = _("Imported %(count)d records.") % {"count": report["created"]}
     job.message, job.finished_at, job.payload = message, timezone.now(), b""
     job.save(update_fields=["status", "total", "processed", "valid", "created", "errors", "message",

@@ -1,7 +1,11 @@
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from viewflow import fsm
 
 from lowcode.models import TimestampedModel
 
@@ -43,3 +47,35 @@ class Definition(TimestampedModel):
 
     def __str__(self):
         return f"{self.kind}:{self.key} v{self.version} ({self.status})"
+
+    @property
+    def flow(self) -> DefinitionFlow:
+        """The definition's status transitions (change the status through these, then save)."""
+        return DefinitionFlow(self)
+
+
+class DefinitionFlow:
+    """The declared life of a definition: draft -> published -> archived (a new publish or a
+    rollback archives the version it replaces; taking a design out of service archives it too).
+    """
+
+    status = fsm.State(Definition.Status, default=Definition.Status.DRAFT)
+
+    def __init__(self, definition: Definition):
+        self.definition = definition
+
+    @status.getter()
+    def _get_status(self):
+        return self.definition.status
+
+    @status.setter()
+    def _set_status(self, value):
+        self.definition.status = value
+
+    @status.transition(source=Definition.Status.DRAFT, target=Definition.Status.PUBLISHED, permission=None)
+    def publish(self):
+        self.definition.published_at = timezone.now()
+
+    @status.transition(source=Definition.Status.PUBLISHED, target=Definition.Status.ARCHIVED, permission=None)
+    def archive(self):
+        """The version leaves service; its body stays, to compare with and roll back to."""

@@ -13,7 +13,6 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F, Func, JSONField, Max, Value
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_tenant_model
 from jsonschema import Draft202012Validator
@@ -150,10 +149,9 @@ def _publish(definition_kind, kind, key, *, author, note, expected_version) -> D
             raise PublishConflict(_("%(key)s was published by someone else since you previewed it (now version "
                                     "%(version)s); preview again.") % {"key": key, "version": current or "-"})
         if previous:
-            previous.status = Status.ARCHIVED
+            previous.flow.archive()
             previous.save(update_fields=["status", "updated_at"])
-        draft.status = Status.PUBLISHED
-        draft.published_at = timezone.now()
+        draft.flow.publish()
         draft.author = author or draft.author
         draft.change_note = note or draft.change_note
         draft.save()
@@ -195,7 +193,10 @@ def rollback(kind: str, key: str, *, to_version: int | None = None, author=None)
 def archive(kind: str, key: str) -> None:
     """Take (kind, key) out of service: its published version becomes archived."""
     with transaction.atomic():
-        Definition.objects.filter(kind=kind, key=key, status=Status.PUBLISHED).update(status=Status.ARCHIVED)
+        published = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.PUBLISHED).first()
+        if published is not None:
+            published.flow.archive()
+            published.save(update_fields=["status", "updated_at"])
         _bump_definition_version(kind)
 
 
