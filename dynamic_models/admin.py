@@ -243,6 +243,13 @@ class RecordAdmin(admin.ModelAdmin):
 
     formfield_overrides = JSON_INPUTS
     actions = ["restore_selected", "purge_selected"]
+    #: Field key -> the form widget its field type asks for.
+    widgets: dict = {}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in self.widgets:
+            kwargs["widget"] = self.widgets[db_field.name]
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     # --- rbac: operations, data scope and column rules (RB-2, RB-4, RB-5) --------------------
 
@@ -414,7 +421,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     display = body.get("display_field")
     # The first column links to the record: its display field, else its text.
     list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
-    attrs = {}
+    attrs, widgets = {}, {}
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         key, label = spec["key"], spec.get("label") or spec["key"]
@@ -434,8 +441,11 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
             list_filter.append(key)
         if spec.get("searchable") and field_type.searchable:
             search_fields.append(key)
-        if spec.get("read_only") or spec["type"] == "auto_number":
+        if spec.get("read_only") or field_type.filled_by_database:
             readonly.append(key)
+        widget = field_type.form_widget(spec)
+        if widget is not None:
+            widgets[key] = widget
     inlines = []
     for other in models_by_key.values():
         for other_field in other._meta.fields:
@@ -447,7 +457,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
-        "inlines": inlines, "list_select_related": True,
+        "inlines": inlines, "list_select_related": True, "widgets": widgets,
     })
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
 

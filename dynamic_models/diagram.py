@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils.html import escape
 
+from dynamic_models.registries import field_type_registry
+
 BOX_WIDTH, ROW_HEIGHT, HEADER, GAP_X, GAP_Y, COLUMNS = 240, 18, 26, 90, 50, 3
 
 
@@ -24,7 +26,7 @@ def render_svg(bodies: dict[str, dict]) -> str:
     for key, body in sorted(bodies.items()):
         x, y, box_height = boxes[key]
         for row, spec in enumerate(body["fields"]):
-            target = spec.get("options", {}).get("target") if spec["type"] == "relation" else None
+            target = field_type_registry.get(spec["type"]).diagram_target(spec)
             if target in boxes:
                 tx, ty, _h = boxes[target]
                 sy = y + HEADER + ROW_HEIGHT * row + 12
@@ -42,9 +44,7 @@ def render_svg(bodies: dict[str, dict]) -> str:
                      f'{escape(body.get("label") or key)} ({escape(key)})</text>')
         for row, spec in enumerate(body["fields"]):
             ty = y + HEADER + ROW_HEIGHT * row + 14
-            kind = spec["type"]
-            if kind == "relation":
-                kind = f"→ {spec['options'].get('target')}"
+            kind = field_type_registry.get(spec["type"]).diagram_label(spec)
             marker = "*" if spec.get("required") else ""
             parts.append(f'<text x="{x + 10}" y="{ty}">{escape(spec["key"])}{marker}</text>'
                          f'<text x="{x + BOX_WIDTH - 10}" y="{ty}" text-anchor="end" fill="#6b7785">{escape(kind)}</text>')

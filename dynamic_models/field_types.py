@@ -25,6 +25,9 @@ _CHOICES = {
     "items": {"type": "object", "required": ["value"], "additionalProperties": False, "properties": {
         "value": {"type": "string", "minLength": 1, "maxLength": 64}, "label": {"type": "string", "maxLength": 200}}},
 }
+RANGE_LOOKUPS = ("exact", "in", "range", "gt", "gte", "lt", "lte", "isnull")
+TEXT_LOOKUPS = ("exact", "iexact", "icontains", "istartswith", "in", "isnull")
+ID_LOOKUPS = ("exact", "in", "isnull")
 ON_DELETE = {"cascade": models.CASCADE, "protect": models.PROTECT, "set_null": models.SET_NULL,
              "restrict": models.RESTRICT}
 
@@ -56,6 +59,8 @@ class TextType(FieldType):
     options_schema = _schema(max_length={"type": "integer", "minimum": 1, "maximum": 10000},
                              min_length={"type": "integer", "minimum": 0}, regex=_REGEX)
     searchable = True
+    lookups = TEXT_LOOKUPS
+    sample_value = "Taxi to the airport"
 
     def model_field_class(self, spec):
         return models.CharField
@@ -78,10 +83,14 @@ class TextType(FieldType):
     def invalid_cast_predicate(self, column, old_type):
         return None
 
+    def example(self, spec):
+        return None if spec.get("options", {}).get("regex") else super().example(spec)  # No honest one for any pattern.
+
 
 class LongTextType(TextType):
     type = "long_text"
     verbose_name = _("Long text")
+    sample_value = "Notes"
     options_schema = _schema(max_length={"type": "integer", "minimum": 1}, min_length={"type": "integer", "minimum": 0},
                              regex=_REGEX)
 
@@ -111,6 +120,8 @@ class RichTextType(TextType):
     type = "rich_text"
     verbose_name = _("Rich text")
     can_encrypt = False
+    lookups = ("icontains", "isnull")
+    sample_value = "<p>Notes</p>"
     options_schema = _schema()
 
     def model_field_class(self, spec):
@@ -125,6 +136,8 @@ class IntegerType(FieldType):
     verbose_name = _("Integer")
     options_schema = _schema(min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
     filterable = True
+    lookups = RANGE_LOOKUPS
+    sample_value = 3
 
     def model_field_class(self, spec):
         return models.BigIntegerField
@@ -145,6 +158,8 @@ class DecimalType(FieldType):
                              decimal_places={"type": "integer", "minimum": 0, "maximum": 15},
                              min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
     filterable = True
+    lookups = RANGE_LOOKUPS
+    sample_value = "120.50"
 
     def model_field_class(self, spec):
         return models.DecimalField
@@ -174,6 +189,8 @@ class BooleanType(FieldType):
     type = "boolean"
     verbose_name = _("Boolean")
     filterable = True
+    lookups = ("exact", "isnull")
+    sample_value = True
     can_be_unique = False
 
     def model_field_class(self, spec):
@@ -194,6 +211,8 @@ class DateType(FieldType):
     verbose_name = _("Date")
     options_schema = _schema(not_in_future={"type": "boolean"})
     filterable = True
+    lookups = RANGE_LOOKUPS
+    sample_value = "2026-03-01"
 
     def model_field_class(self, spec):
         return models.DateField
@@ -231,6 +250,7 @@ class NotInFutureValidator:
 class DateTimeType(DateType):
     type = "datetime"
     verbose_name = _("Date and time")
+    sample_value = "2026-03-01T09:30:00Z"
 
     def model_field_class(self, spec):
         return models.DateTimeField
@@ -242,6 +262,8 @@ class DateTimeType(DateType):
 class TimeType(FieldType):
     type = "time"
     verbose_name = _("Time")
+    lookups = RANGE_LOOKUPS
+    sample_value = "09:30:00"
 
     def model_field_class(self, spec):
         return models.TimeField
@@ -253,6 +275,7 @@ class TimeType(FieldType):
 class EmailType(TextType):
     type = "email"
     verbose_name = _("Email")
+    sample_value = "alice@example.com"
     options_schema = _schema()
 
     def model_field_class(self, spec):
@@ -265,6 +288,7 @@ class EmailType(TextType):
 class URLType(TextType):
     type = "url"
     verbose_name = _("URL")
+    sample_value = "https://example.com/"
     can_encrypt = False
     options_schema = _schema()
 
@@ -278,6 +302,7 @@ class URLType(TextType):
 class PhoneType(TextType):
     type = "phone"
     verbose_name = _("Phone")
+    sample_value = "+86 10 1234 5678"
     options_schema = _schema()
 
     def model_field_kwargs(self, spec):
@@ -290,6 +315,7 @@ class ChoiceType(FieldType):
     verbose_name = _("Choice")
     options_schema = {**_schema(choices=_CHOICES), "required": ["choices"]}
     filterable = True
+    lookups = ID_LOOKUPS
 
     @staticmethod
     def choices(spec) -> list[tuple[str, str]]:
@@ -300,6 +326,9 @@ class ChoiceType(FieldType):
 
     def model_field_kwargs(self, spec):
         return {"max_length": 64, "choices": self.choices(spec)}
+
+    def example(self, spec):
+        return spec.get("default") or spec["options"]["choices"][0]["value"]
 
     def validate_spec(self, spec, entity_keys, field_keys):
         values = [c["value"] for c in spec["options"]["choices"]]
@@ -327,12 +356,17 @@ class MultipleChoiceType(ChoiceType):
     verbose_name = _("Multiple choice")
     filterable = False
     can_be_unique = False
+    lookups = ()
+    orderable = False
 
     def model_field_class(self, spec):
         return ChoiceArrayField
 
     def model_field_kwargs(self, spec):
         return {"base_field": models.CharField(max_length=64, choices=self.choices(spec))}
+
+    def example(self, spec):
+        return [spec["options"]["choices"][0]["value"]]
 
     def validate_spec(self, spec, entity_keys, field_keys):
         default = spec.get("default")
@@ -346,6 +380,8 @@ class JSONType(FieldType):
     type = "json"
     verbose_name = _("JSON")
     can_be_unique = False
+    orderable = False
+    sample_value = {"any": "value"}
 
     def model_field_class(self, spec):
         return models.JSONField
@@ -354,6 +390,8 @@ class JSONType(FieldType):
 class UUIDType(FieldType):
     type = "uuid"
     verbose_name = _("UUID")
+    lookups = ID_LOOKUPS
+    sample_value = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
     def model_field_class(self, spec):
         return models.UUIDField
@@ -368,6 +406,8 @@ class AutoNumberType(FieldType):
 
     type = "auto_number"
     verbose_name = _("Auto number")
+    filled_by_database = True
+    lookups = ("exact", "in", "istartswith")
     options_schema = _schema(prefix={"type": "string", "maxLength": 20, "pattern": "^[A-Za-z0-9_-]*$"},
                              digits={"type": "integer", "minimum": 1, "maximum": 12})
 
@@ -399,6 +439,9 @@ class UserType(FieldType):
     options_schema = _schema(on_delete={"enum": ["protect", "set_null"]})
     filterable = True
     can_be_unique = False
+    lookups = ID_LOOKUPS
+    links_user = True
+    sample_value = 1
 
     def model_field_class(self, spec):
         return models.ForeignKey
@@ -422,6 +465,12 @@ class RelationType(FieldType):
     is_relation = True
     filterable = True
     can_be_unique = False
+    lookups = ID_LOOKUPS
+    sample_value = 1
+
+    @staticmethod
+    def _many(spec) -> bool:
+        return spec["options"].get("cardinality") == "many_to_many"
 
     def model_field_class(self, spec):
         return {"many_to_one": models.ForeignKey, "one_to_one": models.OneToOneField,
@@ -439,6 +488,18 @@ class RelationType(FieldType):
         on_delete = options.get("on_delete", "protect" if required else "set_null")
         return self.model_field_class(spec)(on_delete=ON_DELETE[on_delete], null=not required, blank=not required,
                                             db_column=f"{spec['key']}_id", **common)
+
+    def can_order(self, spec):
+        return not self._many(spec) and super().can_order(spec)
+
+    def example(self, spec):
+        return [self.sample_value] if self._many(spec) else self.sample_value
+
+    def diagram_label(self, spec):
+        return f"→ {spec['options'].get('target')}"
+
+    def diagram_target(self, spec):
+        return spec["options"].get("target")
 
     def validate_spec(self, spec, entity_keys, field_keys):
         options = spec["options"]

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dynamic_models import formulas, runtime
 from dynamic_models.field_types import FormulaType
+from dynamic_models.registries import field_type_registry
 from lowcode.expressions import ExpressionError, compile_expression
 from rbac.registries import ENTITY_PREFIX, Resource, ResourceField, ResourceType
 
@@ -27,8 +28,8 @@ def _reads(spec: dict) -> frozenset[str] | None:
 
 def _resource(body: dict) -> Resource:
     return Resource(key=body["key"], label=body.get("label") or body["key"], fields=tuple(
-        ResourceField(key=spec["key"], label=spec.get("label") or spec["key"], owner=spec.get("type") == "user",
-                      reads=_reads(spec))
+        ResourceField(key=spec["key"], label=spec.get("label") or spec["key"],
+                      owner=field_type_registry.get(spec["type"]).links_user, reads=_reads(spec))
         for spec in body.get("fields", ())))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.core import validators
 from django.db import models
 from django.utils.translation import gettext as _
@@ -32,6 +33,50 @@ class FieldType(Instance):
     is_relation: bool = False
     #: Values may be encrypted at rest (the `encrypted` option); stored as text.
     can_encrypt: bool = False
+    #: Lookups the API offers as filters (`amount__gte`); none: no API filter.
+    lookups: tuple[str, ...] = ()
+    #: Whether API lists may be ordered by the column.
+    orderable: bool = True
+    #: Filled by the database (auto numbers): read-only in admin and API.
+    filled_by_database: bool = False
+    #: A link to a user: the record's owner for rbac's owner scope.
+    links_user: bool = False
+    #: A plausible value, for request examples of the OpenAPI schema; None: no example.
+    sample_value = None
+    #: JSON Schema (OpenAPI) keywords of the type added to the field's generated schema.
+    json_schema: dict = {}
+
+    def filter_lookups(self, spec: dict) -> list[str]:
+        """The API filter lookups of `spec`; ciphertext compares by equality only."""
+        return ["exact"] if spec.get("encrypted") else list(self.lookups)
+
+    def can_order(self, spec: dict) -> bool:
+        """Whether API lists may be ordered by the field of `spec`."""
+        return self.has_column and self.orderable and not spec.get("encrypted")
+
+    def example(self, spec: dict):
+        """A value of `spec` for the schema's example request; None leaves the field out."""
+        return self.sample_value
+
+    def form_widget(self, spec: dict) -> forms.Widget | None:
+        """The admin form's widget of `spec`; None keeps the model field's own."""
+        return None
+
+    def export_value(self, value):
+        """The value an export file (CSV, XLSX) shows for the API's representation `value` (not None)."""
+        return value
+
+    def import_value(self, value):
+        """The API value of a filled import cell (text, or a typed XLSX value): `export_value` undone."""
+        return value
+
+    def diagram_label(self, spec: dict) -> str:
+        """How the entity diagram names the field's type."""
+        return self.type
+
+    def diagram_target(self, spec: dict) -> str | None:
+        """The entity the diagram draws an arrow to, if any."""
+        return None
 
     def model_field_class(self, spec: dict) -> type[models.Field]:
         raise NotImplementedError

@@ -222,7 +222,7 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
                                            "the decimal point."),
                            f"SELECT id FROM {_quote(table)} WHERE round(abs({column}), %s) >= %s",
                            [new_field.decimal_places, 10 ** _whole_digits(new_field)]))
-    if old_field is not None and spec["type"] in ("choice",) and new_field.choices:
+    if old_field is not None and new_field.choices:
         values = [value for value, _label in new_field.choices]
         checks.append(("invalid_choice", _("%(count)d rows hold a value of %(key)s that is no longer a choice."),
                        f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND NOT ({column} = ANY(%s))",

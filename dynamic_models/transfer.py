@@ -43,8 +43,9 @@ from rest_framework.settings import api_settings
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
 from dynamic_models import runtime
-from dynamic_models.api.serializers import json_types
+from dynamic_models.api.serializers import MaskedField, json_types
 from dynamic_models.models import ImportJob
+from dynamic_models.registries import FieldType, field_type_registry
 from lowcode.api.parsers import JSONTooDeep, load_json
 from lowcode.tenancy import services as tenancy
 
@@ -128,6 +129,24 @@ def _columns(serializer) -> list[tuple[str, serializers.Field]]:
     return list(serializer.fields.items())
 
 
+def _field_types(serializer) -> dict[str, FieldType]:
+    """The field type of each column whose value is its own (a masked value is text)."""
+    fields = serializer.fields
+    return {spec["key"]: field_type_registry.get(spec["type"]) for spec in serializer.entity.get("fields", ())
+            if not isinstance(fields.get(spec["key"]), MaskedField)}
+
+
+def _column_formats(serializer, file_format: Callable) -> list[Callable[[object], object]]:
+    """How each column's value goes into the file: its field type's export value, in the file's format."""
+    field_types = _field_types(serializer)
+
+    def typed(fmt, field_type):
+        return lambda value: fmt(None if value is None else field_type.export_value(value))
+
+    return [typed(file_format(serializer_field), field_types[name]) if name in field_types
+            else file_format(serializer_field) for name, serializer_field in _columns(serializer)]
+
+
 #: How a formula starts in a spreadsheet (OWASP CSV injection), after any quotes of an earlier export.
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 #: Numbers start with + or - too, and run nothing.
@@ -155,7 +174,7 @@ def csv_stream(serializer: serializers.Serializer, queryset) -> Iterator[bytes]:
     Rows are yielded in blocks of about 64 KB.
     """
     columns = _columns(serializer)
-    formats = [_text_format(serializer_field) for _name, serializer_field in columns]
+    formats = _column_formats(serializer, _text_format)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
@@ -207,7 +226,7 @@ def xlsx_file(serializer: serializers.Serializer, queryset, *, title: str) -> IO
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
     columns = _columns(serializer)
-    formats = [_xlsx_format(serializer_field) for _name, serializer_field in columns]
+    formats = _column_formats(serializer, _xlsx_format)
     sheet.append([name for name, _field in columns])
     for row in export_rows(serializer, queryset):
         sheet.append([_xlsx_cell(sheet, fmt(row.get(name)))
@@ -385,7 +404,8 @@ def _table(serializer_class, cells: Iterator[list]) -> ParsedRows:
     if duplicates:
         raise TransferError(_("Columns appear twice: %(keys)s.") % {"keys": ", ".join(duplicates)},
                             code="duplicate_columns")
-    fields = serializer_class().fields
+    serializer = serializer_class()
+    fields, field_types = serializer.fields, _field_types(serializer)
     unknown = [key for key in header if key not in fields]
     if unknown:
         writable = [name for name, serializer_field in fields.items() if not serializer_field.read_only]
@@ -405,7 +425,7 @@ def _table(serializer_class, cells: Iterator[list]) -> ParsedRows:
         for key, value in zip(header, values, strict=False):  # Short rows: missing cells are empty.
             if key not in ignored:
                 try:
-                    parsed = _cell_value(fields[key], value)
+                    parsed = _cell_value(fields[key], value, field_types.get(key))
                 except JSONTooDeep as error:
                     raise TransferError(_("Row %(row)d, column %(key)s: %(error)s") % {
                         "row": number, "key": key, "error": error}, code="too_deep") from None
@@ -419,12 +439,14 @@ def _table(serializer_class, cells: Iterator[list]) -> ParsedRows:
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 
 
-def _cell_value(serializer_field, value):
+def _cell_value(serializer_field, value, field_type: FieldType | None = None):
     """A file cell as the value a JSON request would carry (the serializer checks JSON types)."""
     if _blank(value):
         return _OMIT
     if isinstance(value, str):
         value = _uninert(value)
+    if field_type is not None:
+        value = field_type.import_value(value)
     if isinstance(serializer_field, serializers.JSONField):
         if isinstance(value, str):
             try:
@@ -608,13 +630,19 @@ def run_import_job(job_id: int) -> None:
                 if report["created"]:
                     _finish(job, report)  # Committed with the records: a second delivery sees it done.
         except TransferError as error:
-            _finish(job, message=error.message)
+            _finish(_as_stored(job), message=error.message)
         except Exception:
             logger.exception("Import job %s of %s failed", job_id, job.entity_key)
-            _finish(job, message=_("The import stopped on an unexpected error; nothing was imported."))
+            _finish(_as_stored(job), message=_("The import stopped on an unexpected error; nothing was imported."))
         else:
             if not report["created"]:
                 _finish(job, report)  # Rolled back: a dry run, or rows with errors.
+
+
+def _as_stored(job: ImportJob) -> ImportJob:
+    """The job as its rolled-back transaction left it: an outcome set in memory did not happen."""
+    job.refresh_from_db(fields=["status"])
+    return job
 
 
 def _claim(job_id: int) -> ImportJob | None:

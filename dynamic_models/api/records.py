@@ -38,27 +38,18 @@ from rbac import services as rbac
 
 BULK_MAX_ROWS = 1000
 
-_RANGE = ["exact", "in", "range", "gt", "gte", "lt", "lte", "isnull"]
-_TEXT = ["exact", "iexact", "icontains", "istartswith", "in", "isnull"]
-LOOKUPS = {
-    "text": _TEXT, "long_text": _TEXT, "rich_text": ["icontains", "isnull"], "email": _TEXT, "url": _TEXT,
-    "phone": _TEXT, "integer": _RANGE, "decimal": _RANGE, "date": _RANGE, "datetime": _RANGE, "time": _RANGE,
-    "boolean": ["exact", "isnull"], "choice": ["exact", "in", "isnull"], "uuid": ["exact", "in", "isnull"],
-    "auto_number": ["exact", "in", "istartswith"], "user": ["exact", "in", "isnull"],
-    "relation": ["exact", "in", "isnull"],
-}
-SYSTEM_LOOKUPS = {"id": ["exact", "in", "gt", "lt"], "created_at": _RANGE[2:7], "updated_at": _RANGE[2:7],
+_TIME_RANGE = ["range", "gt", "gte", "lt", "lte"]
+SYSTEM_LOOKUPS = {"id": ["exact", "in", "gt", "lt"], "created_at": _TIME_RANGE, "updated_at": _TIME_RANGE,
                   "created_by": ["exact", "in"], "updated_by": ["exact", "in"]}
 
 
 def filter_lookups(body: dict) -> dict[str, list[str]]:
-    """The filters of an entity: every stored field with the lookups that make sense for its type."""
+    """The filters of an entity: every stored field with the lookups its type offers."""
     lookups = dict(SYSTEM_LOOKUPS)
     for spec in body["fields"]:
-        if spec.get("encrypted"):
-            lookups[spec["key"]] = ["exact"]  # Ciphertext compares by equality only.
-        elif spec["type"] in LOOKUPS:
-            lookups[spec["key"]] = LOOKUPS[spec["type"]]
+        field_lookups = field_type_registry.get(spec["type"]).filter_lookups(spec)
+        if field_lookups:
+            lookups[spec["key"]] = field_lookups
     return lookups
 
 
@@ -374,7 +365,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
 
 def _list_parameters(model, relations: list[str]) -> list[OpenApiParameter]:
     fields = [f.name for f in model._meta.fields if f.name != "deleted_at"] + [
-        spec["key"] for spec in model.lowcode_entity["fields"] if spec["type"] == "formula"]
+        spec["key"] for spec in model.lowcode_entity["fields"] if not field_type_registry.get(spec["type"]).has_column]
     fields += [f.name for f in model._meta.many_to_many]
     parameters = [
         OpenApiParameter("fields", OpenApiTypes.STR, description=_("Comma-separated fields to return, of: %s")
@@ -395,9 +386,7 @@ def build_viewsets(serializers_by_key: dict) -> dict[str, type[RecordViewSet]]:
         searchable = [spec["key"] for spec in body["fields"] if spec.get("searchable") and not spec.get("encrypted")
                       and field_type_registry.get(spec["type"]).searchable]
         ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
-                                          if field_type_registry.get(spec["type"]).has_column and not spec.get(
-                                              "encrypted") and spec["type"] not in ("multiple_choice", "json")
-                                          and spec.get("options", {}).get("cardinality") != "many_to_many")]
+                                          if field_type_registry.get(spec["type"]).can_order(spec))]
         relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
                      and f.name not in ("created_by", "updated_by")}
         parameters = _list_parameters(model, list(relations))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
-import datetime
 
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
+
+from dynamic_models.api.serializers import MaskedField
+from dynamic_models.registries import field_type_registry
 
 
 class ExpandableRelatedFieldExtension(OpenApiSerializerFieldExtension):
@@ -25,32 +27,13 @@ class ExpandableRelatedFieldExtension(OpenApiSerializerFieldExtension):
         return {"oneOf": [id_schema, component.ref]}
 
 
-_EXAMPLES = {
-    "text": "Taxi to the airport", "long_text": "Notes", "rich_text": "<p>Notes</p>", "integer": 3,
-    "decimal": "120.50", "boolean": True, "date": datetime.date(2026, 3, 1).isoformat(),
-    "datetime": "2026-03-01T09:30:00Z", "time": "09:30:00", "email": "alice@example.com",
-    "url": "https://example.com/", "phone": "+86 10 1234 5678", "json": {"any": "value"},
-    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "user": 1, "relation": 1,
-}
-
-
 def example_record(body: dict) -> dict:
     """A plausible record of the entity for the schema's examples (writable fields only)."""
     example = {}
     for spec in body["fields"]:
-        kind, options = spec["type"], spec.get("options", {})
-        if kind in ("auto_number", "formula") or spec.get("read_only"):
+        if spec.get("read_only"):
             continue
-        if kind == "choice":
-            value = spec.get("default") or options["choices"][0]["value"]
-        elif kind == "multiple_choice":
-            value = [options["choices"][0]["value"]]
-        elif kind == "relation" and options.get("cardinality") == "many_to_many":
-            value = [1]
-        elif kind == "text" and options.get("regex"):
-            continue  # No honest example for an arbitrary pattern.
-        else:
-            value = _EXAMPLES.get(kind)
+        value = field_type_registry.get(spec["type"]).example(spec)
         if value is not None:
             example[spec["key"]] = value
     return example
@@ -101,6 +84,11 @@ class RecordSerializerExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_basic_serializer(self.target, direction)
         if direction == "response":
             schema.pop("required", None)
+        properties = schema.get("properties", {})
+        for spec in self.target.entity.get("fields", ()):
+            # A masked field is text whatever its type.
+            if spec["key"] in properties and not isinstance(self.target.fields.get(spec["key"]), MaskedField):
+                properties[spec["key"]].update(field_type_registry.get(spec["type"]).json_schema)
         return schema
 
 

@@ -235,7 +235,7 @@ def build_serializers(models_by_key: dict) -> dict[str, type[RecordSerializer]]:
             fields.append(spec["key"])
             if not field_type.has_column:
                 declared[spec["key"]] = FormulaField()
-            elif spec.get("read_only") or spec["type"] == "auto_number":
+            elif spec.get("read_only") or field_type.filled_by_database:
                 read_only.append(spec["key"])
         meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields,
                                                        "read_only_fields": read_only})
