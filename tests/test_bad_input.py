@@ -243,6 +243,14 @@ def test_bulk_endpoints_are_documented_as_lists(client):
     assert created.status_code == 201 and [row["title"] for row in created.json()] == ["a", "b"]
 
 
+def test_form_bodies_keep_drfs_conversions_and_json_bodies_their_types(client):
+    form = client.post("/api/v1/data/thing/", {"title": "by form", "count": "3", "amount": "1.50"})
+    assert form.status_code == 201, form.json()
+    assert (form.json()["count"], form.json()["amount"]) == (3, "1.50")
+    refused = post_json(client, "/api/v1/data/thing/", json.dumps({"title": "x", "count": "3"}))
+    assert refused.status_code == 400 and refused.json()["count"][0]["code"] == "incorrect_type"
+
+
 def test_bulk_ids_must_be_whole_numbers(client):
     runtime.get_model("thing").objects.create(title="one")  # Record 1: JSON true is not its id.
     response = client.patch("/api/v1/data/thing/bulk/", json.dumps([{"id": {}}, {"id": True, "title": "x"}]),

@@ -7,6 +7,7 @@ type per field, so a value of another type is refused, as `{"field": [{"code":
 
 from __future__ import annotations
 
+from django.http import QueryDict
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -31,7 +32,10 @@ def json_types(field: serializers.Field) -> tuple[type, ...]:
 
 def type_errors(fields: dict, data: dict) -> dict:
     """The errors of `data`'s values whose JSON type their (writable) field does not take; null is
-    left to the field, which knows whether it allows it."""
+    left to the field, which knows whether it allows it. Form bodies (multipart, urlencoded)
+    carry text only: there DRF's conversions apply."""
+    if isinstance(data, QueryDict):
+        return {}
     errors = {}
     for name, value in data.items():
         field = fields.get(name)
