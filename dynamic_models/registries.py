@@ -70,6 +70,10 @@ class FieldType(Instance):
         """The API value of a filled import cell (text, or a typed XLSX value): `export_value` undone."""
         return value
 
+    def sequence_name(self, entity_key: str, field_key: str) -> str | None:
+        """The PostgreSQL sequence the column's default draws from, created and renamed with it."""
+        return None
+
     def diagram_label(self, spec: dict) -> str:
         """How the entity diagram names the field's type."""
         return self.type

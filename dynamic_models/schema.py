@@ -25,7 +25,6 @@ from django_tenants.utils import get_public_schema_name
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
 from dynamic_models import runtime
-from dynamic_models.field_types import AutoNumberType
 from dynamic_models.models import SchemaMigration
 from dynamic_models.registries import field_type_registry
 from metadata.exceptions import MetadataError
@@ -259,11 +258,12 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
     op = operation["op"]
     if op == "create_model":
         for spec in model.lowcode_entity["fields"]:
-            if spec["type"] == AutoNumberType.type:
-                editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(AutoNumberType.sequence_name(model.lowcode_entity['key'], spec['key']))}")
+            sequence = field_type_registry.get(spec["type"]).sequence_name(model.lowcode_entity["key"], spec["key"])
+            if sequence:
+                editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(sequence)}")
         editor.create_model(model)
     elif op == "add_field":
-        if operation["type"] == AutoNumberType.type:
+        if operation.get("sequence"):
             editor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_quote(operation['sequence'])}")
         editor.add_field(model, new_field)
     elif op in ("alter_field", "restore_field", "remove_field", "park_field"):
@@ -332,8 +332,9 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                     result.impact += _impact(table, spec, kept_spec, kept_field, new_field)
                 else:
                     operation = {"op": "add_field", "field": spec["key"], "type": spec["type"]}
-                    if spec["type"] == AutoNumberType.type:
-                        operation["sequence"] = AutoNumberType.sequence_name(key, spec["key"])
+                    sequence = field_type_registry.get(spec["type"]).sequence_name(key, spec["key"])
+                    if sequence:
+                        operation["sequence"] = sequence
                     additions.append((operation, new_model, None, new_field))
                     result.impact += _impact(table, spec, None, None, new_field)
                 continue
@@ -346,9 +347,10 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                 operation["replaces"] = old_id  # Removed and added back with the same key: one column.
             elif old_spec["key"] != spec["key"]:
                 operation["renamed_from"] = old_spec["key"]
-                if spec["type"] == old_spec["type"] == AutoNumberType.type:
-                    operation["rename_sequence"] = [AutoNumberType.sequence_name(key, old_spec["key"]),
-                                                    AutoNumberType.sequence_name(key, spec["key"])]
+                field_type = field_type_registry.get(spec["type"])
+                if spec["type"] == old_spec["type"] and field_type.sequence_name(key, spec["key"]):
+                    operation["rename_sequence"] = [field_type.sequence_name(key, old_spec["key"]),
+                                                    field_type.sequence_name(key, spec["key"])]
             if not new_field.many_to_many:
                 result.impact += _impact(table, spec, old_spec, old_field, new_field)
             if staying.get(new_field.column, field_id) != field_id and not new_field.many_to_many:
