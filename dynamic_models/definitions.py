@@ -64,6 +64,9 @@ def rule_schema() -> dict:
 class EntityKind(DefinitionKind):
     type = "entity"
     verbose_name = gettext_lazy("Entity")
+    bundle_parameter = "entity"
+    view_permissions = ("dynamic_models.view_entity",)
+    import_permissions = ("dynamic_models.add_entity", "dynamic_models.change_entity")
 
     @property
     def schema(self) -> dict:
@@ -171,7 +174,7 @@ class EntityKind(DefinitionKind):
                 result.append(("entity", target))
         return result
 
-    def preview_body(self, body: dict, *, key: str) -> dict:
+    def preview(self, body: dict, *, key: str, published) -> dict:
         """Preview publishing `body` as services.preview() does for a design, changing nothing.
 
         Conflicts: rows the migration would refuse, a published entity of the same key that
@@ -181,9 +184,7 @@ class EntityKind(DefinitionKind):
 
         from dynamic_models import services
         from dynamic_models.models import Entity
-        from metadata.services import get_published
 
-        published = get_published(self.type, key)
         with transaction.atomic():
             existing = Entity.objects.filter(key=key).first()
             pending = services.entity_body(existing) if existing is not None else None
@@ -205,11 +206,10 @@ class EntityKind(DefinitionKind):
                                "publish or discard them first.") % {"key": key})
         return {**result, "conflicts": conflicts}
 
-    def import_body(self, body: dict, *, key: str, author=None, note: str = "") -> None:
-        """Publish `body` with its migration; the design rows follow it."""
+    def normalize(self, body: dict) -> dict:
         from dynamic_models import services
 
-        services.publish_body(body, author=author, note=note)
+        return services.normalize_body(body)
 
     def summarize(self, changes: list[dict]) -> list[str]:
         lines = []

@@ -203,6 +203,8 @@ class Snapshot:
 
 
 _snapshots: dict[str, Snapshot] = {}
+#: Per schema, models a publish built (in its transaction) for the snapshot that will follow it.
+_prepared: dict[str, SnapshotApps] = {}
 _build_locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -228,8 +230,26 @@ def current() -> Snapshot:
         snapshot = _snapshots.get(schema_name)
         if snapshot is None or snapshot.token != token:
             bodies = load_bodies()
-            snapshot = _snapshots[schema_name] = Snapshot(schema_name, token, bodies, build_apps(bodies))
+            apps = _prepared.pop(schema_name, None)
+            if apps is None or _apps_bodies(apps) != bodies:  # Not what was published (rolled back).
+                apps = build_apps(bodies)
+            snapshot = _snapshots[schema_name] = Snapshot(schema_name, token, bodies, apps)
     return snapshot
+
+
+def prepare(apps: SnapshotApps) -> None:
+    """Offer the models a publish built to the tenant's next snapshot in this process.
+
+    The snapshot adopts them if the published bodies it reads are the ones they were built
+    from (the publish committed): a publish then builds the tenant's models once, not again
+    on the next request.
+    """
+    _prepared[connection.schema_name] = apps
+
+
+def _apps_bodies(apps: SnapshotApps) -> dict[str, dict]:
+    return {model.lowcode_entity["key"]: model.lowcode_entity for model in apps.all_models[APP_LABEL].values()
+            if hasattr(model, "lowcode_entity")}
 
 
 def get_model(key: str) -> type[models.Model]:
@@ -244,3 +264,4 @@ def published_entity_bodies() -> dict[str, dict]:
 def forget(schema_name: str) -> None:
     """Drop a schema's cached snapshot (tenant deleted)."""
     _snapshots.pop(schema_name, None)
+    _prepared.pop(schema_name, None)

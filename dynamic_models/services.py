@@ -115,7 +115,7 @@ def _summary(old: dict | None, new: dict) -> list[str]:
 
 def publish(entity: Entity, *, author=None, note: str = "", expected_version: int | None = None) -> SchemaMigration:
     """Validate, migrate and publish the design as a new version; return its migration."""
-    body = validate_design(entity)
+    body = entity_body(entity)  # Validated by save_and_publish, once.
     with transaction.atomic():
         definition = metadata.save_and_publish(KIND, entity.key, body, author=author, note=note,
                                                expected_version=expected_version)

@@ -4,7 +4,7 @@ A bundle is one JSON document holding definitions with their dependencies, depen
 first. An import is one transaction: a dry run performs it completely, so the previews of
 dependants see their dependencies published, and then rolls back; a real import commits only
 when every definition was created, updated or found unchanged. Kinds take part through the
-`dependencies`, `preview_body` and `import_body` hooks of DefinitionKind.
+`dependencies`, `preview` and `normalize` hooks of DefinitionKind.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def _import_entry(entry: dict, in_bundle: set[Node], failed: set[Node], *, autho
     try:
         # Savepoints: a failing statement must not abort the import's transaction.
         with transaction.atomic():
-            preview = kind.preview_body(body, key=key)
+            preview = services.preview_body(kind_name, key, body)
     except _DEFINITION_ERRORS as error:
         return {**row, "message": str(error)}
     conflicts = list(preview.get("conflicts", []))
@@ -267,7 +267,7 @@ def _import_entry(entry: dict, in_bundle: set[Node], failed: set[Node], *, autho
         return {**row, "action": Action.CONFLICT, "message": " ".join(conflicts), "preview": preview}
     try:
         with transaction.atomic():
-            kind.import_body(body, key=key, author=author, note=_("Imported from a bundle"))
+            services.import_body(kind_name, key, body, author=author, note=_("Imported from a bundle"))
     except _DEFINITION_ERRORS as error:
         return {**row, "message": str(error), "preview": preview}
     if published is None:

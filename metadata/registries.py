@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from django.utils.translation import gettext as _
 
 from lowcode.registry import Instance, Registry
+from metadata.diff import diff
 
 if TYPE_CHECKING:
     from metadata.models import Definition
@@ -23,6 +24,12 @@ class DefinitionKind(Instance):
     verbose_name: str = ""
     #: JSON Schema (draft 2020-12) every body of this kind must satisfy.
     schema: dict = {"type": "object"}
+    #: The query parameter naming definitions of this kind in a bundle export ("" : none).
+    bundle_parameter: str = ""
+    #: Model permissions a designer needs to read this kind's definitions (export them in bundles).
+    view_permissions: tuple[str, ...] = ()
+    #: Model permissions a designer needs to import this kind's definitions from bundles.
+    import_permissions: tuple[str, ...] = ()
 
     def validate(self, body: dict) -> list[dict]:
         """Return rule violations beyond the schema, as {"path", "code", "message"} dicts."""
@@ -42,26 +49,22 @@ class DefinitionKind(Instance):
         """
         return []
 
-    def preview_body(self, body: dict, *, key: str) -> dict:
-        """Describe what publishing `body` would change, without changing anything.
+    def preview(self, body: dict, *, key: str, published: Definition | None) -> dict:
+        """Describe what publishing `body` over `published` (None: new) would change, changing nothing.
 
         The result holds at least `summary` (readable lines); `conflicts` lists reasons the
         change must not be applied as it is (an import reports them and refuses).
         """
-        from metadata import services
-        from metadata.diff import diff
-
-        published = services.get_published(self.type, key)
         if published is None:
             return {"summary": [_("New %(kind)s %(key)s.") % {"kind": self.type, "key": key}], "conflicts": []}
         return {"summary": self.summarize(diff(published.body, body)), "conflicts": []}
 
-    def import_body(self, body: dict, *, key: str, author=None, note: str = "") -> None:
-        """Publish an imported `body` as the new live version of `key` (draft, then publish)."""
-        from metadata import services
+    def normalize(self, body: dict) -> dict:
+        """Return `body` as this kind stores it (defaults filled in): what an import publishes.
 
-        services.save_draft(self.type, key, body, author=author, note=note)
-        services.publish(self.type, key, author=author, note=note)
+        Called before validation: leave a malformed body as it is, validation says why.
+        """
+        return body
 
 
 definition_kind_registry: Registry[DefinitionKind] = Registry("definition kind")

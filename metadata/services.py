@@ -63,6 +63,10 @@ def _null_characters(value, path: str = "") -> list[dict]:
 def save_draft(kind: str, key: str, body: dict, *, author=None, note: str = "") -> Definition:
     """Create or replace the draft of (kind, key) after validating it."""
     validate(kind, body)
+    return _store_draft(kind, key, body, author=author, note=note)
+
+
+def _store_draft(kind: str, key: str, body: dict, *, author, note: str) -> Definition:
     with transaction.atomic():
         draft = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.DRAFT).first()
         if draft is None:
@@ -111,12 +115,14 @@ def save_and_publish(kind: str, key: str, body: dict, *, author=None, note: str 
 
     The tenant's publish lock is taken before the draft is touched: two publishes at once
     would otherwise both number a new draft version, and the slower one would fail on the
-    version's unique constraint instead of getting PublishConflict.
+    version's unique constraint instead of getting PublishConflict. `body` is validated once,
+    here, not again as the draft it becomes.
     """
+    validate(kind, body)
     with transaction.atomic():
         lock_tenant_metadata()
-        save_draft(kind, key, body, author=author, note=note)
-        return publish(kind, key, author=author, note=note, expected_version=expected_version)
+        _store_draft(kind, key, body, author=author, note=note)
+        return _publish_draft(kind, key, author=author, note=note, expected_version=expected_version, validated=True)
 
 
 def publish(kind: str, key: str, *, author=None, note: str = "", expected_version: int | None = None) -> Definition:
@@ -125,23 +131,42 @@ def publish(kind: str, key: str, *, author=None, note: str = "", expected_versio
     :param expected_version: the published version the caller previewed against; if another
         publish happened since, raise PublishConflict instead of applying a stale plan.
     """
+    return _publish_draft(kind, key, author=author, note=note, expected_version=expected_version, validated=False)
+
+
+def preview_body(kind: str, key: str, body: dict) -> dict:
+    """Describe what publishing `body` as (kind, key) would change, changing nothing (the kind's
+    `preview` hook): at least `summary` lines and `conflicts`, the reasons to refuse it."""
+    return definition_kind_registry.get(kind).preview(body, key=key, published=get_published(kind, key))
+
+
+def import_body(kind: str, key: str, body: dict, *, author=None, note: str = "") -> Definition:
+    """Publish an imported `body` as the new live version of (kind, key), as the kind stores it."""
+    body = definition_kind_registry.get(kind).normalize(body)
+    return save_and_publish(kind, key, body, author=author, note=note)
+
+
+def _publish_draft(kind, key, *, author, note, expected_version, validated: bool) -> Definition:
+    """:param validated: the draft's body was validated in this transaction already."""
     definition_kind = definition_kind_registry.get(kind)
     tenant = connection.tenant
     tokens = tenant.definition_versions
     try:
-        return _publish(definition_kind, kind, key, author=author, note=note, expected_version=expected_version)
+        return _publish(definition_kind, kind, key, author=author, note=note, expected_version=expected_version,
+                        validated=validated)
     except BaseException:
         tenant.definition_versions = tokens  # Rolled back: so are the tokens set in memory.
         raise
 
 
-def _publish(definition_kind, kind, key, *, author, note, expected_version) -> Definition:
+def _publish(definition_kind, kind, key, *, author, note, expected_version, validated) -> Definition:
     with transaction.atomic():
         lock_tenant_metadata()
         draft = Definition.objects.select_for_update().filter(kind=kind, key=key, status=Status.DRAFT).first()
         if draft is None:
             raise DefinitionNotFound(_("%(kind)s %(key)s has no draft to publish.") % {"kind": kind, "key": key})
-        validate(kind, draft.body)
+        if not validated:  # A stored draft: the rules may depend on definitions published since.
+            validate(kind, draft.body)
         previous = Definition.objects.select_for_update().filter(
             kind=kind, key=key, status=Status.PUBLISHED).first()
         current = previous.version if previous else 0  # 0: nothing published yet.

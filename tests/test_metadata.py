@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from metadata import services
+from metadata import bundles, services
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError
 from metadata.models import Definition
 from metadata.registries import DefinitionKind, definition_kind_registry
@@ -108,3 +108,60 @@ def test_a_new_field_type_is_one_small_class(tenant):
         assert Label.objects.get().color == "#ff0000"
     finally:
         field_type_registry.unregister("color")
+
+
+class TaggedNoteKind(NoteKind):
+    """A kind contributing its hooks once: preview, normalize, and its bundle parameter."""
+
+    type = "tagged_note"
+    bundle_parameter = "tagged_note"
+    previews: list = []
+
+    def preview(self, body, *, key, published):
+        self.previews.append((key, published.version if published else None))
+        conflicts = ["Frozen."] if published is not None and published.body["title"] == "Frozen" else []
+        return {**super().preview(body, key=key, published=published), "conflicts": conflicts}
+
+    def normalize(self, body):
+        return {"tags": [], **body} if isinstance(body, dict) else body
+
+
+@pytest.fixture
+def tagged_note_kind():
+    kind = definition_kind_registry.register(TaggedNoteKind())
+    kind.previews.clear()
+    yield kind
+    definition_kind_registry.unregister(kind.type)
+
+
+def _bundle(*bodies):
+    return {"format": bundles.FORMAT, "format_version": bundles.FORMAT_VERSION,
+            "definitions": [{"kind": "tagged_note", "key": key, "body": body} for key, body in bodies]}
+
+
+def test_a_bundle_import_runs_the_kinds_preview_and_publishes_its_normalized_body(tenant, tagged_note_kind):
+    report = bundles.import_bundle(_bundle(("hello", {"title": "Hello"})), dry_run=False)
+    assert [row["action"] for row in report] == ["create"]
+    assert services.get_published("tagged_note", "hello").body == {"title": "Hello", "tags": []}
+
+    report = bundles.import_bundle(_bundle(("hello", {"title": "Frozen"})), dry_run=False)
+    assert [row["action"] for row in report] == ["update"]
+    report = bundles.import_bundle(_bundle(("hello", {"title": "Thawed"})), dry_run=True)
+    assert [(row["action"], row["message"]) for row in report] == [("conflict", "Frozen.")]
+    assert tagged_note_kind.previews == [("hello", None), ("hello", 1), ("hello", 2)]  # The published version, passed in.
+
+
+def test_a_kinds_bundle_parameter_selects_its_definitions_in_an_export(tenant, tagged_note_kind, acme_client,
+                                                                       make_user):
+    from rbac import services as rbac
+
+    for key in ("one", "two"):
+        services.save_and_publish("tagged_note", key, {"title": key.title()})
+    user = make_user(tenant, "dana", is_staff=True, is_superuser=True)
+    assert rbac.check(user, "designer.access")
+    acme_client.force_login(user)
+    exported = acme_client.get("/api/v1/meta/bundles/export/?tagged_note=two")
+    assert exported.status_code == 200, exported.json()
+    assert [(d["kind"], d["key"]) for d in exported.json()["definitions"]] == [("tagged_note", "two")]
+    schema = acme_client.get("/api/schema/").content.decode()
+    assert "tagged_note" in schema  # Documented as a parameter of the export.

@@ -1,180 +1,68 @@
 """The metadata REST API (DM-5, MD-2, MD-3, MD-4): what a builder does in admin, an integrator does here.
 
-Entity designs and their fields, preview, publish, roll back, purge, versions, diffs, ejected
-code, schema migrations and app bundles, under `/api/v1/meta/`. Views are thin: they parse
-the request, call one function of `dynamic_models.services`, `metadata.services` or
-`metadata.bundles`, map its exceptions to HTTP answers and serialize the result.
+The entity kind's share of `/api/v1/meta/`: entity designs and their fields, preview, publish,
+roll back, purge, versions, diffs, ejected code and schema migrations, on the kind-agnostic
+pieces of `metadata.api` (errors, designer permission, versions, bundles). Views are thin: they
+parse the request, call one function of `dynamic_models.services` or `metadata.services`, map
+its exceptions to HTTP answers and serialize the result.
 
-Errors use the project format (lowcode/api/exceptions.py). An invalid design answers 400
-with the paths of the entity's JSON Schema, `{"fields/2/options/max_length": [{"code",
-"message"}]}` (field endpoints: relative to the field, `{"key": [...]}`); a change the
-current state refuses (a stale `expected_version`, deleting a published entity) answers 409.
+Errors follow `metadata.api.errors`; field endpoints give paths relative to the field
+(`{"key": [...]}`); deleting a published entity answers 409.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.http import QueryDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.plumbing import get_doc
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_view,
-)
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
-from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from dynamic_models import keys, services
 from dynamic_models.models import Entity, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from dynamic_models.schema import MigrationRefused
 from lowcode.api.exceptions import Conflict
-from lowcode.api.fields import FlatListField
 from lowcode.api.pagination import PageNumbers
-from lowcode.api.parsers import JSONParser
-from lowcode.api.serializers import JSONBodySerializer
-from lowcode.apikeys.permissions import ApiKeyScope
-from metadata import bundles
 from metadata import services as metadata
-from metadata.exceptions import (
-    BundleError,
-    DefinitionNotFound,
-    DefinitionValidationError,
-    DependencyError,
-    InvalidBundle,
-    MetadataError,
-    PublishConflict,
+from metadata.api import views as metadata_views
+from metadata.api.errors import CONFLICT, NOT_FOUND, VALIDATION_ERRORS, metadata_errors, path_errors, register_answer
+from metadata.api.permissions import MetaViewMixin, add_designer_check
+from metadata.api.serializers import (
+    DiffQuerySerializer,
+    DiffSerializer,
+    PublishSerializer,
+    RollbackSerializer,
+    VersionSerializer,
 )
-from metadata.models import Definition
+from metadata.exceptions import DefinitionNotFound
 from rbac import services as rbac
 
 KIND = services.KIND
 #: Anything but a slash: a hostile key reaches the view and gets a JSON 404, not an HTML page.
 KEY_REGEX = r"[^/]+"
-#: An uploaded bundle larger than this is refused before it is read.
-MAX_BUNDLE_BYTES = 10 * 1024 * 1024
-
-# --- Errors -------------------------------------------------------------------------------
 
 
-def _path_errors(errors: list[dict], default_code: str = "invalid") -> dict:
-    """Group {"path", "code", "message"} errors by path, as the API's validation detail."""
-    detail: dict[str, list] = {}
-    for error in errors:
-        path = error.get("path") or api_settings.NON_FIELD_ERRORS_KEY
-        detail.setdefault(path, []).append(ErrorDetail(error["message"], code=error.get("code") or default_code))
-    return detail
+def _refused_rows(error: MigrationRefused) -> ValidationError:
+    # Keyed by the field whose rows would break; the preview lists sample ids.
+    return ValidationError(path_errors([{"path": item["field"], "code": item["code"], "message": item["message"]}
+                                        for item in error.impact if item["blocking"]]))
 
 
-def _as_api_error(error: MetadataError, overrides: dict) -> Exception:
-    for error_class, api_error in overrides.items():
-        if isinstance(error, error_class):
-            return api_error(str(error))
-    if isinstance(error, DefinitionValidationError):
-        return ValidationError(_path_errors(error.errors))
-    if isinstance(error, InvalidBundle):
-        return ValidationError(_path_errors(error.errors, "invalid_bundle"))
-    if isinstance(error, MigrationRefused):
-        # Keyed by the field whose rows would break; the preview lists sample ids.
-        return ValidationError(_path_errors([{"path": item["field"], "code": item["code"], "message": item["message"]}
-                                             for item in error.impact if item["blocking"]]))
-    if isinstance(error, DefinitionNotFound):
-        return NotFound(str(error))
-    if isinstance(error, PublishConflict | DependencyError | services.DesignConflict):
-        return Conflict(str(error))
-    return ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail(str(error), code="refused")]})
+register_answer(MigrationRefused, _refused_rows)
+register_answer(services.DesignConflict, lambda error: Conflict(str(error)))
+add_designer_check(lambda user: rbac.check(user, "designer.access"))
 
 
-@contextmanager
-def _metadata_errors(overrides: dict | None = None):
-    """Turn a service's MetadataError into the API error for it.
+class EntityViewMixin(MetaViewMixin):
+    """Entity views: the entity model permissions, and the entity named by the URL."""
 
-    :param overrides: {MetadataError subclass: APIException subclass} for a refusal that means
-        something else in this view ({DefinitionNotFound: Conflict}: nothing to roll back to).
-    """
-    try:
-        yield
-    except MetadataError as error:
-        raise _as_api_error(error, overrides or {}) from error
-
-
-# Named like the components lowcode.api.openapi adds to every schema, and shaped the same.
-class ErrorSerializer(serializers.Serializer):
-    """An error of the whole request."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-
-class ValidationErrorsSerializer(serializers.Serializer):
-    """Invalid input: errors by path, e.g. {"fields/0/key": [{"code": "key", "message": "..."}]}.
-
-    `non_field_errors` holds the errors of the whole body. (Documented by the extension below:
-    its keys are paths, which a serializer cannot declare.)
-    """
-
-
-class _ValidationErrorsExtension(OpenApiSerializerExtension):
-    target_class = ValidationErrorsSerializer
-
-    def map_serializer(self, auto_schema, direction):
-        return {"type": "object", "description": get_doc(ValidationErrorsSerializer),
-                "additionalProperties": {"type": "array", "items": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
-
-
-VALIDATION_ERRORS = OpenApiResponse(ValidationErrorsSerializer, description=gettext_lazy("Invalid input."))
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description=gettext_lazy("No such entity, field or version."))
-CONFLICT = OpenApiResponse(ErrorSerializer, description=gettext_lazy(
-    "Refused by the current state: published since the preview, another publish running, ..."))
-
-# --- Permissions ----------------------------------------------------------------------------
-
-
-class DesignerPermission(BasePermission):
-    """Staff designers (rbac `designer.access`) with the model permissions the view asks for."""
-
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.is_authenticated and user.is_staff and rbac.check(user, "designer.access")):
-            self.message = _("The metadata API is for designers: staff users with designer access.")
-            return False
-        missing = [perm for perm in view.get_design_permissions(request) if not user.has_perm(perm)]
-        if missing:
-            self.message = _("You lack the permission %(permissions)s.") % {"permissions": ", ".join(missing)}
-            return False
-        return True
-
-
-class MetaViewMixin:
-    """What every metadata view shares: the API-key resource, permissions and parsers."""
-
-    api_resource = "metadata"  # Read by ApiKeyScope: metadata:read for GET, metadata:write otherwise.
-    permission_classes = [IsAuthenticated, ApiKeyScope, DesignerPermission]
-    parser_classes = [JSONParser]
-    read_permissions: tuple[str, ...] = ("dynamic_models.view_entity",)
-    write_permissions: tuple[str, ...] = ("dynamic_models.change_entity",)
-    #: Per action, instead of the read or write permissions.
-    action_permissions: dict[str, tuple[str, ...]] = {}
-
-    def get_design_permissions(self, request) -> tuple[str, ...]:
-        if getattr(self, "action", None) in self.action_permissions:
-            return self.action_permissions[self.action]
-        return self.read_permissions if request.method in SAFE_METHODS else self.write_permissions
+    read_permissions = ("dynamic_models.view_entity",)
+    write_permissions = ("dynamic_models.change_entity",)
 
     def get_entity(self, key: str) -> Entity:
         try:
@@ -323,20 +211,6 @@ class PreviewSerializer(serializers.Serializer):
     impact = ImpactSerializer(many=True)
 
 
-class PublishSerializer(JSONBodySerializer):
-    note = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
-    expected_version = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None,
-                                                help_text=gettext_lazy(
-                                                    "The live version you previewed (the preview's from_version; "
-                                                    "0 for none): if it changed since, the answer is 409. Null or "
-                                                    "absent: no check."))
-
-
-class RollbackSerializer(JSONBodySerializer):
-    to_version = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None,
-                                          help_text=gettext_lazy("Default: the version before the live one."))
-
-
 class SchemaMigrationSerializer(serializers.ModelSerializer):
     entity = serializers.CharField(source="entity_key")
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
@@ -361,17 +235,6 @@ class EjectSerializer(serializers.Serializer):
 # --- Serializers: versions and diffs -----------------------------------------------------------
 
 
-class VersionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
-                                          help_text=gettext_lazy("Who saved or published it; null if unknown."))
-    note = serializers.CharField(source="change_note")
-    created = serializers.DateTimeField(source="created_at")
-
-    class Meta:
-        model = Definition
-        fields = ["version", "status", "checksum", "author", "note", "created", "published_at"]
-
-
 class VersionDetailSerializer(VersionSerializer):
     body = EntityBodySerializer()
 
@@ -379,80 +242,8 @@ class VersionDetailSerializer(VersionSerializer):
         fields = [*VersionSerializer.Meta.fields, "body"]
 
 
-class ChangeSerializer(serializers.Serializer):
-    op = serializers.ChoiceField(choices=["added", "removed", "changed", "reordered"])
-    path = serializers.CharField(help_text=gettext_lazy("e.g. fields[category].options"))
-    old = serializers.JSONField(allow_null=True)
-    new = serializers.JSONField(allow_null=True)
-
-
-class DiffSerializer(serializers.Serializer):
-    changes = ChangeSerializer(many=True)
-    summary = serializers.ListField(child=serializers.CharField())
-
-
-class DiffQuerySerializer(serializers.Serializer):
-    def get_fields(self):
-        return {"from": serializers.IntegerField(min_value=1), "to": serializers.IntegerField(min_value=1)}
-
-
 class EjectQuerySerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, required=False)
-
-
-# --- Serializers: bundles -----------------------------------------------------------------------
-
-
-class BundleDefinitionSerializer(serializers.Serializer):
-    kind = serializers.CharField(max_length=40)
-    key = serializers.CharField(max_length=63)
-    version = serializers.IntegerField(min_value=1, required=False)
-    checksum = serializers.RegexField(r"^[0-9a-f]{64}$", required=False, help_text=gettext_lazy(
-        "SHA-256 of the body; an import refuses a body edited by hand unless it is removed."))
-    body = serializers.DictField()
-
-
-class BundleSerializer(serializers.Serializer):
-    """An app bundle: published definitions, each after the ones it depends on."""
-
-    format = serializers.ChoiceField(choices=[bundles.FORMAT])
-    format_version = serializers.ChoiceField(choices=[bundles.FORMAT_VERSION])
-    app = serializers.CharField(max_length=63, allow_null=True, allow_blank=True, required=False)
-    exported_at = serializers.CharField(max_length=64, allow_null=True, allow_blank=True, required=False)
-    definitions = BundleDefinitionSerializer(many=True)
-
-
-class BundleImportSerializer(BundleSerializer):
-    dry_run = serializers.BooleanField(required=False, help_text=gettext_lazy(
-        "Report what would happen and change nothing (also ?dry_run=true)."))
-
-
-class BundleUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text=gettext_lazy("The bundle's JSON file."))
-    dry_run = serializers.BooleanField(required=False)
-
-
-class ExportQuerySerializer(serializers.Serializer):
-    app = serializers.CharField(max_length=63, required=False)
-    entity = FlatListField(child=serializers.CharField(max_length=63), required=False)
-
-
-class ImportRowSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    key = serializers.CharField()
-    action = serializers.ChoiceField(choices=[a.value for a in bundles.Action])
-    message = serializers.CharField(allow_blank=True)
-    preview = serializers.DictField(allow_null=True, help_text=gettext_lazy(
-        "For an entity: the planned operations, SQL, impact and conflicts."))
-
-
-class ImportReportSerializer(serializers.Serializer):
-    dry_run = serializers.BooleanField()
-    report = ImportRowSerializer(many=True)
-
-
-class ImportRefusedSerializer(ErrorSerializer):
-    report = ImportRowSerializer(many=True)
 
 
 # --- Views --------------------------------------------------------------------------------------
@@ -464,7 +255,7 @@ _FIELD_KEY = OpenApiParameter("field_key", OpenApiTypes.STR, OpenApiParameter.PA
 
 
 @extend_schema(tags=["metadata"])
-class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
+class EntityViewSet(EntityViewMixin, viewsets.GenericViewSet):
     """Entity designs (drafts) and their lifecycle: preview, publish, roll back, purge, diff, eject."""
 
     queryset = Entity.objects.all()
@@ -493,7 +284,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
     @extend_schema(summary=gettext_lazy("Design a new entity"), request=EntityDesignWriteSerializer,
                    responses={201: EntityDesignSerializer, 400: VALIDATION_ERRORS})
     def create(self, request):
-        with _metadata_errors():
+        with metadata_errors():
             entity = services.create_design(request.data)
         return Response(self._detail(entity), status=status.HTTP_201_CREATED)
 
@@ -501,7 +292,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
                    responses={200: EntityDesignSerializer, 400: VALIDATION_ERRORS, 404: NOT_FOUND})
     def update(self, request, key):
         entity = self.get_entity(key)
-        with _metadata_errors():
+        with metadata_errors():
             entity = services.replace_design(entity, request.data)
         return Response(self._detail(entity))
 
@@ -509,7 +300,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
                    responses={204: None, 404: NOT_FOUND, 409: CONFLICT})
     def destroy(self, request, key):
         entity = self.get_entity(key)
-        with _metadata_errors():
+        with metadata_errors():
             services.delete_design(entity)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -518,7 +309,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def preview(self, request, key):
         entity = self.get_entity(key)
-        with _metadata_errors():
+        with metadata_errors():
             plan = services.preview(entity)
         return Response(PreviewSerializer(plan).data)
 
@@ -531,7 +322,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
         params = PublishSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         expected = params.validated_data["expected_version"]  # 0: nothing published yet.
-        with _metadata_errors():
+        with metadata_errors():
             migration = services.publish(entity, author=request.user, note=params.validated_data["note"],
                                                 expected_version=expected)
         return Response(SchemaMigrationSerializer(migration).data, status=status.HTTP_201_CREATED)
@@ -546,7 +337,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
         params.is_valid(raise_exception=True)
         to_version = params.validated_data["to_version"]
         # Without a version, "not found" means there is nothing to go back to: a state, not a URL.
-        with _metadata_errors(None if to_version else {DefinitionNotFound: Conflict}):
+        with metadata_errors(None if to_version else {DefinitionNotFound: Conflict}):
             migration = services.rollback(entity.key, to_version=to_version, author=request.user)
         return Response(SchemaMigrationSerializer(migration).data, status=status.HTTP_201_CREATED)
 
@@ -555,7 +346,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def purge(self, request, key):
         entity = self.get_entity(key)
-        with _metadata_errors({DefinitionNotFound: Conflict}):  # Not published: nothing to purge.
+        with metadata_errors({DefinitionNotFound: Conflict}):  # Not published: nothing to purge.
             columns = services.purge(entity.key)
         return Response(PurgeSerializer({"dropped_columns": columns}).data)
 
@@ -568,7 +359,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
         entity = self.get_entity(key)
         params = DiffQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        with _metadata_errors():
+        with metadata_errors():
             result = metadata.compare(KIND, entity.key, params.validated_data["from"], params.validated_data["to"])
         return Response(DiffSerializer(result).data)
 
@@ -581,7 +372,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
         entity = self.get_entity(key)
         params = EjectQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        with _metadata_errors():
+        with metadata_errors():
             code = services.eject(entity.key, version=params.validated_data.get("version"))
         return Response(EjectSerializer(code).data)
 
@@ -602,7 +393,7 @@ class EntityViewSet(MetaViewMixin, viewsets.GenericViewSet):
                           parameters=[_ENTITY_KEY, _FIELD_KEY],
                           responses={204: None, 400: VALIDATION_ERRORS, 404: NOT_FOUND}),
 )
-class FieldViewSet(MetaViewMixin, viewsets.ViewSet):
+class FieldViewSet(EntityViewMixin, viewsets.ViewSet):
     """The fields of an entity's design; changes take effect when the design is published."""
 
     lookup_field = "key"
@@ -615,25 +406,25 @@ class FieldViewSet(MetaViewMixin, viewsets.ViewSet):
 
     def create(self, request, entity_key):
         entity = self.get_entity(entity_key)
-        with _metadata_errors():
+        with metadata_errors():
             spec = services.add_field(entity, request.data)
         return Response(FieldSpecSerializer(spec).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, entity_key, field_key):
         entity = self.get_entity(entity_key)
-        with _metadata_errors():
+        with metadata_errors():
             spec = services.get_field(entity, field_key)
         return Response(FieldSpecSerializer(spec).data)
 
     def partial_update(self, request, entity_key, field_key):
         entity = self.get_entity(entity_key)
-        with _metadata_errors():
+        with metadata_errors():
             spec = services.update_field(entity, field_key, request.data)
         return Response(FieldSpecSerializer(spec).data)
 
     def destroy(self, request, entity_key, field_key):
         entity = self.get_entity(entity_key)
-        with _metadata_errors():
+        with metadata_errors():
             services.remove_field(entity, field_key)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -645,29 +436,14 @@ class FieldViewSet(MetaViewMixin, viewsets.ViewSet):
     retrieve=extend_schema(summary=gettext_lazy("One version of an entity, with its body"),
                            responses={200: VersionDetailSerializer, 404: NOT_FOUND}),
 )
-class VersionViewSet(MetaViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class VersionViewSet(EntityViewMixin, metadata_views.VersionViewSet):
     """The versions of an entity (MD-1): draft, published and archived."""
 
-    lookup_field = "version"
-    lookup_value_regex = r"[0-9]+"
-    serializer_class = VersionSerializer
-    pagination_class = None
+    kind = KIND
+    detail_serializer_class = VersionDetailSerializer
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # drf-spectacular asks for the model only.
-            return Definition.objects.none()
-        entity = self.get_entity(self.kwargs["entity_key"])
-        return Definition.objects.filter(kind=KIND, key=entity.key).select_related("author").order_by("-version")
-
-    def get_serializer_class(self):
-        return VersionDetailSerializer if self.action == "retrieve" else VersionSerializer
-
-    def get_object(self):
-        try:
-            return self.get_queryset().get(version=self.kwargs["version"])
-        except Definition.DoesNotExist:
-            raise NotFound(_("%(key)s has no version %(version)s.")
-                           % {"key": self.kwargs["entity_key"], "version": self.kwargs["version"]}) from None
+    def definition_key(self) -> str:
+        return self.get_entity(self.kwargs["entity_key"]).key
 
 
 class MigrationFilter(filters.FilterSet):
@@ -684,7 +460,7 @@ class MigrationFilter(filters.FilterSet):
     retrieve=extend_schema(summary=gettext_lazy("One schema migration, with its SQL both ways"),
                            responses={200: SchemaMigrationSerializer, 404: NOT_FOUND}),
 )
-class MigrationViewSet(MetaViewMixin, viewsets.ReadOnlyModelViewSet):
+class MigrationViewSet(EntityViewMixin, viewsets.ReadOnlyModelViewSet):
     """Every change of an entity's table (DM-3)."""
 
     queryset = SchemaMigration.objects.select_related("author")
@@ -693,84 +469,3 @@ class MigrationViewSet(MetaViewMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = MigrationFilter
     pagination_class = PageNumbers
     read_permissions = ("dynamic_models.view_schemamigration",)
-
-
-@extend_schema(tags=["metadata"])
-class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
-    """App bundles (MD-4): export published definitions, import them into this workspace."""
-
-    action_permissions = {"import_": ("dynamic_models.add_entity", "dynamic_models.change_entity")}
-
-    @extend_schema(summary=gettext_lazy("Export published definitions as a bundle"),
-                   responses={200: BundleSerializer, 400: VALIDATION_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
-                   parameters=[
-                       OpenApiParameter("app", OpenApiTypes.STR, description=gettext_lazy(
-                           "Only this app's definitions (with their dependencies).")),
-                       OpenApiParameter("entity", OpenApiTypes.STR, many=True, explode=True,
-                                        description=gettext_lazy("Only these entities (with their dependencies); "
-                                                                 "repeat for several. Default: everything."))])
-    @action(detail=False, methods=["get"])
-    def export(self, request):
-        params = ExportQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        entities = params.validated_data.get("entity")
-        with _metadata_errors():
-            bundle = bundles.export_bundle(app=params.validated_data.get("app"),
-                                           keys=[(KIND, key) for key in entities] if entities else None)
-        return Response(bundle)
-
-    @extend_schema(summary=gettext_lazy("Import a bundle (dry run: report only)"),
-                   request={"application/json": BundleImportSerializer, "multipart/form-data": BundleUploadSerializer},
-                   parameters=[OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=gettext_lazy(
-                       "Report what would happen and change nothing."))],
-                   responses={200: ImportReportSerializer, 409: CONFLICT, 400: OpenApiResponse(
-                       PolymorphicProxySerializer(component_name="ImportError", resource_type_field_name=None,
-                                                  serializers=[ImportRefusedSerializer, ValidationErrorsSerializer]),
-                       description=gettext_lazy("The import was refused and nothing changed (a report per "
-                                                "definition), or the bundle is invalid (errors by path)."))})
-    @action(detail=False, methods=["post"], url_path="import", url_name="import",
-            parser_classes=[JSONParser, MultiPartParser])
-    def import_(self, request):
-        bundle, dry_run = self._read_bundle(request)
-        with _metadata_errors():
-            try:
-                report = bundles.import_bundle(bundle, dry_run=dry_run, author=request.user)
-            except BundleError as error:  # Nothing was changed: say why, row by row.
-                return Response(ImportRefusedSerializer({"detail": str(error), "code": "import_refused",
-                                                         "report": error.report}).data,
-                                status=status.HTTP_400_BAD_REQUEST)
-        return Response(ImportReportSerializer({"dry_run": dry_run, "report": report}).data)
-
-    @staticmethod
-    def _read_bundle(request) -> tuple[dict, bool]:
-        """Return the bundle of a JSON body or an uploaded `file`, and whether this is a dry run."""
-        data = request.data
-        upload = request.FILES.get("file")
-        dry_run = False
-        # Text flags (query and form); each is checked, wherever it came from.
-        texts = [request.query_params["dry_run"]] if "dry_run" in request.query_params else []
-        if isinstance(data, QueryDict):  # A form: the bundle is its file.
-            if upload is None:
-                raise ValidationError({"file": [ErrorDetail(_("Attach the bundle as a file named \"file\"."),
-                                                            code="required")]})
-            if upload.size > MAX_BUNDLE_BYTES:
-                raise ValidationError({"file": [ErrorDetail(_("A bundle file may have at most %(size)d MB.")
-                                                            % {"size": MAX_BUNDLE_BYTES // 2**20}, code="too_large")]})
-            with _metadata_errors():
-                bundle = bundles.load_bundle(upload.read())
-            texts += [data["dry_run"]] if "dry_run" in data else []
-        elif isinstance(data, dict):
-            bundle = dict(data)
-            dry_run = bundle.pop("dry_run", False)
-            if not isinstance(dry_run, bool):  # JSON has true and false: no null, 0 or "yes".
-                raise ValidationError({"dry_run": [ErrorDetail(
-                    serializers.BooleanField.default_error_messages["invalid"], code="invalid")]})
-        else:
-            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail(_(
-                "Send the bundle as a JSON object, or as a multipart file named \"file\"."), code="no_bundle")]})
-        for text in texts:
-            try:
-                dry_run |= serializers.BooleanField().to_internal_value(text)
-            except ValidationError as error:
-                raise ValidationError({"dry_run": error.detail}) from None
-        return bundle, dry_run

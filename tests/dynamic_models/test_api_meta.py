@@ -5,11 +5,12 @@ import json
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import include, path
 from django_tenants.utils import tenant_context
 
 from dynamic_models import keys, runtime, services
+from dynamic_models.definitions import EntityKind
 from dynamic_models.models import Entity, SchemaMigration
 from metadata.bundles import export_bundle
 from metadata.models import Definition
@@ -445,3 +446,49 @@ def test_openapi_schema_documents_the_metadata_api(api, scenario):
     assert not GENERATOR_STATS._error_cache
     assert [w for w in GENERATOR_STATS._warn_cache if "enum naming" not in w] == []
 
+
+
+def _count_calls(monkeypatch, owner, name: str) -> list:
+    """Count the calls of `owner.name` (the real function still runs)."""
+    calls, real = [], getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_a_label_only_publish_validates_once_and_builds_the_models_once(api, vendor, acme, monkeypatch):
+    """Issue 10: a publish validated its body three times and built the tenant's models twice,
+    then once more on the next request; now the next snapshot adopts the models it built."""
+    assert post(api, "/entities/vendor/publish/", {"expected_version": 0}).status_code == 201
+    use(acme)
+    runtime.current()
+    builds = _count_calls(monkeypatch, runtime, "build_apps")
+    validations = _count_calls(monkeypatch, EntityKind, "validate")
+    Entity.objects.filter(key="vendor").update(label="Supplier")
+
+    published = post(api, "/entities/vendor/publish/", {"expected_version": 1})
+    assert published.status_code == 201, published.json()
+    assert get(api, "/entities/vendor/").json()["label"] == "Supplier"  # The next request's snapshot.
+    use(acme)
+    snapshot = runtime.current()
+    assert snapshot.bodies["vendor"]["label"] == "Supplier"
+    assert snapshot.get_model("vendor").lowcode_entity["label"] == "Supplier"
+    assert (len(validations), len(builds)) == (1, 1)
+
+
+def test_models_built_by_a_rolled_back_publish_are_not_adopted(api, vendor, acme):
+    assert post(api, "/entities/vendor/publish/", {"expected_version": 0}).status_code == 201
+    use(acme)
+    Entity.objects.filter(key="vendor").update(label="Supplier")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.publish(Entity.objects.get(key="vendor"))
+        raise RuntimeError("the caller's transaction fails after the publish")
+    use(acme)
+    connection.tenant.definition_versions = {**connection.tenant.definition_versions, "entity": "elsewhere"}
+    snapshot = runtime.current()  # Rebuilt, as after another process's publish.
+    assert snapshot.bodies["vendor"]["label"] == "Vendor"
+    assert snapshot.get_model("vendor").lowcode_entity["label"] == "Vendor"
