@@ -187,6 +187,14 @@ def purge(queryset, *, user, request=None) -> int:
     return len(records)
 
 
+def _events(record: models.Model):
+    """The record's audit events since it was created: a record that once had the same id (an
+    entity deleted and designed again starts its ids anew) has a history of its own."""
+    events = audit.history(record._meta.label_lower, str(record.pk))
+    created = events.filter(action=_action(record, "create")).order_by("-seq").values_list("seq", flat=True).first()
+    return events if created is None else events.filter(seq__gte=created)
+
+
 @dataclass(frozen=True)
 class Version:
     """One event of a record's history, with the values its reader may see (RB-5)."""
@@ -208,7 +216,7 @@ def history(record: models.Model, *, user, request=None) -> list[Version]:
     """
     access = rbac_columns.column_access(user, type(record), request=request)
     versions = []
-    for event in audit.history(record._meta.label_lower, str(record.pk)):
+    for event in _events(record):
         after = access.present(event.after)
         if event.after and not after and not event.action.endswith((".create", ".restore_version")):
             continue
@@ -229,7 +237,7 @@ def restore_version(record: models.Model, seq: int, *, user, request=None) -> Au
         unique value taken since...), or change a field the user may not write.
     :raises django.core.exceptions.PermissionDenied: outside the user's change scope, before or after.
     """
-    event = audit.history(record._meta.label_lower, str(record.pk)).get(seq=seq)
+    event = _events(record).get(seq=seq)
     state = audit.state_at(record._meta.label_lower, str(record.pk), event, values(record))
     record.loaded_values = _loaded_values(record)
     for field in record._meta.concrete_fields:

@@ -13,6 +13,7 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from audit.models import AuditEvent
 from dynamic_models import records, runtime
 from dynamic_models.api.records import filter_lookups
 from rbac import services as rbac
@@ -216,3 +217,25 @@ def test_whoever_may_change_every_record_may_reassign_it(people):
     assert _patch(client_for(frank), draft, {"submitted_by": bob.pk}).status_code == 200
     draft.refresh_from_db()
     assert draft.submitted_by_id == bob.pk
+
+
+def test_a_record_has_no_history_of_an_earlier_record_with_its_id(people):
+    """An entity designed again starts its ids anew: the events of the record that had the id
+    before (here recorded by hand) are not this record's history, nor a version to restore."""
+    from audit import services as audit
+    from dynamic_models.audit_actions import RECORD_CREATE, RECORD_UPDATE
+
+    alice = people["alice"]
+    Expense = runtime.get_model("expense")
+    next_id = str(Expense.all_objects.order_by("-pk").values_list("pk", flat=True).first() + 1)
+    audit.record(RECORD_CREATE.of("expense"), target_type="data.expense", target_id=next_id, after={"title": "Old"})
+    old = audit.record(RECORD_UPDATE.of("expense"), target_type="data.expense", target_id=next_id,
+                       before={"title": "Old"}, after={"title": "Someone else's secret"})
+    created = client_for(alice).post("/api/v1/data/expense/", json.dumps({
+        "title": "Taxi", "amount": "12.00", "currency": "CNY", "spent_on": "2026-01-02", "category": "travel"}),
+        content_type="application/json")
+    assert created.json()["id"] == int(next_id)
+    record = Expense.objects.get(pk=next_id)
+    assert [version.verb for version in records.history(record, user=alice)] == ["create"]
+    with pytest.raises(AuditEvent.DoesNotExist):
+        records.restore_version(record, old.seq, user=alice)
