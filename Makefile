@@ -10,6 +10,7 @@ run:
 
 test:
 	@scripts/bootstrap.sh test
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:

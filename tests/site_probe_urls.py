@@ -1,4 +1,4 @@
-"""A test app's static URLs (tests/test_site.py)."""
+"""A test app's static URLs (tests/lowcode/test_site.py)."""
 
 from django.http import HttpResponse
 from django.urls import path

@@ -11,7 +11,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from lowcode.embedded import DATABASE_NAME, DATABASE_USER, EmbeddedPostgres, secret
-from tests.test_health import free_port
+from tests.lowcode.test_health import free_port
 
 
 @pytest.fixture

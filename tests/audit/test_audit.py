@@ -392,7 +392,7 @@ def test_admin_exports_the_filtered_list_as_a_stream(boss_client, tenant):
 def test_admin_verify_view(boss_client, tenant):
     services.record("test.event")
     page = boss_client.get("/admin/audit/auditevent/verify/").content.decode()
-    assert "OK:" in page  # A tampered trail's page: tests/test_audit_integrity.py.
+    assert "OK:" in page  # A tampered trail's page: tests/audit/test_audit_integrity.py.
 
 
 def test_admin_settings_is_a_single_page(boss_client, tenant):
@@ -499,7 +499,7 @@ def test_banner_is_not_shown_to_non_staff_or_in_public(tenant, alice):
         assert template.render(Context({"request": SimpleNamespace(user=alice)})) == ""
 
 
-# Retention (AD-5); the rest of it is in tests/test_audit_integrity.py
+# Retention (AD-5); the rest of it is in tests/audit/test_audit_integrity.py
 
 
 def test_retention_task_fans_out_per_tenant(tenant, monkeypatch):

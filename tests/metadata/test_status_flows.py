@@ -6,7 +6,7 @@ from viewflow import fsm
 from dynamic_models.models import ImportJob, ImportJobFlow
 from metadata import services
 from metadata.models import Definition, DefinitionFlow
-from tests.test_metadata import note_kind  # noqa: F401  (a fixture)
+from tests.metadata.test_metadata import note_kind  # noqa: F401  (a fixture)
 
 Status = Definition.Status
 JobStatus = ImportJob.Status
