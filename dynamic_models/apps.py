@@ -22,7 +22,9 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.site import EntitySitePart
         from lowcode.cli import subcommand_registry
         from lowcode.site import site_part_registry
+        from metadata import services as metadata
         from metadata.registries import definition_kind_registry
+        from rbac import services as rbac
         from rbac.registries import resource_type_registry
 
         for field_type in BUILTIN_FIELD_TYPES:
@@ -33,4 +35,6 @@ class DynamicModelsConfig(AppConfig):
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
         site_part_registry.register(EntitySitePart())
+        # Who may design is rbac's to say; metadata imports no rbac.
+        metadata.add_designer_check(lambda user: rbac.check(user, "designer.access"))
         pre_delete.connect(apply_user_on_delete, sender=get_user_model(), dispatch_uid="dynamic_models.user_on_delete")

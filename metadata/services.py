@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F, Func, JSONField, Max, Value
@@ -60,8 +61,30 @@ def _null_characters(value, path: str = "") -> list[dict]:
     return []
 
 
+_designer_checks: list = []
+
+
+def add_designer_check(check) -> None:
+    """Add a test `check(user) -> bool` a designer must pass besides being staff (rbac's
+    `designer.access`, added by the app that wires rbac in: metadata imports no rbac)."""
+    _designer_checks.append(check)
+
+
+def may_design(user) -> bool:
+    """Whether `user` may change definitions: staff passing every designer check (none added: nobody)."""
+    return bool(user is not None and user.is_authenticated and user.is_staff and _designer_checks
+                and all(check(user) for check in _designer_checks))
+
+
+def _check_author(author) -> None:
+    """Refuse a change by an author who may not design; None is the system (seed data, commands)."""
+    if author is not None and not may_design(author):
+        raise PermissionDenied(_("Only designers (staff users with designer access) change definitions."))
+
+
 def save_draft(kind: str, key: str, body: dict, *, author=None, note: str = "") -> Definition:
     """Create or replace the draft of (kind, key) after validating it."""
+    _check_author(author)
     validate(kind, body)
     return _store_draft(kind, key, body, author=author, note=note)
 
@@ -118,6 +141,7 @@ def save_and_publish(kind: str, key: str, body: dict, *, author=None, note: str 
     version's unique constraint instead of getting PublishConflict. `body` is validated once,
     here, not again as the draft it becomes.
     """
+    _check_author(author)
     validate(kind, body)
     with transaction.atomic():
         lock_tenant_metadata()
@@ -131,6 +155,7 @@ def publish(kind: str, key: str, *, author=None, note: str = "", expected_versio
     :param expected_version: the published version the caller previewed against; if another
         publish happened since, raise PublishConflict instead of applying a stale plan.
     """
+    _check_author(author)
     return _publish_draft(kind, key, author=author, note=note, expected_version=expected_version, validated=False)
 
 
@@ -196,6 +221,7 @@ def rollback(kind: str, key: str, *, to_version: int | None = None, author=None)
 
     Without `to_version`, go back to the version published before the current one.
     """
+    _check_author(author)
     current = get_published(kind, key)
     if current is None:
         raise DefinitionNotFound(_("%(kind)s %(key)s is not published.") % {"kind": kind, "key": key})

@@ -7,14 +7,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 
 from lowcode.api.parsers import JSONParser
 from lowcode.apikeys.permissions import ApiKeyScope
-
-_designer_checks: list = []
-
-
-def add_designer_check(check) -> None:
-    """Add a test `check(user) -> bool` a designer must pass besides being staff (rbac's
-    `designer.access`, given by the app that wires rbac in: metadata imports no rbac)."""
-    _designer_checks.append(check)
+from metadata import services
 
 
 class DesignerPermission(BasePermission):
@@ -23,8 +16,7 @@ class DesignerPermission(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        if not (user and user.is_authenticated and user.is_staff and _designer_checks
-                and all(check(user) for check in _designer_checks)):
+        if not services.may_design(user):
             self.message = _("The metadata API is for designers: staff users with designer access.")
             return False
         missing = [perm for perm in view.get_design_permissions(request) if not user.has_perm(perm)]

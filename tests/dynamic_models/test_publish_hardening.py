@@ -343,3 +343,29 @@ def test_narrower_decimal_over_values_that_do_not_fit_is_refused_not_500(designe
     assert [(item["field"], item["code"], item["count"]) for item in impact] == [("budget", "max_digits", 1)]
     refused = post(designer_api, "/entities/project/publish/")
     assert refused.status_code == 400 and refused.json()["budget"][0]["code"] == "max_digits"
+
+
+def test_only_designers_publish_roll_back_or_save_drafts_whoever_calls_the_service(tenant, make_user):
+    """The service checks its author, so no caller (admin, API, a command, an app to come) can
+    skip it; None is the system (seed data, operators' commands)."""
+    from django.core.exceptions import PermissionDenied
+
+    from metadata import services as metadata
+    from rbac import services as rbac
+    from rbac.models import Role
+
+    entity = design("gadget", [{"key": "name", "type": "text"}])
+    services.publish(entity)
+    clerk = make_user(tenant, "clerk", is_staff=True)
+    connection.set_tenant(tenant)
+    entity.label = "Gadget"
+    entity.save()
+    with pytest.raises(PermissionDenied):
+        services.publish(entity, author=clerk)
+    with pytest.raises(PermissionDenied):
+        services.rollback("gadget", author=clerk)
+    with pytest.raises(PermissionDenied):
+        metadata.save_draft("entity", "gadget", services.entity_body(entity), author=clerk)
+    assert Definition.objects.filter(key="gadget").count() == 1
+    rbac.assign_role(clerk, Role.objects.get(key=Role.BUILDER))
+    assert services.publish(entity, author=clerk).to_version == 2
