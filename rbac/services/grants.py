@@ -26,36 +26,28 @@ def _grant_identity(user, role):
 
 def share(record, *, user=None, role=None, actions: Iterable[str] = ("view",), actor=None) -> None:
     """Grant `actions` on one record to a user or to a role's holders, through django-guardian."""
-    from guardian.shortcuts import assign_perm
+    _change_grants(record, user=user, role=role, actions=actions, actor=actor, give=True)
+
+
+def unshare(record, *, user=None, role=None, actions: Iterable[str] = ("view",), actor=None) -> None:
+    """Take back grants made by `share()`."""
+    _change_grants(record, user=user, role=role, actions=actions, actor=actor, give=False)
+
+
+def _change_grants(record, *, user, role, actions: Iterable[str], actor, give: bool) -> None:
+    from guardian.shortcuts import assign_perm, remove_perm
 
     entity_key = entity_key_of(type(record))
     actions = list(actions)
     for action in actions:
         entity_operation(entity_key, action)  # Validates the action.
     with transaction.atomic():
-        ensure_entity_rows({entity_key: type(record)})
+        if give:
+            ensure_entity_rows({entity_key: type(record)})
         identity = _grant_identity(user, role)
         for action in actions:
-            assign_perm(f"{ENTITY_PREFIX}.{action}_{record._meta.model_name}", identity, record)
+            (assign_perm if give else remove_perm)(f"{ENTITY_PREFIX}.{action}_{record._meta.model_name}", identity, record)
         bump()
-        audit.record(rbac_actions.GRANT_SHARE, target=record, actor=actor, data={
-            "user": user.get_username() if user is not None else None, "role": role.key if role else None,
-            "actions": actions})
-
-
-def unshare(record, *, user=None, role=None, actions: Iterable[str] = ("view",), actor=None) -> None:
-    """Take back grants made by `share()`."""
-    from guardian.shortcuts import remove_perm
-
-    entity_key = entity_key_of(type(record))
-    actions = list(actions)
-    for action in actions:
-        entity_operation(entity_key, action)
-    with transaction.atomic():
-        identity = _grant_identity(user, role)
-        for action in actions:
-            remove_perm(f"{ENTITY_PREFIX}.{action}_{record._meta.model_name}", identity, record)
-        bump()
-        audit.record(rbac_actions.GRANT_UNSHARE, target=record, actor=actor, data={
-            "user": user.get_username() if user is not None else None, "role": role.key if role else None,
-            "actions": actions})
+        audit.record(rbac_actions.GRANT_SHARE if give else rbac_actions.GRANT_UNSHARE, target=record, actor=actor,
+                     data={"user": user.get_username() if user is not None else None,
+                           "role": role.key if role else None, "actions": actions})
