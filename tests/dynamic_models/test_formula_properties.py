@@ -205,5 +205,4 @@ def test_accepted_formulas_never_fail_a_list_and_agree_in_python_and_sql(probe, 
     finally:
         model.lowcode_formulas["value"] = Formula(PROBE, "value", "n")
     # Both sides of the property were exercised.
-    print("SEEN", seen)
     assert seen["accepted"] > 100 and seen["refused"] > 20, seen
