@@ -16,6 +16,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/data/media \
     LOG_FORMAT=json
+# libmagic sniffs uploads' content types; pdftoppm (poppler) renders PDF previews.
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 poppler-utils \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app lowcode \
     && mkdir -p /data/media /app/staticfiles && chown -R lowcode /data /app/staticfiles
 COPY --from=build /opt/venv /opt/venv

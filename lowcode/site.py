@@ -18,6 +18,7 @@ from django.contrib import admin
 from django.db import connection
 from django.templatetags.static import static
 from django.urls import clear_url_caches, include, path, re_path
+from django.utils.module_loading import import_string
 from django.views.generic import RedirectView
 
 from lowcode.admin_site import TenantAdminSite
@@ -42,12 +43,13 @@ class SitePart(Instance):
     """
 
     def __init__(self, app_label: str, *, urls: dict[str, str] | None = None, api_urls: dict[str, str] | None = None,
-                 admin_mixins: tuple[type, ...] = (), menu_entries: tuple[MenuEntry, ...] = ()):
+                 admin_mixins: tuple[str, ...] = (), menu_entries: tuple[MenuEntry, ...] = ()):
         """
         :param app_label: the app's label, the part's `type`.
         :param urls: URLconf modules included at the site's root, by prefix: {"files/": "files.urls"}.
         :param api_urls: URLconf modules included under /api/v1/ (and so in its OpenAPI schema), by prefix.
-        :param admin_mixins: mixed into every static ModelAdmin of a tenant's admin site.
+        :param admin_mixins: dotted paths of classes mixed into every static ModelAdmin of a
+            tenant's admin site (imported when the first site is built, to keep start-up light).
         :param menu_entries: links this app adds to the end-user pages' menu.
         """
         self.type = app_label
@@ -105,7 +107,7 @@ def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
 def build_admin_site() -> TenantAdminSite:
     """The connection's tenant's admin: every static ModelAdmin, then each part's own."""
     parts = site_part_registry.get_all()
-    mixins = tuple(mixin for part in parts for mixin in part.admin_mixins)
+    mixins = tuple(import_string(mixin) for part in parts for mixin in part.admin_mixins)
     site = TenantAdminSite(name="admin")
     for model, model_admin in admin.site._registry.items():
         admin_class = type(model_admin)
