@@ -271,6 +271,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Records of each published entity, metadata and bundles of this tenant.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes the tenant's whole data model: only for signed-in users and API keys
+    # unless API_DOCS_PUBLIC opens it (a public API product, for example).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny" if env.bool("API_DOCS_PUBLIC", default=False)
+                          else "rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "lowcode.api.openapi.add_error_responses"],

@@ -11,13 +11,15 @@ from __future__ import annotations
 import weakref
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -42,6 +44,12 @@ class TenantSchemaView(SpectacularAPIView):
 
 class TenantSwaggerView(SpectacularSwaggerSplitView):
     url_name = "api-schema"
+
+    def handle_exception(self, exc):
+        # A person who opens the docs page signed out is sent to sign in, not shown a JSON 401.
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
+        return super().handle_exception(exc)
 
 
 @extend_schema(exclude=True)
