@@ -43,8 +43,24 @@ class TenantAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("domains")
 
     def get_readonly_fields(self, request, obj=None):
-        # The schema name is the tenant's identity in the database: fixed once created.
-        return [*self.readonly_fields, "schema_name"] if obj else self.readonly_fields
+        # The schema name is the tenant's identity in the database: fixed once created. The
+        # public tenant is the platform itself: never suspended.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "schema_name", *(["status"] if obj.is_public else [])]
+
+    def get_actions(self, request):
+        # Deleting drops a schema after exporting it: one tenant at a time, from its page.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_public)
+
+    def delete_model(self, request, obj):
+        path = services.delete_tenant(obj, export_dir=services.DEFAULT_EXPORT_DIR)
+        self.message_user(request, _("Its data was exported to %s.") % path, messages.INFO)
 
     @admin.display(description=_("primary domain"))
     def primary_domain(self, obj):

@@ -7,7 +7,6 @@ from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
-from lowcode import embedded
 from lowcode.cli import Subcommand
 from lowcode.tenancy import services
 from lowcode.tenancy.models import Tenant
@@ -33,7 +32,7 @@ class TenantCommand(Subcommand):
         delete = actions.add_parser("delete", help="Export a tenant's data, then drop its schema.")
         delete.add_argument("schema")
         delete.add_argument("--yes", action="store_true", help="Confirm: the schema is dropped.")
-        delete.add_argument("--export-dir", type=Path, default=embedded.HOME / "exports")
+        delete.add_argument("--export-dir", type=Path, default=services.DEFAULT_EXPORT_DIR)
 
     def handle(self, command, action, **options):
         try:

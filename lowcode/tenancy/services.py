@@ -22,12 +22,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
+from lowcode import embedded
 from lowcode.tenancy.models import Domain, Tenant
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
 RESERVED_SCHEMA_NAMES = {"public", "information_schema", "default", "template0", "template1"}
+# Where a deleted tenant's data is exported first (admin, and the CLI's default).
+DEFAULT_EXPORT_DIR = embedded.HOME / "exports"
 
 
 class TenancyError(Exception):

@@ -149,3 +149,28 @@ def test_tenant_admin_does_not_show_platform_models(acme, make_user, acme_client
     body = index.content.decode()
     assert "Users" in body and "Periodic tasks" not in body and "Tenants" not in body
     assert acme_client.get("/admin/django_celery_beat/periodictask/").status_code == 404
+
+
+def test_platform_admin_offers_no_delete_or_suspend_of_the_public_tenant_and_deletes_others_through_the_service(
+        db, tmp_path, monkeypatch):
+    public = Tenant.objects.get(schema_name="public")
+    with tenant_context(public):
+        root = get_user_model().objects.create_superuser("root", "root@example.com", "correct-horse-battery")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(root)
+    page = client.get(f"/admin/tenancy/tenant/{public.pk}/change/").content.decode()
+    assert f"/admin/tenancy/tenant/{public.pk}/delete/" not in page
+    assert 'name="status"' not in page  # Shown, not editable.
+    assert client.get(f"/admin/tenancy/tenant/{public.pk}/delete/").status_code == 403
+    assert "delete_selected" not in client.get("/admin/tenancy/tenant/").content.decode()
+    response = client.post("/admin/tenancy/tenant/", {"action": "suspend", "_selected_action": [public.pk]},
+                           follow=True)
+    assert "cannot be suspended" in response.content.decode()
+    public.refresh_from_db()
+    assert public.status == Tenant.Status.ACTIVE
+
+    monkeypatch.setattr(services, "DEFAULT_EXPORT_DIR", tmp_path)
+    initech = services.create_tenant(schema_name="initech", name="Initech", domain="initech.localhost")
+    response = client.post(f"/admin/tenancy/tenant/{initech.pk}/delete/", {"post": "yes"}, follow=True)
+    assert "exported to" in response.content.decode()
+    assert not schema_exists("initech") and len(list(tmp_path.glob("initech-*.json.gz"))) == 1
