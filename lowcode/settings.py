@@ -55,6 +55,7 @@ TENANT_APPS = [
     "lowcode.apikeys",
     "audit",
     "rbac",
+    "files",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -147,6 +148,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "audit-retention": {"task": "audit.apply_retention", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
     "audit-checkpoint": {"task": "audit.write_checkpoints", "schedule": 60 * 60, "options": {"expires": 1800}},
+    "files-garbage": {"task": "files.collect_garbage", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
 }
 # Signs the audit checkpoints (HMAC-SHA256); never stored in the database. Default: a key generated
 # into .lowcode/secrets/. Keep it: checkpoints signed with another key fail verification.
@@ -172,6 +174,27 @@ STORAGES = {
     "default": {"BACKEND": DEFAULT_FILE_STORAGE_BACKEND},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Uploads (FL-4): the stricter of these, the tenant's and the field's limits applies.
+FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+FILES_ALLOWED_TYPES = env.list("FILES_ALLOWED_TYPES", default=[
+    "image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain", "text/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+])
+FILES_MAX_IMAGE_PIXELS = env.int("FILES_MAX_IMAGE_PIXELS", default=40_000_000)
+# Signed download URLs (seconds): the product's own, and S3's presigned redirect.
+FILES_URL_MAX_AGE = env.int("FILES_URL_MAX_AGE", default=300)
+FILES_S3_URL_MAX_AGE = env.int("FILES_S3_URL_MAX_AGE", default=60)
+# Uploads no record took are removed this many seconds later (daily garbage collection).
+FILES_UPLOAD_TTL = env.int("FILES_UPLOAD_TTL", default=24 * 3600)
+FILES_PREVIEW_SIZE = env.int("FILES_PREVIEW_SIZE", default=320)
+FILES_PREVIEW_TIMEOUT = env.int("FILES_PREVIEW_TIMEOUT", default=30)
+# Zips (XLSX imports, bundles) refused as bombs before they are unpacked.
+FILES_ZIP_MAX_MEMBERS = env.int("FILES_ZIP_MAX_MEMBERS", default=10_000)
+FILES_ZIP_MAX_UNPACKED_BYTES = env.int("FILES_ZIP_MAX_UNPACKED_BYTES", default=1024 * 1024 * 1024)
+FILES_ZIP_MAX_RATIO = env.int("FILES_ZIP_MAX_RATIO", default=100)
 # Without a collected STATIC_ROOT (tests, a fresh clone) WhiteNoise serves from the finders.
 WHITENOISE_USE_FINDERS = True
 
@@ -250,6 +273,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
+        "lowcode.apikeys.throttling.TenantApiCallsQuotaThrottle",
         "lowcode.apikeys.throttling.ApiKeyRateThrottle",
         "lowcode.apikeys.throttling.TenantUserRateThrottle",
     ],

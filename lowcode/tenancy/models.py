@@ -26,6 +26,12 @@ class Tenant(TenantMixin, TimestampedModel):
                                                  help_text=_("Empty means unlimited."))
     max_storage_bytes = models.PositiveBigIntegerField(_("max storage (bytes)"), null=True, blank=True,
                                                        help_text=_("Empty means unlimited."))
+    max_upload_bytes = models.PositiveBigIntegerField(_("max upload size (bytes)"), null=True, blank=True,
+                                                      help_text=_("Per file. Empty means the platform's limit."))
+    allowed_upload_types = models.JSONField(
+        _("allowed upload types"), default=list, blank=True,
+        help_text=_('MIME types ("image/*", "application/pdf") or extensions (".pdf"); empty means the '
+                    "platform's list."))
     max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,
                                                         help_text=_("Empty means unlimited."))
     # {definition kind: token}, a new token on every publish of that kind (metadata.services).
