@@ -62,6 +62,7 @@ def s3_settings(server: dict) -> dict:
                      "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}},
         "AWS_STORAGE_BUCKET_NAME": server["bucket"], "AWS_S3_ENDPOINT_URL": server["url"],
         "AWS_S3_REGION_NAME": "us-east-1", "AWS_DEFAULT_ACL": None, "AWS_QUERYSTRING_AUTH": True,
+        "AWS_S3_SIGNATURE_VERSION": "s3v4",
         **MOTO_CREDENTIALS,
     }
 
