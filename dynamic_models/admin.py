@@ -12,13 +12,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
-from dynamic_models import diagram, records, runtime, services, transfer
+from dynamic_models import diagram, file_fields, records, runtime, services, transfer
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import ReadOnlyAdminMixin
@@ -238,15 +238,34 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset.filter(deleted_at__isnull=True)
 
 
+class RecordForm(forms.ModelForm):
+    """The form of a record: its file fields' widgets link to the record's files."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, file_fields.RecordFilesField):
+                field.widget.record = self.instance
+
+    def _get_validation_exclusions(self):
+        # Files are checked and written by records.save (the admin passes them in save_model).
+        return super()._get_validation_exclusions() | set(file_fields.file_specs(self._meta.model))
+
+
 class RecordAdmin(admin.ModelAdmin):
     """Base of the generated admin of an entity; its options come from the entity's metadata."""
 
+    form = RecordForm
     formfield_overrides = JSON_INPUTS
     actions = ["restore_selected", "purge_selected"]
     #: Field key -> the form widget its field type asks for.
     widgets: dict = {}
+    #: Display column -> the field it shows (formulas, files), for the column rules.
+    column_fields: dict = {}
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, file_fields.FILE_MODEL_FIELDS):
+            return db_field.formfield(user=request.user)  # Uploads are the signed-in user's.
         if db_field.name in self.widgets:
             kwargs["widget"] = self.widgets[db_field.name]
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -281,7 +300,7 @@ class RecordAdmin(admin.ModelAdmin):
 
     def _shown_as(self, name: str, access) -> str | None:
         """A column or form field as the caller may see it: itself, its masked display, or None (hidden)."""
-        key = name.removeprefix("formula_")
+        key = self.column_fields.get(name, name)
         rule = access.rule(key)
         if rule == rbac_columns.HIDDEN:
             return None
@@ -331,7 +350,8 @@ class RecordAdmin(admin.ModelAdmin):
         return [*(super().get_exclude(request, obj) or []), *refused] or None
 
     def save_model(self, request, obj, form, change):
-        records.save(obj, user=request.user, request=request)
+        files = {key: form.cleaned_data[key] for key in file_fields.file_specs(self.model) if key in form.cleaned_data}
+        records.save(obj, user=request.user, request=request, files=files)
 
     def delete_model(self, request, obj):
         records.delete(obj, user=request.user, request=request)
@@ -406,6 +426,33 @@ def _masked_display(key: str, label: str):
     return display
 
 
+def _files_display(key: str, label: str):
+    """A file column of the list: each file's thumbnail (once made) and name, linked to the file."""
+
+    def display(obj):
+        links = []
+        for stored in file_fields.current_files(obj, key):
+            described = file_fields.describe(stored, obj, key)
+            thumbnail = format_html('<img src="{}" alt="" style="max-height: 48px; vertical-align: middle;"> ',
+                                    described["preview_url"]) if described["preview_url"] else ""
+            links.append(format_html('<a href="{}" target="_blank" rel="noopener">{}{}</a>', described["open_url"],
+                                     thumbnail, stored.name))
+        return format_html_join(" ", "{}", ((link,) for link in links))
+
+    display.short_description = label
+    display.__name__ = f"files_{key}"
+    return display
+
+
+def _masked_files_display(key: str, label: str):
+    def display(obj):
+        return ", ".join(rbac.mask(stored.name) for stored in file_fields.current_files(obj, key))
+
+    display.short_description = label
+    display.__name__ = f"masked_{key}"
+    return display
+
+
 def _formula_display(key: str, label: str):
     def display(obj):
         return obj.formula_value(key)
@@ -421,7 +468,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     display = body.get("display_field")
     # The first column links to the record: its display field, else its text.
     list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
-    attrs, widgets = {}, {}
+    attrs, widgets, column_fields = {}, {}, {}
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         key, label = spec["key"], spec.get("label") or spec["key"]
@@ -429,9 +476,19 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         if not field_type.has_column:
             attrs[f"formula_{key}"] = staticmethod(_formula_display(key, label))
             attrs[f"masked_{key}"] = staticmethod(_masked_display(key, label))
+            column_fields[f"formula_{key}"] = key
             readonly.append(f"formula_{key}")
             if spec.get("show_in_list", True):
                 list_display.append(f"formula_{key}")
+            continue
+        if isinstance(field_type, file_fields.FileType):
+            attrs[f"files_{key}"] = staticmethod(_files_display(key, label))
+            attrs[f"masked_{key}"] = staticmethod(_masked_files_display(key, label))
+            column_fields[f"files_{key}"] = key
+            if spec.get("show_in_list", True) and len(list_display) < 9:
+                list_display.append(f"files_{key}")
+            if spec.get("read_only"):
+                readonly.append(key)
             continue
         attrs[f"masked_{key}"] = staticmethod(_masked_display(key, label))  # Shown to callers a rule masks it for.
         if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9 \
@@ -457,7 +514,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
-        "inlines": inlines, "list_select_related": True, "widgets": widgets,
+        "inlines": inlines, "list_select_related": True, "widgets": widgets, "column_fields": column_fields,
     })
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
 

@@ -15,26 +15,33 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
+        from dynamic_models.file_fields import FILE_FIELD_TYPES
+        from dynamic_models.files_owner import RecordFiles
+        from dynamic_models.quotas import RecordsQuota
         from dynamic_models.rbac_resources import EntityRecords
         from dynamic_models.receivers import apply_user_on_delete
         from dynamic_models.registries import field_type_registry
         from dynamic_models.seed_command import SeedDemoCommand
         from dynamic_models.site import EntitySitePart
+        from files.registries import file_owner_registry
         from lowcode.cli import subcommand_registry
         from lowcode.site import site_part_registry
+        from lowcode.tenancy.quotas import quota_registry
         from metadata import services as metadata
         from metadata.registries import definition_kind_registry
         from rbac import services as rbac
         from rbac.registries import resource_type_registry
 
-        for field_type in BUILTIN_FIELD_TYPES:
+        for field_type in [*BUILTIN_FIELD_TYPES, *FILE_FIELD_TYPES]:
             field_type_registry.register(field_type())
+        file_owner_registry.register(RecordFiles())
         audit_action_registry.register_all(audit_actions.ACTIONS)
         definition_kind_registry.register(EntityKind())
         resource_type_registry.register(EntityRecords())
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
         site_part_registry.register(EntitySitePart())
+        quota_registry.register(RecordsQuota())
         # Who may design is rbac's to say; metadata imports no rbac.
         metadata.add_designer_check(lambda user: rbac.check(user, "designer.access"))
         pre_delete.connect(apply_user_on_delete, sender=get_user_model(), dispatch_uid="dynamic_models.user_on_delete")

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from audit import services as audit
 from audit.models import AuditEvent
 from dynamic_models import audit_actions as dm_actions
-from dynamic_models import validation
+from dynamic_models import file_fields, validation
 from dynamic_models.encryption import EncryptedTextField
 from rbac import columns as rbac_columns
 from rbac import services as rbac
@@ -42,9 +42,14 @@ def _json_value(field: models.Field, value):
 
 
 def values(record: models.Model) -> dict:
-    """The record's stored field values as JSON (relations as ids), system columns left out."""
-    return {field.name: _json_value(field, field.value_from_object(record))
-            for field in record._meta.concrete_fields if field.name not in _SYSTEM}
+    """The record's stored field values as JSON (relations as ids, files as ids and names), system
+    columns left out."""
+    specs = file_fields.file_specs(type(record))
+    result = {field.name: _json_value(field, field.value_from_object(record))
+              for field in record._meta.concrete_fields if field.name not in _SYSTEM and field.name not in specs}
+    for key, (field_type, spec) in specs.items():
+        result[key] = file_fields.audit_value(file_fields.current_files(record, key), field_type.is_multiple(spec))
+    return result
 
 
 def _loaded_values(record: models.Model) -> dict:
@@ -107,22 +112,27 @@ def _check_write(record: models.Model, user, *, adding: bool, loaded: dict, chan
         raise _not_yours()
 
 
-def save(record: models.Model, *, user, action: str = "", data: dict | None = None, request=None) -> models.Model:
+def save(record: models.Model, *, user, action: str = "", data: dict | None = None, request=None,
+         files: dict[str, list] | None = None) -> models.Model:
     """Save a validated record as `user` and audit the fields that changed, in one transaction.
 
-    On create, owner fields left empty get the acting user.
+    On create, owner fields left empty get the acting user. File and image fields take their
+    new files from `files` ({field key: StoredFiles, ids or uploaded files}; fields left out keep
+    theirs), checked and attached by dynamic_models.file_fields.
 
     :raises django.core.exceptions.ValidationError: a field the user may not write was changed
-        (`read_only`), or a unique value was taken meanwhile (see validation.save_record); the
-        caller's transaction stays usable.
+        (`read_only`), a unique value was taken meanwhile (see validation.save_record), a file
+        the user may not use or that breaks its field's rules; the caller's transaction stays usable.
     :raises django.core.exceptions.PermissionDenied: the record is outside the user's scope for
         the write, before or after it.
     """
     adding = record._state.adding
-    fields = [field for field in record._meta.concrete_fields if field.name not in _SYSTEM]
+    file_keys = set(file_fields.file_specs(type(record)))
+    fields = [field for field in record._meta.concrete_fields if field.name not in _SYSTEM | file_keys]
     with transaction.atomic():
         loaded = {} if adding else _loaded_values(record)
         _forget_formulas(record)
+        access = None
         if user is not None:
             if adding:
                 for name in rbac_columns.owner_fields(user, type(record), request=request):
@@ -131,13 +141,22 @@ def save(record: models.Model, *, user, action: str = "", data: dict | None = No
                         setattr(record, field.attname, user.pk)
             changed = [field for field in fields if adding or loaded.get(field.attname) != getattr(record, field.attname)]
             _check_write(record, user, adding=adding, loaded=loaded, changed=changed, request=request)
+            access = rbac_columns.column_access(user, type(record), request=request)
+        file_changes = file_fields.prepare(record, files or {}, user=user, adding=adding, loaded=loaded,
+                                           writable=access)
         validation.save_record(record, user=user)
+        file_fields.attach(record, file_changes, user=user)
         changed = [field for field in fields if adding or loaded.get(field.attname) != getattr(record, field.attname)]
-        if adding or changed or action:
+        before = {f.name: _json_value(f, loaded.get(f.attname)) for f in changed if not adding}
+        after = {f.name: _json_value(f, getattr(record, f.attname)) for f in changed}
+        for change in file_changes:
+            if change.changed:
+                if not adding:
+                    before[change.key] = file_fields.audit_value(change.before, change.multiple)
+                after[change.key] = file_fields.audit_value(change.after, change.multiple)
+        if adding or after or action:
             audit.record(action or _action(record, "create" if adding else "update"), target=record,
-                         before={f.name: _json_value(f, loaded.get(f.attname)) for f in changed if not adding},
-                         after={f.name: _json_value(f, getattr(record, f.attname)) for f in changed},
-                         actor=user, data=data)
+                         before=before, after=after, actor=user, data=data)
     record.loaded_values = {field.attname: getattr(record, field.attname) for field in record._meta.concrete_fields}
     return record
 
@@ -183,6 +202,7 @@ def purge(queryset, *, user, request=None) -> int:
                    if user is None or _allowed(user, "delete", record, request)]
         for record in records:
             audit.record(_action(record, "purge"), target=record, before=values(record), actor=user)
+            file_fields.release(record)
         queryset.filter(pk__in=[record.pk for record in records]).delete()
     return len(records)
 
@@ -240,11 +260,15 @@ def restore_version(record: models.Model, seq: int, *, user, request=None) -> Au
     event = _events(record).get(seq=seq)
     state = audit.state_at(record._meta.label_lower, str(record.pk), event, values(record))
     record.loaded_values = _loaded_values(record)
+    file_keys = set(file_fields.file_specs(type(record)))
     for field in record._meta.concrete_fields:
-        if field.name in state and field.name not in _SYSTEM and state[field.name] != ENCRYPTED:
+        if field.name in state and field.name not in _SYSTEM | file_keys and state[field.name] != ENCRYPTED:
             setattr(record, field.attname, field.to_python(state[field.name]))
-    exclude = {f.name for f in record._meta.fields if not f.editable}
+    # Files by their ids: a record keeps the files it once held (FileAttachment rows are kept).
+    files = {key: [item["id"] for item in (value if isinstance(value, list) else [value]) if item]
+             for key, value in state.items() if key in file_keys}
+    exclude = {f.name for f in record._meta.fields if not f.editable} | file_keys
     validation.clean_record(record, exclude=exclude)
-    save(record, user=user, action=_action(record, "restore_version"), request=request,
+    save(record, user=user, action=_action(record, "restore_version"), request=request, files=files,
          data={"version_of": event.created_at.isoformat(), "event": event.seq})
     return event

@@ -29,6 +29,7 @@ from django.utils.translation import get_language, gettext_lazy
 from dynamic_models.formulas import Formula
 from dynamic_models.registries import field_type_registry
 from dynamic_models.validation import rule_errors
+from lowcode.tenancy import quotas
 
 APP_LABEL = "data"
 ENTITY_KIND = "entity"  # The definition kind whose published bodies a snapshot builds.
@@ -40,10 +41,10 @@ class SnapshotApps(Apps):
     def __init__(self):
         super().__init__([AppConfigStub(APP_LABEL)])
         self.app_configs[APP_LABEL].verbose_name = gettext_lazy("Data")  # Admin breadcrumbs and app index.
-        # Relations to users resolve to the real model. Seeded here only, not as an app
-        # config: that would rebuild the global User._meta relation tree.
-        user = global_apps.get_model(settings.AUTH_USER_MODEL)
-        self.all_models[user._meta.app_label][user._meta.model_name] = user
+        # Relations to users and files (file and image fields) resolve to the real models.
+        # Seeded here only, not as app configs: that would rebuild their global relation trees.
+        for model in (global_apps.get_model(settings.AUTH_USER_MODEL), global_apps.get_model("files", "StoredFile")):
+            self.all_models[model._meta.app_label][model._meta.model_name] = model
 
 
 class ActiveRecordManager(models.Manager):
@@ -92,6 +93,9 @@ class DynamicRecord(models.Model):
         errors = rule_errors(self)
         if errors:
             raise ValidationError(errors)
+        if self._state.adding:
+            # Told on the form, before the save refuses it (validation.save_record checks again).
+            quotas.check("records")
 
     @property
     def is_deleted(self) -> bool:

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
-from dynamic_models import records
+from dynamic_models import file_fields, records
 from dynamic_models.api import parameters
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
@@ -249,6 +249,10 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
         queryset = rbac.scope_queryset(user, queryset, request=self.request)
         if self.action not in ("list", "retrieve", "export"):
             return queryset
+        for name in file_fields.file_specs(self.model):
+            if (not self.selected_fields or name in self.selected_fields) \
+                    and not self.model._meta.get_field(name).many_to_many:
+                queryset = queryset.select_related(name)
         for name, field in self.relations.items():
             if self.selected_fields and name not in self.selected_fields:
                 continue
@@ -398,7 +402,7 @@ def build_viewsets(serializers_by_key: dict) -> dict[str, type[RecordViewSet]]:
         ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
                                           if field_type_registry.get(spec["type"]).can_order(spec))]
         relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
-                     and f.name not in ("created_by", "updated_by")}
+                     and f.name not in ("created_by", "updated_by") and not isinstance(f, file_fields.FILE_MODEL_FIELDS)}
         parameters = _list_parameters(model, list(relations))
         viewset = type(f"{key}ViewSet", (RecordViewSet,), {
             "model": model, "entity_key": key, "queryset": model.objects.all(),

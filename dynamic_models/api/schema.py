@@ -27,6 +27,41 @@ class ExpandableRelatedFieldExtension(OpenApiSerializerFieldExtension):
         return {"oneOf": [id_schema, component.ref]}
 
 
+_FILE = {
+    "type": "object", "description": "A file of the record; `download_url` and `preview_url` are short-lived signed "
+                                     "URLs, `open_url` is stable and needs a signed-in user who may read the record.",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "size": {"type": "integer"},
+        "content_type": {"type": "string"}, "preview_url": {"type": "string", "nullable": True},
+        "download_url": {"type": "string"}, "open_url": {"type": "string"}},
+    "required": ["id", "name", "size", "content_type", "preview_url", "download_url", "open_url"],
+}
+_FILE_ID = {"type": "string", "format": "uuid",
+            "description": "The id of a file uploaded to /api/v1/files/ (or, multipart, the file itself)."}
+
+
+class RecordFilesFieldExtension(OpenApiSerializerFieldExtension):
+    """A file field: ids in requests; in responses the files described (a list when `multiple`)."""
+
+    target_class = "dynamic_models.api.serializers.RecordFilesField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        item = _FILE_ID if direction == "request" else _FILE
+        if self.target.multiple:
+            return {"type": "array", "items": item}
+        return {**item, "nullable": True} if self.target.allow_null or direction == "response" else item
+
+
+class MaskedFilesFieldExtension(OpenApiSerializerFieldExtension):
+    """Masked files: their names masked, nothing else."""
+
+    target_class = "dynamic_models.api.serializers.MaskedFilesField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        item = {"type": "object", "properties": {"name": {"type": "string"}}, "readOnly": True}
+        return {"type": "array", "items": item, "readOnly": True} if self.target.multiple else {**item, "nullable": True}
+
+
 def example_record(body: dict) -> dict:
     """A plausible record of the entity for the schema's examples (writable fields only)."""
     example = {}

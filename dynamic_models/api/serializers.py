@@ -13,13 +13,16 @@ import decimal
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.relations import PKOnlyObject
+from rest_framework.utils import html
 from rest_framework.validators import UniqueValidator
 
-from dynamic_models import records, validation
+from dynamic_models import file_fields, records, validation
 from dynamic_models.registries import field_type_registry
 from lowcode.api.exceptions import as_validation_error
 from lowcode.api.fields import FlatListField
@@ -94,6 +97,73 @@ class MaskedField(serializers.ReadOnlyField):
         return None if value in (None, "") else rbac.mask(value)
 
 
+class MaskedFilesField(MaskedField):
+    """Files the caller may know exist but not open: their names masked, no id, no URL."""
+
+    def __init__(self, *, multiple: bool, **kwargs):
+        self.multiple = multiple
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return instance
+
+    def to_representation(self, record):
+        masked = [{"name": rbac.mask(stored.name)} for stored in _files_of(record, self.field_name, self.multiple)]
+        return masked if self.multiple else (masked[0] if masked else None)
+
+
+def _files_of(record, key: str, multiple: bool) -> list:
+    """The files of a record field (a single file as the view's query fetched it with the record)."""
+    if multiple:
+        return file_fields.current_files(record, key)
+    stored = getattr(record, key)
+    return [stored] if stored is not None else []
+
+
+class RecordFilesField(serializers.Field):
+    """A file or image field: StoredFile ids in (JSON) or uploaded files and ids (multipart); out,
+    each file as `files.services.describe()` shows it with its stable `open_url`."""
+
+    default_error_messages = {"incorrect_type": _("Incorrect type: expected %(type)s.")}
+
+    def __init__(self, *, multiple: bool, **kwargs):
+        self.multiple = multiple
+        super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary):  # Multipart: the field may repeat, with files and ids.
+            if self.field_name not in dictionary:
+                return empty
+            values = [value for value in dictionary.getlist(self.field_name) if value != ""]
+            return values if self.multiple else (values[-1] if values else None)
+        return super().get_value(dictionary)
+
+    def get_attribute(self, instance):
+        return instance
+
+    def to_representation(self, record):
+        described = [file_fields.describe(stored, record, self.field_name)
+                     for stored in _files_of(record, self.field_name, self.multiple)]
+        return described if self.multiple else (described[0] if described else None)
+
+    def to_internal_value(self, data):
+        if self.multiple and not isinstance(data, list):
+            self.fail("incorrect_type", type=_("a list of file ids"))
+        items = data if self.multiple else [data]
+        result = []
+        for item in items:
+            if isinstance(item, UploadedFile):
+                result.append(item)
+                continue
+            if not isinstance(item, str):
+                self.fail("incorrect_type", type=_("a file id"))
+            try:
+                result.append(file_fields.find(item))
+            except DjangoValidationError as error:
+                raise serializers.ValidationError(error.messages[0], code=error.code) from None
+        return result
+
+
 class RecordListSerializer(serializers.ListSerializer):
     """Bulk create: every row validated, then all saved in one transaction by the view."""
 
@@ -159,6 +229,8 @@ class RecordSerializer(serializers.ModelSerializer):
                 continue
             if rule == rbac_columns.HIDDEN:
                 del fields[name]
+            elif rule == rbac_columns.MASKED and isinstance(fields[name], RecordFilesField):
+                fields[name] = MaskedFilesField(multiple=fields[name].multiple, help_text=fields[name].help_text)
             elif rule == rbac_columns.MASKED:
                 fields[name] = MaskedField(help_text=fields[name].help_text)
             else:
@@ -188,6 +260,8 @@ class RecordSerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         """Build the record as it would be saved and run the validation engine on it."""
         model = self.Meta.model
+        file_keys = set(file_fields.file_specs(model))
+        files = {name: attrs.pop(name) for name in list(attrs) if name in file_keys}
         many = {name: attrs.pop(name) for name in list(attrs) if model._meta.get_field(name).many_to_many}
         record = self.instance if self.instance is not None else model()
         for name, value in attrs.items():
@@ -195,12 +269,12 @@ class RecordSerializer(serializers.ModelSerializer):
         # Relations were looked up by the serializer; read-only fields are not the client's.
         exclude = {name for name, field in self.fields.items() if field.read_only or
                    isinstance(field, serializers.RelatedField | serializers.ManyRelatedField)}
-        exclude |= {f.name for f in model._meta.fields if not f.editable}
+        exclude |= {f.name for f in model._meta.fields if not f.editable} | file_keys
         try:
             validation.clean_record(record, exclude=exclude)
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
-        return {"record": record, "many": many}
+        return {"record": record, "many": many, "files": files}
 
     def create(self, validated_data):
         return self._save(validated_data)
@@ -212,7 +286,7 @@ class RecordSerializer(serializers.ModelSerializer):
         record = validated_data["record"]
         user = self._user()
         try:
-            records.save(record, user=user, request=self.context.get("request"))
+            records.save(record, user=user, request=self.context.get("request"), files=validated_data["files"])
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
         for name, values in validated_data["many"].items():
@@ -235,6 +309,12 @@ def build_serializers(models_by_key: dict) -> dict[str, type[RecordSerializer]]:
             fields.append(spec["key"])
             if not field_type.has_column:
                 declared[spec["key"]] = FormulaField()
+            elif isinstance(field_type, file_fields.FileType):
+                multiple = field_type.is_multiple(spec)
+                declared[spec["key"]] = RecordFilesField(
+                    multiple=multiple, read_only=bool(spec.get("read_only")),
+                    required=bool(spec.get("required")) and not spec.get("read_only"),
+                    allow_null=not multiple and not spec.get("required"), help_text=spec.get("help_text") or None)
             elif spec.get("read_only") or field_type.filled_by_database:
                 read_only.append(spec["key"])
         meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields,
