@@ -22,7 +22,6 @@ import json
 import logging
 import re
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,6 +31,7 @@ from typing import IO
 import openpyxl
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -46,7 +46,9 @@ from dynamic_models import runtime
 from dynamic_models.api.serializers import MaskedField, json_types
 from dynamic_models.models import ImportJob
 from dynamic_models.registries import FieldType, field_type_registry
+from files import safety
 from lowcode.api.parsers import JSONTooDeep, load_json
+from lowcode.tenancy import quotas
 from lowcode.tenancy import services as tenancy
 
 logger = logging.getLogger(__name__)
@@ -349,23 +351,14 @@ def _csv_cells(payload: bytes) -> Iterator[list]:
 
 def _check_unpacked_size(payload: bytes) -> None:
     """Refuse a workbook whose zip declares more bytes, or a higher compression, than the import
-    limits, before anything is unpacked: a zip bomb of 1 MB takes a minute and gigabytes to open.
-    (Python's zipfile unpacks no more than an entry declares.)"""
+    limits, before anything is unpacked: a zip bomb of 1 MB takes a minute and gigabytes to open."""
     try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-            entries = archive.infolist()
-    except Exception:  # Not a zip (zipfile fails in several ways): openpyxl says what is wrong with it.
-        return
-    unpacked = sum(entry.file_size for entry in entries)
-    if unpacked > settings.API_IMPORT_MAX_UNPACKED_BYTES:
-        raise TransferError(_("The XLSX file unpacks to %(size)s MB, more than %(max)s MB; split the file.") % {
-            "size": round(unpacked / 2**20, 1), "max": round(settings.API_IMPORT_MAX_UNPACKED_BYTES / 2**20, 1)},
-            code="too_large_unpacked")
-    packed = max(sum(entry.compress_size for entry in entries), 1)
-    if unpacked > packed * settings.API_IMPORT_MAX_COMPRESSION_RATIO:
-        raise TransferError(_("The XLSX file is compressed %(ratio)d times, more than a workbook can be (at most "
-                              "%(max)d times): it is refused as a zip bomb.") % {
-            "ratio": unpacked // packed, "max": settings.API_IMPORT_MAX_COMPRESSION_RATIO}, code="zip_bomb")
+        safety.check_zip(io.BytesIO(payload), what=_("The XLSX file"),
+                         max_unpacked_bytes=settings.API_IMPORT_MAX_UNPACKED_BYTES,
+                         max_ratio=settings.API_IMPORT_MAX_COMPRESSION_RATIO)
+    except ValidationError as error:
+        if error.code != "invalid_zip":  # Not a zip: openpyxl says what is wrong with it.
+            raise TransferError(error.messages[0], code=error.code) from None
 
 
 def _xlsx_cells(payload: bytes) -> Iterator[list]:
@@ -532,27 +525,31 @@ def import_rows(entity_key: str, rows: list[tuple[int, object]], *, user=None, d
     serializer = serializer_class(context={"request": None, "user": user, "fields": None, "expand": set()})
     report = {"dry_run": dry_run, "total": len(rows), "valid": 0, "created": 0, "errors": []}
     omitted = 0
-    with transaction.atomic():
-        for index, (number, row) in enumerate(rows, 1):
-            if index % PROGRESS_EVERY == 1:  # Before each chunk (a long job outlives a suspension).
-                _stop_if_suspended()
-            try:
-                serializer.create(serializer.run_validation(row))
-            except serializers.ValidationError as error:
-                if len(report["errors"]) < MAX_REPORTED_ERRORS:
-                    report["errors"].append({"row": number, "errors": _details(error.detail)})
+    # Checked once for the whole file: counting per row would read every table again each time.
+    try:
+        with transaction.atomic(), quotas.reserved("records", len(rows)):
+            for index, (number, row) in enumerate(rows, 1):
+                if index % PROGRESS_EVERY == 1:  # Before each chunk (a long job outlives a suspension).
+                    _stop_if_suspended()
+                try:
+                    serializer.create(serializer.run_validation(row))
+                except serializers.ValidationError as error:
+                    if len(report["errors"]) < MAX_REPORTED_ERRORS:
+                        report["errors"].append({"row": number, "errors": _details(error.detail)})
+                    else:
+                        omitted += 1
                 else:
-                    omitted += 1
+                    report["valid"] += 1
+                if progress is not None and index % PROGRESS_EVERY == 0:
+                    progress(index)
+            if dry_run or report["valid"] != len(rows):
+                transaction.set_rollback(True)
             else:
-                report["valid"] += 1
-            if progress is not None and index % PROGRESS_EVERY == 0:
-                progress(index)
-        if dry_run or report["valid"] != len(rows):
-            transaction.set_rollback(True)
-        else:
-            report["created"] = report["valid"]
-            audit.record(dm_actions.RECORDS_IMPORT.of(entity_key), target_type=f"data.{entity_key}", actor=user,
-                         data={"created": report["created"]})
+                report["created"] = report["valid"]
+                audit.record(dm_actions.RECORDS_IMPORT.of(entity_key), target_type=f"data.{entity_key}", actor=user,
+                             data={"created": report["created"]})
+    except quotas.QuotaExceeded as error:
+        raise TransferError(" ".join(error.messages), code=error.code, field="rows") from None
     if progress is not None:
         progress(len(rows))
     if omitted:
