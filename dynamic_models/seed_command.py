@@ -2,6 +2,7 @@
 
 import io
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from rich.console import Console
@@ -23,6 +24,8 @@ class SeedDemoCommand(Subcommand):
             raise CommandError(_("Demo data not loaded: %(error)s") % {"error": error}) from error
         except MetadataError as error:
             raise CommandError(str(error)) from error
+        except ValidationError as error:  # A quota of the tenant, for example.
+            raise CommandError(_("Demo data not loaded: %(error)s") % {"error": " ".join(error.messages)}) from error
         if not results:
             command.stdout.write(_("Demo data: no demo tenant (acme, globex) exists yet; run `lowcode up`."))
         for result in results:

@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from lowcode.expressions import ExpressionError, compile_expression
+from lowcode.tenancy import quotas
 
 
 def rule_errors(record: models.Model) -> dict[str, list[ValidationError]]:
@@ -56,11 +57,15 @@ def save_record(record: models.Model, *, user=None) -> models.Model:
     """Save a validated record as `user`; a unique violation from a race becomes a field error.
 
     Call it inside `transaction.atomic()`: after a refused save the block must roll back.
+
+    :raises lowcode.tenancy.quotas.QuotaExceeded: a new record would pass the tenant's records quota.
     """
     if user is not None and user.is_authenticated:
         if record._state.adding:
             record.created_by = user
         record.updated_by = user
+    if record._state.adding:
+        quotas.check("records")
     try:
         record.save()
     except IntegrityError as error:

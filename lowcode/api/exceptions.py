@@ -7,7 +7,7 @@ by row index for bulk requests). Other errors: ``{"detail": "...", "code": "..."
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
@@ -27,8 +27,9 @@ class Conflict(exceptions.APIException):
 def django_errors(error: DjangoValidationError) -> dict:
     """A Django ValidationError as the API's machine-readable detail."""
     if hasattr(error, "error_dict"):
-        return {field: [{"code": e.code or "invalid", "message": message}
-                        for e in errors for message in e.messages]
+        # A model's errors of the whole record come under NON_FIELD_ERRORS ("__all__").
+        return {api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field:
+                [{"code": e.code or "invalid", "message": message} for e in errors for message in e.messages]
                 for field, errors in error.error_dict.items()}
     return {api_settings.NON_FIELD_ERRORS_KEY: [{"code": e.code or "invalid", "message": message}
                                                 for e in error.error_list for message in e.messages]}

@@ -1,11 +1,17 @@
 """The platform admin (public schema): tenants, domains, platform staff, schedules."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from lowcode.tenancy import services
+from lowcode.tenancy import quotas, services
 from lowcode.tenancy.models import Domain, Tenant
 
 
@@ -30,12 +36,13 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["schema_name", "name", "status", "plan", "primary_domain", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["schema_name", "name", "domains__domain"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "quota_usage"]
     inlines = [DomainInline]
     actions = ["suspend", "resume"]
     fieldsets = [
         (None, {"fields": ["name", "schema_name", "status", "plan"]}),
-        (_("Quotas"), {"fields": ["max_users", "max_records", "max_storage_bytes", "max_api_calls_per_day"]}),
+        (_("Quotas"), {"fields": ["max_users", "max_records", "max_storage_bytes", "max_api_calls_per_day",
+                                  "quota_usage"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -61,6 +68,13 @@ class TenantAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         path = services.delete_tenant(obj, export_dir=services.DEFAULT_EXPORT_DIR)
         self.message_user(request, _("Its data was exported to %s.") % path, messages.INFO)
+
+    @admin.display(description=_("usage"))
+    def quota_usage(self, obj):
+        if obj is None or obj.pk is None or obj.is_public:
+            return "-"
+        return format_html_join(mark_safe("<br>"), "{}: {}", ((usage.quota.verbose_name, str(usage))
+                                                              for usage in quotas.usage_report(obj)))
 
     @admin.display(description=_("primary domain"))
     def primary_domain(self, obj):
@@ -88,6 +102,22 @@ class TenantAdmin(admin.ModelAdmin):
                             lambda n: ngettext("%d tenant resumed.", "%d tenants resumed.", n) % n)
 
 
+class QuotaCheckedUserCreationForm(AdminUserCreationForm):
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            quotas.check("users")
+        except quotas.QuotaExceeded as error:
+            raise forms.ValidationError(error.messages, code=error.code) from None
+        return cleaned
+
+
+class TenantUserAdmin(UserAdmin):
+    """Django's user admin, whose add form tells when the tenant's user quota is reached."""
+
+    add_form = QuotaCheckedUserCreationForm
+
+
 def adopt_shared_models() -> None:
     """Show the public schema's models on the platform site.
 
@@ -103,3 +133,7 @@ def adopt_shared_models() -> None:
         platform_site.register(model, type(model_admin))
         if app_name in shared_only:
             admin.site.unregister(model)
+    user_model = get_user_model()
+    if isinstance(admin.site._registry.get(user_model), UserAdmin):
+        admin.site.unregister(user_model)
+        admin.site.register(user_model, TenantUserAdmin)
