@@ -403,7 +403,11 @@ class RecordAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Restore selected records"))
     def restore_selected(self, request, queryset):
-        count = records.restore(queryset, user=request.user, request=request)
+        try:
+            count = records.restore(queryset, user=request.user, request=request)
+        except ValidationError as error:
+            self.message_user(request, _("Not restored: %s") % "; ".join(error.messages), messages.ERROR)
+            return
         self.message_user(request, _("%d records restored.") % count, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Purge selected deleted records for good"), permissions=["delete"])

@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from dynamic_models import audit_actions as dm_actions
 from dynamic_models import file_fields, validation
 from dynamic_models.encryption import EncryptedTextField
+from lowcode.tenancy import quotas
 from rbac import columns as rbac_columns
 from rbac import services as rbac
 
@@ -179,10 +180,14 @@ def delete(record: models.Model, *, user, request=None) -> None:
 
 
 def restore(queryset, *, user, request=None) -> int:
-    """Bring soft-deleted records of `queryset` back (those the user may change); return how many."""
+    """Bring soft-deleted records of `queryset` back (those the user may change); return how many.
+
+    :raises lowcode.tenancy.quotas.QuotaExceeded: they would pass the tenant's records quota.
+    """
     with transaction.atomic():
         records = [record for record in queryset.filter(deleted_at__isnull=False).select_for_update()
                    if user is None or _allowed(user, "change", record, request)]
+        quotas.check("records", adding=len(records))
         for record in records:
             record.deleted_at, record.updated_at = None, timezone.now()
             if user is not None and user.is_authenticated:

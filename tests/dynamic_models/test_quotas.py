@@ -93,3 +93,14 @@ def _csv(content: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("rows.csv", content.encode(), content_type="text/csv")
+
+
+def test_restoring_deleted_records_counts_against_the_quota(api, acme):
+    gone = expense(title="Gone")
+    gone.soft_delete()
+    expense(title="Here")
+    set_limit(acme, max_records=1)
+    refused = api.post(f"/api/v1/data/expense/{gone.pk}/restore/")
+    assert refused.status_code == 400
+    assert refused.json()["non_field_errors"][0]["code"] == "quota_exceeded"
+    assert records_used(acme) == 1
