@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from files import services
+from files.exceptions import FileRefused
 from lowcode.apikeys.permissions import ApiKeyScope
 
 FileSerializer = inline_serializer("StoredFile", {
@@ -22,6 +24,25 @@ FileSerializer = inline_serializer("StoredFile", {
     "preview_url": serializers.CharField(allow_null=True),
     "download_url": serializers.CharField(),
 })
+
+
+class SizeLimitHandler(FileUploadHandler):
+    """Stops reading the request as soon as a file passes the tenant's upload limit, before the
+    view runs: an oversized body is neither read to the end nor spooled to disk."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.exceeded = False
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > self.limit:
+            self.exceeded = True
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
 
 
 class UploadView(APIView):
@@ -36,8 +57,16 @@ class UploadView(APIView):
                     "is checked (type sniffed from its bytes, size, the tenant's quota) and refused with a 400 "
                     "naming the rule.",
     )
+    def initialize_request(self, request, *args, **kwargs):
+        self.size_limit = SizeLimitHandler(services.max_upload_size())
+        request.upload_handlers.insert(0, self.size_limit)
+        return super().initialize_request(request, *args, **kwargs)
+
     def post(self, request):
         upload = request.FILES.get("file")
+        if self.size_limit.exceeded:
+            raise ValidationError({"file": FileRefused(_("The file is larger than %(max)s MB.") % {
+                "max": services.megabytes(self.size_limit.limit)}, "file_too_large")})
         if upload is None:
             raise ValidationError({"file": ValidationError(_("Send the file as the multipart field \"file\"."),
                                                            code="required")})

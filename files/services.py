@@ -156,7 +156,7 @@ def _inspect(source, limit: int, copy_to=None) -> _Inspection:
     while chunk := source.read(CHUNK_SIZE):
         seen.size += len(chunk)
         if seen.size > limit:
-            _refuse(_("The file is larger than %(max)s MB.") % {"max": _megabytes(limit)}, "file_too_large")
+            _refuse(_("The file is larger than %(max)s MB.") % {"max": megabytes(limit)}, "file_too_large")
         digest.update(chunk)
         seen.scanner.feed(chunk)
         if len(head) < SNIFF_BYTES:
@@ -168,7 +168,7 @@ def _inspect(source, limit: int, copy_to=None) -> _Inspection:
     return seen
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     return f"{size / 2**20:.1f}".removesuffix(".0")
 
 
@@ -254,7 +254,7 @@ def _store(source, seen: _Inspection, *, name: str, content_type: str, user, pre
                 quota = getattr(_tenant(), "max_storage_bytes", None)
                 if quota is not None and storage_used() + seen.size > quota:
                     _refuse(_("This file (%(size)s MB) would pass the storage quota of %(max)s MB.") % {
-                        "size": _megabytes(seen.size), "max": _megabytes(quota)}, "storage_quota_exceeded")
+                        "size": megabytes(seen.size), "max": megabytes(quota)}, "storage_quota_exceeded")
                 stored_blob = default_storage.save(_new_blob_key(), File(source, name=name))
                 twin = None
             stored = StoredFile.objects.create(
@@ -283,7 +283,7 @@ def check_rules(stored_file: StoredFile, rules: FileRules) -> None:
     """Raise FileRefused when an uploaded file breaks a field's rules (a record references it by id)."""
     limit = max_upload_size(rules)
     if stored_file.size > limit:
-        _refuse(_("The file is larger than %(max)s MB.") % {"max": _megabytes(limit)}, "file_too_large")
+        _refuse(_("The file is larger than %(max)s MB.") % {"max": megabytes(limit)}, "file_too_large")
     if not type_allowed(stored_file.content_type, stored_file.name, rules):
         _refuse(_("Files of type %(type)s are not allowed here.") % {"type": stored_file.content_type},
                 "file_type_not_allowed")

@@ -216,3 +216,15 @@ def test_api_key_needs_a_files_scope(tenant, alice, acme_client):
     url = response.json()["download_url"]
     assert acme_client.get(url, HTTP_AUTHORIZATION=f"Api-Key {writer}").status_code == 200
     assert acme_client.get(url, HTTP_AUTHORIZATION=f"Api-Key {read_only}").status_code == 403
+
+
+def test_oversized_request_is_refused_before_it_is_read(tenant, alice, acme_client):
+    tenant.max_upload_bytes = 100_000
+    tenant.save(update_fields=["max_upload_bytes"])
+    acme_client.force_login(alice)
+    response = _upload(acme_client, "big.jpg", image_bytes("JPEG") + b"\0" * 200_000)
+    assert response.status_code == 400
+    [error] = response.json()["file"]
+    assert error["code"] == "file_too_large" and "0.1 MB" in error["message"]
+    connection.set_tenant(tenant)
+    assert not StoredFile.objects.exists()
