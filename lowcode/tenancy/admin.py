@@ -43,6 +43,7 @@ class TenantAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "schema_name", "status", "plan"]}),
         (_("Quotas"), {"fields": ["max_users", "max_records", "max_storage_bytes", "max_api_calls_per_day",
                                   "quota_usage"]}),
+        (_("Uploads"), {"fields": ["max_upload_bytes", "allowed_upload_types"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
