@@ -44,9 +44,11 @@ def extension(name: str) -> str:
 
 
 class MarkupScanner:
-    """Scans the chunks of a stream for HTML markers and active SVG content, across chunk borders."""
+    """Scans the chunks of a stream for HTML markers (cheap) and, in an SVG, active content, across
+    chunk borders."""
 
-    def __init__(self):
+    def __init__(self, *, svg: bool):
+        self._svg = svg
         self._tail = b""
         self.html = False
         self.svg_active = False
@@ -54,7 +56,8 @@ class MarkupScanner:
     def feed(self, chunk: bytes) -> None:
         window = self._tail + chunk
         self.html = self.html or bool(_HTML_MARKERS.search(window))
-        self.svg_active = self.svg_active or bool(_SVG_ACTIVE.search(window))
+        if self._svg:
+            self.svg_active = self.svg_active or bool(_SVG_ACTIVE.search(window))
         self._tail = window[-_OVERLAP:]
 
 

@@ -13,7 +13,7 @@ import mimetypes
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import magic
@@ -65,8 +65,8 @@ class FileRules:
 class _Inspection:
     size: int = 0
     sha256: str = ""
-    head: bytes = b""
-    scanner: safety.MarkupScanner = field(default_factory=safety.MarkupScanner)
+    content_type: str = ""
+    scanner: safety.MarkupScanner | None = None
 
 
 # --- limits ------------------------------------------------------------------------------------
@@ -147,25 +147,39 @@ def _refuse(message: str, code: str):
 # --- upload ------------------------------------------------------------------------------------
 
 
-def _inspect(source, limit: int, copy_to=None) -> _Inspection:
-    """Read the stream once: size (stops as soon as it passes `limit`), SHA-256, the first bytes
-    for libmagic, markup markers; copies to `copy_to` when given."""
+def _inspect(source, limit: int, name: str, copy_to=None) -> _Inspection:
+    """Read the stream once: size (stops as soon as it passes `limit`), SHA-256, the content type
+    libmagic reads from the first bytes, markup markers; copies to `copy_to` when given."""
     seen = _Inspection()
     digest = hashlib.sha256()
     head = bytearray()
+    before_sniff: list[bytes] = []  # The chunks of the first SNIFF_BYTES, scanned once the type is known.
     while chunk := source.read(CHUNK_SIZE):
         seen.size += len(chunk)
         if seen.size > limit:
             _refuse(_("The file is larger than %(max)s MB.") % {"max": megabytes(limit)}, "file_too_large")
         digest.update(chunk)
-        seen.scanner.feed(chunk)
-        if len(head) < SNIFF_BYTES:
-            head += chunk[:SNIFF_BYTES - len(head)]
         if copy_to is not None:
             copy_to.write(chunk)
+        if seen.scanner is not None:
+            seen.scanner.feed(chunk)
+            continue
+        head += chunk[:SNIFF_BYTES - len(head)]
+        before_sniff.append(chunk)
+        if len(head) >= SNIFF_BYTES:
+            _sniffed(seen, bytes(head), name, before_sniff)
+    if seen.scanner is None:
+        _sniffed(seen, bytes(head), name, before_sniff)
     seen.sha256 = digest.hexdigest()
-    seen.head = bytes(head)
     return seen
+
+
+def _sniffed(seen: _Inspection, head: bytes, name: str, chunks: list[bytes]) -> None:
+    seen.content_type = sniff(head, name) if head else ""
+    # Only an SVG pays for the slower scan of active content.
+    seen.scanner = safety.MarkupScanner(svg=seen.content_type == SVG)
+    for chunk in chunks:
+        seen.scanner.feed(chunk)
 
 
 def megabytes(size: int) -> str:
@@ -176,7 +190,7 @@ def _check_content(seen: _Inspection, source, name: str, rules: FileRules) -> st
     """Every rule on the bytes; return the sniffed content type."""
     if seen.size == 0:
         _refuse(_("The file is empty."), "empty_file")
-    content_type = sniff(seen.head, name)
+    content_type = seen.content_type
     if not types_agree(name, content_type):
         _refuse(_("The file's name says %(ext)s but its content is %(type)s.") % {
             "ext": safety.extension(name) or _("(no extension)"), "type": content_type}, "file_type_mismatch")
@@ -226,9 +240,9 @@ def upload(fileobj, *, name: str, user, rules: FileRules = FileRules(),
         if seekable:
             fileobj.seek(0)
             source = fileobj
-            seen = _inspect(fileobj, limit)
+            seen = _inspect(fileobj, limit, name)
         else:
-            seen = _inspect(fileobj, limit, copy_to=spool)
+            seen = _inspect(fileobj, limit, name, copy_to=spool)
             source = spool
         source.seek(0)
         content_type = _check_content(seen, source, name, rules)

@@ -128,7 +128,8 @@ def test_garbage_collection(tenant, storage_kind, alice, django_capture_on_commi
     # The stale copy's blob stays (a.txt shares it); the purged file's blob and preview go.
     assert stored_keys() - before == {attached.blob_key, former.blob_key, old_version.blob_key,
                                       new_version.blob_key, shared.blob_key, fresh.blob_key}
-    assert {event.target_repr for event in AuditEvent.objects.filter(action="file.delete")} == {"b.txt", "purged.png"}
+    deleted = AuditEvent.objects.filter(action="file.delete", target_id__in=[str(stale.pk), str(purged.pk)])
+    assert {event.target_repr for event in deleted} == {"b.txt", "purged.png"}
 
     # Once the record that held the versions is purged, the chain goes, newest first.
     services.release(owner_type="record", owner_key="expense", object_id=3)

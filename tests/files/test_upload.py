@@ -132,8 +132,8 @@ def test_accepted_upload_is_stored_under_a_random_key(tenant, storage_kind, make
     assert stored_keys() - before == {stored.blob_key}
     with services.open_file(stored) as blob:
         assert blob.read() == data
-    event = AuditEvent.objects.get(action="file.upload")
-    assert event.target_id == str(stored.pk) and event.after["sha256"] == stored.sha256
+    event = AuditEvent.objects.get(action="file.upload", target_id=str(stored.pk))
+    assert event.after["sha256"] == stored.sha256 and event.actor == user
 
 
 def test_objects_live_under_the_tenant_prefix(tenant, storage_kind, make_user, settings, s3_server):
