@@ -116,8 +116,10 @@ def _removed_shape(model_field: models.Field, field_id: str) -> models.Field:
 
 
 def _column_kind(spec: dict) -> tuple:
-    """What a column holds: values of one type (rows of one target for relations), clear or encrypted."""
-    return spec["type"], spec.get("options", {}).get("target"), bool(spec.get("encrypted"))
+    """What a column holds: values of one type (rows of one target for relations, one file or
+    several), clear or encrypted."""
+    options = spec.get("options", {})
+    return spec["type"], options.get("target"), bool(options.get("multiple")), bool(spec.get("encrypted"))
 
 
 def _successors(old_specs: dict, new_specs: dict, old_fields: dict, new_fields: dict, existing: set[str]) -> dict:
@@ -201,7 +203,8 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
     key = spec["key"]
     new_type = field_type_registry.get(spec["type"])
     if old_field is None:
-        if spec.get("required") and new_field.default is models.NOT_PROVIDED and \
+        # A required field whose column takes nulls (files) is checked on write, not here.
+        if spec.get("required") and new_field.default is models.NOT_PROVIDED and not new_field.null and \
                 new_field.db_default is models.NOT_PROVIDED and not new_field.many_to_many:
             checks.append(("required_without_default",
                            _("%(count)d rows would have no value for the new required field %(key)s; give it a default."),

@@ -3,7 +3,7 @@
 acme gets the bundle examples/expenses.json (`project`, `expense`), globex its own, different
 `expense` (examples/globex_expenses.json); both get a few records. acme also gets the scenario's
 people (alice, bob, mia, frank, bea), departments and roles, and the expenses are submitted by
-alice and bob through the audited record services. Running it again changes
+alice and bob through the audited record services; three of them have a receipt (drawn here). Running it again changes
 nothing: entities already published are kept as they are (a builder may have evolved them),
 and records are only added to empty tables of entities still shaped as in the bundle.
 """
@@ -11,6 +11,7 @@ and records are only added to empty tables of entities still shaped as in the bu
 from __future__ import annotations
 
 import datetime
+import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_tenant_model, tenant_context
 
-from dynamic_models import records, runtime, validation
+from dynamic_models import file_fields, records, runtime, validation
+from files import services as files
 from metadata import services as metadata
 from metadata.bundles import Action, import_bundle, load_bundle
 
@@ -140,7 +143,37 @@ def _acme_records() -> dict[str, int]:
                 record.status, record.iban = status, iban or None
                 records.save(record, user=people.get("frank"))
         created["expense"] = len(rows)
+    if "receipt" in file_fields.file_specs(Expense) and not Expense.all_objects.filter(receipt__isnull=False).exists():
+        _acme_receipts(Expense)
     return created
+
+
+#: Expenses that get a sample receipt: title -> file name (its type follows the extension).
+RECEIPTS = {"Train to Shanghai, client visit": "train-ticket.jpg", "Docking station": "docking-station-invoice.pdf",
+            "Flight Berlin - Beijing": "boarding-pass.png"}
+
+
+def _receipt_bytes(name: str, title: str, amount: str) -> bytes:
+    """A small receipt drawn with Pillow: the expense's title and amount on a slip of paper."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (360, 480), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([10, 10, 349, 469], outline="#888888", width=2)
+    for line, text in enumerate(["RECEIPT", title, "", f"Total: {amount}", "Thank you!"]):
+        draw.text((30, 40 + line * 40), text, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, {"jpg": "JPEG", "png": "PNG", "pdf": "PDF"}[name.rsplit(".", 1)[-1]])
+    return buffer.getvalue()
+
+
+def _acme_receipts(Expense) -> None:
+    """Attach the sample receipts, each uploaded by the expense's submitter."""
+    for expense in Expense.objects.filter(title__in=RECEIPTS, receipt__isnull=True).select_related("submitted_by"):
+        name = RECEIPTS[expense.title]
+        content = ContentFile(_receipt_bytes(name, expense.title, f"{expense.amount} {expense.currency}"), name=name)
+        stored = files.upload(content, name=name, user=expense.submitted_by)
+        records.save(expense, user=None, files={"receipt": [stored]})  # The system attaches it: any status.
 
 
 def _globex_records() -> dict[str, int]:

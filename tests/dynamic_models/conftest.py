@@ -39,6 +39,9 @@ EXPENSE_FIELDS = [
      "options": {"choices": [{"value": "draft"}, {"value": "submitted"}, {"value": "approved"}, {"value": "rejected"}]}},
     {"key": "submitted_by", "type": "user"},
 ]
+#: The receipt of the scenario's expense (examples/expenses.json); the tests' expense has none.
+RECEIPT_FIELD = {"key": "receipt", "type": "file",
+                 "options": {"allowed_types": ["image/*", "application/pdf"], "max_size": 10 * 1024 * 1024}}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from metadata.bundles import export_bundle, import_bundle
 from metadata.exceptions import BundleError, DependencyError, InvalidBundle
 from metadata.models import Definition
 from metadata.services import get_published
-from tests.dynamic_models.conftest import EXPENSE_FIELDS, PROJECT_FIELDS, design
+from tests.dynamic_models.conftest import EXPENSE_FIELDS, PROJECT_FIELDS, RECEIPT_FIELD, design
 
 EXAMPLES = Path(settings.BASE_DIR) / "examples"
 
@@ -300,7 +300,7 @@ def test_the_example_bundle_is_the_scenario(initech):
     assert example["app"] == "expenses"
     bodies = {d["key"]: d["body"] for d in example["definitions"]}
     assert list(bodies) == ["project", "expense"]
-    for key, fields in (("project", PROJECT_FIELDS), ("expense", EXPENSE_FIELDS)):
+    for key, fields in (("project", PROJECT_FIELDS), ("expense", [*EXPENSE_FIELDS, RECEIPT_FIELD])):
         assert bodies[key]["app"] == "expenses" and bodies[key]["label"]
         exported = {spec["key"]: spec for spec in bodies[key]["fields"]}
         assert list(exported) == [spec["key"] for spec in fields]

@@ -365,3 +365,42 @@ def test_admin_uploads_replaces_and_removes_files(claims, acme, make_user, acme_
         "title": "Hotel", "receipt-remove": str(record.receipt_id)})
     assert removed.status_code == 302
     assert claims.objects.get().receipt is None
+
+
+def test_file_fields_are_added_removed_and_restored_on_a_table_with_rows(api, claims):
+    from dynamic_models.models import Entity, Field
+
+    file_id = upload_file(api, jpeg(), "kept.jpg")
+    record_id = api.post("/api/v1/data/claim/", {"title": "x", "receipt": file_id, "photos": [file_id]},
+                         content_type="application/json").json()["id"]
+    entity = Entity.objects.get(key="claim")
+    Field.objects.create(entity=entity, position=9, key="scan", type="file", required=True)
+    Field.objects.create(entity=entity, position=10, key="extra", type="image", options={"multiple": True})
+    services.publish(entity)  # A required file field needs no default: it is checked on write.
+    assert api.get(f"/api/v1/data/claim/{record_id}/").json()["scan"] is None
+
+    receipt = entity.fields.get(key="receipt")
+    removed = {key: value for key, value in Field.objects.filter(pk=receipt.pk).values().get().items()
+               if key not in ("id", "entity_id")}
+    receipt.delete()
+    entity.fields.filter(key="photos").delete()
+    services.publish(entity)
+    assert "receipt" not in api.get(f"/api/v1/data/claim/{record_id}/").json()
+
+    Field.objects.create(entity=entity, **removed)  # The same field again: its column comes back.
+    services.publish(entity)
+    assert api.get(f"/api/v1/data/claim/{record_id}/").json()["receipt"]["id"] == file_id
+
+
+def test_seed_demo_attaches_sample_receipts_once(people, acme):
+    from dynamic_models.seed import RECEIPTS, seed_demo
+
+    Expense = runtime.get_model("expense")
+    with_receipts = Expense.objects.filter(receipt__isnull=False).select_related("receipt", "submitted_by")
+    assert {expense.title: expense.receipt.name for expense in with_receipts} == RECEIPTS
+    assert {expense.receipt.content_type for expense in with_receipts} == {"image/jpeg", "application/pdf", "image/png"}
+    assert all(expense.receipt.uploaded_by == expense.submitted_by for expense in with_receipts)
+    count = StoredFile.objects.count()
+    seed_demo()
+    connection.set_tenant(acme)
+    assert StoredFile.objects.count() == count
