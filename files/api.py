@@ -50,6 +50,11 @@ class UploadView(APIView):
     parser_classes = [MultiPartParser]
     api_resource = "files"  # API keys need files:write (or *:write).
 
+    def initialize_request(self, request, *args, **kwargs):
+        self.size_limit = SizeLimitHandler(services.max_upload_size())
+        request.upload_handlers.insert(0, self.size_limit)
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": inline_serializer("FileUpload", {"file": serializers.FileField()})},
         responses={201: FileSerializer},
@@ -57,11 +62,6 @@ class UploadView(APIView):
                     "is checked (type sniffed from its bytes, size, the tenant's quota) and refused with a 400 "
                     "naming the rule.",
     )
-    def initialize_request(self, request, *args, **kwargs):
-        self.size_limit = SizeLimitHandler(services.max_upload_size())
-        request.upload_handlers.insert(0, self.size_limit)
-        return super().initialize_request(request, *args, **kwargs)
-
     def post(self, request):
         upload = request.FILES.get("file")
         if self.size_limit.exceeded:

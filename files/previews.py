@@ -79,7 +79,7 @@ def make_preview(stored_file_id: str) -> str:
     sharing = StoredFile.objects.filter(blob_key=stored_file.blob_key)
     try:
         png = render(stored_file)
-    except PreviewError as error:
+    except (PreviewError, OSError) as error:  # OSError: the blob cannot be read.
         logger.warning("no preview of file %s: %s", stored_file.pk, error)
         sharing.update(preview_status=StoredFile.PreviewStatus.FAILED)
         return StoredFile.PreviewStatus.FAILED

@@ -11,7 +11,8 @@ def stored_file_created(sender, instance, created, **kwargs):
         from files.tasks import make_preview
 
         stored_file_id = str(instance.pk)
-        transaction.on_commit(lambda: make_preview.delay(stored_file_id))
+        # robust: a broker that is down leaves the preview pending, it does not fail the upload.
+        transaction.on_commit(lambda: make_preview.delay(stored_file_id), robust=True)
 
 
 def tenant_deleted(sender, instance, **kwargs):
@@ -19,4 +20,4 @@ def tenant_deleted(sender, instance, **kwargs):
     from files.tasks import purge_tenant
 
     schema_name = instance.schema_name
-    transaction.on_commit(lambda: purge_tenant.delay(schema_name))
+    transaction.on_commit(lambda: purge_tenant.delay(schema_name), robust=True)

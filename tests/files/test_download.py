@@ -228,3 +228,12 @@ def test_oversized_request_is_refused_before_it_is_read(tenant, alice, acme_clie
     assert error["code"] == "file_too_large" and "0.1 MB" in error["message"]
     connection.set_tenant(tenant)
     assert not StoredFile.objects.exists()
+
+
+def test_upload_endpoint_is_documented(tenant, alice, acme_client):
+    acme_client.force_login(alice)
+    schema = acme_client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/files/"]["post"]
+    assert "multipart/form-data" in operation["requestBody"]["content"]
+    assert "201" in operation["responses"] and "400" in operation["responses"]
+    assert not any(path.startswith("/files/") for path in schema["paths"])
