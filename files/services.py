@@ -7,6 +7,7 @@ client's name. Files with the same SHA-256 in a tenant share one blob; the quota
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -22,7 +23,6 @@ from django.core import signing
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.db import connection, transaction
-from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -136,8 +136,10 @@ def sniff(head: bytes, name: str) -> str:
 
 def storage_used() -> int:
     """Bytes of the tenant's blobs, each counted once however many files share it."""
-    blobs = StoredFile.objects.order_by().values("blob_key").annotate(blob_size=Max("size"))
-    return sum(blob["blob_size"] for blob in blobs)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT ON (blob_key) size "
+                       f"FROM {StoredFile._meta.db_table}) AS blobs")
+        return cursor.fetchone()[0]
 
 
 def _refuse(message: str, code: str):
@@ -236,7 +238,7 @@ def upload(fileobj, *, name: str, user, rules: FileRules = FileRules(),
     limit = max_upload_size(rules)
     seekable = bool(getattr(fileobj, "seekable", lambda: False)())
     # A stream that cannot be read twice is copied to an anonymous temporary file (gone on close).
-    with (tempfile.TemporaryFile() if not seekable else _nothing()) as spool:
+    with contextlib.nullcontext() if seekable else tempfile.TemporaryFile() as spool:
         if seekable:
             fileobj.seek(0)
             source = fileobj
@@ -248,14 +250,6 @@ def upload(fileobj, *, name: str, user, rules: FileRules = FileRules(),
         content_type = _check_content(seen, source, name, rules)
         source.seek(0)
         return _store(source, seen, name=name, content_type=content_type, user=user, previous=previous)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _store(source, seen: _Inspection, *, name: str, content_type: str, user, previous) -> StoredFile:
@@ -418,11 +412,13 @@ def presigned_url(stored_file: StoredFile, *, preview: bool, disposition: str, c
 
 def delete_file(stored_file: StoredFile) -> None:
     """Remove the file's row and, when no other file shares them, its blob and preview."""
-    audit.record(audit_actions.DELETE, target=stored_file,
-                 before={"name": stored_file.name, "size": stored_file.size, "sha256": stored_file.sha256})
-    stored_file.delete()
-    if not StoredFile.objects.filter(blob_key=stored_file.blob_key).exists():
-        transaction.on_commit(lambda: _delete_blob(stored_file.blob_key, stored_file.preview_key))
+    with transaction.atomic():
+        _lock_tenant_files()  # An upload of the same bytes may be about to share the blob.
+        audit.record(audit_actions.DELETE, target=stored_file,
+                     before={"name": stored_file.name, "size": stored_file.size, "sha256": stored_file.sha256})
+        stored_file.delete()
+        if not StoredFile.objects.filter(blob_key=stored_file.blob_key).exists():
+            transaction.on_commit(lambda: _delete_blob(stored_file.blob_key, stored_file.preview_key))
 
 
 def _delete_blob(blob_key: str, preview_key: str) -> None:
@@ -442,8 +438,7 @@ def collect_garbage() -> int:
         if not garbage:
             return removed
         for stored_file in garbage:
-            with transaction.atomic():
-                delete_file(stored_file)
+            delete_file(stored_file)
             removed += 1
 
 
