@@ -224,8 +224,11 @@ def _lock_tenant_files() -> None:
 
 
 def upload(fileobj, *, name: str, user, rules: FileRules = FileRules(),
-           previous: StoredFile | None = None) -> StoredFile:
+           previous: StoredFile | None = None, file_id=None) -> StoredFile:
     """Check and store an upload; return its StoredFile (a new version of `previous` if given).
+
+    `file_id` keeps a file's id from another tenant (bundle imports with their files); by default
+    the StoredFile gets a new random one.
 
     The bytes are streamed (read once to check and hash, then once to store), never held in
     memory. Audits `file.upload` and queues its preview when the transaction commits.
@@ -249,10 +252,11 @@ def upload(fileobj, *, name: str, user, rules: FileRules = FileRules(),
         source.seek(0)
         content_type = _check_content(seen, source, name, rules)
         source.seek(0)
-        return _store(source, seen, name=name, content_type=content_type, user=user, previous=previous)
+        return _store(source, seen, name=name, content_type=content_type, user=user, previous=previous,
+                      file_id=file_id)
 
 
-def _store(source, seen: _Inspection, *, name: str, content_type: str, user, previous) -> StoredFile:
+def _store(source, seen: _Inspection, *, name: str, content_type: str, user, previous, file_id=None) -> StoredFile:
     stored_blob = None
     try:
         with transaction.atomic():
@@ -266,7 +270,7 @@ def _store(source, seen: _Inspection, *, name: str, content_type: str, user, pre
                 stored_blob = default_storage.save(_new_blob_key(), File(source, name=name))
                 twin = None
             stored = StoredFile.objects.create(
-                name=name, blob_key=twin.blob_key if twin else stored_blob, size=seen.size, content_type=content_type,
+                **({"id": file_id} if file_id else {}), name=name, blob_key=twin.blob_key if twin else stored_blob, size=seen.size, content_type=content_type,
                 sha256=seen.sha256, uploaded_by=user if user and user.pk else None, previous=previous,
                 preview_key=twin.preview_key if twin else "", preview_status=_initial_preview_status(content_type, twin))
             audit.record(audit_actions.UPLOAD, target=stored, actor=user if user and user.pk else None,
