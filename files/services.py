@@ -16,6 +16,8 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
 
 import magic
 from django.conf import settings
@@ -401,6 +403,13 @@ def open_url(stored_file: StoredFile, *, owner_type: str, owner_key: str, object
 
 def serves_from_disk() -> bool:
     return isinstance(storages["default"], FileSystemStorage)
+
+
+def accel_redirect_path(stored_file: StoredFile, *, preview: bool) -> str:
+    """The file's path under FILES_ACCEL_REDIRECT_PREFIX, nginx's internal location of MEDIA_ROOT."""
+    key = stored_file.preview_key if preview else stored_file.blob_key
+    relative = Path(default_storage.path(key)).resolve().relative_to(Path(settings.MEDIA_ROOT).resolve())
+    return f"{settings.FILES_ACCEL_REDIRECT_PREFIX.rstrip('/')}/{quote(relative.as_posix())}"
 
 
 def presigned_url(stored_file: StoredFile, *, preview: bool, disposition: str, content_type: str) -> str:

@@ -3,8 +3,9 @@ that signs a fresh one for a signed-in user."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy
 from rest_framework import status
@@ -24,14 +25,20 @@ class LinkExpired(APIException):
 
 
 def file_response(stored_file: StoredFile, *, preview: bool = False):
-    """The file (or its preview) for the browser: streamed from disk, or a 302 to a presigned S3 URL.
+    """The file (or its preview) for the browser: streamed from disk (or by nginx with X-Accel-Redirect),
+    or a 302 to a presigned S3 URL.
     Anything but a safe raster image is an attachment; nothing is sniffed or run by the browser."""
     if preview:
         content_type, name = "image/png", f"{stored_file.name}.png"
     else:
         content_type, name = stored_file.content_type, stored_file.name
     as_attachment = content_type not in services.INLINE_TYPES
-    if services.serves_from_disk():
+    if services.serves_from_disk() and settings.FILES_ACCEL_REDIRECT_PREFIX:
+        # nginx sends the file from its `internal` location of MEDIA_ROOT; Python only answers the headers.
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = services.accel_redirect_path(stored_file, preview=preview)
+        response["Content-Disposition"] = content_disposition_header(as_attachment, name)
+    elif services.serves_from_disk():
         response = FileResponse(services.open_file(stored_file, preview=preview), as_attachment=as_attachment,
                                 filename=name, content_type=content_type)
     else:

@@ -188,6 +188,8 @@ FILES_MAX_IMAGE_PIXELS = env.int("FILES_MAX_IMAGE_PIXELS", default=40_000_000)
 # Signed download URLs (seconds): the product's own, and S3's presigned redirect.
 FILES_URL_MAX_AGE = env.int("FILES_URL_MAX_AGE", default=300)
 FILES_S3_URL_MAX_AGE = env.int("FILES_S3_URL_MAX_AGE", default=60)
+# Behind nginx: its `internal` location serving MEDIA_ROOT (e.g. /protected-media/); empty: Django streams.
+FILES_ACCEL_REDIRECT_PREFIX = env("FILES_ACCEL_REDIRECT_PREFIX", default="")
 # Uploads no record took are removed this many seconds later (daily garbage collection).
 FILES_UPLOAD_TTL = env.int("FILES_UPLOAD_TTL", default=24 * 3600)
 FILES_PREVIEW_SIZE = env.int("FILES_PREVIEW_SIZE", default=320)

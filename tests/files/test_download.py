@@ -237,3 +237,16 @@ def test_upload_endpoint_is_documented(tenant, alice, acme_client):
     assert "multipart/form-data" in operation["requestBody"]["content"]
     assert "201" in operation["responses"] and "400" in operation["responses"]
     assert not any(path.startswith("/files/") for path in schema["paths"])
+
+
+def test_behind_nginx_the_view_answers_only_headers(tenant, alice, acme_client, settings):
+    settings.FILES_ACCEL_REDIRECT_PREFIX = "/protected-media/"
+    acme_client.force_login(alice)
+    body = _upload(acme_client, "invoice.pdf", pdf_bytes()).json()
+    response = acme_client.get(body["download_url"])
+    connection.set_tenant(tenant)
+    stored = StoredFile.objects.get(pk=body["id"])
+    assert response.status_code == 200 and response.content == b""
+    assert response["X-Accel-Redirect"] == f"/protected-media/acme/{stored.blob_key}"
+    assert response["Content-Disposition"] == 'attachment; filename="invoice.pdf"'
+    assert response["X-Content-Type-Options"] == "nosniff"
