@@ -12,6 +12,11 @@ from lowcode.registry import Instance, Registry
 
 
 class FileOwner(Instance):
+    def api_resource(self, owner_key: str) -> str:
+        """What an API key needs a read scope on to download the owner's files: by default the
+        owner key (an entity's key, for a record's file)."""
+        return owner_key
+
     def may_read(self, user, *, owner_key: str, object_id: str, field: str, request=None) -> bool:
         raise NotImplementedError
 
@@ -28,6 +33,9 @@ class UploadOwner(FileOwner):
     """A fresh upload, named by its own id: readable by its uploader until a record takes it."""
 
     type = "upload"
+
+    def api_resource(self, owner_key):
+        return "files"
 
     def may_read(self, user, *, owner_key, object_id, field, request=None):
         from files.models import StoredFile

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from files import services
 from files.models import StoredFile
-from files.registries import readable_file
+from files.registries import file_owner_registry, readable_file
 from lowcode.apikeys.permissions import ApiKeyScope
 
 
@@ -60,7 +60,9 @@ class DownloadView(APIView):
     def get_api_resource(self):
         # An API key needs a read scope on the owner's resource (the entity, for a record's file).
         payload = self._payload()
-        return payload["k"] if payload.get("o") == "record" else "files"
+        if not file_owner_registry.is_registered(payload["o"]):
+            raise NotFound
+        return file_owner_registry.get(payload["o"]).api_resource(payload["k"])
 
     def get_permissions(self):
         return [ApiKeyScope()]

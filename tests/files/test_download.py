@@ -250,3 +250,14 @@ def test_behind_nginx_the_view_answers_only_headers(tenant, alice, acme_client, 
     assert response["X-Accel-Redirect"] == f"/protected-media/acme/{stored.blob_key}"
     assert response["Content-Disposition"] == 'attachment; filename="invoice.pdf"'
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_key_reads_an_owners_file_with_a_scope_on_its_resource(tenant, make_user, acme_client, test_owner):
+    frank = make_user(tenant, "frank")
+    stored = services.upload(io.BytesIO(image_bytes("JPEG")), name="r.jpg", user=frank)
+    services.set_attachments(**OWNER, files=[stored], user=frank)
+    url = services.describe(stored, **OWNER)["download_url"]
+    _key, expense_reader = create_key(frank, name="expense", scopes=["expense:read"])
+    _key, project_reader = create_key(frank, name="project", scopes=["project:read"])
+    assert acme_client.get(url, HTTP_AUTHORIZATION=f"Api-Key {expense_reader}").status_code == 200
+    assert acme_client.get(url, HTTP_AUTHORIZATION=f"Api-Key {project_reader}").status_code == 403
