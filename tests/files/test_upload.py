@@ -21,6 +21,8 @@ HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></bod
 SVG_SCRIPT = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
               b'<script>alert(1)</script><rect width="10" height="10"/></svg>')
 SVG_HANDLER = b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="5" height="5" onload="alert(1)"/></svg>'
+SVG_FOREIGN = (b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject width="9" height="9">'
+               b'<body xmlns="http://www.w3.org/1999/xhtml">hi</body></foreignObject></svg>')
 SVG_PLAIN = b'<svg xmlns="http://www.w3.org/2000/svg" width="5" height="5"><rect width="5" height="5"/></svg>'
 
 REFUSALS = [
@@ -29,6 +31,7 @@ REFUSALS = [
     ("HTML named .html", "page.html", lambda: HTML, "file_type_not_allowed"),
     ("an SVG with a script", "logo.svg", lambda: SVG_SCRIPT, "file_type_not_allowed"),
     ("a 50,000 x 50,000 PNG", "huge.png", huge_png, "image_too_large"),
+    ("a 49-megapixel PNG (under Pillow's own limit)", "big.png", lambda: huge_png(7000, 7000), "image_too_large"),
     ("a PDF that is also HTML", "invoice.pdf", lambda: pdf_bytes() + b"\n<html><script>alert(1)</script></html>",
      "unsafe_file"),
     ("a PNG with a script inside", "x.png", lambda: image_bytes("PNG") + b"<script>alert(1)</script>", "unsafe_file"),
@@ -38,6 +41,7 @@ REFUSALS = [
     ("a NUL byte in the name", "b.pdf\x00.jpg", pdf_bytes, "invalid_file_name"),
     ("a control character in the name", "b\n.pdf", pdf_bytes, "invalid_file_name"),
     ("a parent folder name", "..", pdf_bytes, "invalid_file_name"),
+    ("a name of 256 characters", "x" * 252 + ".pdf", pdf_bytes, "invalid_file_name"),
     ("an empty file", "empty.pdf", lambda: b"", "empty_file"),
     ("a type nobody allowed", "tool.zip", lambda: _zip_bytes(), "file_type_not_allowed"),
 ]
@@ -84,7 +88,7 @@ def test_tenant_upload_limit_is_stricter_than_the_field(tenant, keys_unchanged, 
 def test_svg_with_script_is_refused_where_svg_is_allowed(tenant, keys_unchanged, make_user):
     tenant.allowed_upload_types = ["image/*"]
     user = make_user(tenant, "alice")
-    for content in (SVG_SCRIPT, SVG_HANDLER):
+    for content in (SVG_SCRIPT, SVG_HANDLER, SVG_FOREIGN):
         with pytest.raises(FileRefused) as refused:
             services.upload(io.BytesIO(content), name="logo.svg", user=user)
         assert refused.value.code == "unsafe_file"
