@@ -1,8 +1,21 @@
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
 from lowcode.models import TimestampedModel
+
+_UPLOAD_TYPE = re.compile(r"[a-z0-9.+-]+/(\*|[a-z0-9.+-]+)|\.[a-z0-9]+")
+
+
+def validate_upload_types(value) -> None:
+    """A list of MIME types ("image/*", "application/pdf") or extensions (".pdf")."""
+    if not isinstance(value, list) or not all(isinstance(item, str) and _UPLOAD_TYPE.fullmatch(item.lower())
+                                              for item in value):
+        raise ValidationError(_('Give a list of MIME types ("image/*", "application/pdf") or extensions (".pdf").'),
+                              code="invalid_upload_types")
 
 
 class Tenant(TenantMixin, TimestampedModel):
@@ -29,7 +42,7 @@ class Tenant(TenantMixin, TimestampedModel):
     max_upload_bytes = models.PositiveBigIntegerField(_("max upload size (bytes)"), null=True, blank=True,
                                                       help_text=_("Per file. Empty means the platform's limit."))
     allowed_upload_types = models.JSONField(
-        _("allowed upload types"), default=list, blank=True,
+        _("allowed upload types"), default=list, blank=True, validators=[validate_upload_types],
         help_text=_('MIME types ("image/*", "application/pdf") or extensions (".pdf"); empty means the '
                     "platform's list."))
     max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,

@@ -214,3 +214,14 @@ def test_a_stream_that_cannot_seek_leaves_no_temporary_file(tenant, make_user, t
         tempfile.tempdir = None
     assert stored.size == len(image_bytes())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tenant_allowed_types_are_checked():
+    from django.core.exceptions import ValidationError
+
+    from lowcode.tenancy.models import validate_upload_types
+
+    validate_upload_types(["image/*", "application/pdf", ".PDF", "application/vnd.ms-excel"])
+    for bad in ("image/*", ["image/*", 3], ["../x"], ["pdf"], {"image": "*"}):
+        with pytest.raises(ValidationError):
+            validate_upload_types(bad)

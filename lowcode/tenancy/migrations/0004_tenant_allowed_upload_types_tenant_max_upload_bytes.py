@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import lowcode.tenancy.models
+
 
 class Migration(migrations.Migration):
 
@@ -13,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tenant',
             name='allowed_upload_types',
-            field=models.JSONField(blank=True, default=list, help_text='MIME types ("image/*", "application/pdf") or extensions (".pdf"); empty means the platform\'s list.', verbose_name='allowed upload types'),
+            field=models.JSONField(blank=True, default=list, help_text='MIME types ("image/*", "application/pdf") or extensions (".pdf"); empty means the platform\'s list.', validators=[lowcode.tenancy.models.validate_upload_types], verbose_name='allowed upload types'),
         ),
         migrations.AddField(
             model_name='tenant',
