@@ -7,7 +7,7 @@ from django_tenants.models import DomainMixin, TenantMixin
 
 from lowcode.models import TimestampedModel
 
-_UPLOAD_TYPE = re.compile(r"[a-z0-9.+-]+/(\*|[a-z0-9.+-]+)|\.[a-z0-9]+")
+_UPLOAD_TYPE = re.compile(r"[a-z][a-z0-9.+-]*/(\*|[a-z0-9][a-z0-9.+-]*)|\.[a-z0-9]+")
 
 
 def validate_upload_types(value) -> None:
