@@ -12,6 +12,7 @@ class DynamicModelsConfig(AppConfig):
 
         from audit.actions import audit_action_registry
         from dynamic_models import audit_actions
+        from dynamic_models.bundle_files import BundleFilesOwner, RecordFilesInBundles
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
@@ -28,6 +29,7 @@ class DynamicModelsConfig(AppConfig):
         from lowcode.site import site_part_registry
         from lowcode.tenancy.quotas import quota_registry
         from metadata import services as metadata
+        from metadata.bundles import bundle_files_registry
         from metadata.registries import definition_kind_registry
         from rbac import services as rbac
         from rbac.registries import resource_type_registry
@@ -35,6 +37,8 @@ class DynamicModelsConfig(AppConfig):
         for field_type in [*BUILTIN_FIELD_TYPES, *FILE_FIELD_TYPES]:
             field_type_registry.register(field_type())
         file_owner_registry.register(RecordFiles())
+        file_owner_registry.register(BundleFilesOwner())
+        bundle_files_registry.register(RecordFilesInBundles())
         audit_action_registry.register_all(audit_actions.ACTIONS)
         definition_kind_registry.register(EntityKind())
         resource_type_registry.register(EntityRecords())

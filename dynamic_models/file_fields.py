@@ -28,6 +28,8 @@ from files import services as files
 from files.models import FileAttachment, StoredFile
 
 OWNER_TYPE = "record"
+#: Files a bundle import restored, kept until records take them (dynamic_models.bundle_files).
+BUNDLE_OWNER = "bundle"
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
 _MIME_OR_EXTENSION = r"^(\.[A-Za-z0-9]{1,16}|[a-z0-9.+-]+/([a-z0-9.+-]+|\*))$"
 
@@ -259,12 +261,14 @@ class FileChange:
 
 
 def _may_use(stored: StoredFile, record, key: str, user) -> bool:
-    """A file goes into a record field if the user uploaded it, or the field holds or held it."""
+    """A file goes into a record field if the user uploaded it, the field holds or held it, or a
+    bundle brought it (its records come after it: dynamic_models.bundle_files)."""
     if user is None or stored.uploaded_by_id == user.pk:
         return True
-    return record.pk is not None and FileAttachment.objects.filter(
-        stored_file=stored, owner_type=OWNER_TYPE, owner_key=record.lowcode_entity["key"],
-        object_id=str(record.pk), field=key).exists()
+    attachments = FileAttachment.objects.filter(stored_file=stored)
+    held = attachments.filter(owner_type=OWNER_TYPE, owner_key=record.lowcode_entity["key"], object_id=str(record.pk),
+                              field=key) if record.pk is not None else attachments.none()
+    return (held | attachments.filter(owner_type=BUNDLE_OWNER, detached_at__isnull=True)).exists()
 
 
 def prepare(record, values: dict[str, list], *, user, adding: bool, loaded: dict, writable=None) -> list[FileChange]:

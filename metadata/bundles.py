@@ -5,13 +5,21 @@ first. An import is one transaction: a dry run performs it completely, so the pr
 dependants see their dependencies published, and then rolls back; a real import commits only
 when every definition was created, updated or found unchanged. Kinds take part through the
 `dependencies`, `preview` and `normalize` hooks of DefinitionKind.
+
+With its files (`lowcode export --with-files`), a bundle is a zip: `bundle.json`, the manifest
+`files.json` ({provider type: [entry, ...]}) and each file's bytes once, as `files/<sha256>`.
+Apps that keep files for their definitions' data take part through `bundle_files_registry`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import zipfile
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import IO
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -23,6 +31,7 @@ from django_tenants.utils import get_public_schema_name
 from jsonschema import Draft202012Validator
 
 from lowcode.api.parsers import load_json
+from lowcode.registry import Instance, Registry
 from metadata import services
 from metadata.exceptions import (
     BundleError,
@@ -128,6 +137,118 @@ def export_bundle(*, app: str | None = None, keys: list[tuple[str, str]] | None 
     }
 
 
+class BundleFiles(Instance):
+    """Files that travel with a bundle in its zip: those an app keeps for the data of the bundle's
+    definitions (files of entity records). metadata imports no such app: they register here."""
+
+    def manifest(self, bundle: dict) -> list[dict]:
+        """The files of the bundle's definitions, as JSON objects with at least `sha256`."""
+        raise NotImplementedError
+
+    def open(self, entry: dict) -> IO[bytes]:
+        """The bytes of a manifest entry (a binary file object)."""
+        raise NotImplementedError
+
+    def check_archive(self, fileobj: IO[bytes], *, what: str) -> None:
+        """Refuse a zip bomb before anything is unpacked (ValidationError)."""
+        raise NotImplementedError
+
+    def restore(self, entries: list[dict], open_blob: Callable[[str], IO[bytes]], *, author=None) -> int:
+        """Store the files of `entries` (`open_blob(sha256)` reads one); return how many were new."""
+        raise NotImplementedError
+
+
+bundle_files_registry: Registry[BundleFiles] = Registry("bundle files")
+
+ARCHIVE_BUNDLE, ARCHIVE_MANIFEST, ARCHIVE_BLOBS = "bundle.json", "files.json", "files/"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_archive(head: bytes) -> bool:
+    """Whether bytes starting with `head` are a zip bundle (else a JSON one)."""
+    return head.startswith(b"PK\x03\x04")
+
+
+def write_archive(bundle: dict, output: IO[bytes]) -> int:
+    """Write `bundle` with the files of its definitions' data as a zip; return how many files."""
+    manifest, written = {}, set()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(ARCHIVE_BUNDLE, dump_bundle(bundle))
+        for provider in bundle_files_registry.get_all():
+            manifest[provider.type] = entries = provider.manifest(bundle)
+            for entry in entries:
+                if entry["sha256"] in written:
+                    continue
+                written.add(entry["sha256"])
+                with provider.open(entry) as source, archive.open(ARCHIVE_BLOBS + entry["sha256"], "w") as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+        archive.writestr(ARCHIVE_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    return sum(len(entries) for entries in manifest.values())
+
+
+def _invalid_archive(message: str) -> InvalidBundle:
+    return InvalidBundle([{"path": "", "message": message}])
+
+
+def import_archive(fileobj: IO[bytes], *, dry_run: bool, author=None) -> tuple[list[dict], int]:
+    """Import a zip bundle and restore its files, all or nothing; return the report and how many
+    files were new here (a dry run restores none).
+
+    :raises InvalidBundle: not a bundle zip (a zip bomb, no bundle.json, a bad manifest).
+    :raises BundleError: as import_bundle; nothing was changed.
+    """
+    providers = {provider.type: provider for provider in bundle_files_registry.get_all()}
+    for provider in providers.values():
+        try:
+            provider.check_archive(fileobj, what=_("The bundle"))
+        except ValidationError as error:
+            raise _invalid_archive(" ".join(error.messages)) from None
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise _invalid_archive(_("Not a readable zip file: %(error)s") % {"error": error}) from None
+    with archive:
+        names = set(archive.namelist())
+        if ARCHIVE_BUNDLE not in names:
+            raise _invalid_archive(_("The zip holds no %(name)s.") % {"name": ARCHIVE_BUNDLE})
+        bundle = load_bundle(archive.read(ARCHIVE_BUNDLE))
+        manifest = load_bundle(archive.read(ARCHIVE_MANIFEST)) if ARCHIVE_MANIFEST in names else {}
+        _check_manifest(manifest, providers, names)
+
+        def open_blob(sha256: str) -> IO[bytes]:
+            return archive.open(ARCHIVE_BLOBS + sha256)
+
+        tenant = connection.tenant
+        tokens = getattr(tenant, "definition_versions", None)
+        try:
+            with transaction.atomic():
+                report = import_bundle(bundle, dry_run=dry_run, author=author)
+                restored = 0 if dry_run else sum(providers[kind].restore(entries, open_blob, author=author)
+                                                 for kind, entries in manifest.items())
+        except ValidationError as error:  # A file refused here (its type, the quota...): nothing changed.
+            _forget_rolled_back(tenant, tokens)
+            raise _invalid_archive(" ".join(error.messages)) from None
+        except BaseException:
+            _forget_rolled_back(tenant, tokens)
+            raise
+    return report, restored
+
+
+def _check_manifest(manifest, providers: dict, names: set[str]) -> None:
+    if not isinstance(manifest, dict):
+        raise _invalid_archive(_("%(name)s is not a JSON object.") % {"name": ARCHIVE_MANIFEST})
+    for kind, entries in manifest.items():
+        if kind not in providers:
+            raise _invalid_archive(_("Files of kind %(kind)r: no app of this workspace keeps them.") % {"kind": kind})
+        if not isinstance(entries, list) or not all(
+                isinstance(entry, dict) and _SHA256.fullmatch(str(entry.get("sha256"))) for entry in entries):
+            raise _invalid_archive(_("%(name)s: each file needs its sha256.") % {"name": ARCHIVE_MANIFEST})
+        missing = sorted({entry["sha256"] for entry in entries} - {name.removeprefix(ARCHIVE_BLOBS) for name in names})
+        if missing:
+            raise _invalid_archive(_("The zip lacks the bytes of %(count)d files of its manifest.")
+                                   % {"count": len(missing)})
+
+
 def dump_bundle(bundle: dict) -> str:
     """Serialize a bundle as pretty-printed JSON (stable key order, so exports diff well)."""
     return json.dumps(bundle, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
@@ -172,13 +293,17 @@ def import_bundle(bundle: dict, *, dry_run: bool, author=None) -> list[dict]:
             kept = not dry_run
     finally:
         if not kept:
-            # The rolled-back publishes left in-memory state pointing at rows that no
-            # longer exist: the tenant's definition tokens (runtime snapshots are keyed on
-            # them) and cached content types of the new runtime models.
-            if tokens is not None:
-                tenant.definition_versions = tokens
-            ContentType.objects.clear_cache()
+            _forget_rolled_back(tenant, tokens)
     return report
+
+
+def _forget_rolled_back(tenant, tokens: dict | None) -> None:
+    """Rolled-back publishes left in-memory state pointing at rows that no longer exist: the
+    tenant's definition tokens (runtime snapshots are keyed on them) and cached content types
+    of the new runtime models."""
+    if tokens is not None:
+        tenant.definition_versions = tokens
+    ContentType.objects.clear_cache()
 
 
 def _checked_entries(bundle: dict) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from argparse import ArgumentTypeError
 from pathlib import Path
@@ -37,16 +38,27 @@ class ExportCommand(Subcommand):
         parser.add_argument("--key", dest="keys", action="append", type=_definition_key, metavar="KIND:KEY",
                             help="Only this definition, e.g. entity:expense (repeatable).")
         parser.add_argument("--output", "-o", type=Path, metavar="FILE", help="Write here instead of stdout.")
+        parser.add_argument("--with-files", action="store_true",
+                            help="Write a zip with the files of the exported entities' records (needs --output).")
 
-    def handle(self, command, tenant, app, keys, output, **options):
+    def handle(self, command, tenant, app, keys, output, with_files, **options):
+        if with_files and output is None:
+            raise CommandError(_("--with-files writes a zip: name it with --output."))
         with tenant_from_option(tenant):
             try:
                 bundle = bundles.export_bundle(app=app, keys=keys)
             except MetadataError as error:
                 raise CommandError(str(error)) from error
-        if not bundle["definitions"]:
-            raise CommandError(_("Nothing to export: no published definitions match in %(tenant)s.")
-                               % {"tenant": tenant})
+            if not bundle["definitions"]:
+                raise CommandError(_("Nothing to export: no published definitions match in %(tenant)s.")
+                                   % {"tenant": tenant})
+            if with_files:
+                with output.open("wb") as target:
+                    count = bundles.write_archive(bundle, target)
+                command.stdout.write(command.style.SUCCESS(
+                    _("Exported %(count)d definitions and %(files)d files to %(path)s.")
+                    % {"count": len(bundle["definitions"]), "files": count, "path": output}))
+                return
         text = bundles.dump_bundle(bundle)
         if output is None:
             command.stdout.write(text, ending="")
@@ -58,7 +70,8 @@ class ExportCommand(Subcommand):
 
 class ImportCommand(Subcommand):
     type = "import"
-    help = "Import a JSON bundle into a tenant, all or nothing; --dry-run only reports what would happen."
+    help = ("Import a bundle (JSON, or a zip with its files) into a tenant, all or nothing; --dry-run only "
+            "reports what would happen.")
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The bundle, or - for stdin.")
@@ -66,10 +79,14 @@ class ImportCommand(Subcommand):
         parser.add_argument("--dry-run", action="store_true", help="Report what would happen; change nothing.")
 
     def handle(self, command, file, tenant, dry_run, **options):
-        bundle = self._read(file)
+        content = self._read(file)
+        restored = None
         with tenant_from_option(tenant):
             try:
-                report = bundles.import_bundle(bundle, dry_run=dry_run)
+                if bundles.is_archive(content):
+                    report, restored = bundles.import_archive(io.BytesIO(content), dry_run=dry_run)
+                else:
+                    report = bundles.import_bundle(bundles.load_bundle(content), dry_run=dry_run)
             except BundleError as error:
                 self._print(command, error.report)
                 raise CommandError(str(error)) from error
@@ -87,18 +104,16 @@ class ImportCommand(Subcommand):
         else:
             command.stdout.write(command.style.SUCCESS(_("Imported into %(tenant)s: %(summary)s.")
                                                        % {"tenant": tenant, "summary": summary}))
+            if restored is not None:
+                command.stdout.write(command.style.SUCCESS(_("Files restored: %(count)d.") % {"count": restored}))
 
     @staticmethod
-    def _read(file: str) -> dict:
+    def _read(file: str) -> bytes:
         try:
-            text = sys.stdin.read() if file == "-" else Path(file).read_bytes()
+            return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         except OSError as error:
             raise CommandError(_("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror}) \
                 from error
-        try:
-            return bundles.load_bundle(text)
-        except MetadataError as error:
-            raise CommandError(str(error)) from error
 
     @staticmethod
     def _print(command, report: list[dict]) -> None:

@@ -404,3 +404,56 @@ def test_seed_demo_attaches_sample_receipts_once(people, acme):
     seed_demo()
     connection.set_tenant(acme)
     assert StoredFile.objects.count() == count
+
+
+# --- bundles with their files --------------------------------------------------------------------
+
+def test_bundle_with_files_round_trip_between_acme_and_globex(api, claims, globex, tmp_path):
+    import zipfile
+
+    from django.core.management import call_command
+    from django_tenants.utils import tenant_context
+
+    taxi, scan = upload_file(api, jpeg(), "taxi.jpg"), upload_file(api, pdf(), "scan.pdf")
+    response = api.post("/api/v1/data/claim/", {"title": "Taxi", "receipt": scan, "photos": [taxi]},
+                        content_type="application/json")
+    assert response.status_code == 201
+    rows = read_csv(api.get("/api/v1/data/claim/export.csv?fields=title,receipt"))
+    archive = tmp_path / "claims.zip"
+    out = io.StringIO()
+    call_command("lowcode", "export", "--tenant", "acme", "--key", "entity:claim", "--with-files",
+                 "--output", str(archive), stdout=out)
+    assert "1 definitions and 2 files" in out.getvalue()
+    with zipfile.ZipFile(archive) as zipped:
+        hashes = {stored.sha256 for stored in StoredFile.objects.filter(pk__in=[taxi, scan])}
+        assert set(zipped.namelist()) == {"bundle.json", "files.json", *(f"files/{sha}" for sha in hashes)}
+
+    call_command("lowcode", "import", str(archive), "--tenant", "globex", stdout=out)
+    assert "Files restored: 2." in out.getvalue()
+    globex.refresh_from_db()  # Its entity token changed.
+    with tenant_context(globex):
+        restored = {str(stored.pk): stored for stored in StoredFile.objects.all()}
+        assert set(restored) == {taxi, scan} and restored[scan].content_type == "application/pdf"
+        # Records imported afterwards (by an export's CSV) find their files under the same ids.
+        from dynamic_models import transfer
+
+        report = transfer.import_rows("claim", [(1, {"title": "Taxi", "receipt": file_fields.FileType().import_value(
+            rows[1][1])})], user=None)
+        assert report["created"] == 1
+        assert str(runtime.get_model("claim").objects.get().receipt_id) == scan
+    call_command("lowcode", "import", str(archive), "--tenant", "globex", stdout=out)  # Again: nothing new.
+    assert "Files restored: 0." in out.getvalue()
+
+
+def test_a_zip_bomb_bundle_is_refused(tenant, tmp_path):
+    import zipfile
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("bundle.json", '{"format": "lowcode.bundle", "format_version": 1, "definitions": []}')
+        zipped.writestr("files/" + "0" * 64, b"\0" * (64 * 1024 * 1024))
+    with pytest.raises(CommandError, match="zip bomb"):
+        call_command("lowcode", "import", str(archive), "--tenant", "acme", stdout=io.StringIO())
