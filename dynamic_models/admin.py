@@ -263,6 +263,22 @@ class RecordAdmin(admin.ModelAdmin):
     #: Display column -> the field it shows (formulas, files), for the column rules.
     column_fields: dict = {}
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs["queryset"] = records.pickable(request.user, db_field.related_model, request=request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs["queryset"] = records.pickable(request.user, db_field.related_model, request=request)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None:
+            for name, field in form.base_fields.items():
+                if isinstance(field, forms.ModelChoiceField):
+                    _keep_unseen_values(field, obj, name, request)
+        return form
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, file_fields.FILE_MODEL_FIELDS):
             return db_field.formfield(user=request.user)  # Uploads are the signed-in user's.
@@ -313,7 +329,9 @@ class RecordAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request):
         access = self._access(request)
-        return [name for name in super().get_list_filter(request) if not isinstance(name, str) or access.can_query(name)]
+        return [(name, VisibleRelatedFilter) if isinstance(name, str) and self.model._meta.get_field(name).is_relation
+                else name
+                for name in super().get_list_filter(request) if not isinstance(name, str) or access.can_query(name)]
 
     def get_search_fields(self, request):
         access = self._access(request)
@@ -418,6 +436,33 @@ class RecordAdmin(admin.ModelAdmin):
             self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
             return
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
+
+
+class VisibleRelatedFilter(admin.RelatedFieldListFilter):
+    """A relation's filter that lists only the related records the viewer may see."""
+
+    def field_choices(self, field, request, model_admin):
+        queryset = records.pickable(request.user, field.related_model, request=request)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return [(related.pk, str(related)) for related in (queryset.order_by(*ordering) if ordering else queryset)]
+
+
+def _keep_unseen_values(field: forms.ModelChoiceField, record, name: str, request) -> None:
+    """Keep a relation's current values the user may not see as choices, named by id only.
+
+    Otherwise the form would offer none of them as selected, and saving would clear them.
+    """
+    db_field = record._meta.get_field(name)
+    if db_field.many_to_many:
+        current = set(getattr(record, name).values_list("pk", flat=True))
+    else:
+        current = {getattr(record, db_field.attname)} - {None}
+    unseen = current - set(field.queryset.filter(pk__in=current).values_list("pk", flat=True))
+    if not unseen:
+        return
+    field.queryset = records.pickable(request.user, field.queryset.model, request=request, keep=unseen)
+    named = field.label_from_instance
+    field.label_from_instance = lambda related: f"#{related.pk}" if related.pk in unseen else named(related)
 
 
 def _masked_display(key: str, label: str):

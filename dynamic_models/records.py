@@ -19,6 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from guardian.conf import settings as guardian_settings
 
 from audit import services as audit
 from audit.models import AuditEvent
@@ -160,6 +161,28 @@ def save(record: models.Model, *, user, action: str = "", data: dict | None = No
                          before=before, after=after, actor=user, data=data)
     record.loaded_values = {field.attname: getattr(record, field.attname) for field in record._meta.concrete_fields}
     return record
+
+
+def pickable(user, model: type[models.Model], *, request=None, keep=()) -> models.QuerySet:
+    """The records of `model` that `user` may see: offered in relation pickers and filters, and
+    accepted as a relation's value. Entity records need view (or change) permission on their
+    entity and are cut to its data scope; users are the tenant's active people.
+
+    :param keep: ids to accept besides (a relation's current values, so that saving a record
+        keeps a value its editor may not see).
+    """
+    if not hasattr(model, "lowcode_entity"):
+        # django-guardian's stand-in for anonymous visitors is a user row, not a person.
+        visible = model.objects.filter(is_active=True).exclude(username=guardian_settings.ANONYMOUS_USER_NAME)
+    elif any(rbac.check(user, rbac.entity_operation(model._meta.model_name, action), request=request)
+             for action in ("view", "change")):
+        visible = rbac.scope_queryset(user, model.objects.all(), request=request)
+    else:
+        visible = model.objects.none()
+    keep = [pk for pk in keep if pk is not None]
+    if not keep:
+        return visible
+    return model._default_manager.filter(models.Q(pk__in=visible.values("pk")) | models.Q(pk__in=keep))
 
 
 def _check(user, action: str, record: models.Model, request=None) -> None:

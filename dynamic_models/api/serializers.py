@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Model
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -205,6 +206,7 @@ class RecordSerializer(serializers.ModelSerializer):
             # Uniqueness is checked once, by the validation engine (and the database).
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
         fields = self._apply_column_rules(fields)
+        self._limit_relations_to_visible(fields)
         if not self._is_top_level():
             return fields
         selected = self.context.get("fields")
@@ -215,6 +217,27 @@ class RecordSerializer(serializers.ModelSerializer):
                 field = fields[name]
                 getattr(field, "child_relation", field).expanded = True
         return fields
+
+    def _limit_relations_to_visible(self, fields: dict) -> None:
+        """A relation accepts only records its writer may see (and the values it holds already)."""
+        user = self._user()
+        if user is None:
+            return
+        record = self.instance if isinstance(self.instance, Model) else None
+        for name, field in fields.items():
+            relation = getattr(field, "child_relation", field)
+            if field.read_only or not isinstance(relation, ExpandableRelatedField):
+                continue
+            target = relation.queryset.model
+            if not (hasattr(target, "lowcode_entity") or target is get_user_model()):
+                continue
+            keep = ()
+            if record is not None:
+                model_field = record._meta.get_field(name)
+                keep = (getattr(record, name).values_list("pk", flat=True) if model_field.many_to_many
+                        else [getattr(record, model_field.attname)])
+            relation.queryset = records.pickable(user, target, request=self.context.get("request"),
+                                                 keep=keep)
 
     def _user(self):
         # Imports run by a worker have no request: they put the importing user in the context.
