@@ -272,7 +272,8 @@ def _store(source, seen: _Inspection, *, name: str, content_type: str, user, pre
                 stored_blob = default_storage.save(_new_blob_key(), File(source, name=name))
                 twin = None
             stored = StoredFile.objects.create(
-                **({"id": file_id} if file_id else {}), name=name, blob_key=twin.blob_key if twin else stored_blob, size=seen.size, content_type=content_type,
+                id=file_id or uuid.uuid4(), name=name, blob_key=twin.blob_key if twin else stored_blob, size=seen.size,
+                content_type=content_type,
                 sha256=seen.sha256, uploaded_by=user if user and user.pk else None, previous=previous,
                 preview_key=twin.preview_key if twin else "", preview_status=_initial_preview_status(content_type, twin))
             audit.record(audit_actions.UPLOAD, target=stored, actor=user if user and user.pk else None,
