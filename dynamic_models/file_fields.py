@@ -164,10 +164,11 @@ class FileType(FieldType):
         if not isinstance(value, str):
             return value
         ids = []
-        for line in value.splitlines():
+        for line in value.splitlines():  # `name <URL>` as exported, a URL or an id
             link = re.search(r"<([^<>]*)>\s*$", line)
-            found = _UUID.findall(link.group(1) if link else line)
-            ids.append(found[-1] if found else line.strip())
+            text = link.group(1) if link else line
+            found = _UUID.findall(text)
+            ids.append(found[-1] if found else text.strip())
         ids = [item for item in ids if item]
         return ids if len(ids) != 1 else ids[0]
 

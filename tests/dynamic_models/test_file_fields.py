@@ -457,3 +457,40 @@ def test_a_zip_bomb_bundle_is_refused(tenant, tmp_path):
         zipped.writestr("files/" + "0" * 64, b"\0" * (64 * 1024 * 1024))
     with pytest.raises(CommandError, match="zip bomb"):
         call_command("lowcode", "import", str(archive), "--tenant", "acme", stdout=io.StringIO())
+
+
+def test_openapi_documents_file_ids_in_and_file_objects_out(api):
+    from drf_spectacular.validation import validate_schema
+
+    schema = api.get("/api/schema/?format=json").json()
+    validate_schema(schema)
+    components = schema["components"]["schemas"]
+    request, response = components["ClaimRequest"]["properties"], components["Claim"]["properties"]
+    assert request["receipt"]["format"] == "uuid" and request["receipt"]["nullable"] is True
+    assert request["photos"]["type"] == "array" and request["photos"]["items"]["format"] == "uuid"
+    assert set(response["receipt"]["properties"]) == {"id", "name", "size", "content_type", "preview_url",
+                                                      "download_url", "open_url"}
+    assert response["photos"]["type"] == "array"
+    create = schema["paths"]["/api/v1/data/claim/"]["post"]
+    assert "multipart/form-data" in create["requestBody"]["content"]
+    listing = {parameter["name"] for parameter in schema["paths"]["/api/v1/data/claim/"]["get"]["parameters"]}
+    assert "receipt__isnull" in listing and "receipt" not in listing and not any(
+        name.startswith("photos") for name in listing)
+
+
+def test_diagram_and_field_type_hooks():
+    from dynamic_models.registries import field_type_registry
+
+    file_type, image_type = field_type_registry.get("file"), field_type_registry.get("image")
+    assert file_type.diagram_label({"options": {"multiple": True}}) == "file[]"
+    assert image_type.rules({"options": {"max_size": 5}}).images_only is True
+    assert file_type.rules({"options": {"allowed_types": [".pdf"]}}).allowed_types == (".pdf",)
+    assert not file_type.can_order({"key": "receipt", "options": {}})
+    assert file_type.import_value("a.pdf </files/open/record/claim/1/receipt/3fa85f64-5717-4562-b3fc-2c963f66afa6/>") \
+        == "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    export = file_type.export_value([{"name": f"{name}.jpg", "open_url": f"/files/open/record/claim/1/photos/{file_id}/"}
+                                     for name, file_id in zip("ab", ids, strict=True)])
+    assert export == f"a.jpg </files/open/record/claim/1/photos/{ids[0]}/>\nb.jpg </files/open/record/claim/1/photos/{ids[1]}/>"
+    assert file_type.import_value(export) == ids
+    assert file_type.import_value(f" {ids[0]} ") == ids[0]
