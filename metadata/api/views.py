@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -138,7 +140,10 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
         bundle, dry_run = self._read_bundle(request)
         with metadata_errors():
             try:
-                report = bundles.import_bundle(bundle, dry_run=dry_run, author=request.user)
+                if isinstance(bundle, io.BytesIO):  # A zip with the files of its entities' records.
+                    report, _restored = bundles.import_archive(bundle, dry_run=dry_run, author=request.user)
+                else:
+                    report = bundles.import_bundle(bundle, dry_run=dry_run, author=request.user)
             except BundleError as error:  # Nothing was changed: say why, row by row.
                 return Response(ImportRefusedSerializer({"detail": str(error), "code": "import_refused",
                                                          "report": error.report}).data,
@@ -146,8 +151,9 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
         return Response(ImportReportSerializer({"dry_run": dry_run, "report": report}).data)
 
     @staticmethod
-    def _read_bundle(request) -> tuple[dict, bool]:
-        """Return the bundle of a JSON body or an uploaded `file`, and whether this is a dry run."""
+    def _read_bundle(request) -> tuple[dict | io.BytesIO, bool]:
+        """Return the bundle of a JSON body or an uploaded `file` (a zip bundle as its bytes), and
+        whether this is a dry run."""
         data = request.data
         upload = request.FILES.get("file")
         dry_run = False
@@ -160,8 +166,12 @@ class BundleViewSet(MetaViewMixin, viewsets.ViewSet):
             if upload.size > MAX_BUNDLE_BYTES:
                 raise ValidationError({"file": [ErrorDetail(_("A bundle file may have at most %(size)d MB.")
                                                             % {"size": MAX_BUNDLE_BYTES // 2**20}, code="too_large")]})
-            with metadata_errors():
-                bundle = bundles.load_bundle(upload.read())
+            content = upload.read()
+            if bundles.is_archive(content):
+                bundle = io.BytesIO(content)
+            else:
+                with metadata_errors():
+                    bundle = bundles.load_bundle(content)
             texts += [data["dry_run"]] if "dry_run" in data else []
         elif isinstance(data, dict):
             bundle = dict(data)

@@ -13,8 +13,9 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from dynamic_models import file_fields, runtime
-from dynamic_models.seed import seed_demo
+from dynamic_models.seed import DEMO, EXAMPLES_DIR, _seed_tenant
 from files import previews
+from metadata.bundles import load_bundle
 
 pytestmark = pytest.mark.browser
 
@@ -34,9 +35,11 @@ def receipt_jpeg() -> bytes:
 
 @pytest.fixture
 def scenario_people(committed_acme):
-    """acme seeded with the scenario (people, expense with its receipt field), known passwords."""
-    seed_demo()
+    """acme seeded with the scenario (people, expense with its receipt field), known passwords;
+    globex is left alone (this test commits, and only acme is cleaned afterwards)."""
+    bundle_name, make_records = DEMO["acme"]
     with tenant_context(committed_acme):
+        _seed_tenant("acme", load_bundle((EXAMPLES_DIR / bundle_name).read_bytes()), make_records)
         for user in get_user_model().objects.filter(username__in=["alice", "bob", "frank"]):
             user.set_password(PASSWORD)
             user.save()

@@ -494,3 +494,33 @@ def test_diagram_and_field_type_hooks():
     assert export == f"a.jpg </files/open/record/claim/1/photos/{ids[0]}/>\nb.jpg </files/open/record/claim/1/photos/{ids[1]}/>"
     assert file_type.import_value(export) == ids
     assert file_type.import_value(f" {ids[0]} ") == ids[0]
+
+
+def test_the_metadata_api_imports_a_zip_bundle_with_its_files(api, claims, globex, make_user, globex_client):
+    import zipfile
+
+    from django_tenants.utils import tenant_context
+
+    from metadata import bundles
+
+    scan = upload_file(api, pdf(), "scan.pdf")
+    api.post("/api/v1/data/claim/", {"title": "Scan", "receipt": scan}, content_type="application/json")
+    archive = io.BytesIO()
+    bundles.write_archive(bundles.export_bundle(keys=[("entity", "claim")]), archive)
+    gina = make_user(globex, "gina", is_staff=True, is_superuser=True)
+    with tenant_context(globex):
+        globex_client.force_login(gina)
+    response = globex_client.post("/api/v1/meta/bundles/import/", {
+        "file": SimpleUploadedFile("claims.zip", archive.getvalue(), content_type="application/zip")})
+    assert response.status_code == 200, response.json()
+    assert [(row["key"], row["action"]) for row in response.json()["report"]] == [("claim", "create")]
+    with tenant_context(globex):
+        assert StoredFile.objects.get(pk=scan).uploaded_by.username == "gina"
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("bundle.json", b"{}")
+        zipped.writestr("files/" + "1" * 64, b"\0" * (32 * 1024 * 1024))
+    refused = globex_client.post("/api/v1/meta/bundles/import/", {
+        "file": SimpleUploadedFile("bomb.zip", bomb.getvalue(), content_type="application/zip")})
+    assert refused.status_code == 400 and "zip bomb" in str(refused.json())
