@@ -150,7 +150,10 @@ class FileType(FieldType):
             errors.append({"path": "default", "code": "invalid_default",
                            "message": _("A file field has no default.")})
         published = _published_spec(spec["id"]) if spec.get("id") else None
-        if published is not None and self.is_multiple(published) != self.is_multiple(spec):
+        if published is not None and published["type"] not in (FileType.type, ImageType.type):
+            errors.append({"path": "type", "code": "type_changed", "message": _(
+                "A published field cannot become a file field: add a new field instead.")})
+        elif published is not None and self.is_multiple(published) != self.is_multiple(spec):
             errors.append({"path": "options.multiple", "code": "multiple_changed", "message": _(
                 "A published file field cannot switch between one and several files: add a new field instead.")})
         return errors

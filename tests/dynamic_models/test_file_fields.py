@@ -217,8 +217,15 @@ def test_multiple_cannot_change_once_published(claims):
     field.save()
     with pytest.raises(MetadataError) as error:
         services.publish(entity)
-    assert "cannot switch between one and several files" in str(error.value.errors if hasattr(error.value, "errors")
-                                                                   else error.value)
+    assert "cannot switch between one and several files" in str(error.value)
+
+    field.options, field.type = {}, "file"
+    field.save()
+    title = entity.fields.get(key="title")
+    title.type, title.options = "file", {}
+    title.save()
+    with pytest.raises(MetadataError, match="cannot become a file field"):
+        services.publish(entity)
 
 
 # --- column rules ------------------------------------------------------------------------------
@@ -524,3 +531,25 @@ def test_the_metadata_api_imports_a_zip_bundle_with_its_files(api, claims, globe
     refused = globex_client.post("/api/v1/meta/bundles/import/", {
         "file": SimpleUploadedFile("bomb.zip", bomb.getvalue(), content_type="application/zip")})
     assert refused.status_code == 400 and "zip bomb" in str(refused.json())
+
+
+def test_admin_hides_or_masks_a_file_field_as_its_column_rule_says(api, claims, member_api):
+    file_id = upload_file(api, jpeg(), "hotel-invoice.jpg")
+    record_id = api.post("/api/v1/data/claim/", {"title": "Hotel", "receipt": file_id},
+                         content_type="application/json").json()["id"]
+    bob, member = member_api
+    page = bob.get(f"/admin/data/claim/{record_id}/change/").content.decode()
+    assert "hotel-invoice.jpg" in page and 'type="file" name="receipt"' in page
+    assert "hotel-invoice.jpg" in bob.get("/admin/data/claim/").content.decode()
+
+    rbac.set_column_rule(member, "claim", "receipt", "masked")
+    page = bob.get(f"/admin/data/claim/{record_id}/change/").content.decode()
+    assert "****.jpg" in page and "hotel-invoice" not in page and 'name="receipt"' not in page
+    assert "****.jpg" in bob.get("/admin/data/claim/").content.decode()
+
+    rbac.set_column_rule(member, "claim", "receipt", "hidden")
+    page = bob.get(f"/admin/data/claim/{record_id}/change/").content.decode()
+    assert "jpg" not in page and 'name="receipt"' not in page
+    # A post cannot put a file there either: the form has no such field.
+    bob.post(f"/admin/data/claim/{record_id}/change/", {"title": "Hotel", "receipt": SimpleUploadedFile("x.jpg", jpeg())})
+    assert str(claims.objects.get(pk=record_id).receipt_id) == file_id
