@@ -40,10 +40,10 @@ _FILE_ID = {"type": "string", "format": "uuid",
             "description": "The id of a file uploaded to /api/v1/files/ (or, multipart, the file itself)."}
 
 
-class RecordFilesFieldExtension(OpenApiSerializerFieldExtension):
+class FilesFieldExtension(OpenApiSerializerFieldExtension):
     """A file field: ids in requests; in responses the files described (a list when `multiple`)."""
 
-    target_class = "dynamic_models.api.serializers.RecordFilesField"
+    target_class = "dynamic_models.api.serializers.FilesField"
 
     def map_serializer_field(self, auto_schema, direction):
         item = _FILE_ID if direction == "request" else _FILE

@@ -121,7 +121,7 @@ def _files_of(record, key: str, multiple: bool) -> list:
     return [stored] if stored is not None else []
 
 
-class RecordFilesField(serializers.Field):
+class FilesField(serializers.Field):
     """A file or image field: StoredFile ids in (JSON) or uploaded files and ids (multipart); out,
     each file as `files.services.describe()` shows it with its stable `open_url`."""
 
@@ -252,7 +252,7 @@ class RecordSerializer(serializers.ModelSerializer):
                 continue
             if rule == rbac_columns.HIDDEN:
                 del fields[name]
-            elif rule == rbac_columns.MASKED and isinstance(fields[name], RecordFilesField):
+            elif rule == rbac_columns.MASKED and isinstance(fields[name], FilesField):
                 fields[name] = MaskedFilesField(multiple=fields[name].multiple, help_text=fields[name].help_text)
             elif rule == rbac_columns.MASKED:
                 fields[name] = MaskedField(help_text=fields[name].help_text)
@@ -334,7 +334,7 @@ def build_serializers(models_by_key: dict) -> dict[str, type[RecordSerializer]]:
                 declared[spec["key"]] = FormulaField()
             elif isinstance(field_type, file_fields.FileType):
                 multiple = field_type.is_multiple(spec)
-                declared[spec["key"]] = RecordFilesField(
+                declared[spec["key"]] = FilesField(
                     multiple=multiple, read_only=bool(spec.get("read_only")),
                     required=bool(spec.get("required")) and not spec.get("read_only"),
                     allow_null=not multiple and not spec.get("required"), help_text=spec.get("help_text") or None)
