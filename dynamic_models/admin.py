@@ -547,7 +547,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
             list_filter.append(key)
         if spec.get("searchable") and field_type.searchable:
             search_fields.append(key)
-        if spec.get("read_only") or field_type.filled_by_database:
+        if spec.get("read_only") or field_type.filled_by_database or not model._meta.get_field(key).editable:
             readonly.append(key)
         widget = field_type.form_widget(spec)
         if widget is not None:

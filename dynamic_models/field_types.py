@@ -436,12 +436,19 @@ class AutoNumberType(FieldType):
 class UserType(FieldType):
     type = "user"
     verbose_name = _("User")
-    options_schema = _schema(on_delete={"enum": ["protect", "set_null"]})
+    options_schema = _schema(on_delete={"enum": ["protect", "set_null"]},
+                             acting_user_on_create={"type": "boolean", "title": "Set to the acting user on create",
+                                                    "description": "Filled with whoever creates the record (admin, "
+                                                                   "API, import), read-only after."})
     filterable = True
     can_be_unique = False
     lookups = ID_LOOKUPS
     links_user = True
     sample_value = 1
+
+    @staticmethod
+    def acting_user_on_create(spec) -> bool:
+        return bool(spec.get("options", {}).get("acting_user_on_create"))
 
     def model_field_class(self, spec):
         return models.ForeignKey
@@ -449,8 +456,10 @@ class UserType(FieldType):
     def model_field_kwargs(self, spec):
         on_delete = spec.get("options", {}).get("on_delete", "set_null")
         # related_name="+": the global User model must not learn one tenant's reverse accessors.
+        # A field the acting user fills is no form's or client's to set.
         return {"to": settings.AUTH_USER_MODEL, "on_delete": ON_DELETE[on_delete], "related_name": "+",
-                "db_column": f"{spec['key']}_id", "db_constraint": True}
+                "db_column": f"{spec['key']}_id", "db_constraint": True,
+                "editable": not self.acting_user_on_create(spec)}
 
 
 class RelationType(FieldType):

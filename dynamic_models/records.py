@@ -114,12 +114,18 @@ def _check_write(record: models.Model, user, *, adding: bool, loaded: dict, chan
         raise _not_yours()
 
 
+def _acting_user_fields(record: models.Model) -> list[str]:
+    """User fields the entity fills with whoever creates a record (the user type's option)."""
+    return [spec["key"] for spec in type(record).lowcode_entity["fields"]
+            if spec["type"] == "user" and spec.get("options", {}).get("acting_user_on_create")]
+
+
 def save(record: models.Model, *, user, action: str = "", data: dict | None = None, request=None,
          files: dict[str, list] | None = None) -> models.Model:
     """Save a validated record as `user` and audit the fields that changed, in one transaction.
 
-    On create, owner fields left empty get the acting user. File and image fields take their
-    new files from `files` ({field key: StoredFiles, ids or uploaded files}; fields left out keep
+    On create, owner fields (the data scope's) and user fields "set to the acting user on create",
+    when left empty, get the acting user. File and image fields take their new files from `files` ({field key: StoredFiles, ids or uploaded files}; fields left out keep
     theirs), checked and attached by dynamic_models.file_fields.
 
     :raises django.core.exceptions.ValidationError: a field the user may not write was changed
@@ -137,7 +143,7 @@ def save(record: models.Model, *, user, action: str = "", data: dict | None = No
         access = None
         if user is not None:
             if adding:
-                for name in rbac_columns.owner_fields(user, type(record), request=request):
+                for name in {*rbac_columns.owner_fields(user, type(record), request=request), *_acting_user_fields(record)}:
                     field = record._meta.get_field(name)
                     if getattr(record, field.attname) is None:
                         setattr(record, field.attname, user.pk)

@@ -4,7 +4,7 @@ offer only the related records the viewer may see (none without view permission 
 import pytest
 from django.db import connection
 
-from dynamic_models import runtime
+from dynamic_models import runtime, transfer
 from dynamic_models import services as entity_services
 from dynamic_models.models import Entity, Field
 from tests.dynamic_models.conftest import design
@@ -77,5 +77,36 @@ def test_user_pickers_list_only_active_people(people, acme, make_user):
     make_user(acme, "gone", is_active=False)
     boss = make_user(acme, "boss", is_staff=True, is_superuser=True)
     connection.set_tenant(acme)
-    page = client_for(boss, key=False).get("/admin/data/expense/add/").content.decode()
+    entity_services.publish(design("errand", [{"key": "assignee", "type": "user"}], label="Errand"))
+    page = client_for(boss, key=False).get("/admin/data/errand/add/").content.decode()
     assert ">alice<" in page and ">gone<" not in page and "AnonymousUser" not in page
+
+
+def test_submitted_by_is_whoever_creates_the_expense_and_read_only_after(people, acme):
+    alice, bob = people["alice"], people["bob"]
+    browser = client_for(alice, key=False)
+    form = {"title": "Admin taxi", "amount": "12.50", "currency": "CNY", "spent_on": "2026-01-05",
+            "submitted_by": bob.pk}
+    page = browser.get("/admin/data/expense/add/").content.decode()
+    assert 'name="submitted_by"' not in page
+    assert browser.post("/admin/data/expense/add/", form).status_code == 302
+    created = runtime.get_model("expense").objects.get(title="Admin taxi")
+    assert created.submitted_by == alice
+    assert "Admin taxi" in browser.get("/admin/data/expense/").content.decode()  # In her own list.
+
+    api = client_for(alice)
+    body = {"title": "API taxi", "amount": "3.00", "spent_on": "2026-01-05"}
+    refused = api.post("/api/v1/data/expense/", {**body, "submitted_by": bob.pk}, content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["submitted_by"][0]["code"] == "read_only"
+    response = api.post("/api/v1/data/expense/", body, content_type="application/json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["submitted_by"] == alice.pk
+    changed = api.patch(f"/api/v1/data/expense/{response.json()['id']}/", {"submitted_by": bob.pk},
+                        content_type="application/json")
+    assert changed.status_code == 400 and changed.json()["submitted_by"][0]["code"] == "read_only"
+
+    # An import (here alice's, through the service: her role may not import) fills it too.
+    report = transfer.import_rows("expense", [(1, {"title": "CSV taxi", "amount": "1", "spent_on": "2026-01-05"})],
+                                  user=alice)
+    assert report["created"] == 1, report
+    assert runtime.get_model("expense").objects.get(title="CSV taxi").submitted_by == alice
