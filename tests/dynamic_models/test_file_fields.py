@@ -553,3 +553,13 @@ def test_admin_hides_or_masks_a_file_field_as_its_column_rule_says(api, claims, 
     # A post cannot put a file there either: the form has no such field.
     bob.post(f"/admin/data/claim/{record_id}/change/", {"title": "Hotel", "receipt": SimpleUploadedFile("x.jpg", jpeg())})
     assert str(claims.objects.get(pk=record_id).receipt_id) == file_id
+
+
+def test_a_file_of_another_tenant_is_unknown_here(api, claims, acme, globex, make_user, globex_client):
+    gina = make_user(globex, "gina", is_staff=True, is_superuser=True)
+    connection.set_tenant(globex)
+    theirs = upload_file(_client_of(globex_client, gina), jpeg(), "globex.jpg")
+    connection.set_tenant(acme)
+    response = api.post("/api/v1/data/claim/", {"title": "x", "receipt": theirs}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["receipt"][0]["code"] == "does_not_exist"
+    assert not StoredFile.objects.filter(pk=theirs).exists()
