@@ -16,12 +16,15 @@ class FilesConfig(AppConfig):
         from files.commands import FilesCommand
         from files.models import StoredFile
         from files.registries import UploadOwner, file_owner_registry
+        from files.services import StorageQuota
         from lowcode.cli import subcommand_registry
         from lowcode.site import SitePart, site_part_registry
+        from lowcode.tenancy.quotas import quota_registry
 
         audit_action_registry.register_all(audit_actions.ACTIONS)
         file_owner_registry.register(UploadOwner())
         subcommand_registry.register(FilesCommand())
+        quota_registry.register(StorageQuota())
         site_part_registry.register(SitePart("files", urls={"files/": "files.urls"},
                                              api_urls={"files/": "files.api_urls"}))
         post_save.connect(receivers.stored_file_created, sender=StoredFile, dispatch_uid="files.preview")

@@ -25,14 +25,17 @@ from django.core import signing
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.db import connection, transaction
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit import services as audit
 from files import audit_actions, safety
 from files.exceptions import FileRefused
 from files.models import FileAttachment, StoredFile
+from lowcode.tenancy import quotas
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +137,20 @@ def sniff(head: bytes, name: str) -> str:
     if safety.extension(name) == ".svg" and content_type in ("text/plain", "application/xml"):
         return SVG
     return content_type
+
+
+class StorageQuota(quotas.Quota):
+    """Tenant.max_storage_bytes against the tenant's blobs (see storage_used)."""
+
+    type = "storage"
+    limit_field = "max_storage_bytes"
+    verbose_name = gettext_lazy("storage")
+
+    def usage(self) -> int:
+        return storage_used()
+
+    def display(self, amount: int) -> str:
+        return filesizeformat(amount)
 
 
 def storage_used() -> int:
@@ -265,10 +282,10 @@ def _store(source, seen: _Inspection, *, name: str, content_type: str, user, pre
             _lock_tenant_files()
             twin = StoredFile.objects.filter(sha256=seen.sha256, size=seen.size).order_by("created_at").first()
             if twin is None or not default_storage.exists(twin.blob_key):
-                quota = getattr(_tenant(), "max_storage_bytes", None)
-                if quota is not None and storage_used() + seen.size > quota:
-                    _refuse(_("This file (%(size)s MB) would pass the storage quota of %(max)s MB.") % {
-                        "size": megabytes(seen.size), "max": megabytes(quota)}, "storage_quota_exceeded")
+                try:
+                    quotas.check("storage", adding=seen.size)
+                except quotas.QuotaExceeded as error:
+                    _refuse(" ".join(error.messages), "quota_exceeded")
                 stored_blob = default_storage.save(_new_blob_key(), File(source, name=name))
                 twin = None
             stored = StoredFile.objects.create(

@@ -8,6 +8,7 @@ import io
 import tempfile
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 
 from audit.models import AuditEvent
 from files import services
@@ -170,7 +171,9 @@ def test_quota_refuses_the_upload_that_would_pass_it(tenant, storage_kind, make_
     before = stored_keys()
     with pytest.raises(FileRefused) as refused:
         services.upload(io.BytesIO(second), name="b.png", user=user)
-    assert refused.value.code == "storage_quota_exceeded"
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.messages == [f"The tenant's quota of storage is reached: {filesizeformat(len(first))} of "
+                                      f"{filesizeformat(tenant.max_storage_bytes)} used."]
     assert stored_keys() == before and StoredFile.objects.count() == 2
 
 
