@@ -148,6 +148,8 @@ class FilesField(serializers.Field):
         return described if self.multiple else (described[0] if described else None)
 
     def to_internal_value(self, data):
+        if self.multiple and isinstance(data, str):
+            data = [data]  # One file (an import's cell of one line).
         if self.multiple and not isinstance(data, list):
             self.fail("incorrect_type", type=_("a list of file ids"))
         items = data if self.multiple else [data]

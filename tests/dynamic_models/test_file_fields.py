@@ -292,6 +292,14 @@ def test_csv_export_shows_name_and_stable_url_and_import_takes_it_back(api, clai
     assert set(claims.objects.filter(title__in=["Again", "Bare"]).values_list("receipt_id", flat=True)) == \
         {uuid.UUID(file_id)}
 
+    # Several files: a line each; one line is a list of one.
+    second = upload_file(api, jpeg("green"), "two.jpg")
+    photos = upload(api, "claim", f'title,photos\nTwo,"{file_id}\n{second}"\nOne,{second}\n')
+    assert photos.status_code == 201, photos.json()
+    by_title = {record.title: record for record in claims.objects.filter(title__in=["Two", "One"])}
+    assert {str(f.pk) for f in file_fields.current_files(by_title["Two"], "photos")} == {file_id, second}
+    assert [str(f.pk) for f in file_fields.current_files(by_title["One"], "photos")] == [second]
+
 
 def test_import_refuses_a_file_the_importer_may_not_use(api, claims, acme, make_user):
     other = make_user(acme, "eve", is_superuser=True, is_staff=True)
