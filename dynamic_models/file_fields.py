@@ -291,10 +291,6 @@ def prepare(record, values: dict[str, list], *, user, adding: bool, loaded: dict
     for key, (field_type, spec) in file_specs(type(record)).items():
         multiple = field_type.is_multiple(spec)
         attname = record._meta.get_field(key).attname
-        if multiple:
-            before = [] if adding else current_files(record, key)
-        else:
-            before = list(StoredFile.objects.filter(pk=loaded[attname])) if loaded.get(attname) else []
         if key in values:
             items = list(values[key] or [])
         elif not multiple and getattr(record, attname) != loaded.get(attname):
@@ -303,6 +299,10 @@ def prepare(record, values: dict[str, list], *, user, adding: bool, loaded: dict
             items = []
         else:
             continue
+        if multiple:
+            before = [] if adding else current_files(record, key)
+        else:
+            before = list(StoredFile.objects.filter(pk=loaded[attname])) if loaded.get(attname) else []
         try:
             after = _stored(record, key, field_type, spec, items, before, user=user, writable=writable)
         except ValidationError as error:
