@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import html
+
+import nh3
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils import formats, timezone
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join, strip_tags
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
 from dynamic_models import diagram, file_fields, records, runtime, services, transfer
+from dynamic_models.api.transfer import export_response
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
 from lowcode.admin_site import ReadOnlyAdminMixin
@@ -257,11 +266,14 @@ class RecordAdmin(admin.ModelAdmin):
 
     form = RecordForm
     formfield_overrides = JSON_INPUTS
+    change_list_template = "dynamic_models/record_change_list.html"
     actions = ["restore_selected", "purge_selected"]
     #: Field key -> the form widget its field type asks for.
     widgets: dict = {}
-    #: Display column -> the field it shows (formulas, files), for the column rules.
+    #: Display column -> the field it shows (formulas, files, auto numbers, rich text), for the column rules.
     column_fields: dict = {}
+    #: Field key -> the display that shows it read-only (an auto number "assigned on save", rich text rendered).
+    read_only_as: dict = {}
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs["queryset"] = records.pickable(request.user, db_field.related_model, request=request)
@@ -347,25 +359,29 @@ class RecordAdmin(admin.ModelAdmin):
         access = self._access(request)
         shown = [self._shown_as(name, access) for name in super().get_readonly_fields(request, obj)]
         return [*(name for name in shown if name),
-                *(name if rule == rbac_columns.READ_ONLY else f"masked_{name}" for name, rule in access.rules.items()
+                *(self.read_only_as.get(name, name) if rule == rbac_columns.READ_ONLY else f"masked_{name}"
+                  for name, rule in access.rules.items()
                   if rule in (rbac_columns.READ_ONLY, rbac_columns.MASKED) and name not in self.model.lowcode_formulas)]
 
     def get_fields(self, request, obj=None):
         # In the entity's order: read-only fields (auto numbers, formulas) would come last.
-        order = {}
-        for spec in self.model.lowcode_entity["fields"]:
-            has_column = field_type_registry.get(spec["type"]).has_column
-            key = spec["key"] if has_column else f"formula_{spec['key']}"
-            order[key] = order[f"masked_{spec['key']}"] = len(order)
+        order = {spec["key"]: position for position, spec in enumerate(self.model.lowcode_entity["fields"])}
         access = self._access(request)
         fields = dict.fromkeys(shown for shown in (self._shown_as(name, access)
                                                    for name in super().get_fields(request, obj)) if shown)
-        return sorted(fields, key=lambda name: order.get(name, len(order)))
+        return sorted(fields, key=lambda name: order.get(self._field_key(name), len(order)))
+
+    def _field_key(self, name: str) -> str:
+        """The entity field a form field or column shows (`masked_iban` -> `iban`)."""
+        return self.column_fields.get(name) or (name.removeprefix("masked_") if name.startswith("masked_") else name)
 
     def get_exclude(self, request, obj=None):
-        # Hidden and masked fields are not in the form at all, so a post cannot set them.
+        # Hidden and masked fields are not in the form at all, so a post cannot set them; nor are
+        # those shown read-only by a display of theirs (rich text).
         refused = sorted(self._access(request).unreadable() - set(self.model.lowcode_formulas))
-        return [*(super().get_exclude(request, obj) or []), *refused] or None
+        read_only = set(self.get_readonly_fields(request, obj))
+        shown = [key for key, display in self.read_only_as.items() if display in read_only]
+        return [*(super().get_exclude(request, obj) or []), *refused, *shown] or None
 
     def save_model(self, request, obj, form, change):
         files = {key: form.cleaned_data[key] for key in file_fields.file_specs(self.model) if key in form.cleaned_data}
@@ -380,33 +396,137 @@ class RecordAdmin(admin.ModelAdmin):
                 records.delete(obj, user=request.user, request=request)
 
     def get_urls(self):
-        return [path("<path:object_id>/history/<int:seq>/restore/", self.admin_site.admin_view(self.restore_version_view),
-                     name=f"{self.opts.app_label}_{self.opts.model_name}_restore_version"), *super().get_urls()]
+        wrap, name = self.admin_site.admin_view, f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/history/<int:seq>/restore/", wrap(self.restore_version_view),
+                 name=f"{name}_restore_version"),
+            re_path(r"^export\.(?P<file_format>csv|xlsx)$", wrap(self.export_view), name=f"{name}_export"),
+            path("import/", wrap(self.import_view), name=f"{name}_import"),
+            path("import/<int:job_id>/", wrap(self.import_job_view), name=f"{name}_import_job"),
+            *super().get_urls(),
+        ]
 
-    def history_view(self, request, object_id, extra_context=None):
-        """The record's timeline from the audit trail, with a restore button per version (AD-3)."""
+    # --- export and import, with the API's services (DM-5) -----------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_export": self._allowed(request, "export"),
+                         "can_import": self._allowed(request, "import"), "list_query": request.GET.urlencode()}
+        return super().changelist_view(request, extra_context)
+
+    def _transfer_serializer(self, request):
+        """The entity's API serializer for the signed-in user (their column rules), relations as ids."""
+        return transfer.record_serializer(self.opts.model_name)(
+            context={"request": request, "user": request.user, "fields": None, "expand": set()})
+
+    def export_view(self, request, file_format: str):
+        """The list as filtered, searched and ordered on the page, as one file (permission `export`)."""
+        if not self._allowed(request, "export"):
+            raise PermissionDenied
+        try:
+            queryset = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(_("The list's filters are not valid."))
+        return export_response(transfer.export_file(
+            self.opts.model_name, self._transfer_serializer(request), queryset, file_format, user=request.user,
+            query=request.GET.dict()))
+
+    def _import_page(self, request, **context):
+        return TemplateResponse(request, "dynamic_models/record_import.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": _("Import %s") %
+            self.opts.verbose_name_plural, "max_mb": round(settings.API_IMPORT_MAX_BYTES / (1024 * 1024), 1),
+            "sync_rows": settings.API_IMPORT_SYNC_MAX_ROWS, **context})
+
+    def import_view(self, request):
+        """Upload a CSV/XLSX file, see its dry run, confirm to import; big files run as a job (permission `import`)."""
+        if not self._allowed(request, "import"):
+            raise PermissionDenied
+        key, form = self.opts.model_name, ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method != "POST":
+            return self._import_page(request, form=form)
+        token = request.POST.get("token", "")
+        try:
+            if token:  # The dry run was seen: import for real.
+                outcome = transfer.run_import(key, transfer.held_upload(key, token, user=request.user),
+                                              user=request.user)
+                transfer.release_upload(token)
+                token = ""
+            elif form.is_valid():
+                source = transfer.source_from_upload(form.cleaned_data["file"])
+                token = transfer.hold_upload(key, source, user=request.user)
+                outcome = transfer.run_import(key, source, user=request.user, dry_run=True)
+            else:
+                return self._import_page(request, form=form)
+        except transfer.TransferError as error:
+            form = ImportUploadForm()
+            form.add_error(None, error.message)
+            return self._import_page(request, form=form)
+        if isinstance(outcome, ImportJob):
+            url = reverse(f"admin:{self.opts.app_label}_{key}_import_job", args=[outcome.pk])
+            return redirect(f"{url}?{urlencode({'token': token})}" if token else url)
+        return self._import_page(request, report=self._readable_report(outcome), token=token,
+                                 form=ImportUploadForm() if outcome["errors"] else None)
+
+    def import_job_view(self, request, job_id: int):
+        """A background import: its progress bar (polling the API's job status), then its report."""
+        job = get_object_or_404(ImportJob, pk=job_id, entity_key=self.opts.model_name)
+        if job.user_id != request.user.pk and not self.has_view_permission(request):
+            raise Http404
+        job = transfer.with_live_progress(job)
+        report = None
+        if job.status == ImportJob.Status.SUCCEEDED or job.errors:
+            report = self._readable_report({"dry_run": job.dry_run, "total": job.total, "valid": job.valid,
+                                            "created": job.created, "errors": job.errors})
+        return self._import_page(request, job=job, report=report, token=request.GET.get("token", ""),
+                                 status_url=reverse("data-import-job", args=[job.pk]),
+                                 form=ImportUploadForm() if job.is_finished and (
+                                     job.status == ImportJob.Status.FAILED or job.errors) else None)
+
+    def _readable_report(self, report: dict) -> dict:
+        """An import report with each row's errors by field label."""
+        labels = {field.name: capfirst(field.verbose_name) for field in self.model._meta.get_fields()
+                  if hasattr(field, "verbose_name")}
+        rows = [{"row": error["row"], "errors": [
+            {"field": labels.get(name, "" if name == "non_field_errors" else name), "message": detail["message"]}
+            for name, details in error["errors"].items() for detail in _flat_details(details)]}
+            for error in report["errors"]]
+        return {**report, "rows": rows, "bad": report["total"] - report["valid"]}
+
+    def _record_or_404(self, request, object_id):
         record = self.get_object(request, object_id)
         if record is None:
             self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return record
+
+    def _page(self, request, template: str, record, title: str, **context):
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": record, "title": title,
+            **context})
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The record's timeline from the audit trail, in words, with a restore link per version (AD-3)."""
+        record = self._record_or_404(request, object_id)
         if not self.has_view_or_change_permission(request, record):
             raise PermissionDenied
-        entries = []
-        for version in records.history(record, user=request.user, request=request):
-            changes = [{"field": name, "before": version.before.get(name), "after": value}
-                       for name, value in version.after.items()]
-            entries.append({"event": version.event, "verb": version.verb, "changes": changes,
-                            "label": audit_action_registry.describe(version.event.action),
-                            "restorable": version.verb in ("create", "update", "restore_version")})
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": record,
-                   "title": _("History: %s") % record, "entries": entries[::-1],
-                   "can_change": self.has_change_permission(request, record), **(extra_context or {})}
-        return TemplateResponse(request, "dynamic_models/record_history.html", context)
+        entries = [{"event": version.event, "verb": version.verb, "changes": version.changes,
+                    "label": audit_action_registry.describe(version.event.action),
+                    "restorable": version.verb in ("create", "update", "restore_version")}
+                   for version in records.history(record, user=request.user, request=request)]
+        return self._page(request, "dynamic_models/record_history.html", record, _("History: %s") % record,
+                          entries=entries[::-1], can_change=self.has_change_permission(request, record),
+                          **(extra_context or {}))
 
     def restore_version_view(self, request, object_id, seq):
-        record = self.get_object(request, object_id)
-        if request.method != "POST" or record is None or not self.has_change_permission(request, record):
+        """GET: what restoring the version would change; POST: restore it."""
+        record = self._record_or_404(request, object_id)
+        if not self.has_change_permission(request, record):
             raise PermissionDenied
+        history_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[record.pk])
         try:
+            if request.method != "POST":
+                event = records.history_event(record, seq)
+                return self._page(request, "dynamic_models/record_restore.html", record,
+                                  _("Restore a version of %s") % record, event=event, history_url=history_url,
+                                  changes=records.restore_changes(record, seq, user=request.user, request=request))
             event = records.restore_version(record, seq, user=request.user, request=request)
         except AuditEvent.DoesNotExist:
             raise Http404(_("This record has no such version.")) from None
@@ -417,7 +537,7 @@ class RecordAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, _("The version of %(time)s is restored.") % {
                 "time": formats.localize(timezone.localtime(event.created_at))}, messages.SUCCESS)
-        return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[record.pk]))
+        return redirect(history_url)
 
     @admin.action(description=gettext_lazy("Restore selected records"))
     def restore_selected(self, request, queryset):
@@ -436,6 +556,19 @@ class RecordAdmin(admin.ModelAdmin):
             self.message_user(request, _("Not purged: %s") % error.args[0], messages.ERROR)
             return
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("File"), help_text=gettext_lazy(
+        "CSV (UTF-8) or XLSX; the first row holds the field keys, as in an export."))
+
+
+def _flat_details(details) -> list[dict]:
+    """A field's import errors ({"code", "message"} items), nested ones (a list's items) flattened."""
+    if isinstance(details, dict):
+        return [details] if "message" in details else [item for value in details.values()
+                                                       for item in _flat_details(value)]
+    return [item for value in details for item in _flat_details(value)]
 
 
 class VisibleRelatedFilter(admin.RelatedFieldListFilter):
@@ -502,13 +635,55 @@ def _masked_files_display(key: str, label: str):
     return display
 
 
-def _formula_display(key: str, label: str):
-    def display(obj):
-        return obj.formula_value(key)
-
+def _named(display, name: str, label: str):
     display.short_description = label
-    display.__name__ = f"formula_{key}"
+    display.__name__ = name
     return display
+
+
+def _formula_display(key: str, label: str):
+    """A formula: its value computed for the stored record; a new record has none yet."""
+
+    def display(obj):
+        if obj._state.adding:
+            return _("Computed on save")
+        value = obj.formula_value(key)
+        return admin.site.empty_value_display if value is None else value
+
+    return _named(display, f"formula_{key}", label)
+
+
+def _assigned_display(key: str, label: str):
+    """A value the database fills (an auto number): a new record shows that it will get one."""
+
+    def display(obj):
+        return _("Assigned on save") if obj._state.adding else getattr(obj, key)
+
+    return _named(display, f"assigned_{key}", label)
+
+
+def _rich_text_display(key: str, label: str):
+    """Rich text read-only in a form: rendered, cleaned again (nh3) as when it was saved."""
+
+    def display(obj):
+        value = getattr(obj, key)
+        return mark_safe(nh3.clean(value)) if value else admin.site.empty_value_display  # noqa: S308 (cleaned)
+
+    return _named(display, f"rich_{key}", label)
+
+
+#: Characters of rich text a list shows.
+LIST_TEXT_CHARS = 80
+
+
+def _plain_text_display(key: str, label: str):
+    """Rich text in a list: its text without markup, shortened."""
+
+    def display(obj):
+        value = getattr(obj, key)
+        return Truncator(html.unescape(strip_tags(value))).chars(LIST_TEXT_CHARS) if value else None
+
+    return _named(admin.display(ordering=key)(display), f"plain_{key}", label)
 
 
 def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
@@ -517,7 +692,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     display = body.get("display_field")
     # The first column links to the record: its display field, else its text.
     list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
-    attrs, widgets, column_fields = {}, {}, {}
+    attrs, widgets, column_fields, read_only_as = {}, {}, {}, {}
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         key, label = spec["key"], spec.get("label") or spec["key"]
@@ -534,21 +709,30 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
             attrs[f"files_{key}"] = staticmethod(_files_display(key, label))
             attrs[f"masked_{key}"] = staticmethod(_masked_files_display(key, label))
             column_fields[f"files_{key}"] = key
-            if spec.get("show_in_list", True) and len(list_display) < 9:
+            if spec.get("show_in_list", True):
                 list_display.append(f"files_{key}")
             if spec.get("read_only"):
                 readonly.append(key)
             continue
         attrs[f"masked_{key}"] = staticmethod(_masked_display(key, label))  # Shown to callers a rule masks it for.
-        if spec.get("show_in_list", True) and cardinality != "many_to_many" and len(list_display) < 9 \
-                and key != display:
-            list_display.append(key)
+        column = key
+        if spec["type"] == "rich_text":
+            column, read_only_as[key] = f"plain_{key}", f"rich_{key}"
+            attrs[column] = staticmethod(_plain_text_display(key, label))
+            attrs[read_only_as[key]] = staticmethod(_rich_text_display(key, label))
+        elif field_type.filled_by_database:
+            read_only_as[key] = f"assigned_{key}"
+            attrs[read_only_as[key]] = staticmethod(_assigned_display(key, label))
+        column_fields.update({name: key for name in (column, read_only_as.get(key)) if name and name != key})
+        # The builder's "show in list" decides; a wide list scrolls (record_change_list.html).
+        if spec.get("show_in_list", True) and cardinality != "many_to_many" and key != display:
+            list_display.append(column)
         if spec.get("filterable") and field_type.filterable:
             list_filter.append(key)
         if spec.get("searchable") and field_type.searchable:
             search_fields.append(key)
         if spec.get("read_only") or field_type.filled_by_database or not model._meta.get_field(key).editable:
-            readonly.append(key)
+            readonly.append(read_only_as.get(key, key))
         widget = field_type.form_widget(spec)
         if widget is not None:
             widgets[key] = widget
@@ -564,6 +748,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
         "inlines": inlines, "list_select_related": True, "widgets": widgets, "column_fields": column_fields,
+        "read_only_as": read_only_as,
     })
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
 

@@ -11,13 +11,17 @@ the server. A caller cannot skip what the service checks.
 from __future__ import annotations
 
 import copy
+import html
 import json
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from guardian.conf import settings as guardian_settings
 
@@ -250,16 +254,97 @@ def _events(record: models.Model):
 
 
 @dataclass(frozen=True)
+class Change:
+    """One field of a version as its reader sees it: its label and its values before and after as text."""
+
+    field: str
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
 class Version:
     """One event of a record's history, with the values its reader may see (RB-5)."""
 
     event: AuditEvent
     before: dict
     after: dict
+    #: The fields whose shown value changed, readable (labels, names, choice labels).
+    changes: tuple[Change, ...] = ()
 
     @property
     def verb(self) -> str:
         return self.event.action.rsplit(".", 1)[-1]
+
+
+class _Reader:
+    """Audited values as a reader sees them: relations by the display field of the records they
+    may see (others as "#id"), users by name, choices by label, rich text as plain text."""
+
+    def __init__(self, model: type[models.Model], user, request=None):
+        self.model, self.user, self.request = model, user, request
+        self.access = rbac_columns.column_access(user, model, request=request)
+        self.files = set(file_fields.file_specs(model))
+        self.rich_text = {spec["key"] for spec in model.lowcode_entity["fields"] if spec["type"] == "rich_text"}
+        self._names: dict[type, dict] = {}
+
+    def _field(self, key: str) -> models.Field | None:
+        try:
+            return self.model._meta.get_field(key)
+        except FieldDoesNotExist:  # Removed since the event: shown by its key.
+            return None
+
+    def label(self, key: str) -> str:
+        model_field = self._field(key)
+        return capfirst(model_field.verbose_name) if model_field is not None else key
+
+    def _names_of(self, related_model: type[models.Model], pks: list) -> list[str]:
+        names = self._names.setdefault(related_model, {})
+        missing = {pk for pk in pks if pk not in names}
+        if missing:
+            if hasattr(related_model, "lowcode_entity"):
+                readable = pickable(self.user, related_model, request=self.request).filter(pk__in=missing)
+                names.update((record.pk, str(record)) for record in readable)
+            else:  # People, by name.
+                names.update((person.pk, person.get_full_name() or person.get_username())
+                             for person in get_user_model()._default_manager.filter(pk__in=missing))
+        return [names.get(pk, f"#{pk}") for pk in pks]
+
+    def text(self, key: str, value) -> str:
+        """`value` of field `key`, as stored in the audit trail (after the column rules), as text."""
+        if value in (None, "", [], {}):
+            return ""
+        if value == ENCRYPTED:
+            return _("(encrypted)")
+        if self.access.is_masked(key):
+            return str(value)
+        if key in self.files:
+            return ", ".join(item["name"] for item in (value if isinstance(value, list) else [value]) if item)
+        if key in self.rich_text:
+            return html.unescape(strip_tags(value))
+        model_field = self._field(key)
+        items = value if isinstance(value, list) else [value]
+        if model_field is not None and model_field.is_relation:
+            return ", ".join(self._names_of(model_field.related_model, items))
+        choices = getattr(getattr(model_field, "base_field", model_field), "flatchoices", None)
+        if choices:
+            labels = dict(choices)
+            return ", ".join(str(labels.get(item, item)) for item in items)
+        if isinstance(value, bool):
+            return _("Yes") if value else _("No")
+        if isinstance(value, dict | list):
+            return json.dumps(value, ensure_ascii=False)
+        return str(value)
+
+    def changes(self, before: dict, after: dict) -> tuple[Change, ...]:
+        """The fields of `after` whose text differs from `before` (None and "" are both empty)."""
+        result = []
+        for key, value in after.items():
+            old, new = self.text(key, before.get(key)), self.text(key, value)
+            if old != new:
+                result.append(Change(key, self.label(key), old, new))
+        return tuple(result)
 
 
 def history(record: models.Model, *, user, request=None) -> list[Version]:
@@ -267,15 +352,48 @@ def history(record: models.Model, *, user, request=None) -> list[Version]:
 
     Hidden fields are left out and masked ones masked, in the values before and after each
     change; a change of hidden fields only is left out altogether, so its time tells nothing.
+    Each version names what changed in words (`Version.changes`); an update that changed
+    nothing the reader sees (an empty note saved as "") is left out too.
     """
-    access = rbac_columns.column_access(user, type(record), request=request)
+    reader = _Reader(type(record), user, request)
     versions = []
     for event in _events(record):
-        after = access.present(event.after)
-        if event.after and not after and not event.action.endswith((".create", ".restore_version")):
+        before, after = reader.access.present(event.before), reader.access.present(event.after)
+        changes = reader.changes(before, after)
+        if event.after and not changes and not event.action.endswith((".create", ".restore_version")):
             continue
-        versions.append(Version(event=event, before=access.present(event.before), after=after))
+        versions.append(Version(event=event, before=before, after=after, changes=changes))
     return versions
+
+
+def history_event(record: models.Model, seq: int) -> AuditEvent:
+    """The record's audit event `seq`.
+
+    :raises AuditEvent.DoesNotExist: the record has no event `seq`.
+    """
+    return _events(record).get(seq=seq)
+
+
+def _restorable_state(record: models.Model, event: AuditEvent) -> dict:
+    """The record's values right after `event` that a restore writes: not those encrypted at
+    rest (not in the trail), nor system columns."""
+    state = audit.state_at(record._meta.label_lower, str(record.pk), event, values(record))
+    return {key: value for key, value in state.items() if key not in _SYSTEM and value != ENCRYPTED}
+
+
+def restore_changes(record: models.Model, seq: int, *, user, request=None) -> list[Change]:
+    """What restoring the record's version `seq` would change, as `user` may see it: each field
+    with its value now and its restored value (shown on the confirmation page before the restore).
+
+    :raises AuditEvent.DoesNotExist: the record has no event `seq`.
+    """
+    event = history_event(record, seq)
+    current = values(record)
+    restored = {key: value for key, value in _restorable_state(record, event).items()
+                if key in current and value != current[key]}
+    reader = _Reader(type(record), user, request)
+    now = reader.access.present({key: current[key] for key in restored})
+    return list(reader.changes(now, reader.access.present(restored)))
 
 
 def restore_version(record: models.Model, seq: int, *, user, request=None) -> AuditEvent:
@@ -291,13 +409,13 @@ def restore_version(record: models.Model, seq: int, *, user, request=None) -> Au
         unique value taken since...), or change a field the user may not write.
     :raises django.core.exceptions.PermissionDenied: outside the user's change scope, before or after.
     """
-    event = _events(record).get(seq=seq)
-    state = audit.state_at(record._meta.label_lower, str(record.pk), event, values(record))
+    event = history_event(record, seq)
+    state = _restorable_state(record, event)
     record.loaded_values = _loaded_values(record)
     file_keys = set(file_fields.file_specs(type(record)))
-    for field in record._meta.concrete_fields:
-        if field.name in state and field.name not in _SYSTEM | file_keys and state[field.name] != ENCRYPTED:
-            setattr(record, field.attname, field.to_python(state[field.name]))
+    for model_field in record._meta.concrete_fields:
+        if model_field.name in state and model_field.name not in file_keys:
+            setattr(record, model_field.attname, model_field.to_python(state[model_field.name]))
     # Files by their ids: a record keeps the files it once held (FileAttachment rows are kept).
     files = {key: [item["id"] for item in (value if isinstance(value, list) else [value]) if item]
              for key, value in state.items() if key in file_keys}

@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import re
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,6 +238,27 @@ def xlsx_file(serializer: serializers.Serializer, queryset, *, title: str) -> IO
     workbook.save(output)
     output.seek(0)
     return output
+
+
+@dataclass
+class ExportFile:
+    """An export as a download: its name, content type and content (CSV bytes streamed, or an XLSX file)."""
+
+    filename: str
+    content_type: str
+    content: Iterator[bytes] | IO[bytes]
+
+
+def export_file(entity_key: str, serializer: serializers.Serializer, queryset, file_format: str, *, user,
+                query: dict) -> ExportFile:
+    """Export `queryset` as the API shows it to `user` (the serializer's context), audited as one
+    event naming the format and the query that chose the records (the API and admin both export so)."""
+    audit.record(dm_actions.RECORDS_EXPORT.of(entity_key), target_type=f"data.{entity_key}", actor=user,
+                 data={"format": file_format, "query": query})
+    filename = export_filename(entity_key, file_format)
+    if file_format == "xlsx":
+        return ExportFile(filename, XLSX_CONTENT_TYPE, xlsx_file(serializer, queryset, title=entity_key))
+    return ExportFile(filename, "text/csv; charset=utf-8", csv_stream(serializer, queryset))
 
 
 # --- reading imports ------------------------------------------------------------------------
@@ -576,6 +598,39 @@ def run_import(entity_key: str, source: ImportSource, *, user=None, dry_run: boo
     if parsed.ignored_columns:
         report["ignored_columns"] = parsed.ignored_columns
     return report
+
+
+# --- uploads held between a dry run and the import --------------------------------------------
+
+#: How long an upload waits, after its dry run, for the import to be confirmed.
+HELD_UPLOAD_TIMEOUT = 3600
+
+
+def _held_key(token: str) -> str:
+    return f"dynamic_models:held_upload:{token}"  # The cache prefixes the tenant's schema.
+
+
+def hold_upload(entity_key: str, source: ImportSource, *, user) -> str:
+    """Keep `source` for a later import by `user` (after its dry run); return the token naming it."""
+    token = secrets.token_urlsafe(24)
+    cache.set(_held_key(token), {"entity": entity_key, "user": user.pk, "format": source.file_format,
+                                 "payload": source.payload}, timeout=HELD_UPLOAD_TIMEOUT)
+    return token
+
+
+def held_upload(entity_key: str, token: str, *, user) -> ImportSource:
+    """The upload `hold_upload` kept for `user` and this entity under `token`.
+
+    :raises TransferError: no such upload (expired, another user's or entity's): upload it again.
+    """
+    held = cache.get(_held_key(token)) if token else None
+    if not held or held["entity"] != entity_key or held["user"] != user.pk:
+        raise TransferError(_("The uploaded file is no longer available; upload it again."), code="expired")
+    return ImportSource(held["format"], held["payload"])
+
+
+def release_upload(token: str) -> None:
+    cache.delete(_held_key(token))
 
 
 # --- import jobs ----------------------------------------------------------------------------

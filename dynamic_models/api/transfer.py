@@ -22,8 +22,6 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from audit import services as audit
-from dynamic_models import audit_actions as dm_actions
 from dynamic_models import transfer
 from dynamic_models.models import ImportJob
 from lowcode.api.parsers import JSONParser
@@ -91,6 +89,16 @@ def _flag(request, name: str) -> bool:
             from None
 
 
+def export_response(exported: transfer.ExportFile) -> FileResponse | StreamingHttpResponse:
+    """The download of an export (the API's and admin's)."""
+    if hasattr(exported.content, "read"):  # A file (XLSX); CSV is streamed as it is written.
+        return FileResponse(exported.content, as_attachment=True, filename=exported.filename,
+                            content_type=exported.content_type)
+    response = StreamingHttpResponse(exported.content, content_type=exported.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, exported.filename)
+    return response
+
+
 class TransferActions:
     """Export and import actions of the record viewsets (RecordViewSet)."""
 
@@ -116,16 +124,8 @@ class TransferActions:
         queryset = self.filter_queryset(self.get_queryset())
         # Files are flat: relations stay ids even with expand=.
         serializer = self.get_serializer(context={**self.get_serializer_context(), "expand": set()})
-        filename = transfer.export_filename(self.entity_key, file_format)
-        audit.record(dm_actions.RECORDS_EXPORT.of(self.entity_key), target_type=f"data.{self.entity_key}", actor=request.user,
-                     data={"format": file_format, "query": request.query_params.dict()})
-        if file_format == "xlsx":
-            return FileResponse(transfer.xlsx_file(serializer, queryset, title=self.entity_key), as_attachment=True,
-                                filename=filename, content_type=_XLSX)
-        response = StreamingHttpResponse(transfer.csv_stream(serializer, queryset),
-                                         content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        return response
+        return export_response(transfer.export_file(self.entity_key, serializer, queryset, file_format,
+                                                    user=request.user, query=request.query_params.dict()))
 
     @extend_schema(
         summary=gettext_lazy("Import records from CSV, XLSX or JSON"),
