@@ -12,7 +12,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.fields import InvalidJSONInput
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
-from dynamic_models import diagram, file_fields, records, runtime, services, transfer
+from dynamic_models import designer, diagram, file_fields, keys, records, runtime, services, transfer
 from dynamic_models.api.transfer import export_response
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
@@ -75,15 +75,55 @@ class JSONInput(forms.JSONField):
 JSON_INPUTS = {models.JSONField: {"form_class": JSONInput}}
 
 
+class FieldFormSet(forms.BaseInlineFormSet):
+    """The fields of a design, checked with their entity as publishing would check them, before
+    anything is saved: the errors show on the field and option they are about."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return  # A field's own errors (a key too long) first.
+        kept = sorted((form for form in self.forms if not self._should_delete_form(form)
+                       and (form.instance.pk or form.has_changed())),
+                      key=lambda form: form.cleaned_data.get("position") or 0)
+        body = services.entity_body(self.instance, fields=[form.instance for form in kept])
+        entity_errors = []
+        for error in services.design_errors(body):
+            parts = error["path"].split("/")
+            if parts[0] == "fields" and len(parts) > 1 and parts[1].isdigit():
+                form = kept[int(parts[1])]
+                name = parts[2] if len(parts) > 2 else None
+                form.add_error(name if name in form.fields else None, error["message"])
+            elif parts[0] != "key":  # The entity form checks its key itself (EntityForm.clean_key).
+                entity_errors.append(_("%(name)s: %(message)s") % {
+                    "name": _entity_attribute(parts[0]), "message": error["message"]})
+        if entity_errors:
+            raise ValidationError(entity_errors)
+
+
+def _entity_attribute(name: str) -> str:
+    try:
+        return str(Entity._meta.get_field(name).verbose_name).capitalize()
+    except LookupError:
+        return name
+
+
+class FieldForm(forms.ModelForm):
+    def clean_options(self):
+        return self.cleaned_data["options"] or {}  # An emptied box means no options, not null.
+
+
 class FieldInline(admin.TabularInline):
+    """The fields of an entity as the designer's list and properties panel (entity_fields_designer.html)."""
+
     model = Field
-    extra = 1
+    form = FieldForm
+    formset = FieldFormSet
+    extra = 0
+    template = "dynamic_models/entity_fields_designer.html"
     fields = ["position", "key", "label", "type", "required", "unique", "index", "default", "options",
               "show_in_list", "filterable", "searchable", "read_only", "encrypted", "help_text"]
     ordering = ["position", "id"]
-    # Compact inputs: a row of the design should fit on a screen (the table scrolls if not).
-    widths = {"position": "3.5em", "key": "9em", "label": "9em", "help_text": "10em", "default": "6em",
-              "options": "17em"}
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -95,20 +135,37 @@ class FieldInline(admin.TabularInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.JSONField):
+            # Raw JSON, shown in the panel's "Advanced: JSON" part; the widgets fill it.
             kwargs["form_class"] = JSONInput
-            kwargs["widget"] = forms.Textarea(attrs={"rows": 1 if db_field.name == "default" else 2})
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2 if db_field.name == "default" else 5,
+                                                     "class": f"designer-json designer-json-{db_field.name}"})
+        elif db_field.name == "position":
+            kwargs["widget"] = forms.HiddenInput(attrs={"class": "designer-position"})
         formfield = _plain_help_texts(super().formfield_for_dbfield(db_field, request, **kwargs))
-        if formfield is not None and db_field.name in self.widths:
-            formfield.widget.attrs["style"] = f"width: {self.widths[db_field.name]}"
         if db_field.name == "default":
             formfield.help_text = _('JSON, e.g. true, 0 or "CNY".')
         return formfield
 
 
+class EntityForm(forms.ModelForm):
+    def clean_translations(self):
+        return self.cleaned_data["translations"] or {}  # An emptied box means none, not null.
+
+    def clean_rules(self):
+        return self.cleaned_data["rules"] or []
+
+    def clean_key(self):
+        errors = keys.key_errors(self.cleaned_data["key"], what="entity", max_length=keys.ENTITY_KEY_MAX)
+        if errors:
+            raise ValidationError([error["message"] for error in errors])
+        return self.cleaned_data["key"]
+
+
 @admin.register(Entity)
 class EntityAdmin(admin.ModelAdmin):
+    form = EntityForm
     formfield_overrides = JSON_INPUTS
-    list_display = ["key", "label", "app", "published_version", "updated_at"]
+    list_display = ["key", "label", "app", "published_version", "state", "updated_at"]
     search_fields = ["key", "label"]
     list_filter = ["app"]
     readonly_fields = ["published_version", "created_at", "updated_at"]
@@ -125,29 +182,49 @@ class EntityAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "key", "table_key"]
         return self.readonly_fields
 
-    def get_fields(self, request, obj=None):
-        # The key stays first, shown with its table once it is fixed.
-        fields = [name for name in super().get_fields(request, obj) if name not in ("key", "table_key")]
-        return ["table_key" if obj and obj.published_version else "key", *fields]
+    def get_fieldsets(self, request, obj=None):
+        # The key first, shown with its table once it is fixed; what few designs need, folded.
+        key = "table_key" if obj and obj.published_version else "key"
+        return [
+            (None, {"fields": [key, ("label", "label_plural"), ("app", "display_field", "ordering")]}),
+            (_("More settings"), {"classes": ["collapse"], "fields": [
+                "description", "sensitive", "translations", "rules", "published_version", "created_at",
+                "updated_at"]}),
+        ]
 
     @admin.display(description=gettext_lazy("key"))
     def table_key(self, obj):
         return format_html('{} <span class="help">({})</span>', obj.key, _("table dm_%s") % obj.key)
+
+    def get_queryset(self, request):
+        self._published = runtime.published_entity_bodies()  # One read for the list's state column.
+        return super().get_queryset(request)
+
+    @admin.display(description=gettext_lazy("state"))
+    def state(self, obj):
+        return _state_badge(services.design_state(obj, published=getattr(self, "_published", None)))
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/preview/", wrap(self.preview_view), name="dynamic_models_entity_preview"),
             path("<int:pk>/rollback/", wrap(self.rollback_view), name="dynamic_models_entity_rollback"),
+            path("<int:pk>/discard/", wrap(self.discard_view), name="dynamic_models_entity_discard"),
+            path("check-expression/", wrap(self.check_expression_view), name="dynamic_models_entity_check_expression"),
             path("diagram/", wrap(self.diagram_view), name="dynamic_models_entity_diagram"),
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        entity = self.get_object(request, object_id)
-        extra_context = {**(extra_context or {}), "migrations": SchemaMigration.objects.filter(
-            entity_key=entity.key)[:20] if entity else []}
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        state = services.design_state(obj) if obj is not None and obj.pk else services.DesignState.NEW
+        context.update({
+            "designer_config": designer.config(obj.key if obj is not None else ""),
+            "design_state": state, "state_badge": _state_badge(state) if obj is not None and obj.pk else "",
+            "can_roll_back": bool(obj and obj.pk and services.can_roll_back(obj.key)),
+            "migrations": SchemaMigration.objects.filter(entity_key=obj.key)[:20] if obj is not None and obj.pk
+            else [],
+        })
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def response_change(self, request, obj):
         if "_preview" in request.POST:
@@ -162,6 +239,11 @@ class EntityAdmin(admin.ModelAdmin):
     def _check_change(self, request, entity):
         if not self.has_change_permission(request, entity):
             raise PermissionDenied
+
+    def _page(self, request, template: str, entity, title: str, **context):
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity, "title": title,
+            **context})
 
     def preview_view(self, request, pk):
         """Show the planned migration; POST publishes it (if nobody published since)."""
@@ -185,14 +267,16 @@ class EntityAdmin(admin.ModelAdmin):
             plan, errors = services.preview(entity), []
         except MetadataError as error:
             plan, errors = None, getattr(error, "errors", [{"path": "", "message": str(error)}])
-        return TemplateResponse(request, "dynamic_models/entity_preview.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
-            "title": _("Preview publishing %s") % entity.key, "plan": plan, "errors": errors,
-        })
+        return self._page(request, "dynamic_models/entity_preview.html", entity,
+                          _("Preview publishing %s") % entity.key, plan=plan, errors=errors)
 
     def rollback_view(self, request, pk):
         entity = get_object_or_404(Entity, pk=pk)
         self._check_change(request, entity)
+        if not services.can_roll_back(entity.key):
+            self.message_user(request, _("%(key)s has no earlier version to roll back to.") % {"key": entity.key},
+                              messages.WARNING)
+            return redirect("admin:dynamic_models_entity_change", entity.pk)
         if request.method == "POST":
             try:
                 migration = services.rollback(entity.key, author=request.user)
@@ -202,10 +286,46 @@ class EntityAdmin(admin.ModelAdmin):
                 self.message_user(request, _("Rolled %(key)s back: version %(version)s is live.")
                                   % {"key": entity.key, "version": migration.to_version}, messages.SUCCESS)
             return redirect("admin:dynamic_models_entity_change", entity.pk)
-        return TemplateResponse(request, "dynamic_models/entity_rollback.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "original": entity,
-            "title": _("Roll back %s") % entity.key,
-        })
+        return self._page(request, "dynamic_models/entity_rollback.html", entity, _("Roll back %s") % entity.key)
+
+    def discard_view(self, request, pk):
+        """Confirm, then put the design back as its live version."""
+        entity = get_object_or_404(Entity, pk=pk)
+        self._check_change(request, entity)
+        if services.design_state(entity) != services.DesignState.CHANGED:
+            self.message_user(request, _("%(key)s has no unpublished changes to discard.") % {"key": entity.key},
+                              messages.WARNING)
+            return redirect("admin:dynamic_models_entity_change", entity.pk)
+        if request.method == "POST":
+            try:
+                services.discard_changes(entity, author=request.user, request=request)
+            except MetadataError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, _("The unpublished changes of %(key)s are discarded: the design is version "
+                                             "%(version)s again.") % {"key": entity.key,
+                                                                      "version": entity.published_version},
+                                  messages.SUCCESS)
+            return redirect("admin:dynamic_models_entity_change", entity.pk)
+        return self._page(request, "dynamic_models/entity_discard.html", entity, _("Discard the changes of %s")
+                          % entity.key, changes=services.unpublished_summary(entity))
+
+    def check_expression_view(self, request):
+        """The formula editor's check as the builder types: POST {"entity", "fields", "expression"}."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        if request.method != "POST":
+            return JsonResponse({"detail": _("Use POST."), "code": "method_not_allowed"}, status=405)
+        try:
+            data = load_json(request.body)
+        except (ValueError, JSONTooDeep):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("expression"), str) \
+                or not isinstance(data.get("fields", []), list):
+            return JsonResponse({"expression": [{"code": "invalid", "message": _(
+                "Send a JSON object with the expression (text) and the fields (a list).")}]}, status=400)
+        return JsonResponse(services.check_expression(str(data.get("entity") or ""), data.get("fields", []),
+                                                      data["expression"]))
 
     def diagram_view(self, request):
         if not self.has_view_permission(request):
@@ -214,6 +334,12 @@ class EntityAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Entity diagram"),
             "svg": diagram.render_svg(runtime.published_entity_bodies()),
         })
+
+
+def _state_badge(state: str) -> str:
+    text = {services.DesignState.NEW: _("Not published"), services.DesignState.CHANGED: _("Unpublished changes"),
+            services.DesignState.LIVE: _("Live")}[state]
+    return format_html('<span class="design-state design-state-{}">{}</span>', state, text)
 
 
 @admin.register(SchemaMigration)

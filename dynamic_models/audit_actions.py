@@ -16,9 +16,11 @@ RECORDS_EXPORT = AuditAction("data.*.export", _("Records exported (%(name)s)"), 
 RECORDS_IMPORT = AuditAction("data.*.import", _("Records imported (%(name)s)"), "data.*")
 MIGRATION_APPLY = AuditAction("dynamic_models.migration.apply", _("Schema migration applied"),
                               "dynamic_models.schemamigration")
+DESIGN_DISCARD = AuditAction("dynamic_models.entity.discard_changes", _("Unpublished design changes discarded"),
+                             "dynamic_models.entity")
 
 #: The record actions by verb, as `records` names them.
 RECORD_ACTIONS = {action.type.rsplit(".", 1)[-1]: action for action in (
     RECORD_CREATE, RECORD_UPDATE, RECORD_DELETE, RECORD_RESTORE, RECORD_PURGE, RECORD_RESTORE_VERSION)}
 
-ACTIONS = [*RECORD_ACTIONS.values(), RECORD_VIEW, RECORDS_EXPORT, RECORDS_IMPORT, MIGRATION_APPLY]
+ACTIONS = [*RECORD_ACTIONS.values(), RECORD_VIEW, RECORDS_EXPORT, RECORDS_IMPORT, MIGRATION_APPLY, DESIGN_DISCARD]

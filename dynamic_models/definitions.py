@@ -119,7 +119,7 @@ class EntityKind(DefinitionKind):
             field_type = field_type_registry.get(spec["type"])
             options_validator = Draft202012Validator(field_type.options_schema)
             option_errors = [{"path": f"{path}/options/{'/'.join(map(str, e.absolute_path))}".rstrip("/"),
-                              "code": e.validator, "message": e.message}
+                              "code": e.validator, "message": option_error_message(e)}
                              for e in options_validator.iter_errors(spec.get("options", {}))]
             errors += option_errors
             if not option_errors:
@@ -152,7 +152,7 @@ class EntityKind(DefinitionKind):
             if name.lstrip("-") not in field_keys | {"id", "created_at", "updated_at"}:
                 errors.append({"path": f"ordering/{index}", "code": "unknown_field",
                                "message": _("Unknown field %(key)r.") % {"key": name}})
-        return errors
+        return [_naming_the_field(error, body["fields"]) for error in errors]
 
     def publish(self, definition, previous, *, author=None) -> None:
         from dynamic_models import schema, services
@@ -232,6 +232,85 @@ class EntityKind(DefinitionKind):
                 lines.append(_("Changed %(path)s: %(old)s → %(new)s")
                              % {"path": path, "old": _compact(change["old"]), "new": _compact(change["new"])})
         return lines
+
+
+#: Options of the built-in field types in words, for messages and the designer's widgets.
+OPTION_LABELS = {
+    "max_length": gettext_lazy("maximum length"), "min_length": gettext_lazy("minimum length"),
+    "regex": gettext_lazy("pattern"), "min": gettext_lazy("minimum"), "max": gettext_lazy("maximum"),
+    "exclusive_min": gettext_lazy("minimum excluded"), "max_digits": gettext_lazy("digits in all"),
+    "decimal_places": gettext_lazy("decimal places"), "not_in_future": gettext_lazy("not in the future"),
+    "choices": gettext_lazy("choices"), "prefix": gettext_lazy("prefix"), "digits": gettext_lazy("digits"),
+    "on_delete": gettext_lazy("when the related record is deleted"),
+    "acting_user_on_create": gettext_lazy("set to the acting user on create"),
+    "target": gettext_lazy("related entity"), "cardinality": gettext_lazy("cardinality"),
+    "expression": gettext_lazy("expression"), "allowed_types": gettext_lazy("allowed file types"),
+    "max_size": gettext_lazy("maximum size in bytes"), "multiple": gettext_lazy("several files"),
+    "value": gettext_lazy("value"), "label": gettext_lazy("label"), "color": gettext_lazy("colour"),
+}
+#: What a missing required option asks the builder to do.
+_MISSING_OPTION = {
+    "choices": gettext_lazy("add at least one choice."),
+    "target": gettext_lazy("choose the entity it relates to."),
+    "expression": gettext_lazy("write its expression."),
+}
+_JSON_TYPES = {
+    "integer": gettext_lazy("a whole number"), "number": gettext_lazy("a number"),
+    "boolean": gettext_lazy("yes or no (true or false)"), "string": gettext_lazy("text"),
+    "array": gettext_lazy("a list"), "object": gettext_lazy("an object"),
+}
+
+
+def option_label(name) -> str:
+    return str(OPTION_LABELS.get(name, str(name).replace("_", " ")))
+
+
+def option_error_message(error) -> str:
+    """A JSON Schema error of a field's options in words naming the option ("add at least one
+    choice.", "the option “maximum length” must be at least 1."), not as a schema path."""
+    path = list(error.absolute_path)
+    kind, limit = error.validator, error.validator_value
+    if kind == "required":
+        missing = [name for name in limit if name not in error.instance][:1] or limit[:1]
+        return str(_MISSING_OPTION.get(missing[0], "")) or _("the option “%(option)s” is required.") % {
+            "option": option_label(missing[0])}
+    if kind == "minItems" and path == ["choices"]:
+        return str(_MISSING_OPTION["choices"])
+    if kind == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        return _("unknown option %(names)s.") % {
+            "names": ", ".join(f"“{name}”" for name in sorted(set(error.instance) - known))}
+    subject = _("the option “%(option)s”") % {"option": option_label(path[0])} if path else _("the options")
+    if len(path) > 1:  # Inside a list option: "choices", item 2, "value".
+        subject = ", ".join([subject, *(_("item %(number)d") % {"number": part + 1} if isinstance(part, int)
+                                        else f"“{option_label(part)}”" for part in path[1:])])
+    sentences = {
+        "type": lambda: _("%(subject)s must be %(type)s.") % {
+            "subject": subject, "type": _JSON_TYPES.get(limit if isinstance(limit, str) else "", limit)},
+        "enum": lambda: _("%(subject)s must be one of: %(values)s.") % {
+            "subject": subject, "values": ", ".join(str(value) for value in limit)},
+        "minimum": lambda: _("%(subject)s must be at least %(limit)s.") % {"subject": subject, "limit": limit},
+        "maximum": lambda: _("%(subject)s must be at most %(limit)s.") % {"subject": subject, "limit": limit},
+        "minLength": lambda: _("%(subject)s must not be empty.") % {"subject": subject} if limit == 1 else
+        _("%(subject)s must have at least %(limit)s characters.") % {"subject": subject, "limit": limit},
+        "maxLength": lambda: _("%(subject)s must have at most %(limit)s characters.")
+        % {"subject": subject, "limit": limit},
+        "maxItems": lambda: _("%(subject)s may hold at most %(limit)s items.") % {"subject": subject, "limit": limit},
+        "uniqueItems": lambda: _("%(subject)s lists an item twice.") % {"subject": subject},
+        "pattern": lambda: _("%(subject)s has characters it may not have.") % {"subject": subject},
+    }
+    return sentences[kind]() if kind in sentences else f"{subject}: {error.message}"
+
+
+def _naming_the_field(error: dict, fields: list[dict]) -> dict:
+    """Start the message of an error about a field with the field's name: the admin shows it in a
+    list of errors, and the API's path ("fields/3/options") is no name for a person."""
+    match = re.match(r"fields/(\d+)(/|$)", error["path"])
+    if not match:
+        return error
+    spec = fields[int(match[1])]
+    name = spec.get("label") or spec.get("key") or _("number %(number)d") % {"number": int(match[1]) + 1}
+    return {**error, "message": _("Field “%(field)s”: %(message)s") % {"field": name, "message": error["message"]}}
 
 
 def _compact(value) -> str:

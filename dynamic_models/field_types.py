@@ -23,7 +23,8 @@ _REGEX = {"type": "string", "maxLength": 500}
 _CHOICES = {
     "type": "array", "minItems": 1, "maxItems": 500,
     "items": {"type": "object", "required": ["value"], "additionalProperties": False, "properties": {
-        "value": {"type": "string", "minLength": 1, "maxLength": 64}, "label": {"type": "string", "maxLength": 200}}},
+        "value": {"type": "string", "minLength": 1, "maxLength": 64}, "label": {"type": "string", "maxLength": 200},
+        "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}}},
 }
 RANGE_LOOKUPS = ("exact", "in", "range", "gt", "gte", "lt", "lte", "isnull")
 TEXT_LOOKUPS = ("exact", "iexact", "icontains", "istartswith", "in", "isnull")

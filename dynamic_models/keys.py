@@ -3,6 +3,7 @@ records and names of the records API's filters."""
 
 from __future__ import annotations
 
+import builtins
 import functools
 import keyword
 import re
@@ -150,6 +151,17 @@ SQL_RESERVED = {
 }
 
 
+#: Names the `site` module adds for interactive sessions; no program refers to them.
+_INTERACTIVE_BUILTINS = {"copyright", "credits", "exit", "help", "license", "quit"}
+
+
+def python_builtins() -> frozenset[str]:
+    """Python's built-in names (`list`, `type`, `id`...), kept from entity keys: ejected models and
+    migrations name their classes after the key, and there a built-in name reads as Python's own."""
+    return frozenset(name for name in dir(builtins) if name.islower() and not name.startswith("_")) \
+        - _INTERACTIVE_BUILTINS
+
+
 def key_errors(key: object, *, what: str, max_length: int) -> list[dict]:
     """Return why `key` cannot name an entity or field, as {"code", "message"} (empty when it can)."""
     if not isinstance(key, str) or not key:
@@ -172,6 +184,13 @@ def key_errors(key: object, *, what: str, max_length: int) -> list[dict]:
     if key in SQL_RESERVED:
         return [{"code": "sql_reserved", "message": _("%(key)r is an SQL reserved word and cannot be a %(what)s key.")
                  % {"what": what, "key": key}}]
+    if what == "entity" and key in python_builtins():
+        return [{"code": "python_builtin", "message": _(
+            "%(key)r is a built-in name of Python and cannot be an entity key.") % {"key": key}}]
+    if what == "entity" and key in record_attributes():
+        return [{"code": "reserved", "message": _(
+            "%(key)r is a system field or method that every record has and cannot be an entity key.")
+            % {"key": key}}]
     if what == "field" and key in record_attributes():
         return [{"code": "reserved", "message": _(
             "%(key)r is a system field or method that every record has and cannot be a field key.") % {"key": key}}]

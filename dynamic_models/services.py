@@ -7,13 +7,19 @@ after a rollback or an import the design shows what is live.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
 from django.utils.translation import gettext as _
+from jsonschema import Draft202012Validator
 
-from dynamic_models import formulas, runtime, schema
+from audit import services as audit
+from dynamic_models import audit_actions, formulas, runtime, schema
+from dynamic_models.keys import KEY_RE
 from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
+from dynamic_models.registries import field_type_registry
+from lowcode.expressions import ExpressionError, compile_expression
 from metadata import services as metadata
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, MetadataError
 from metadata.models import Definition
@@ -23,8 +29,11 @@ _FIELD_FLAGS = ("required", "unique", "index", "read_only", "encrypted", "show_i
                 "searchable")
 
 
-def entity_body(entity: Entity) -> dict:
-    """Return the metadata body of an entity's current design."""
+def entity_body(entity: Entity, *, fields: list[Field] | None = None) -> dict:
+    """Return the metadata body of an entity's current design.
+
+    :param fields: the design's fields in order, if not those stored (a form about to save them).
+    """
     body = {"key": entity.key, "label": entity.label, "label_plural": entity.label_plural,
             "description": entity.description, "app": entity.app, "fields": []}
     if entity.display_field:
@@ -38,7 +47,7 @@ def entity_body(entity: Entity) -> dict:
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
-    for field in entity.fields.order_by("position", "id"):
+    for field in entity.fields.order_by("position", "id") if fields is None else fields:
         spec = {"id": field.uid, "key": field.key, "type": field.type, "label": field.label,
                 "help_text": field.help_text, "options": field.options or {},
                 **{flag: getattr(field, flag) for flag in _FIELD_FLAGS}}
@@ -183,7 +192,8 @@ def entity_status() -> list[dict]:
         draft_body = entity_body(entity)
         live = published.get(entity.key)
         rows.append({"key": entity.key, "label": entity.label, "published_version": entity.published_version,
-                     "fields": len(draft_body["fields"]), "pending_changes": live != draft_body if live else True,
+                     "fields": len(draft_body["fields"]),
+                     "pending_changes": design_state(entity, draft_body, published=published) != DesignState.LIVE,
                      "rows": runtime.get_model(entity.key).all_objects.count() if live else None,
                      "removed_columns": len(schema.removed_columns(entity.key)) if live else 0})
     return rows
@@ -204,10 +214,103 @@ class DesignConflict(MetadataError):
 def design_detail(entity: Entity) -> dict:
     """Return the design's body, complete, with its published version and whether it differs."""
     body = entity_body(entity)
-    published = metadata.get_published(KIND, entity.key)
     return {"display_field": "", "ordering": [], "translations": {}, "rules": [], **body,
             "published_version": entity.published_version,
-            "pending_changes": published is None or published.body != body}
+            "pending_changes": design_state(entity, body) != DesignState.LIVE}
+
+
+class DesignState:
+    """How a design stands to its live version."""
+
+    NEW = "new"  # Never published.
+    CHANGED = "changed"  # Published, with unpublished changes.
+    LIVE = "live"  # As published.
+
+
+def design_state(entity: Entity, body: dict | None = None, *, published: dict | None = None) -> str:
+    """Whether the design of `entity` (its body, if computed already) is new, changed or live.
+
+    :param published: the published bodies by key (`runtime.published_entity_bodies()`), when
+        asking for many entities; else the entity's published version is read.
+    """
+    if published is not None:
+        live = published.get(entity.key)
+    else:
+        definition = metadata.get_published(KIND, entity.key)
+        live = definition.body if definition else None
+    if live is None:
+        return DesignState.NEW
+    return DesignState.LIVE if live == (body or entity_body(entity)) else DesignState.CHANGED
+
+
+def design_errors(body: dict) -> list[dict]:
+    """Why the design `body` could not be published, as {"path", "code", "message"}; [] if it could.
+
+    The admin checks a design before it saves it, as the API does: an invalid design is refused
+    when it is saved, not later at the preview.
+    """
+    try:
+        metadata.validate(KIND, normalize_body(body))
+    except DefinitionValidationError as error:
+        return error.errors
+    return []
+
+
+def can_roll_back(entity_key: str) -> bool:
+    """Whether the live version of the entity has an earlier version to go back to."""
+    published = metadata.get_published(KIND, entity_key)
+    return published is not None and Definition.objects.filter(
+        kind=KIND, key=entity_key, status=Definition.Status.ARCHIVED, version__lt=published.version).exists()
+
+
+def discard_changes(entity: Entity, *, author=None, request=None) -> Entity:
+    """Put the design back as its live version, dropping its unpublished changes (audited).
+
+    :raises DesignConflict: the entity was never published (delete the design instead).
+    :raises PermissionDenied: `author` may not design.
+    """
+    if author is not None and not metadata.may_design(author):
+        raise PermissionDenied(_("Only designers (staff users with designer access) change definitions."))
+    with transaction.atomic():
+        entity = Entity.objects.select_for_update().get(pk=entity.pk)
+        published = metadata.get_published(KIND, entity.key)
+        if published is None:
+            raise DesignConflict(_("%(key)s was never published: there is no live version to go back to; delete "
+                                   "the design instead.") % {"key": entity.key})
+        dropped = _summary(published.body, entity_body(entity))
+        entity = save_design(published.body, published_version=published.version)
+        audit.record(audit_actions.DESIGN_DISCARD, target=entity, actor=author, request=request,
+                     data={"version": published.version, "dropped": dropped})
+    return entity
+
+
+def unpublished_summary(entity: Entity) -> list[str]:
+    """The design's changes since its live version, in words (what discarding would drop)."""
+    published = metadata.get_published(KIND, entity.key)
+    return _summary(published.body, entity_body(entity)) if published else []
+
+
+def check_expression(entity_key: str, fields: list, expression: str) -> dict:
+    """What a formula editor shows while the builder types: {"type": "a number"} or {"errors": [...]}.
+
+    :param fields: the design's fields as the editor has them (unsaved); those whose spec is not
+        valid yet are left out, so the expression is checked against the others.
+    """
+    body = {"key": entity_key, "fields": [spec for spec in fields if _usable_in_expressions(spec)]}
+    try:
+        value_type = compile_expression(expression).check(formulas.expression_fields(body, database=True))
+    except ExpressionError as error:
+        return {"errors": [{"code": error.code, "message": str(error), "position": error.position}]}
+    return {"type": value_type.describe(), "errors": []}
+
+
+def _usable_in_expressions(spec) -> bool:
+    """A field spec whose key, type and options are valid, so its expression type can be known."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("key"), str) or not KEY_RE.match(spec["key"]) \
+            or not field_type_registry.is_registered(str(spec.get("type"))) or not isinstance(spec.get("options"), dict):
+        return False
+    field_type = field_type_registry.get(spec["type"])
+    return not any(Draft202012Validator(field_type.options_schema).iter_errors(spec["options"]))
 
 
 def entity_overview() -> list[dict]:
