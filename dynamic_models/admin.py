@@ -583,9 +583,7 @@ class RecordAdmin(admin.ModelAdmin):
             else:
                 return self._import_page(request, form=form)
         except transfer.TransferError as error:
-            form = ImportUploadForm()
-            form.add_error(None, error.message)
-            return self._import_page(request, form=form)
+            return self._import_page(request, form=ImportUploadForm(), error=error.message)
         if isinstance(outcome, ImportJob):
             url = reverse(f"admin:{self.opts.app_label}_{key}_import_job", args=[outcome.pk])
             return redirect(f"{url}?{urlencode({'token': token})}" if token else url)
