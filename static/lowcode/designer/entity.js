@@ -165,12 +165,12 @@
         area.selectionStart = area.selectionEnd = start + snippet.length - (snippet.endsWith(")") ? 1 : 0);
         area.dispatchEvent(new Event("input"));
       };
-      const fieldPicker = el("select", {"aria-label": text.insert_field}, [el("option", {value: "", text: text.insert_field})]);
-      fieldPicker.addEventListener("focus", () => {
-        fieldPicker.replaceChildren(el("option", {value: "", text: text.insert_field}),
-          ...fieldSpecs(panel).filter((spec) => spec.type !== "formula")
-            .map((spec) => el("option", {value: spec.key, text: spec.key})));
-      });
+      const fieldPicker = el("select", {"aria-label": text.insert_field});
+      const listFields = () => fieldPicker.replaceChildren(el("option", {value: "", text: text.insert_field}),
+        ...fieldSpecs(panel).filter((spec) => spec.type !== "formula")
+          .map((spec) => el("option", {value: spec.key, text: spec.key})));
+      listFields();
+      fieldPicker.addEventListener("focus", listFields); // Fields added or renamed since.
       fieldPicker.addEventListener("change", () => { if (fieldPicker.value) insert(fieldPicker.value); fieldPicker.value = ""; });
       const functionPicker = el("select", {"aria-label": text.insert_function}, [
         el("option", {value: "", text: text.insert_function}),
@@ -353,6 +353,12 @@
         input(panel, "position").value = String(position);
       });
     }
+
+    // In the order of their positions: a form shown again after an error lists its fields as posted.
+    const list = root.querySelector(".designer-list");
+    const position = (item) => Number(input(root.querySelector(`.designer-panel[data-index="${item.dataset.index}"]`),
+      "position").value) || 0;
+    [...list.children].sort((a, b) => position(a) - position(b)).forEach((item) => list.append(item));
 
     const designer = D.list(root, {
       itemFor,
