@@ -24,7 +24,7 @@ from django.views.generic import RedirectView
 from lowcode.admin_site import TenantAdminSite
 from lowcode.api.views import not_found as api_not_found
 from lowcode.registry import Instance, Registry
-from lowcode.views import HomeView
+from lowcode.views import ERROR_HANDLERS, HomeView
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ def urlconf() -> types.ModuleType:
             replaced = built
             module = types.ModuleType(f"lowcode.urls.tenant_{schema_name}")
             module.urlpatterns = urlpatterns(build_admin_site(), per_tenant=True)
+            module.handler403, module.handler404, module.handler500 = ERROR_HANDLERS
             built = _sites[schema_name] = _BuiltSite(tokens, module)
             if replaced is not None:
                 # Resolvers cache the old URLconf (and through it the old admin and views).

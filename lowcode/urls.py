@@ -6,6 +6,7 @@ app (its entities' admin and data API).
 
 from django.contrib import admin
 
-from lowcode import site
+from lowcode import site, views
 
 urlpatterns = site.urlpatterns(admin.site, per_tenant=False)
+handler403, handler404, handler500 = views.ERROR_HANDLERS

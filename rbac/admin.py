@@ -7,24 +7,30 @@ then calls rbac.services so that groups are synced, caches invalidated and the c
 from __future__ import annotations
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Q
 from django.template.response import TemplateResponse
-from django.urls import path
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from lowcode.tenancy.admin import TenantUserAdmin
 from rbac import services
 from rbac.models import ColumnRule, DataScope, Department, Role
 from rbac.registries import (
     ENTITY_ACTIONS,
+    ENTITY_PREFIX,
     UnknownOperation,
     entity_operation,
     entity_records,
     operation_type_registry,
+    parse_entity_operation,
 )
 
 
@@ -53,18 +59,80 @@ def field_choices(current: str = "", *, user_fields_only: bool = False) -> list:
     return [("", "---------"), *groups]
 
 
-def operation_choices() -> list[tuple[str, str]]:
-    return [(op.type, f"{op.type}: {op.label}") for op in operation_type_registry.get_all()]
+def operation_choices(current=()) -> list:
+    """Registered operations of installed apps, grouped by app (and those the role holds already)."""
+    groups: dict[str, list] = {}
+    for op in sorted(operation_type_registry.get_all(), key=lambda op: op.type):
+        if op.installed or op.type in current:
+            name = apps.get_app_config(op.app_label).verbose_name if op.installed else op.app_label
+            groups.setdefault(str(name), []).append((op.type, f"{op.label} ({op.type})"))
+    return sorted(groups.items())
+
+
+def entity_action_choices() -> list:
+    """Each published entity's actions, as operations ("data.expense.view"), grouped by entity."""
+    return [(resource.label, [(entity_operation(key, action), str(ACTION_NAMES[action])) for action in ENTITY_ACTIONS])
+            for key, resource in sorted(entity_records().published().items())]
+
+
+ACTION_NAMES = {"view": gettext_lazy("View"), "add": gettext_lazy("Add"), "change": gettext_lazy("Change"),
+                "delete": gettext_lazy("Delete"), "export": gettext_lazy("Export"), "import": gettext_lazy("Import")}
+
+
+class EntityActionsWidget(forms.CheckboxSelectMultiple):
+    """A grid: one row per entity, one column per action."""
+
+    template_name = "rbac/widgets/entity_actions.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["actions"] = [ACTION_NAMES[action] for action in ENTITY_ACTIONS]
+        return context
+
+
+def _entity_permission_q(operations) -> Q:
+    wanted = Q(pk__in=[])
+    for operation in operations:
+        parsed = parse_entity_operation(operation)
+        wanted |= Q(content_type__model=parsed.entity_key, codename=f"{parsed.action}_{parsed.entity_key}")
+    return wanted & Q(content_type__app_label=ENTITY_PREFIX)
 
 
 class RoleForm(forms.ModelForm):
+    """A role's grants as people read them: entity actions in a grid, operations of installed apps by app.
+
+    Django's own permissions of other models are the superusers' advanced view (`permissions`); for
+    others the form leaves them as they are.
+    """
+
+    entity_actions = forms.MultipleChoiceField(
+        label=gettext_lazy("entity actions"), required=False, widget=EntityActionsWidget,
+        help_text=gettext_lazy("What holders of the role may do with the records of each published entity. "
+                               "Data scopes below narrow which records."))
     operations = forms.MultipleChoiceField(
         label=gettext_lazy("operations"), required=False, widget=forms.CheckboxSelectMultiple,
-        choices=operation_choices, help_text=gettext_lazy("What holders of the role may do besides entity actions."))
+        help_text=gettext_lazy("What holders of the role may do besides entity actions."))
 
     class Meta:
         model = Role
-        fields = ["key", "name", "description", "parents", "operations", "permissions", "users"]
+        fields = ["key", "name", "description", "parents", "entity_actions", "operations", "permissions", "users"]
+        labels = {"permissions": gettext_lazy("other Django permissions")}
+        help_texts = {"permissions": gettext_lazy("Permissions of the other models, as Django names them (advanced)."
+                                                  " Entity actions are set above.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        role = self.instance
+        self.fields["operations"].choices = operation_choices(role.operations if role.pk else ())
+        self.fields["entity_actions"].choices = entity_action_choices()
+        if "permissions" in self.fields:
+            self.fields["permissions"].queryset = self.fields["permissions"].queryset.exclude(
+                content_type__app_label=ENTITY_PREFIX)
+        if role.pk:
+            self.initial["entity_actions"] = [
+                entity_operation(model, codename.split("_", 1)[0]) for model, codename in
+                role.permissions.filter(content_type__app_label=ENTITY_PREFIX).values_list(
+                    "content_type__model", "codename")]
 
     def clean(self):
         cleaned = super().clean()
@@ -76,6 +144,17 @@ class RoleForm(forms.ModelForm):
             except forms.ValidationError as error:
                 self.add_error("parents", error.message_dict.get("parents", error.messages))
         return cleaned
+
+    def _save_m2m(self):
+        role = self.instance
+        shown = {operation for _entity, actions in self.fields["entity_actions"].choices for operation, _label in actions}
+        # Actions on entities not published now (not shown) stay as they are.
+        unshown = list(role.permissions.filter(content_type__app_label=ENTITY_PREFIX).exclude(
+            _entity_permission_q(shown)))
+        super()._save_m2m()  # The advanced `permissions`, of other models, if the form has them.
+        others = role.permissions.exclude(content_type__app_label=ENTITY_PREFIX)
+        chosen = Permission.objects.filter(_entity_permission_q(self.cleaned_data["entity_actions"]))
+        role.permissions.set([*others, *unshown, *chosen])
 
 
 class DataScopeForm(forms.ModelForm):
@@ -171,14 +250,19 @@ class RoleAdmin(admin.ModelAdmin):
     search_fields = ["key", "name", "description"]
     list_filter = ["builtin"]
     filter_horizontal = ["parents", "permissions", "users"]
-    readonly_fields = ["builtin", "group"]
+    readonly_fields = ["builtin"]
     inlines = [DataScopeInline, ColumnRuleInline]
     change_list_template = "rbac/role_change_list.html"
     fieldsets = [
-        (None, {"fields": ["key", "name", "description", "builtin", "group"]}),
+        (None, {"fields": ["key", "name", "description", "builtin"]}),
         (gettext_lazy("Inheritance and holders"), {"fields": ["parents", "users"]}),
-        (gettext_lazy("Grants"), {"fields": ["operations", "permissions"]}),
+        (gettext_lazy("Grants"), {"fields": ["entity_actions", "operations"]}),
     ]
+    advanced_fieldset = (gettext_lazy("Advanced"), {"fields": ["permissions"], "classes": ["collapse"]})
+
+    def get_fieldsets(self, request, obj=None):
+        # Raw Django permissions are for superusers; everyone else grants through entity actions and operations.
+        return [*self.fieldsets, self.advanced_fieldset] if request.user.is_superuser else self.fieldsets
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("parents", "users")
@@ -279,3 +363,64 @@ class DepartmentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for department in queryset.order_by("-path"):
             services.delete_department(department, actor=request.user)
+
+
+def role_sources_text(sources) -> str:
+    """How a user holds a role, in words: "directly", "as member of Sales", "inherited from manager"."""
+    words = {"direct": lambda via: _("directly"),
+             "member": lambda via: _("as member of %(department)s") % {"department": via},
+             "manager": lambda via: _("as manager of %(department)s") % {"department": via},
+             "inherited": lambda via: _("inherited from %(role)s") % {"role": via}}
+    return ", ".join(words[source.how](source.via) for source in sources)
+
+
+class RoleUserAdmin(TenantUserAdmin):
+    """The tenant's user page: the roles a user holds, read-only and linked; roles are granted on the role's page.
+
+    Django's groups mirror the roles (rbac.services.sync) and raw user permissions are the superusers'
+    advanced view: tenant staff never see Django's permission lists.
+    """
+
+    list_filter = ["is_staff", "is_superuser", "is_active", "rbac_roles"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return super().get_fieldsets(request, obj)
+        fieldsets = []
+        for name, options in super().get_fieldsets(request, obj):
+            fields = [field for field in options["fields"] if field not in ("groups", "user_permissions")]
+            if "is_superuser" in fields:
+                fields.append("roles")
+            fieldsets.append((name, {**options, "fields": fields}))
+        if request.user.is_superuser:
+            fieldsets.append((_("Advanced"), {"fields": ["user_permissions"], "classes": ["collapse"],
+                                              "description": _("Permissions given to this user alone, besides "
+                                                               "their roles.")}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "roles"]
+
+    @admin.display(description=gettext_lazy("roles"))
+    def roles(self, user):
+        sources = services.effective(user).role_sources if user.pk else {}
+        if not sources:
+            return _("No role. Give one on the role's page.")
+        roles = Role.objects.in_bulk(sources, field_name="key")
+        return format_html_join(
+            mark_safe("<br>"), '<a href="{}">{}</a> <span class="quiet">({})</span>',
+            ((reverse("admin:rbac_role_change", args=[roles[key].pk]), roles[key], role_sources_text(sources[key]))
+             for key in sorted(sources) if key in roles))
+
+
+def adopt_user_admin() -> None:
+    """Show the tenant's users with their roles and leave the groups (the roles' mirrors) out of its admin.
+
+    Called from RbacConfig.ready(), after lowcode.tenancy registered its user admin.
+    """
+    user_model = get_user_model()
+    if admin.site.is_registered(user_model):
+        admin.site.unregister(user_model)
+    admin.site.register(user_model, RoleUserAdmin)
+    if admin.site.is_registered(Group):
+        admin.site.unregister(Group)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from lowcode.admin_site import action_label
 from lowcode.registry import Instance, NotRegistered, Registry
 
 ENTITY_PREFIX = "data"
@@ -39,14 +41,22 @@ class OperationType(Instance):
     label = ""
     """A short, translatable name shown in admin."""
     group = ""
-    """The product area ("designer", "pages", "workflows"...): admin groups choices by it."""
+    """The product area ("designer", "pages", "workflows"...)."""
+    app_label = ""
+    """The label of the app that does the operation (default: the group): roles offer it only while that app is
+    installed, and admin lists it under the app's name."""
 
-    def __init__(self, type: str = "", label: str = "", group: str = ""):
+    def __init__(self, type: str = "", label: str = "", group: str = "", app_label: str = ""):
         if type:
             self.type = type
         if label:
             self.label = label
         self.group = group or self.group or self.type.split(".", 1)[0]
+        self.app_label = app_label or self.app_label or self.group
+
+    @property
+    def installed(self) -> bool:
+        return self.app_label in apps.app_configs
 
     def __repr__(self):
         return f"<OperationType {self.type}>"
@@ -88,6 +98,19 @@ def parse_entity_operation(operation: str) -> EntityOperation | None:
     return None
 
 
+def operation_label(operation: str) -> str:
+    """What an operation allows, in words: "View expenses" for "data.expense.view", a registered one's label."""
+    parsed = parse_entity_operation(operation)
+    if parsed is None:
+        return str(operation_type_registry.get(operation).label) if operation_type_registry.is_registered(
+            operation) else operation
+    try:
+        things = entity_records().get_model(parsed.entity_key)._meta.verbose_name_plural
+    except LookupError:
+        things = parsed.entity_key
+    return action_label(parsed.action, things)
+
+
 def validate_operation(operation: str) -> EntityOperation | None:
     """Return the parsed entity action, None for a registered operation, or raise UnknownOperation."""
     parsed = parse_entity_operation(operation)
@@ -98,14 +121,14 @@ def validate_operation(operation: str) -> EntityOperation | None:
 
 #: The operations rbac itself knows; other apps may register more from their `ready()`.
 BUILTIN_OPERATIONS = [
-    OperationType("designer.access", _("Design entities, forms, pages and workflows")),
+    OperationType("designer.access", _("Design entities, forms, pages and workflows"), app_label="metadata"),
     OperationType("pages.page.view", _("View pages")),
     OperationType("pages.menu.view", _("See menu entries")),
     OperationType("pages.button.use", _("Use page buttons and actions")),
     OperationType("workflows.process.start", _("Start workflow processes")),
     OperationType("workflows.task.act", _("Act on workflow tasks")),
     OperationType("plugins.manage", _("Manage plugins")),
-    OperationType("api.access", _("Use the REST API")),
+    OperationType("api.access", _("Use the REST API"), app_label="apikeys"),
     OperationType("audit.view", _("View the audit trail")),
     OperationType("rbac.manage", _("Manage roles, departments and permissions")),
 ]

@@ -167,8 +167,10 @@ class RecordPermissions(permissions.BasePermission):
 
     def has_permission(self, request, view):
         operation = rbac.entity_operation(view.entity_key, self.action_of(view, request))
-        return bool(request.user and request.user.is_authenticated
-                    and rbac.check(request.user, operation, request=request))
+        if rbac.check(request.user, operation, request=request):
+            return True
+        self.message = rbac.denial(operation)  # The 403 names the missing operation.
+        return False
 
     def has_object_permission(self, request, view, obj):
         # Visible records were found through the view scope; changing one needs the change scope.

@@ -47,7 +47,7 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(str(exc) if exc.args else None)  # Its message says what is missing.
     elif isinstance(exc, DjangoValidationError):
         exc = as_validation_error(exc)
     elif isinstance(exc, ProtectedError | RestrictedError):

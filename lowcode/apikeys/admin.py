@@ -15,8 +15,10 @@ class ApiKeyAddForm(forms.ModelForm):
     scopes = forms.CharField(
         label=gettext_lazy("scopes"), widget=forms.Textarea(attrs={"rows": 3}),
         initial=", ".join(services.DEFAULT_SCOPES),
-        help_text=gettext_lazy("Separated by commas or new lines: <resource>:read or <resource>:write, where the "
-                               "resource is an entity key, * (every entity) or metadata. Write implies read."))
+        help_text=gettext_lazy("What the key may do, one scope per line or separated by commas. A scope is an "
+                               "entity key, * for every entity or metadata for the design, then :read or :write "
+                               "(write includes read). For example expense:read reads expenses, *:write reads and "
+                               "changes every entity's records, metadata:read reads the design."))
 
     class Meta:
         model = ApiKey

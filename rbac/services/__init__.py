@@ -17,7 +17,7 @@ guards (operations, resource types) in `rbac.registries`, column access in `rbac
 
 from audit import services as audit
 from rbac.registries import UnknownOperation, entity_operation
-from rbac.services.checks import check, field_rules, is_active, mask, schema_variant, scope_queryset
+from rbac.services.checks import check, denial, field_rules, is_active, mask, schema_variant, scope_queryset
 from rbac.services.compute import ColumnRuleSpec, Effective, ScopeSpec
 from rbac.services.departments import (
     add_member,
@@ -78,6 +78,7 @@ __all__ = [
     "create_role",
     "delete_department",
     "delete_role",
+    "denial",
     "department_changed",
     "department_state",
     "effective",

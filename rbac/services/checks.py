@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from rbac.registries import ENTITY_PREFIX, EntityOperation, entity_key_of, entity_records, validate_operation
+from lowcode.admin_site import missing_permission
+from rbac.registries import (
+    ENTITY_PREFIX,
+    EntityOperation,
+    entity_key_of,
+    entity_records,
+    operation_label,
+    validate_operation,
+)
 from rbac.scopes import NOTHING, scope_action, scope_kind
 from rbac.services.compute import EMPTY, Effective
 from rbac.services.effective_cache import effective
@@ -105,6 +113,11 @@ def check(user, operation: str, obj=None, *, request=None) -> bool:
     if parsed.permission in eff.perms and _in_scope(user, eff, parsed, obj):
         return True
     return (parsed.entity_key, parsed.action, obj.pk) in eff.grants
+
+
+def denial(operation: str) -> str:
+    """Why `check` refused `operation`, in words: "You need the permission 'View expenses' (data.expense.view)."."""
+    return missing_permission(operation_label(operation), operation)
 
 
 def field_rules(user, entity_key: str, *, request=None) -> dict[str, str]:

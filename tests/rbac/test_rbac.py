@@ -553,12 +553,12 @@ def test_admin_role_form_syncs_and_audits(world, root, acme_client, monkeypatch)
     form = acme_client.get(f"/admin/rbac/role/{world.member.pk}/change/")
     assert form.status_code == 200
     page = form.content.decode()
-    assert 'value="designer.access"' in page and "Data | Expense | Can export Expense" in page
+    assert 'value="designer.access"' in page and 'value="data.expense.export"' in page
     assert '<option value="submitted_by"' in page and 'name="scopes-0-expression"' in page
     view = Permission.objects.get(content_type__app_label="data", codename="view_expense")
     data = {
         "key": "controller", "name": "Controller", "description": "",
-        "parents": [world.member.pk], "users": [world.bob.pk], "permissions": [view.pk],
+        "parents": [world.member.pk], "users": [world.bob.pk], "entity_actions": ["data.expense.view"],
         "operations": ["audit.view"],
         "scopes-TOTAL_FORMS": "1", "scopes-INITIAL_FORMS": "0", "scopes-MIN_NUM_FORMS": "0",
         "scopes-MAX_NUM_FORMS": "1000",
@@ -571,6 +571,7 @@ def test_admin_role_form_syncs_and_audits(world, root, acme_client, monkeypatch)
     response = acme_client.post("/admin/rbac/role/add/", data)
     assert response.status_code == 302, html.unescape(response.content.decode())[-3000:]
     controller = Role.objects.get(key="controller")
+    assert list(controller.permissions.all()) == [view]
     assert DataScope.objects.filter(role=controller, kind="all").exists()
     assert ColumnRule.objects.filter(role=controller, field_key="notes", rule="hidden").exists()
     assert set(refetch(world.bob).groups.values_list("name", flat=True)) == {"role:member", "role:controller"}

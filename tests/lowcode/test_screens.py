@@ -1,0 +1,171 @@
+"""Permission screens people can read (issue 12): roles are the one place to grant, operations only of
+installed apps, a 403 names what is missing, styled 403/404/500 pages, the language switch in the admin."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test import RequestFactory
+
+from lowcode import views
+from rbac import services as rbac
+from rbac.admin import role_sources_text
+from rbac.models import Role
+from rbac.services.compute import RoleSource
+from tests.scenario import client_for, expenses_of
+
+
+def checkbox(html: str, value: str) -> str:
+    """"checked", "unchecked" or "absent": the checkbox of `value` in the page."""
+    tag = re.search(rf'<input type="checkbox"[^>]*value="{re.escape(value)}"[^>]*>', html)
+    return "absent" if tag is None else "checked" if " checked" in tag.group(0) else "unchecked"
+
+
+@pytest.fixture
+def operator(people, make_user, acme):
+    """A tenant admin who is no superuser: staff with the built-in tenant_admin role."""
+    user = make_user(acme, "olga", is_staff=True)
+    connection.set_tenant(acme)
+    rbac.assign_role(user, Role.objects.get(key=Role.TENANT_ADMIN))
+    return user
+
+
+@pytest.fixture
+def superuser(people, make_user, acme):
+    user = make_user(acme, "root", is_staff=True, is_superuser=True)
+    connection.set_tenant(acme)
+    return user
+
+
+def test_admin_403_names_the_missing_entity_operation_on_a_styled_page(people):
+    frank = client_for(people["frank"], key=False)  # Finance: views and changes expenses, adds none.
+    page = frank.get("/admin/data/expense/add/", HTTP_REFERER="http://acme.localhost/admin/data/expense/")
+    html = page.content.decode()
+    assert page.status_code == 403
+    assert "You need the permission &#x27;Add Expenses&#x27; (data.expense.add)." in html
+    assert "Acme" in html and 'href="/admin/"' in html  # The tenant's look and the way home...
+    assert 'href="http://acme.localhost/admin/data/expense/"' in html  # ...and back.
+    assert 'class="error-page"' in html and "lowcode.css" in html
+
+
+def test_admin_403_of_a_static_model_names_its_django_permission(people):
+    alice = client_for(people["alice"], key=False)
+    page = alice.get("/admin/rbac/role/")
+    assert page.status_code == 403
+    assert "You need the permission &#x27;View roles&#x27; (rbac.view_role)." in page.content.decode()
+
+
+def test_api_403_keeps_its_format_and_names_the_missing_operation(people):
+    alice = client_for(people["alice"])
+    record = expenses_of(people["alice"]).first()
+    response = alice.delete(f"/api/v1/data/expense/{record.pk}/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You need the permission 'Delete Expenses' (data.expense.delete).",
+                               "code": "permission_denied"}
+
+
+def test_404_pages_in_the_tenants_look_and_json_under_the_api(people):
+    alice = client_for(people["alice"], key=False)
+    page = alice.get("/no-such-page/")
+    html = page.content.decode()
+    assert page.status_code == 404 and "Page not found" in html and "Acme" in html and 'href="/"' in html
+    admin_page = alice.get("/admin/data/expense/999999/change/")
+    assert admin_page.status_code == 404 and 'class="error-page"' in admin_page.content.decode()
+    assert 'href="/admin/"' in admin_page.content.decode()
+    assert alice.get("/api/v1/no-such-thing/").json()["code"] == "not_found"
+
+
+def test_500_page_in_the_tenants_look_and_json_under_the_api(acme):
+    request = RequestFactory().get("/admin/data/expense/", HTTP_HOST="acme.localhost")
+    request.tenant, request.user = acme, AnonymousUser()
+    page = views.server_error(request)
+    assert page.status_code == 500
+    assert "Something went wrong on our side" in page.content.decode() and "Acme" in page.content.decode()
+    api = views.server_error(RequestFactory().get("/api/v1/data/expense/", HTTP_HOST="acme.localhost"))
+    assert api.status_code == 500 and api["Content-Type"] == "application/json"
+
+
+def test_role_page_lists_entity_actions_and_operations_of_installed_apps_only(operator):
+    client = client_for(operator, key=False)
+    member = Role.objects.get(key=Role.MEMBER)
+    page = client.get(f"/admin/rbac/role/{member.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    # Entity actions as a grid of published entities, the role's own checked.
+    assert checkbox(html, "data.expense.add") == "checked" and checkbox(html, "data.expense.delete") == "unchecked"
+    assert checkbox(html, "data.project.import") == "unchecked"
+    # Operations of installed apps, under the app's name; none of apps that do not exist yet.
+    assert "rbac.manage" in html and "Roles and permissions" in html and "audit.view" in html
+    assert "pages.page.view" not in html and "workflows.task.act" not in html and "plugins.manage" not in html
+    # No raw Django permission list for tenant staff.
+    assert 'name="permissions"' not in html and "Can add log entry" not in html and "access attempt" not in html
+
+
+def test_superusers_keep_an_advanced_view_of_other_django_permissions(superuser):
+    client = client_for(superuser, key=False)
+    builder = Role.objects.get(key=Role.BUILDER)
+    html = client.get(f"/admin/rbac/role/{builder.pk}/change/").content.decode()
+    assert 'name="permissions"' in html and "Advanced" in html
+    assert "Can view expense" not in html  # Entity actions are the grid's, not the advanced list's.
+
+
+def test_saving_a_role_writes_entity_actions_and_keeps_other_permissions(operator):
+    client = client_for(operator, key=False)
+    builder = Role.objects.get(key=Role.BUILDER)
+    others = set(builder.permissions.exclude(content_type__app_label="data"))
+    assert others  # The builder's design permissions, which this form does not show.
+    page = client.get(f"/admin/rbac/role/{builder.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if name in form.fields and value is not None}
+    data.update({"key": builder.key, "name": builder.name, "description": builder.description,
+                 "parents": [role.pk for role in builder.parents.all()], "users": [user.pk for user in builder.users.all()],
+                 "operations": builder.operations, "entity_actions": ["data.expense.view", "data.project.export"]})
+    for prefix in (inline.formset.prefix for inline in page.context["inline_admin_formsets"]):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(f"/admin/rbac/role/{builder.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entity_perms = set(builder.permissions.filter(content_type__app_label="data").values_list("codename", flat=True))
+    assert entity_perms == {"view_expense", "export_project"}
+    assert set(builder.permissions.exclude(content_type__app_label="data")) == others
+
+
+def test_user_page_shows_roles_read_only_and_no_raw_permissions(operator, people):
+    client = client_for(operator, key=False)
+    alice = people["alice"]
+    html = client.get(f"/admin/auth/user/{alice.pk}/change/").content.decode()
+    member = Role.objects.get(key=Role.MEMBER)
+    assert f'href="/admin/rbac/role/{member.pk}/change/"' in html and "directly" in html
+    assert 'name="groups"' not in html and 'name="user_permissions"' not in html
+    assert "Can add log entry" not in html
+    assert client.get("/admin/auth/group/").status_code == 404  # Groups mirror roles: not a second place to grant.
+
+
+def test_how_a_user_holds_a_role_in_words():
+    sources = (RoleSource("direct"), RoleSource("member", "Sales"), RoleSource("manager", "Finance"),
+               RoleSource("inherited", "manager"))
+    assert role_sources_text(sources) == ("directly, as member of Sales, as manager of Finance, "
+                                          "inherited from manager")
+
+
+def test_superusers_see_direct_user_permissions_as_advanced(superuser, people):
+    html = client_for(superuser, key=False).get(f"/admin/auth/user/{people['alice'].pk}/change/").content.decode()
+    assert 'name="user_permissions"' in html and 'name="groups"' not in html
+
+
+def test_api_key_help_text_is_a_sentence_with_examples(superuser):
+    html = client_for(superuser, key=False).get("/admin/apikeys/apikey/add/").content.decode()
+    assert "expense:read reads expenses" in html and "*:write" in html
+    assert ":read or :write (" in html or "then :read or :write" in html
+
+
+def test_language_switch_in_the_admin_header_posts_to_setlang(superuser):
+    client = client_for(superuser, key=False)
+    html = client.get("/admin/").content.decode()
+    header = html.split('id="user-tools"')[1].split("</header>")[0]
+    assert 'action="/i18n/setlang/"' in header and 'value="zh-hans"' in header and "简体中文" in header
+    switched = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
+    assert switched.status_code == 302 and switched["Location"] == "/admin/"
+    assert "站点管理" in client.get("/admin/").content.decode() or "首页" in client.get("/admin/").content.decode()
