@@ -631,7 +631,7 @@ class RecordAdmin(admin.ModelAdmin):
         record = self._record_or_404(request, object_id)
         if not self.has_view_or_change_permission(request, record):
             raise PermissionDenied
-        entries = [{"event": version.event, "verb": version.verb, "changes": version.changes,
+        entries = [{"event": version.event, "verb": version.verb, "changes": version.changes, "actor": version.actor,
                     "label": audit_action_registry.describe(version.event.action),
                     "restorable": version.verb in ("create", "update", "restore_version")}
                    for version in records.history(record, user=request.user, request=request)]

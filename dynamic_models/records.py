@@ -272,6 +272,8 @@ class Version:
     after: dict
     #: The fields whose shown value changed, readable (labels, names, choice labels).
     changes: tuple[Change, ...] = ()
+    #: Who did it, by name (the name the trail kept if they are gone).
+    actor: str = ""
 
     @property
     def verb(self) -> str:
@@ -287,6 +289,7 @@ class _Reader:
         self.access = rbac_columns.column_access(user, model, request=request)
         self.files = set(file_fields.file_specs(model))
         self.rich_text = {spec["key"] for spec in model.lowcode_entity["fields"] if spec["type"] == "rich_text"}
+        self.order = {spec["key"]: position for position, spec in enumerate(model.lowcode_entity["fields"])}
         self._names: dict[type, dict] = {}
 
     def _field(self, key: str) -> models.Field | None:
@@ -310,6 +313,11 @@ class _Reader:
                 names.update((person.pk, person.get_full_name() or person.get_username())
                              for person in get_user_model()._default_manager.filter(pk__in=missing))
         return [names.get(pk, f"#{pk}") for pk in pks]
+
+    def person(self, pk) -> str:
+        """A user's name, or "" if there is no such user."""
+        name = self._names_of(get_user_model(), [pk])[0]
+        return "" if name == f"#{pk}" else name
 
     def text(self, key: str, value) -> str:
         """`value` of field `key`, as stored in the audit trail (after the column rules), as text."""
@@ -338,9 +346,10 @@ class _Reader:
         return str(value)
 
     def changes(self, before: dict, after: dict) -> tuple[Change, ...]:
-        """The fields of `after` whose text differs from `before` (None and "" are both empty)."""
+        """The fields of `after` whose text differs from `before` (None and "" are both empty), in
+        the entity's order."""
         result = []
-        for key, value in after.items():
+        for key, value in sorted(after.items(), key=lambda item: self.order.get(item[0], len(self.order))):
             old, new = self.text(key, before.get(key)), self.text(key, value)
             if old != new:
                 result.append(Change(key, self.label(key), old, new))
@@ -362,7 +371,10 @@ def history(record: models.Model, *, user, request=None) -> list[Version]:
         changes = reader.changes(before, after)
         if event.after and not changes and not event.action.endswith((".create", ".restore_version")):
             continue
-        versions.append(Version(event=event, before=before, after=after, changes=changes))
+        actor = event.actor_repr
+        if event.actor_id is not None:
+            actor = reader.person(event.actor_id) or actor
+        versions.append(Version(event=event, before=before, after=after, changes=changes, actor=actor))
     return versions
 
 

@@ -128,7 +128,9 @@ def test_history_in_words_as_alice_with_the_iban_masked(people):
     table = re.search(r'<table id="change-history">.*</table>', page, re.S).group(0)
     assert "Notes" not in table and "notes" not in table  # No `notes: — →` line.
     created = re.search(r'<tr class="event-create">.*?</tr>', page, re.S).group(0)
-    assert "Submitted by" in created and "Alice" in created and "Title" in created
+    assert "Submitted by" in created and "Alice" in created
+    labels = re.findall(r"<strong>(.*?)</strong>", created)
+    assert labels[:3] == ["Number", "Title", "Amount"]  # In the entity's order.
     assert "object at 0x" not in page and f"project: {borealis.pk}" not in page.lower()
 
     # frank sees the IBAN itself.
@@ -157,6 +159,7 @@ def test_choice_labels_and_people_by_name_in_history(things, bea):
     page = html.unescape(page_of(bea.get(f"/admin/data/thing/{thing.pk}/history/")))
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert "Size : Small → Large" in text
+    assert "Bea Builder" in text  # Who did it, by name.
 
 
 def test_restore_asks_first_showing_what_will_change(people):
