@@ -86,6 +86,7 @@ def test_history_list_and_import_in_the_browser(live_acme, seeded, page, browser
     no_overflow(page)
     results = page.locator("#changelist-form .results")
     title = page.locator("#result_list tbody tr").first.locator("th, td").nth(1)
+    assert results.evaluate("box => box.scrollWidth > box.clientWidth")  # Wider than its box: it scrolls.
     x_before = title.bounding_box()["x"]
     results.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
     assert abs(title.bounding_box()["x"] - x_before) < 1  # Sticky.
