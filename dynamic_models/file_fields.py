@@ -48,6 +48,12 @@ class _FileModelField:
     def save_form_data(self, instance, data):
         """Not written by the model form: the admin hands the files to records.save (see RecordAdmin)."""
 
+    def deconstruct(self):
+        # As Django's own field: an ejected migration or model (dynamic_models.eject) needs no Lowcode code.
+        name, _path, args, kwargs = super().deconstruct()
+        base = models.ManyToManyField if self.many_to_many else models.ForeignKey
+        return name, f"django.db.models.{base.__name__}", args, kwargs
+
 
 class FileForeignKey(_FileModelField, models.ForeignKey):
     pass

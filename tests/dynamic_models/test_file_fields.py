@@ -571,3 +571,13 @@ def test_a_file_of_another_tenant_is_unknown_here(api, claims, acme, globex, mak
     response = api.post("/api/v1/data/claim/", {"title": "x", "receipt": theirs}, content_type="application/json")
     assert response.status_code == 400 and response.json()["receipt"][0]["code"] == "does_not_exist"
     assert not StoredFile.objects.filter(pk=theirs).exists()
+
+
+def test_an_ejected_entity_uses_djangos_own_fields_for_files(claims):
+    from dynamic_models import eject
+    from dynamic_models.models import SchemaMigration
+
+    models_py = eject.eject(SchemaMigration.objects.get(entity_key="claim"))["models"]
+    assert "    receipt = models.ForeignKey(" in models_py and "to='files.storedfile'" in models_py
+    assert "    photos = models.ManyToManyField(" in models_py and "dm_claim_photos" in models_py
+    assert "dynamic_models" not in models_py
