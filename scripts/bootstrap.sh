@@ -16,7 +16,9 @@ if { [ -z "${REDIS_URL:-}" ] || [ "$mode" = test ]; } && ! command -v redis-serv
 fi
 if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 # Uploads: libmagic sniffs content types, pdftoppm (poppler) renders PDF previews.
-if ! ls /usr/lib/*/libmagic.so.1 /usr/lib/libmagic.so.1 >/dev/null 2>&1; then missing+=(libmagic1); fi
+if ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('magic'))"; then
+  missing+=(libmagic1)
+fi
 if ! command -v pdftoppm >/dev/null; then missing+=(poppler-utils); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
