@@ -59,6 +59,13 @@ def field_choices(current: str = "", *, user_fields_only: bool = False) -> list:
     return [("", "---------"), *groups]
 
 
+def people():
+    """Users a role or department may name: the tenant's people, not guardian's AnonymousUser."""
+    from guardian.conf import settings as guardian_settings
+
+    return get_user_model().objects.exclude(username=guardian_settings.ANONYMOUS_USER_NAME).order_by("username")
+
+
 def operation_choices(current=()) -> list:
     """Registered operations of installed apps, grouped by app (and those the role holds already)."""
     groups: dict[str, list] = {}
@@ -106,17 +113,17 @@ class RoleForm(forms.ModelForm):
     """
 
     entity_actions = forms.MultipleChoiceField(
-        label=gettext_lazy("entity actions"), required=False, widget=EntityActionsWidget,
+        label=gettext_lazy("Entity actions"), required=False, widget=EntityActionsWidget,
         help_text=gettext_lazy("What holders of the role may do with the records of each published entity. "
                                "Data scopes below narrow which records."))
     operations = forms.MultipleChoiceField(
-        label=gettext_lazy("operations"), required=False, widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Operations"), required=False, widget=forms.CheckboxSelectMultiple,
         help_text=gettext_lazy("What holders of the role may do besides entity actions."))
 
     class Meta:
         model = Role
         fields = ["key", "name", "description", "parents", "entity_actions", "operations", "permissions", "users"]
-        labels = {"permissions": gettext_lazy("other Django permissions")}
+        labels = {"permissions": gettext_lazy("Other Django permissions")}
         help_texts = {"permissions": gettext_lazy("Permissions of the other models, as Django names them (advanced)."
                                                   " Entity actions are set above.")}
 
@@ -284,6 +291,8 @@ class RoleAdmin(admin.ModelAdmin):
             kwargs["queryset"] = Permission.objects.select_related("content_type")
         if db_field.name == "parents":
             kwargs["queryset"] = Role.objects.order_by("key")
+        if db_field.name == "users":
+            kwargs["queryset"] = people()
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
@@ -335,6 +344,11 @@ class DepartmentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("parent").prefetch_related("managers", "roles")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in ("managers", "members"):
+            kwargs["queryset"] = people()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description=gettext_lazy("name"), ordering="path")
     def indented_name(self, department):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DataConfig(AppConfig):
@@ -12,7 +13,7 @@ class DataConfig(AppConfig):
 
     name = "dynamic_models.data"
     label = "data"
-    verbose_name = "Data"
+    verbose_name = _("Data")
 
     def get_model(self, model_name, require_ready=True):
         from dynamic_models import runtime
