@@ -1,5 +1,5 @@
 """Receipts in a real browser (issue 11 acceptance, scenario.md): alice adds an expense with a
-JPEG receipt in the generated admin and sees its thumbnail; bob gets 404 for the expense and
+JPEG receipt in the generated admin, finds it in her list as its submitter and sees its thumbnail; bob gets 404 for the expense and
 for the download URL; a signed URL stops working once it expires; frank downloads it."""
 
 import io
@@ -76,6 +76,10 @@ def test_receipts_in_the_browser(live_acme, scenario_people, browser, page, outp
     page.set_input_files("#id_receipt", files=[{"name": "taxi.jpg", "mimeType": "image/jpeg", "buffer": content}])
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    # It is hers (submitted_by is set to whoever creates it) and so in her own list (issue 12).
+    row = page.locator("#result_list tbody tr", has_text="Taxi to the client")
+    expect(row).to_contain_text("alice")
+    page.screenshot(path=output_dir / "alice-list-with-her-new-expense.png")
 
     with tenant_context(scenario_people):
         expense = runtime.get_model("expense").objects.select_related("receipt").get(title="Taxi to the client")
