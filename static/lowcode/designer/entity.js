@@ -335,9 +335,10 @@
         renderDefault(panel);
         refreshItem(panel);
       });
-      // The advanced view: JSON typed there redraws the widgets once it parses.
-      area.addEventListener("change", () => { renderOptions(panel); renderDefault(panel); });
-      input(panel, "default").addEventListener("change", () => renderDefault(panel));
+      // The advanced view: JSON typed there redraws the widgets as it goes (on input, not on
+      // change: a redraw on the blur of a click elsewhere would move what is being clicked).
+      area.addEventListener("input", () => { renderOptions(panel); renderDefault(panel); });
+      input(panel, "default").addEventListener("input", () => renderDefault(panel));
       const remove = input(panel, "DELETE");
       if (remove) remove.addEventListener("change", () => refreshItem(panel));
       if (isNew && !type.value) type.value = "text";
