@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models.functions import Cast, Concat, LPad
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dynamic_models.registries import FieldType, option_validators
 
@@ -55,7 +56,7 @@ def _range_validators(options: dict) -> list:
 
 class TextType(FieldType):
     type = "text"
-    verbose_name = _("Short text")
+    verbose_name = gettext_lazy("Short text")
     can_encrypt = True
     options_schema = _schema(max_length={"type": "integer", "minimum": 1, "maximum": 10000},
                              min_length={"type": "integer", "minimum": 0}, regex=_REGEX)
@@ -90,7 +91,7 @@ class TextType(FieldType):
 
 class LongTextType(TextType):
     type = "long_text"
-    verbose_name = _("Long text")
+    verbose_name = gettext_lazy("Long text")
     sample_value = "Notes"
     options_schema = _schema(max_length={"type": "integer", "minimum": 1}, min_length={"type": "integer", "minimum": 0},
                              regex=_REGEX)
@@ -119,7 +120,7 @@ class SanitizedTextField(models.TextField):
 
 class RichTextType(TextType):
     type = "rich_text"
-    verbose_name = _("Rich text")
+    verbose_name = gettext_lazy("Rich text")
     can_encrypt = False
     lookups = ("icontains", "isnull")
     sample_value = "<p>Notes</p>"
@@ -134,7 +135,7 @@ class RichTextType(TextType):
 
 class IntegerType(FieldType):
     type = "integer"
-    verbose_name = _("Integer")
+    verbose_name = gettext_lazy("Integer")
     options_schema = _schema(min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
     filterable = True
     lookups = RANGE_LOOKUPS
@@ -154,7 +155,7 @@ class IntegerType(FieldType):
 
 class DecimalType(FieldType):
     type = "decimal"
-    verbose_name = _("Decimal")
+    verbose_name = gettext_lazy("Decimal")
     options_schema = _schema(max_digits={"type": "integer", "minimum": 1, "maximum": 30},
                              decimal_places={"type": "integer", "minimum": 0, "maximum": 15},
                              min=_NUMBER, max=_NUMBER, exclusive_min={"type": "boolean"})
@@ -188,7 +189,7 @@ class DecimalType(FieldType):
 
 class BooleanType(FieldType):
     type = "boolean"
-    verbose_name = _("Boolean")
+    verbose_name = gettext_lazy("Boolean")
     filterable = True
     lookups = ("exact", "isnull")
     sample_value = True
@@ -209,7 +210,7 @@ class BooleanType(FieldType):
 
 class DateType(FieldType):
     type = "date"
-    verbose_name = _("Date")
+    verbose_name = gettext_lazy("Date")
     options_schema = _schema(not_in_future={"type": "boolean"})
     filterable = True
     lookups = RANGE_LOOKUPS
@@ -250,7 +251,7 @@ class NotInFutureValidator:
 
 class DateTimeType(DateType):
     type = "datetime"
-    verbose_name = _("Date and time")
+    verbose_name = gettext_lazy("Date and time")
     sample_value = "2026-03-01T09:30:00Z"
 
     def model_field_class(self, spec):
@@ -262,7 +263,7 @@ class DateTimeType(DateType):
 
 class TimeType(FieldType):
     type = "time"
-    verbose_name = _("Time")
+    verbose_name = gettext_lazy("Time")
     lookups = RANGE_LOOKUPS
     sample_value = "09:30:00"
 
@@ -275,7 +276,7 @@ class TimeType(FieldType):
 
 class EmailType(TextType):
     type = "email"
-    verbose_name = _("Email")
+    verbose_name = gettext_lazy("Email")
     sample_value = "alice@example.com"
     options_schema = _schema()
 
@@ -288,7 +289,7 @@ class EmailType(TextType):
 
 class URLType(TextType):
     type = "url"
-    verbose_name = _("URL")
+    verbose_name = gettext_lazy("URL")
     sample_value = "https://example.com/"
     can_encrypt = False
     options_schema = _schema()
@@ -302,7 +303,7 @@ class URLType(TextType):
 
 class PhoneType(TextType):
     type = "phone"
-    verbose_name = _("Phone")
+    verbose_name = gettext_lazy("Phone")
     sample_value = "+86 10 1234 5678"
     options_schema = _schema()
 
@@ -313,7 +314,7 @@ class PhoneType(TextType):
 
 class ChoiceType(FieldType):
     type = "choice"
-    verbose_name = _("Choice")
+    verbose_name = gettext_lazy("Choice")
     options_schema = {**_schema(choices=_CHOICES), "required": ["choices"]}
     filterable = True
     lookups = ID_LOOKUPS
@@ -354,7 +355,7 @@ class ChoiceArrayField(ArrayField):
 
 class MultipleChoiceType(ChoiceType):
     type = "multiple_choice"
-    verbose_name = _("Multiple choice")
+    verbose_name = gettext_lazy("Multiple choice")
     filterable = False
     can_be_unique = False
     lookups = ()
@@ -379,7 +380,7 @@ class MultipleChoiceType(ChoiceType):
 
 class JSONType(FieldType):
     type = "json"
-    verbose_name = _("JSON")
+    verbose_name = gettext_lazy("JSON")
     can_be_unique = False
     orderable = False
     sample_value = {"any": "value"}
@@ -390,7 +391,7 @@ class JSONType(FieldType):
 
 class UUIDType(FieldType):
     type = "uuid"
-    verbose_name = _("UUID")
+    verbose_name = gettext_lazy("UUID")
     lookups = ID_LOOKUPS
     sample_value = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -406,7 +407,7 @@ class AutoNumberType(FieldType):
     """`EXP-0001`: a prefix and a zero-padded number from a PostgreSQL sequence."""
 
     type = "auto_number"
-    verbose_name = _("Auto number")
+    verbose_name = gettext_lazy("Auto number")
     filled_by_database = True
     lookups = ("exact", "in", "istartswith")
     options_schema = _schema(prefix={"type": "string", "maxLength": 20, "pattern": "^[A-Za-z0-9_-]*$"},
@@ -436,7 +437,7 @@ class AutoNumberType(FieldType):
 
 class UserType(FieldType):
     type = "user"
-    verbose_name = _("User")
+    verbose_name = gettext_lazy("User")
     options_schema = _schema(on_delete={"enum": ["protect", "set_null"]},
                              acting_user_on_create={"type": "boolean", "title": "Set to the acting user on create",
                                                     "description": "Filled with whoever creates the record (admin, "
@@ -467,7 +468,7 @@ class RelationType(FieldType):
     """A relation to an entity: many-to-one, one-to-one or many-to-many."""
 
     type = "relation"
-    verbose_name = _("Relation")
+    verbose_name = gettext_lazy("Relation")
     options_schema = {**_schema(target={"type": "string"},
                                 cardinality={"enum": ["many_to_one", "one_to_one", "many_to_many"]},
                                 on_delete={"enum": list(ON_DELETE)}),
@@ -527,7 +528,7 @@ class FormulaType(FieldType):
     """A read-only value computed from an expression over other fields (EX-1)."""
 
     type = "formula"
-    verbose_name = _("Formula")
+    verbose_name = gettext_lazy("Formula")
     options_schema = {**_schema(expression={"type": "string", "minLength": 1, "maxLength": 2000}),
                       "required": ["expression"]}
     has_column = False
