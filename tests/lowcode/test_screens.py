@@ -3,14 +3,17 @@ installed apps, a 403 names what is missing, styled 403/404/500 pages, the langu
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test import RequestFactory
+from django.urls import get_resolver
 
-from lowcode import views
+from lowcode import site, views
 from rbac import services as rbac
 from rbac.admin import role_sources_text
 from rbac.models import Role
@@ -65,6 +68,27 @@ def test_api_403_keeps_its_format_and_names_the_missing_operation(people):
     assert response.status_code == 403
     assert response.json() == {"detail": "You need the permission 'Delete Expenses' (data.expense.delete).",
                                "code": "permission_denied"}
+
+
+def test_api_403_in_chinese(people):
+    alice = client_for(people["alice"])
+    record = expenses_of(people["alice"]).first()
+    detail = alice.delete(f"/api/v1/data/expense/{record.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()["detail"]
+    assert detail.startswith("您需要权限“删除") and detail.endswith("（data.expense.delete）。")
+
+
+def test_every_site_answers_errors_with_the_project_handlers(acme):
+    connection.set_tenant(acme)
+    for urlconf in (site.urlconf(), "lowcode.urls", "lowcode.urls_public"):
+        resolver = get_resolver(urlconf)
+        assert [resolver.resolve_error_handler(status) for status in (403, 404, 500)] == list(views.ERROR_HANDLERS)
+
+
+def test_a_refusal_under_the_api_outside_drf_answers_json():
+    request = RequestFactory().get("/api/v1/data/expense/")
+    response = views.permission_denied(request, PermissionDenied("You need the permission 'X' (x.y)."))
+    assert response.status_code == 403
+    assert json.loads(response.content) == {"detail": "You need the permission 'X' (x.y).", "code": "permission_denied"}
 
 
 def test_404_pages_in_the_tenants_look_and_json_under_the_api(people):
