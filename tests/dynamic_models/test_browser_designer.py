@@ -137,6 +137,7 @@ def test_builder_designs_vendor_with_widgets_only(live_acme, bea, page, output_d
     email.drag_to(page.locator(".designer-item").filter(has_text="Rating").locator(".designer-handle"))
     order = ["Name", "Email", "Rating", "Credit limit", "Status", "Since", "Preferred", "Project", "Score"]
     expect(page.locator(".designer-item-label")).to_have_text(order)
+    expect(page.locator("#designer-field-keys option")).to_have_count(9)  # Offered to the display field.
     page.wait_for_timeout(300)  # The drop's animation.
     shot("vendor-designed")
 

@@ -49,7 +49,20 @@
           el("span", {class: "designer-item-label"}), el("span", {class: "designer-item-meta"})])]);
     }
 
+    /* The display field and the ordering offer the design's field keys as they are typed. */
+    const keyList = el("datalist", {id: "designer-field-keys"});
+    root.append(keyList);
+    ["id_display_field", "id_ordering"].forEach((id) => {
+      const box = document.getElementById(id);
+      if (box) box.setAttribute("list", keyList.id);
+    });
+    function listKeys() {
+      keyList.replaceChildren(...panels().filter((panel) => !isRemoved(panel) && input(panel, "key").value)
+        .map((panel) => el("option", {value: input(panel, "key").value})));
+    }
+
     function refreshItem(panel) {
+      listKeys();
       const item = root.querySelector(`.designer-item[data-index="${panel.dataset.index}"]`);
       if (!item) return;
       const key = input(panel, "key").value;
