@@ -9,8 +9,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import Exists, OuterRef
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -400,6 +402,8 @@ class RecordAdmin(admin.ModelAdmin):
     column_fields: dict = {}
     #: Field key -> the display that shows it read-only (an auto number "assigned on save", rich text rendered).
     read_only_as: dict = {}
+    #: Relation fields shown as list columns (named only if the viewer may see the related record).
+    related_columns: frozenset = frozenset()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs["queryset"] = records.pickable(request.user, db_field.related_model, request=request)
@@ -444,6 +448,17 @@ class RecordAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # A record outside the caller's scope is not found: its URL answers like a wrong id.
         return rbac.scope_queryset(request.user, self.model.all_objects.all(), request=request)
+
+    def get_changelist(self, request, **kwargs):
+        return RecordChangeList
+
+    def with_visible_relations(self, queryset, request):
+        """`queryset` telling, for each relation column, whether the viewer may see the related
+        record (rbac's read path, records.pickable): the list names it, or shows its id only."""
+        return queryset.annotate(**{
+            f"{VISIBLE}{key}": Exists(records.pickable(request.user, self.model._meta.get_field(key).related_model,
+                                                       request=request).filter(pk=OuterRef(key)))
+            for key in self.related_columns})
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # A 404, as the API answers: a guessed id tells nothing about records outside the scope.
@@ -682,6 +697,48 @@ class RecordAdmin(admin.ModelAdmin):
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
 
 
+class RecordInline(admin.TabularInline):
+    """The records of another entity that point at a record, as their viewer may see them: in their
+    data scope, without the columns a rule hides or masks. Read-only: each is changed on its own
+    page (the link), through the record services."""
+
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    exclude = ["deleted_at"]
+
+    def has_view_permission(self, request, obj=None):
+        return any(rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), request=request)
+                   for action in ("view", "change"))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return rbac.scope_queryset(request.user, super().get_queryset(request), request=request)
+
+    def get_fields(self, request, obj=None):
+        unreadable = rbac_columns.column_access(request.user, self.model, request=request).unreadable()
+        return [name for name in super().get_fields(request, obj) if name not in unreadable]
+
+
+#: Prefix of the annotation telling whether the viewer may see a row's related record.
+VISIBLE = "lowcode_visible_"
+
+
+class RecordChangeList(ChangeList):
+    """The list of records, knowing which related records the viewer may see."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return self.model_admin.with_visible_relations(super().get_queryset(request, exclude_parameters), request)
+
+
 class ImportUploadForm(forms.Form):
     file = forms.FileField(label=gettext_lazy("File"), help_text=gettext_lazy(
         "CSV (UTF-8) or XLSX; the first row holds the field keys, as in an export."))
@@ -796,6 +853,18 @@ def _rich_text_display(key: str, label: str):
     return _named(display, f"rich_{key}", label)
 
 
+def _related_display(key: str, label: str):
+    """A relation column: the related record by its display field if the viewer may see it, else its id."""
+
+    def display(obj):
+        related_id = getattr(obj, obj._meta.get_field(key).attname)
+        if related_id is None:
+            return None
+        return str(getattr(obj, key)) if getattr(obj, f"{VISIBLE}{key}", False) else f"#{related_id}"
+
+    return _named(admin.display(ordering=f"{key}__pk")(display), f"related_{key}", label)
+
+
 #: Characters of rich text a list shows.
 LIST_TEXT_CHARS = 80
 
@@ -816,7 +885,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     display = body.get("display_field")
     # The first column links to the record: its display field, else its text.
     list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
-    attrs, widgets, column_fields, read_only_as = {}, {}, {}, {}
+    attrs, widgets, column_fields, read_only_as, related_columns = {}, {}, {}, {}, set()
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         key, label = spec["key"], spec.get("label") or spec["key"]
@@ -847,6 +916,10 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         elif field_type.filled_by_database:
             read_only_as[key] = f"assigned_{key}"
             attrs[read_only_as[key]] = staticmethod(_assigned_display(key, label))
+        elif field_type.is_relation and cardinality != "many_to_many":
+            column = f"related_{key}"
+            attrs[column] = staticmethod(_related_display(key, label))
+            related_columns.add(key)
         column_fields.update({name: key for name in (column, read_only_as.get(key)) if name and name != key})
         # The builder's "show in list" decides; a wide list scrolls (record_change_list.html).
         if spec.get("show_in_list", True) and cardinality != "many_to_many" and key != display:
@@ -865,14 +938,13 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         for other_field in other._meta.fields:
             if isinstance(other_field, models.ForeignKey) and other_field.remote_field.model is model \
                     and other is not model:
-                inlines.append(type(f"{other.__name__}_{other_field.name}_inline", (admin.TabularInline,), {
-                    "model": other, "fk_name": other_field.name, "extra": 0, "show_change_link": True,
-                    "exclude": ["deleted_at"]}))
+                inlines.append(type(f"{other.__name__}_{other_field.name}_inline", (RecordInline,), {
+                    "model": other, "fk_name": other_field.name}))
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
         "inlines": inlines, "list_select_related": True, "widgets": widgets, "column_fields": column_fields,
-        "read_only_as": read_only_as,
+        "read_only_as": read_only_as, "related_columns": frozenset(related_columns),
     })
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)
 

@@ -324,3 +324,30 @@ def test_an_invalid_upload_is_refused_naming_the_problem(people):
         "expenses.csv", "title,colour\nTaxi,red\n")})))
     assert "Unknown columns: colour" in page
     assert ImportJob.objects.count() == 0
+
+
+def test_list_names_only_related_records_the_viewer_may_see(people):
+    auditor = rbac.create_role("auditor", grants=["data.view_expense"])
+    rbac.add_scope(auditor, "expense", "all")
+    ivy = get_user_model().objects.create_user("ivy", "ivy@acme.example", "x", is_staff=True)
+    rbac.assign_role(ivy, auditor)
+    expense = runtime.get_model("expense").objects.filter(project__name="Apollo").first()
+
+    page = page_of(client_for(ivy, key=False).get("/admin/data/expense/"))
+    assert f'<td class="field-related_project">#{expense.project_id}</td>' in page and "Apollo" not in page
+    frank = page_of(client_for(people["frank"], key=False).get("/admin/data/expense/"))
+    assert '<td class="field-related_project">Apollo</td>' in frank
+
+
+def test_inline_records_of_a_related_record_follow_the_viewers_scope(people):
+    alice, bob = people["alice"], people["bob"]
+    apollo = runtime.get_model("project").objects.get(name="Apollo")
+    bobs = runtime.get_model("expense").objects.filter(submitted_by=bob)
+    bobs.update(project_id=apollo.pk)
+    page = page_of(client_for(alice, key=False).get(f"/admin/data/project/{apollo.pk}/change/"))
+    assert expenses_of(alice).filter(project_id=apollo.pk).first().title in html.unescape(page)
+    for title in bobs.values_list("title", flat=True):
+        assert title not in html.unescape(page)
+    assert "DE89370400440532013000" not in page and "IBAN" not in page  # Masked for alice: not in the inline.
+    assert not re.search(r'name="[^"]*-0-title"', page)  # Read-only: changed on its own page.
+    assert 'class="inlineviewlink"' in page
