@@ -61,6 +61,11 @@ def config(entity_key: str = "") -> dict:
                              for function in function_registry.get_all() if function.argument_kinds is not None),
                             key=lambda function: function["name"]),
         "labels": {name: str(label) for name, label in OPTION_LABELS.items()},
+        "values": {  # The built-in types' enum options in words.
+            "protect": _("Refuse the delete"), "set_null": _("Empty this field"),
+            "cascade": _("Delete this record too"), "restrict": _("Refuse, unless both are deleted together"),
+            "many_to_one": _("Many to one"), "one_to_one": _("One to one"), "many_to_many": _("Many to many"),
+        },
         "text": {
             "add_choice": _("Add a choice"), "remove": _("Remove"), "value": _("Value"), "label": _("Label"),
             "colour": _("Colour"), "no_colour": _("No colour"), "none": _("(none)"), "no_default": _("(no default)"),

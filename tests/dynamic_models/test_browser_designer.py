@@ -118,8 +118,8 @@ def test_builder_designs_vendor_with_widgets_only(live_acme, bea, page, output_d
 
     add_field(page, "Project", "relation")
     option(page, "target").select_option("project")
-    option(page, "on_delete").select_option("protect")
-    option(page, "cardinality").select_option("many_to_one")
+    option(page, "on_delete").select_option(label="Refuse the delete")
+    option(page, "cardinality").select_option(label="Many to one")
     expect(panel(page).locator(".designer-default-section")).to_be_hidden()  # A relation takes no default.
 
     add_field(page, "Score", "formula")

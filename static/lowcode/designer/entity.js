@@ -295,6 +295,7 @@
       const area = input(panel, "options");
       const form = D.schemaForm(type.schema, options(panel), {
         labels: config.labels,
+        valueLabels: config.values,
         helps: {allowed_types: text.separated},
         editors: {
           choices: choicesEditor, target: targetEditor, regex: patternEditor,

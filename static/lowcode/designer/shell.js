@@ -35,10 +35,10 @@
   }
 
   /* The generic widget of one property of a schema: checkbox, number, select or text. */
-  function genericWidget(property, value, set) {
+  function genericWidget(property, value, set, valueLabels) {
     if (Array.isArray(property.enum)) {
       const select = el("select", {}, [el("option", {value: "", text: "—"}),
-        ...property.enum.map((item) => el("option", {value: String(item), text: humanize(item)}))]);
+        ...property.enum.map((item) => el("option", {value: String(item), text: valueLabels[item] || humanize(item)}))]);
       select.value = value === undefined ? "" : String(value);
       select.addEventListener("change", () => set(select.value === "" ? undefined :
         property.enum.find((item) => String(item) === select.value)));
@@ -78,7 +78,7 @@
   /* Widgets for an options object from its JSON Schema. `editors[name](context)` draws an
      option of its own (choices, a relation's target...); the rest get generic widgets. Every
      change calls onChange with the whole object, empty values left out. */
-  function schemaForm(schema, values, {labels = {}, editors = {}, onChange, helps = {}}) {
+  function schemaForm(schema, values, {labels = {}, valueLabels = {}, editors = {}, onChange, helps = {}}) {
     const container = el("div", {class: "designer-schema-form"});
     const current = Object.assign({}, values);
     Object.entries((schema && schema.properties) || {}).forEach(([name, property]) => {
@@ -93,7 +93,7 @@
         if (row) container.append(row);
         return;
       }
-      const input = genericWidget(property, current[name], set);
+      const input = genericWidget(property, current[name], set, valueLabels);
       if (input) {
         input.dataset.option = name;
         container.append(optionRow(label, input, helps[name] || property.description));
