@@ -17,7 +17,7 @@ from django.forms.fields import InvalidJSONInput
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, re_path, reverse
+from django.urls import NoReverseMatch, path, re_path, reverse
 from django.utils import formats, timezone
 from django.utils.html import escape, format_html, format_html_join, strip_tags
 from django.utils.http import urlencode
@@ -975,7 +975,7 @@ def register_entity_admins(site: admin.AdminSite, snapshot) -> None:
 class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Imports run by Celery: read-only, for operators following a job (the API reports it too)."""
 
-    list_display = ["entity_key", "status", "rows", "progress_display", "created_at", "user"]
+    list_display = ["entity_key", "status", "rows", "progress_display", "created_at", "user", "report_link"]
     list_filter = ["status", "entity_key"]
     list_select_related = ["user"]
     exclude = ["payload"]
@@ -990,4 +990,13 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("progress"))
     def progress_display(self, job):
         return f"{transfer.with_live_progress(job).progress} %"
+
+    @admin.display(description=gettext_lazy("report"))
+    def report_link(self, job):
+        """The job's page in its entity's admin: the progress bar, then the report (if the entity is live)."""
+        try:
+            url = reverse(f"admin:{runtime.APP_LABEL}_{job.entity_key}_import_job", args=[job.pk])
+        except NoReverseMatch:
+            return ""
+        return format_html('<a href="{}">{}</a>', url, _("Progress and report"))
 

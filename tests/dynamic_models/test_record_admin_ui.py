@@ -297,6 +297,8 @@ def test_a_big_import_runs_as_a_job_with_a_progress_bar(people, settings):
     status_url = f"/api/v1/data/import-jobs/{job.pk}/"
     assert f'data-import-job-status="{status_url}"' in waiting and '<progress max="100" value="0"' in waiting
     assert "lowcode/records/import_job.js" in waiting
+    jobs = page_of(browser.get("/admin/dynamic_models/importjob/"))
+    assert f'href="/admin/data/expense/import/{job.pk}/">Progress and report</a>' in jobs
     assert browser.get(status_url).json()["status"] == "queued"  # What the progress bar polls.
 
     transfer.run_import_job(job.pk)  # What the Celery worker does once the upload commits.
