@@ -220,6 +220,8 @@ def test_export_of_the_filtered_list_needs_the_export_permission(people):
     assert any(row["iban"] for row in rows) or not any(drafts.values_list("iban", flat=True))
     event = AuditEvent.objects.filter(action="data.expense.export").latest("seq")
     assert event.actor_repr == "frank" and event.data == {"format": "csv", "query": {"status__exact": "draft"}}
+    refused = as_frank.get("/admin/data/expense/export.csv?colour=red")
+    assert refused.status_code == 400 and "filters are not valid" in refused.content.decode()
     xlsx = as_frank.get("/admin/data/expense/export.xlsx")
     assert xlsx.status_code == 200 and xlsx["Content-Type"] == transfer.XLSX_CONTENT_TYPE
 
