@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -193,3 +196,24 @@ def test_language_switch_in_the_admin_header_posts_to_setlang(superuser):
     switched = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
     assert switched.status_code == 302 and switched["Location"] == "/admin/"
     assert "站点管理" in client.get("/admin/").content.decode() or "首页" in client.get("/admin/").content.decode()
+
+
+def test_one_breadcrumb_scheme_across_admin_pages():
+    """Custom admin pages take their breadcrumbs from one include (Home > app > model > record > page)."""
+    base = Path(settings.BASE_DIR)
+    include = base / "templates" / "admin" / "includes" / "breadcrumbs.html"
+    own = [path for app in ("templates", "rbac", "audit", "dynamic_models", "files", "metadata", "lowcode")
+           for path in (base / app).rglob("*.html") if path != include]
+    assert own
+    assert [path.name for path in own if 'class="breadcrumbs"' in path.read_text()] == []
+    overriding = [path for path in own if "{% block breadcrumbs %}" in path.read_text()]
+    assert len(overriding) >= 8
+    assert [path.name for path in overriding if "admin/includes/breadcrumbs.html" not in path.read_text()] == []
+
+
+def test_breadcrumbs_of_a_record_page(people):
+    record = expenses_of(people["alice"]).first()
+    html = client_for(people["alice"], key=False).get(f"/admin/data/expense/{record.pk}/history/").content.decode()
+    crumbs = html.split('<div class="breadcrumbs">')[1].split("</div>")[0]
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", crumbs)).split())
+    assert text == f"Home › Data › Expenses › {record} › History"
