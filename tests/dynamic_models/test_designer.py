@@ -172,3 +172,18 @@ def test_the_designer_config_describes_each_type(tenant):
     assert config["types"]["text"]["schema"]["properties"]["regex"]
     assert {"key": "vendor", "label": "vendor"} in config["entities"]
     assert "round" in [function["name"] for function in config["functions"]]
+
+
+def test_who_may_only_view_designs_sees_the_fields_read_only(scenario, acme, make_user, acme_client):
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user(acme, "vera", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_entity", "view_field"]))
+    assert acme_client.post("/admin/login/", {"username": "vera", "password": "correct-horse-battery"}).status_code == 302
+    page = acme_client.get(f"/admin/dynamic_models/entity/{scenario['project'].pk}/change/")
+    assert page.status_code == 200
+    text = page_text(page)
+    assert 'id="entity-designer"' not in text and "budget" in text  # The read-only table, no editor.
+    check = acme_client.post("/admin/dynamic_models/entity/check-expression/", json.dumps({"expression": "1"}),
+                             content_type="application/json")
+    assert check.status_code == 403

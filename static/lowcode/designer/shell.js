@@ -96,7 +96,8 @@
       const input = genericWidget(property, current[name], set, valueLabels);
       if (input) {
         input.dataset.option = name;
-        container.append(optionRow(label, input, helps[name] || property.description));
+        // A schema's description is English; a plugin's options have no other help.
+        container.append(optionRow(label, input, helps[name] || (labels[name] ? null : property.description)));
       }
     });
     return container;
