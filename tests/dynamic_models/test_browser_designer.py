@@ -132,12 +132,16 @@ def test_builder_designs_vendor_with_widgets_only(live_acme, bea, page, output_d
     expect(option(page, "expression")).to_have_value("rating * 2")
     expect(panel(page).locator(".designer-status")).to_have_text("Valid: gives a number.")
 
+    add_field(page, "Scratch", "text")  # Added by mistake: removed before the save.
+    panel(page).get_by_label("Remove this field").check()
+    expect(page.locator(".designer-item.is-removed")).to_contain_text("scratch · Short text")
+
     # Email before Rating: drag it by its handle.
     email = page.locator(".designer-item").filter(has_text="Email").locator(".designer-handle")
     email.drag_to(page.locator(".designer-item").filter(has_text="Rating").locator(".designer-handle"))
-    order = ["Name", "Email", "Rating", "Credit limit", "Status", "Since", "Preferred", "Project", "Score"]
+    order = ["Name", "Email", "Rating", "Credit limit", "Status", "Since", "Preferred", "Project", "Score", "Scratch"]
     expect(page.locator(".designer-item-label")).to_have_text(order)
-    expect(page.locator("#designer-field-keys option")).to_have_count(9)  # Offered to the display field.
+    expect(page.locator("#designer-field-keys option")).to_have_count(9)  # For the display field; not the removed one.
     page.wait_for_timeout(300)  # The drop's animation.
     shot("vendor-designed")
 
@@ -147,6 +151,7 @@ def test_builder_designs_vendor_with_widgets_only(live_acme, bea, page, output_d
     expect(page.locator(".designer-item.has-errors")).to_have_text("⠿ Status status · Choice")
     expect(panel(page)).to_contain_text("Field “Status”: add at least one choice.")
     expect(page.locator(".designer-item-label")).to_have_text(order)  # As posted, not as first added.
+    expect(page.locator(".designer-item.is-removed")).to_have_count(1)  # Still to be removed.
     expect(page.locator(".designer-empty")).to_be_hidden()
     shot("vendor-error")
     with tenant_context(Tenant.objects.get(schema_name="acme")):

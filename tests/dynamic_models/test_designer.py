@@ -45,7 +45,7 @@ def test_saving_an_invalid_design_names_the_field_and_the_option(scenario, build
         field_row("code", "text", 4, '{"regex": "[A-Z"}'),
         field_row("total", "formula", 5, '{"expression": "amount * 2"}'),
         field_row("name", "text", 6, '{"max_length": 0}'),
-    ])
+    ], display_field="title")
     assert response.status_code == 200  # The form again, nothing saved.
     page = page_text(response)
     assert not Entity.objects.filter(key="vendor").exists()
@@ -56,6 +56,7 @@ def test_saving_an_invalid_design_names_the_field_and_the_option(scenario, build
     assert "Field “Code”: Invalid pattern:" in page
     assert "Field “Total”:" in page and "amount" in page
     assert "Field “Name”: the option “maximum length” must be at least 1." in page
+    assert "Display field: Unknown field 'title'." in page
     assert "is a required property" not in page and "fields/" not in page
 
 
