@@ -11,6 +11,7 @@ the server. A caller cannot skip what the service checks.
 from __future__ import annotations
 
 import copy
+import datetime
 import html
 import json
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import strip_tags
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -341,6 +342,12 @@ class _Reader:
             return ", ".join(str(labels.get(item, item)) for item in items)
         if isinstance(value, bool):
             return _("Yes") if value else _("No")
+        if isinstance(model_field, models.DateTimeField | models.DateField | models.TimeField) \
+                and isinstance(value, str):
+            parsed = model_field.to_python(value)
+            if isinstance(parsed, datetime.datetime) and timezone.is_aware(parsed):
+                parsed = timezone.localtime(parsed)
+            return formats.localize(parsed)
         if isinstance(value, dict | list):
             return json.dumps(value, ensure_ascii=False)
         return str(value)

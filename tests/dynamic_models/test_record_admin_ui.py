@@ -12,6 +12,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import formats
 
 from audit.models import AuditEvent
 from dynamic_models import records, runtime, services, transfer
@@ -129,6 +130,7 @@ def test_history_in_words_as_alice_with_the_iban_masked(people):
     assert "Notes" not in table and "notes" not in table  # No `notes: — →` line.
     created = re.search(r'<tr class="event-create">.*?</tr>', page, re.S).group(0)
     assert "Submitted by" in created and "Alice" in created
+    assert re.search(rf"Spent on</strong>:\s*<span class=\"change-value\">{formats.localize(draft.spent_on)}<", created)
     labels = re.findall(r"<strong>(.*?)</strong>", created)
     assert labels[:3] == ["Number", "Title", "Amount"]  # In the entity's order.
     assert "object at 0x" not in page and f"project: {borealis.pk}" not in page.lower()
