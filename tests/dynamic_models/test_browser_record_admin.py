@@ -81,6 +81,17 @@ def test_history_list_and_import_in_the_browser(live_acme, seeded, page, browser
     no_overflow(alice)
     alice.screenshot(path=output_dir / "history-390.png", full_page=True)
 
+    # Restoring the first version asks first, showing what would change.
+    page.goto(f"{live_acme}/admin/data/expense/{expense.pk}/history/")
+    page.locator("tr.event-create").get_by_role("link", name="Restore this version").click()
+    changes = page.locator("#restore-changes")
+    expect(changes).to_contain_text("Borealis")
+    expect(changes).to_contain_text("Apollo")
+    no_overflow(page)
+    page.screenshot(path=output_dir / "restore-confirmation-1280.png", full_page=True)
+    page.get_by_role("link", name="No, take me back").click()
+    expect(page.locator("#change-history")).to_be_visible()
+
     # frank's list: every column, scrolling inside its box with the title in place.
     page.goto(f"{live_acme}/admin/data/expense/")
     no_overflow(page)
