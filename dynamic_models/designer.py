@@ -74,7 +74,7 @@ def config(entity_key: str = "") -> dict:
             "try_value": _("Try a value"), "matches": _("Matches."), "no_match": _("Does not match."),
             "bad_pattern": _("This pattern is not valid."), "new_field": _("New field"),
             "removed": _("Removed when you save."), "keep": _("Keep it"), "no_options": _("This type has no options."),
-            "move": _("Drag to reorder"), "default_yes": _("Checked"),
+            "move": _("Drag to reorder, or Alt+Up and Alt+Down on the field"), "drag": _("Drag to reorder"), "default_yes": _("Checked"),
             "choice_values": _("Values are stored; labels are shown. Drag rows to order them."),
             "separated": _("Separated by commas, e.g. image/*, .pdf"),
         },

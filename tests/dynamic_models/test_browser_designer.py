@@ -139,6 +139,10 @@ def test_builder_designs_vendor_with_widgets_only(live_acme, bea, page, output_d
     # Email before Rating: drag it by its handle.
     email = page.locator(".designer-item").filter(has_text="Email").locator(".designer-handle")
     email.drag_to(page.locator(".designer-item").filter(has_text="Rating").locator(".designer-handle"))
+    since = page.locator(".designer-select").filter(has_text="Since")
+    since.press("Alt+ArrowUp")  # The keyboard moves a field too.
+    expect(page.locator(".designer-item-label").nth(4)).to_have_text("Since")
+    since.press("Alt+ArrowDown")
     order = ["Name", "Email", "Rating", "Credit limit", "Status", "Since", "Preferred", "Project", "Score", "Scratch"]
     expect(page.locator(".designer-item-label")).to_have_text(order)
     expect(page.locator("#designer-field-keys option")).to_have_count(9)  # For the display field; not the removed one.

@@ -111,7 +111,7 @@
         colour.addEventListener("input", () => { colour.dataset.set = "1"; write(); });
         clear.addEventListener("click", () => { colour.dataset.set = ""; colour.value = "#ffffff"; write(); });
         remove.addEventListener("click", () => { row.remove(); write(); });
-        const row = el("tr", {}, [el("td", {class: "designer-handle", text: "⠿", title: text.move}),
+        const row = el("tr", {}, [el("td", {class: "designer-handle", text: "⠿", title: text.drag}),
           el("td", {}, [value]), el("td", {}, [label]), el("td", {class: "designer-choice-colour"}, [colour, clear]),
           el("td", {}, [remove])]);
         body.append(row);

@@ -130,6 +130,19 @@
       if (button) select(button.closest(".designer-item").dataset.index);
     });
 
+    // Alt+Up and Alt+Down move the focused item: reordering without a mouse.
+    listElement.addEventListener("keydown", (event) => {
+      const item = event.target.closest(".designer-item");
+      if (!item || !event.altKey || !["ArrowUp", "ArrowDown"].includes(event.key)) return;
+      event.preventDefault();
+      const sibling = event.key === "ArrowUp" ? item.previousElementSibling : item.nextElementSibling;
+      if (!sibling) return;
+      if (event.key === "ArrowUp") sibling.before(item);
+      else sibling.after(item);
+      event.target.focus();
+      onReorder([...listElement.querySelectorAll(".designer-item")].map((node) => node.dataset.index));
+    });
+
     if (window.Sortable) {
       window.Sortable.create(listElement, {
         handle: ".designer-handle", animation: 150, ghostClass: "designer-ghost",
