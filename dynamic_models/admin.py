@@ -167,7 +167,7 @@ class EntityForm(forms.ModelForm):
 class EntityAdmin(admin.ModelAdmin):
     form = EntityForm
     formfield_overrides = JSON_INPUTS
-    list_display = ["key", "label", "app", "published_version", "state", "updated_at"]
+    list_display = ["key", "label", "app", "published_version", "updated_at"]
     search_fields = ["key", "label"]
     list_filter = ["app"]
     readonly_fields = ["published_version", "created_at", "updated_at"]
@@ -198,13 +198,15 @@ class EntityAdmin(admin.ModelAdmin):
     def table_key(self, obj):
         return format_html('{} <span class="help">({})</span>', obj.key, _("table dm_%s") % obj.key)
 
-    def get_queryset(self, request):
-        self._published = runtime.published_entity_bodies()  # One read for the list's state column.
-        return super().get_queryset(request)
+    def get_list_display(self, request):
+        published = runtime.published_entity_bodies()  # Read once for the whole list.
 
-    @admin.display(description=gettext_lazy("state"))
-    def state(self, obj):
-        return _state_badge(services.design_state(obj, published=getattr(self, "_published", None)))
+        @admin.display(description=_("state"))
+        def state(entity):
+            return _state_badge(services.design_state(entity, published=published))
+
+        *columns, last = super().get_list_display(request)
+        return [*columns, state, last]
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
