@@ -17,6 +17,8 @@ from dynamic_models.registries import field_type_registry
 from metadata.registries import DefinitionKind
 
 _TEXT = {"type": "string", "maxLength": 200}
+#: The most fields an entity may have.
+MAX_FIELDS = 300
 
 
 def field_schema() -> dict:
@@ -92,7 +94,7 @@ class EntityKind(DefinitionKind):
                                        "fields": {"type": "object", "additionalProperties": _TEXT}},
                     },
                 },
-                "fields": {"type": "array", "maxItems": 300, "items": field_schema()},
+                "fields": {"type": "array", "maxItems": MAX_FIELDS, "items": field_schema()},
                 "rules": {"type": "array", "maxItems": 50, "items": rule_schema()},
             },
         }

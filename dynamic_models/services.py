@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from audit import services as audit
 from dynamic_models import audit_actions, formulas, runtime, schema
+from dynamic_models.definitions import MAX_FIELDS
 from dynamic_models.keys import KEY_RE
 from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
 from dynamic_models.registries import field_type_registry
@@ -296,8 +297,8 @@ def check_expression(entity_key: str, fields: list, expression: str) -> dict:
     :param fields: the design's fields as the editor has them (unsaved); those whose spec is not
         valid yet are left out, so the expression is checked against the others.
     """
-    # No more than a design may have (the entity schema's maxItems): the check stays cheap.
-    body = {"key": entity_key, "fields": [spec for spec in fields[:300] if _usable_in_expressions(spec)]}
+    # No more than a design may have: the check stays cheap.
+    body = {"key": entity_key, "fields": [spec for spec in fields[:MAX_FIELDS] if _usable_in_expressions(spec)]}
     try:
         value_type = compile_expression(expression).check(formulas.expression_fields(body, database=True))
     except ExpressionError as error:
