@@ -34,9 +34,17 @@ from rbac.registries import (
 )
 
 
+def entity_name(key: str, resource) -> str:
+    """The entity's name in the request's language (its translations), else its label."""
+    try:
+        return str(entity_records().get_model(key)._meta.verbose_name)
+    except LookupError:
+        return resource.label
+
+
 def entity_choices(current: str = "") -> list[tuple[str, str]]:
     resources = entity_records().published()
-    choices = [(key, f"{resource.label} ({key})") for key, resource in sorted(resources.items())]
+    choices = [(key, f"{entity_name(key, resource)} ({key})") for key, resource in sorted(resources.items())]
     if current and current not in resources:
         choices.append((current, current))
     return [("", "---------"), *choices]
@@ -78,7 +86,8 @@ def operation_choices(current=()) -> list:
 
 def entity_action_choices() -> list:
     """Each published entity's actions, as operations ("data.expense.view"), grouped by entity."""
-    return [(resource.label, [(entity_operation(key, action), str(ACTION_NAMES[action])) for action in ENTITY_ACTIONS])
+    return [(entity_name(key, resource), [(entity_operation(key, action), str(ACTION_NAMES[action]))
+                                          for action in ENTITY_ACTIONS])
             for key, resource in sorted(entity_records().published().items())]
 
 

@@ -69,3 +69,8 @@ def test_role_and_user_pages(live_acme, scenario_people, page, output_dir):  # n
     page.goto(f"{live_acme}/admin/auth/user/{alice.pk}/change/")
     expect(page.locator(".field-roles")).to_contain_text("Member (directly)")
     shoot(page, output_dir, "user")
+    page.locator("#user-tools").get_by_role("button", name="简体中文").click()
+    expect(page.locator(".field-roles")).to_contain_text("(直接分配)")
+    page.goto(f"{live_acme}/admin/rbac/role/{member.pk}/change/")
+    expect(grid.get_by_label("费用: 查看")).to_be_checked()
+    shoot(page, output_dir, "role-zh-hans")
