@@ -332,7 +332,7 @@ class RoleAdmin(admin.ModelAdmin):
     def explain_view(self, request):
         """"Explain access": why a user can or cannot do an operation, on a record if given (RB-8)."""
         if not _can_manage(request):
-            raise PermissionDenied
+            raise PermissionDenied(services.denial("rbac.manage"))
         form = ExplainForm(request.GET or None)
         explanation = None
         if form.is_bound and form.is_valid():

@@ -64,6 +64,13 @@ def test_admin_403_of_a_static_model_names_its_django_permission(people):
     assert "You need the permission &#x27;View roles&#x27; (rbac.view_role)." in page.content.decode()
 
 
+def test_explain_access_403_names_the_operation(people):
+    page = client_for(people["alice"], key=False).get("/admin/rbac/role/explain/")
+    assert page.status_code == 403
+    assert ("You need the permission &#x27;Manage roles, departments and permissions&#x27; (rbac.manage)."
+            in page.content.decode())
+
+
 def test_api_403_keeps_its_format_and_names_the_missing_operation(people):
     alice = client_for(people["alice"])
     record = expenses_of(people["alice"]).first()
