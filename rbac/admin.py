@@ -67,11 +67,12 @@ def field_choices(current: str = "", *, user_fields_only: bool = False) -> list:
     return [("", "---------"), *groups]
 
 
-def people():
-    """Users a role or department may name: the tenant's people, not guardian's AnonymousUser."""
+def people(queryset=None):
+    """The tenant's people (of `queryset`, default every user), without guardian's AnonymousUser."""
     from guardian.conf import settings as guardian_settings
 
-    return get_user_model().objects.exclude(username=guardian_settings.ANONYMOUS_USER_NAME).order_by("username")
+    users = get_user_model().objects.order_by("username") if queryset is None else queryset
+    return users.exclude(username=guardian_settings.ANONYMOUS_USER_NAME)
 
 
 def operation_choices(current=()) -> list:
@@ -405,6 +406,9 @@ class RoleUserAdmin(TenantUserAdmin):
     """
 
     list_filter = ["is_staff", "is_superuser", "is_active", "rbac_roles"]
+
+    def get_queryset(self, request):
+        return people(super().get_queryset(request))  # django-guardian's stand-in for anonymous visitors is nobody.
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

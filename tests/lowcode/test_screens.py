@@ -175,6 +175,8 @@ def test_user_page_shows_roles_read_only_and_no_raw_permissions(operator, people
     assert 'name="groups"' not in html and 'name="user_permissions"' not in html
     assert "Can add log entry" not in html
     assert client.get("/admin/auth/group/").status_code == 404  # Groups mirror roles: not a second place to grant.
+    listing = client.get("/admin/auth/user/").content.decode()
+    assert ">alice</a>" in listing and "AnonymousUser" not in listing
 
 
 def test_how_a_user_holds_a_role_in_words():
