@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from lowcode.tenancy import quotas
+
 #: Apps installed without a name people can read in every language: the admin shows these.
 APP_NAMES = {"axes": gettext_lazy("Login attempts")}
 
@@ -88,6 +90,13 @@ class TenantAdminSite(admin.AdminSite):
 
     def admin_view(self, view, cacheable=False):
         return super().admin_view(naming_denials(view), cacheable)
+
+    def index(self, request, extra_context=None):
+        # The tenant's administrators see how much of each quota is used (the platform sets them).
+        tenant = getattr(request, "tenant", None)
+        if request.user.is_superuser and tenant is not None and not tenant.is_public:
+            extra_context = {**(extra_context or {}), "quota_usage": quotas.usage_report(tenant)}
+        return super().index(request, extra_context)
 
 
 class LowcodeAdminConfig(AdminConfig):

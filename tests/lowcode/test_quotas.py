@@ -48,3 +48,13 @@ def test_api_calls_per_day(tenant, make_user, acme_client):
     assert refused.status_code == 429
     assert refused.json() == {"detail": "The tenant's quota of API calls per day is reached: 3 of 3 used.",
                               "code": "quota_exceeded"}
+
+
+def test_the_tenants_admin_index_shows_quota_usage_to_its_administrators(tenant, make_user, admin_client,
+                                                                         acme_client):
+    present = get_user_model().objects.filter(is_active=True).count()
+    set_limit(tenant, max_users=present + 5)
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="quota-usage"' in page and f"{present} of {present + 5}" in page
+    acme_client.force_login(make_user(tenant, "clerk", is_staff=True))
+    assert 'id="quota-usage"' not in acme_client.get("/admin/").content.decode()
