@@ -222,6 +222,7 @@ SESSION_SAVE_EVERY_REQUEST = True  # The timeout counts from the last request, n
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "lowcode.views.csrf_failure"  # The site's 403 page, saying what to do.
 # Lockout after repeated failed logins, per user name and address, per tenant schema.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_HOURS", default=0.25)

@@ -45,6 +45,15 @@ def permission_denied(request, exception=None):
     return _error_page(request, "403.html", 403, reason=reason)
 
 
+def csrf_failure(request, reason=""):
+    """A form sent without its CSRF token (an old page, cookies off): what to do, on the 403 page."""
+    message = _("The form could not be checked: it may be from a page opened long ago, or cookies are off. "
+                "Reload the page, then send it again.")
+    if _is_api(request):
+        return JsonResponse({"detail": message, "code": "csrf_failed"}, status=403)
+    return _error_page(request, "403.html", 403, reason=message)
+
+
 def page_not_found(request, exception=None):
     if _is_api(request):
         return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import get_resolver
 
 from lowcode import site, views
@@ -99,6 +99,13 @@ def test_a_refusal_under_the_api_outside_drf_answers_json():
     response = views.permission_denied(request, PermissionDenied("You need the permission 'X' (x.y)."))
     assert response.status_code == 403
     assert json.loads(response.content) == {"detail": "You need the permission 'X' (x.y).", "code": "permission_denied"}
+
+
+def test_a_form_without_its_csrf_token_gets_the_styled_403_saying_what_to_do(acme):
+    client = Client(HTTP_HOST="acme.localhost", enforce_csrf_checks=True)
+    page = client.post("/accounts/login/", {"username": "nobody", "password": "x"})
+    assert page.status_code == 403 and 'class="error-page"' in page.content.decode()
+    assert "Reload the page, then send it again." in page.content.decode()
 
 
 def test_404_pages_in_the_tenants_look_and_json_under_the_api(people):
