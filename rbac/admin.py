@@ -75,14 +75,18 @@ def people(queryset=None):
     return users.exclude(username=guardian_settings.ANONYMOUS_USER_NAME)
 
 
-def operation_choices(current=()) -> list:
-    """Registered operations of installed apps, grouped by app (and those the role holds already)."""
+def operation_choices() -> list:
+    """Registered operations of installed apps, grouped by the app's name."""
     groups: dict[str, list] = {}
     for op in sorted(operation_type_registry.get_all(), key=lambda op: op.type):
-        if op.installed or op.type in current:
-            name = apps.get_app_config(op.app_label).verbose_name if op.installed else op.app_label
-            groups.setdefault(str(name), []).append((op.type, f"{op.label} ({op.type})"))
+        if op.installed:
+            groups.setdefault(str(apps.get_app_config(op.app_label).verbose_name), []).append(
+                (op.type, f"{op.label} ({op.type})"))
     return sorted(groups.items())
+
+
+def offered(operation: str) -> bool:
+    return operation_type_registry.is_registered(operation) and operation_type_registry.get(operation).installed
 
 
 def entity_action_choices() -> list:
@@ -140,7 +144,7 @@ class RoleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         role = self.instance
-        self.fields["operations"].choices = operation_choices(role.operations if role.pk else ())
+        self.fields["operations"].choices = operation_choices()
         self.fields["entity_actions"].choices = entity_action_choices()
         if "permissions" in self.fields:
             self.fields["permissions"].queryset = self.fields["permissions"].queryset.exclude(
@@ -150,6 +154,11 @@ class RoleForm(forms.ModelForm):
                 entity_operation(model, codename.split("_", 1)[0]) for model, codename in
                 role.permissions.filter(content_type__app_label=ENTITY_PREFIX).values_list(
                     "content_type__model", "codename")]
+
+    def clean_operations(self):
+        # Operations of apps not installed (the tenant admin's pages.*, say) are not offered: they stay as held.
+        kept = [operation for operation in self.instance.operations or () if not offered(operation)]
+        return [*self.cleaned_data["operations"], *kept]
 
     def clean(self):
         cleaned = super().clean()

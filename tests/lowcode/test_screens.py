@@ -145,6 +145,25 @@ def test_role_page_lists_entity_actions_and_operations_of_installed_apps_only(op
     assert 'name="permissions"' not in html and "Can add log entry" not in html and "access attempt" not in html
 
 
+def test_operations_of_apps_not_installed_are_not_offered_but_kept(operator):
+    client = client_for(operator, key=False)
+    admin_role = Role.objects.get(key=Role.TENANT_ADMIN)
+    assert "pages.page.view" in admin_role.operations
+    page = client.get(f"/admin/rbac/role/{admin_role.pk}/change/")
+    assert "pages.page.view" not in page.content.decode()
+    form = page.context["adminform"].form
+    data = {"key": admin_role.key, "name": admin_role.name, "description": admin_role.description,
+            "users": [user.pk for user in admin_role.users.all()], "operations": ["audit.view"],
+            "entity_actions": form.initial["entity_actions"]}
+    for inline in page.context["inline_admin_formsets"]:
+        data.update({f"{inline.formset.prefix}-TOTAL_FORMS": "0", f"{inline.formset.prefix}-INITIAL_FORMS": "0"})
+    response = client.post(f"/admin/rbac/role/{admin_role.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    admin_role.refresh_from_db()
+    assert "audit.view" in admin_role.operations and "pages.page.view" in admin_role.operations
+    assert "rbac.manage" not in admin_role.operations
+
+
 def test_superusers_keep_an_advanced_view_of_other_django_permissions(superuser):
     client = client_for(superuser, key=False)
     builder = Role.objects.get(key=Role.BUILDER)
