@@ -57,11 +57,11 @@ def field_choices(current: str = "", *, user_fields_only: bool = False) -> list:
     if user_fields_only:
         groups.append((_("System"), [(key, key) for key in resource_type.system_owner_fields]))
         known.update(resource_type.system_owner_fields)
-    for _key, resource in sorted(resource_type.published().items()):
+    for key, resource in sorted(resource_type.published().items()):
         fields = [(field.key, field.key) for field in resource.fields if not user_fields_only or field.owner]
         known.update(value for value, _label in fields)
         if fields:
-            groups.append((resource.label, fields))
+            groups.append((entity_name(key, resource), fields))
     if current and current not in known:
         groups.append((current, current))
     return [("", "---------"), *groups]
@@ -89,15 +89,15 @@ def offered(operation: str) -> bool:
     return operation_type_registry.is_registered(operation) and operation_type_registry.get(operation).installed
 
 
+ACTION_NAMES = {"view": gettext_lazy("View"), "add": gettext_lazy("Add"), "change": gettext_lazy("Change"),
+                "delete": gettext_lazy("Delete"), "export": gettext_lazy("Export"), "import": gettext_lazy("Import")}
+
+
 def entity_action_choices() -> list:
     """Each published entity's actions, as operations ("data.expense.view"), grouped by entity."""
     return [(entity_name(key, resource), [(entity_operation(key, action), str(ACTION_NAMES[action]))
                                           for action in ENTITY_ACTIONS])
             for key, resource in sorted(entity_records().published().items())]
-
-
-ACTION_NAMES = {"view": gettext_lazy("View"), "add": gettext_lazy("Add"), "change": gettext_lazy("Change"),
-                "delete": gettext_lazy("Delete"), "export": gettext_lazy("Export"), "import": gettext_lazy("Import")}
 
 
 class EntityActionsWidget(forms.CheckboxSelectMultiple):
