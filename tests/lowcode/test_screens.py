@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import get_resolver
+from django_tenants.utils import tenant_context
 
 from lowcode import site, views
+from lowcode.tenancy.models import Tenant
 from rbac import services as rbac
 from rbac.admin import role_sources_text
 from rbac.models import Role
@@ -252,3 +255,14 @@ def test_breadcrumbs_of_a_record_page(people):
     crumbs = html.split('<div class="breadcrumbs">')[1].split("</div>")[0]
     text = " ".join(unescape(re.sub(r"<[^>]+>", " ", crumbs)).split())
     assert text == f"Home › Data › Expenses › {record} › History"
+
+
+def test_platform_site_has_the_language_switch_and_its_error_pages(db):
+    with tenant_context(Tenant.objects.get(schema_name="public")):
+        root = get_user_model().objects.create_superuser("root", "root@example.com", "correct-horse-battery")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(root)
+    index = client.get("/admin/").content.decode()
+    assert 'action="/i18n/setlang/"' in index and "简体中文" in index
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404 and 'class="error-page"' in missing.content.decode()
