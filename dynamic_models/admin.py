@@ -699,7 +699,7 @@ class RecordAdmin(admin.ModelAdmin):
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
 
 
-class RecordInline(admin.TabularInline):
+class RecordInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The records of another entity that point at a record, as their viewer may see them: in their
     data scope, without the columns a rule hides or masks. Read-only: each is changed on its own
     page (the link), through the record services."""
@@ -712,15 +712,6 @@ class RecordInline(admin.TabularInline):
     def has_view_permission(self, request, obj=None):
         return any(rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), request=request)
                    for action in ("view", "change"))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return rbac.scope_queryset(request.user, super().get_queryset(request), request=request)

@@ -3,18 +3,15 @@ with widgets only (no JSON typed), is told what is wrong on save, fixes it and p
 page fits 1,280 px with nothing off-screen and stays usable at 390 px."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page, expect
 
 from dynamic_models.models import Entity
-from dynamic_models.seed import DEMO, EXAMPLES_DIR, _seed_tenant
 from lowcode.tenancy.models import Tenant
-from metadata.bundles import load_bundle
+from tests.scenario import PASSWORD, seed_acme_for_the_browser
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery"
 CHOICES = [("Active", "#2e7d32"), ("On hold", None), ("Blocked", "#c62828")]
 
 #: The elements of the page that reach beyond the viewport's width (none may).
@@ -27,15 +24,8 @@ OFF_SCREEN = """() => [...document.querySelectorAll("body *")].filter((node) => 
 
 @pytest.fixture
 def bea(committed_acme):
-    """acme seeded with the scenario (bea the builder among its people), bea's password known;
-    globex is left alone (this test commits, and only acme is cleaned afterwards)."""
-    bundle_name, make_records = DEMO["acme"]
-    with tenant_context(committed_acme):
-        _seed_tenant("acme", load_bundle((EXAMPLES_DIR / bundle_name).read_bytes()), make_records)
-        user = get_user_model().objects.get(username="bea")
-        user.set_password(PASSWORD)
-        user.save()
-    return user
+    """acme seeded with the scenario, bea (its builder) with a known password."""
+    return seed_acme_for_the_browser(committed_acme, "bea")["bea"]
 
 
 def panel(page: Page):

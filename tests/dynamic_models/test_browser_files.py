@@ -7,19 +7,16 @@ import re
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django_tenants.utils import tenant_context
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from dynamic_models import file_fields, runtime
-from dynamic_models.seed import DEMO, EXAMPLES_DIR, _seed_tenant
 from files import previews
-from metadata.bundles import load_bundle
+from tests.scenario import log_in, seed_acme_for_the_browser
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -35,23 +32,8 @@ def receipt_jpeg() -> bytes:
 
 @pytest.fixture
 def scenario_people(committed_acme):
-    """acme seeded with the scenario (people, expense with its receipt field), known passwords;
-    globex is left alone (this test commits, and only acme is cleaned afterwards)."""
-    bundle_name, make_records = DEMO["acme"]
-    with tenant_context(committed_acme):
-        _seed_tenant("acme", load_bundle((EXAMPLES_DIR / bundle_name).read_bytes()), make_records)
-        for user in get_user_model().objects.filter(username__in=["alice", "bob", "frank"]):
-            user.set_password(PASSWORD)
-            user.save()
+    seed_acme_for_the_browser(committed_acme, "alice", "bob", "frank")
     return committed_acme
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/admin/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#site-name")).to_have_text("Acme administration")
 
 
 def fetch(page: Page, path: str) -> dict:

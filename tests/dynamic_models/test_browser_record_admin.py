@@ -11,34 +11,20 @@ from playwright.sync_api import Page, expect
 
 from dynamic_models import runtime, transfer
 from dynamic_models.models import ImportJob
-from dynamic_models.seed import DEMO, EXAMPLES_DIR, _seed_tenant
-from metadata.bundles import load_bundle
+from tests.scenario import log_in, seed_acme_for_the_browser
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery"
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def seeded(committed_acme):
     """acme seeded with the scenario, known passwords; frank may do everything (restore, import)."""
-    bundle_name, make_records = DEMO["acme"]
+    people = seed_acme_for_the_browser(committed_acme, "alice", "frank")
     with tenant_context(committed_acme):
-        _seed_tenant("acme", load_bundle((EXAMPLES_DIR / bundle_name).read_bytes()), make_records)
-        for user in get_user_model().objects.filter(username__in=["alice", "frank"]):
-            user.set_password(PASSWORD)
-            user.is_superuser = user.username == "frank"
-            user.save()
+        get_user_model().objects.filter(pk=people["frank"].pk).update(is_superuser=True)
     return committed_acme
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/admin/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#site-name")).to_have_text("Acme administration")
 
 
 def no_overflow(page: Page) -> None:
