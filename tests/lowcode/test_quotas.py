@@ -3,6 +3,8 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from lowcode.tenancy import quotas
@@ -58,3 +60,12 @@ def test_the_tenants_admin_index_shows_quota_usage_to_its_administrators(tenant,
     assert 'id="quota-usage"' in page and f"{present} of {present + 5}" in page
     acme_client.force_login(make_user(tenant, "clerk", is_staff=True))
     assert 'id="quota-usage"' not in acme_client.get("/admin/").content.decode()
+
+
+def test_users_quota_through_the_cli(tenant):
+    present = get_user_model().objects.filter(is_active=True).count()
+    set_limit(tenant, max_users=present)
+    with pytest.raises(CommandError, match=f"quota of users is reached: {present} of {present} used"):
+        call_command("create_tenant_superuser", "--schema", tenant.schema_name, "--username", "extra",
+                     "--email", "extra@example.com", "--noinput")
+    assert not get_user_model().objects.filter(username="extra").exists()
