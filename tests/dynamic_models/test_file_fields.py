@@ -581,3 +581,16 @@ def test_an_ejected_entity_uses_djangos_own_fields_for_files(claims):
     assert "    receipt = models.ForeignKey(" in models_py and "to='files.storedfile'" in models_py
     assert "    photos = models.ManyToManyField(" in models_py and "dm_claim_photos" in models_py
     assert "dynamic_models" not in models_py
+
+
+def test_admin_upload_over_the_storage_quota_is_refused_on_the_form(claims, acme, make_user, acme_client):
+    from lowcode.tenancy.models import Tenant
+
+    make_user(acme, "bea", is_staff=True, is_superuser=True)
+    acme_client.post("/admin/login/", {"username": "bea", "password": "correct-horse-battery"})
+    Tenant.objects.filter(pk=acme.pk).update(max_storage_bytes=10)
+    refused = acme_client.post("/admin/data/claim/add/", {"title": "Hotel",
+                                                          "receipt": SimpleUploadedFile("hotel.jpg", jpeg())})
+    assert refused.status_code == 200 and "quota of storage is reached" in refused.content.decode()
+    connection.set_tenant(Tenant.objects.get(pk=acme.pk))
+    assert not claims.objects.exists() and not StoredFile.objects.exists()
