@@ -9,9 +9,17 @@ from playwright.sync_api import Page, expect
 
 from rbac import services as rbac
 from rbac.models import Role
-from tests.dynamic_models.test_browser_files import PASSWORD, PHONE, log_in, scenario_people  # noqa: F401
+from tests.scenario import PASSWORD, log_in, seed_acme_for_the_browser
 
 pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def scenario_people(committed_acme):
+    seed_acme_for_the_browser(committed_acme, "alice", "frank")
+    return committed_acme
 
 
 def shoot(page: Page, output_dir, name: str) -> None:
@@ -26,7 +34,7 @@ def no_horizontal_overflow(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_error_pages_and_language_switch(live_acme, scenario_people, page, output_dir):  # noqa: F811
+def test_error_pages_and_language_switch(live_acme, scenario_people, page, output_dir):
     log_in(page, live_acme, "frank")
     page.goto(f"{live_acme}/admin/data/expense/add/")
     expect(page.locator("h1")).to_have_text("Access denied")
@@ -51,7 +59,7 @@ def test_error_pages_and_language_switch(live_acme, scenario_people, page, outpu
     expect(page.locator("h1")).to_have_text("Access denied")
 
 
-def test_role_and_user_pages(live_acme, scenario_people, page, output_dir):  # noqa: F811
+def test_role_and_user_pages(live_acme, scenario_people, page, output_dir):
     with tenant_context(scenario_people):
         olga = get_user_model().objects.create_user("olga", "olga@acme.example", PASSWORD, is_staff=True)
         rbac.assign_role(olga, Role.objects.get(key=Role.TENANT_ADMIN))
