@@ -69,6 +69,27 @@ class ExpandableRelatedField(serializers.PrimaryKeyRelatedField):
             return self.target_serializer(value, context=self.context).data
         return value.pk
 
+    def get_queryset(self):
+        """What a write may point at: the records its writer may see, and the values the record
+        holds already (asked only when a value is written, not on reads)."""
+        queryset = super().get_queryset()
+        target = queryset.model
+        serializer = self.root.child if isinstance(self.root, serializers.ListSerializer) else self.root  # Bulk.
+        user = serializer._user() if isinstance(serializer, RecordSerializer) else None
+        if user is None or not (hasattr(target, "lowcode_entity") or target is get_user_model()):
+            return queryset
+        return records.pickable(user, target, request=self.context.get("request"), keep=self._current_ids())
+
+    def _current_ids(self) -> list:
+        record = self.root.instance
+        if not isinstance(record, Model):
+            return []
+        relation = self.parent if isinstance(self.parent, serializers.ManyRelatedField) else self
+        model_field = record._meta.get_field(relation.source)
+        if model_field.many_to_many:
+            return list(getattr(record, model_field.name).values_list("pk", flat=True))
+        return [getattr(record, model_field.attname)]
+
 
 @extend_schema_field({"readOnly": True, "description": "Computed by the entity's formula."})
 class FormulaField(serializers.ReadOnlyField):
@@ -208,7 +229,6 @@ class RecordSerializer(serializers.ModelSerializer):
             # Uniqueness is checked once, by the validation engine (and the database).
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
         fields = self._apply_column_rules(fields)
-        self._limit_relations_to_visible(fields)
         if not self._is_top_level():
             return fields
         selected = self.context.get("fields")
@@ -219,27 +239,6 @@ class RecordSerializer(serializers.ModelSerializer):
                 field = fields[name]
                 getattr(field, "child_relation", field).expanded = True
         return fields
-
-    def _limit_relations_to_visible(self, fields: dict) -> None:
-        """A relation accepts only records its writer may see (and the values it holds already)."""
-        user = self._user()
-        if user is None:
-            return
-        record = self.instance if isinstance(self.instance, Model) else None
-        for name, field in fields.items():
-            relation = getattr(field, "child_relation", field)
-            if field.read_only or not isinstance(relation, ExpandableRelatedField):
-                continue
-            target = relation.queryset.model
-            if not (hasattr(target, "lowcode_entity") or target is get_user_model()):
-                continue
-            keep = ()
-            if record is not None:
-                model_field = record._meta.get_field(name)
-                keep = (getattr(record, name).values_list("pk", flat=True) if model_field.many_to_many
-                        else [getattr(record, model_field.attname)])
-            relation.queryset = records.pickable(user, target, request=self.context.get("request"),
-                                                 keep=keep)
 
     def _user(self):
         # Imports run by a worker have no request: they put the importing user in the context.

@@ -110,3 +110,13 @@ def test_submitted_by_is_whoever_creates_the_expense_and_read_only_after(people,
                                   user=alice)
     assert report["created"] == 1, report
     assert runtime.get_model("expense").objects.get(title="CSV taxi").submitted_by == alice
+
+
+def test_bulk_writes_accept_only_related_records_their_writer_may_see(people, vendors):
+    api = client_for(people["alice"])
+    other = runtime.get_model("vendor").objects.create(name="Other Ltd")
+    body = [{"title": "Bulk taxi", "amount": "3.00", "spent_on": "2026-01-05", "vendor": other.pk}]
+    refused = api.post("/api/v1/data/expense/bulk/", body, content_type="application/json")
+    assert refused.status_code == 400, refused.json()
+    assert "does_not_exist" in refused.content.decode()
+    assert not runtime.get_model("expense").objects.filter(title="Bulk taxi").exists()
