@@ -15,6 +15,8 @@ if { [ -z "${REDIS_URL:-}" ] || [ "$mode" = test ]; } && ! command -v redis-serv
   missing+=(redis-server)
 fi
 if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# Chinese glyphs in the browser tests' screenshots.
+if [ "$mode" = test ] && [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then missing+=(fonts-wqy-zenhei); fi
 # Uploads: libmagic sniffs content types, pdftoppm (poppler) renders PDF previews.
 if ! "$PYTHON" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('magic'))"; then
   missing+=(libmagic1)
