@@ -56,6 +56,8 @@ TENANT_APPS = [
     "audit",
     "rbac",
     "files",
+    "forms_engine",
+    "pages",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
