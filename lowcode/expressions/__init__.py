@@ -29,6 +29,15 @@ one bad row never fails a whole query. Everything else is checked before an expr
 saved (`Expression.check()`, see checker.py): names, types, constants, number sizes, and
 what the database can compute.
 
+In the browser: pages evaluate the same trees with static/lowcode/expressions.js, which
+implements these rules in JavaScript (exact decimals with the vendored decimal.js). The
+server parses and sends `expression.to_json()` (serialize.py), plus
+`serialize.browser_options()` (now, today, time zone) so both sides agree on dates;
+`LowcodeExpressions.evaluate(tree, {record, user}, options)` then gives what `evaluate()`
+gives, as tests/lowcode/expression_cases.json checks in pytest and in Chromium. Values
+go to and fro as tagged JSON (`serialize.to_tagged()`, `LowcodeExpressions.values.fromJSON`);
+a plugin's function needs a JavaScript twin in `LowcodeExpressions.functions`.
+
 Safety: the source is parsed by our own parser, never by Python; there is no attribute
 access, import or builtin to reach. Sources, trees, lists and text results have size
 limits, and evaluation takes time linear in the size of the tree and its values.
@@ -45,7 +54,7 @@ from django.db.models import Expression as OrmExpression
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from lowcode.expressions import checker, compiler, evaluator
+from lowcode.expressions import checker, compiler, evaluator, serialize
 from lowcode.expressions.exceptions import (
     ExpressionCompileError,
     ExpressionError,
@@ -116,6 +125,10 @@ class Expression:
         :raises ExpressionCompileError: if the database cannot compute the condition.
         """
         return compiler.to_q(self.tree, context)
+
+    def to_json(self) -> dict:
+        """Return the tree as JSON for the browser's evaluator (see serialize.py)."""
+        return serialize.to_json(self.tree)
 
     def to_orm(self, context: Mapping[str, Any] | None = None) -> OrmExpression:
         """Return an ORM expression computing the value per row (for `annotate()`).

@@ -12,11 +12,13 @@ raise: checker.py refuses them before an expression is saved.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from decimal import Decimal, DecimalException, localcontext
 from functools import partial
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lowcode.expressions.exceptions import ExpressionEvaluationError, ExpressionValueError
@@ -27,6 +29,7 @@ from lowcode.expressions.functions import (
     as_number,
     check_comparable,
     clean_value,
+    fixed_now,
     function_registry,
     join_text,
     type_name,
@@ -55,6 +58,9 @@ _DIVISION_CONTEXT.prec = 100
 def evaluate(tree: Node, context: Mapping[str, Any] | None = None, *, strict: bool = False) -> Any:
     """Return the value of `tree` for `context` (`{"record": {...}, "user": {...}}`).
 
+    An aware datetime under the context's "now" is the moment `today()` and `now()` read
+    (a form evaluated in the browser and on the server then agrees on "today").
+
     :param strict: raise on a value-dependent failure instead of making that part null.
     :raises ExpressionEvaluationError: on a type mismatch or a missing field; with
         `strict`, `ExpressionValueError` on division by zero, an invalid date, or a result
@@ -66,8 +72,15 @@ def evaluate(tree: Node, context: Mapping[str, Any] | None = None, *, strict: bo
     record, user = context.get("record") or {}, context.get("user") or {}
     if not isinstance(record, Mapping) or not isinstance(user, Mapping):
         raise ExpressionEvaluationError(_("The record and the user must be given as mappings."))
-    with localcontext(DECIMAL_CONTEXT):
-        return _Evaluator(record, user, strict).value(tree)
+    now = context.get("now")
+    if now is not None and not (isinstance(now, datetime.datetime) and timezone.is_aware(now)):
+        raise ExpressionEvaluationError(_("“now” must be given as a date and time with a time zone."))
+    now_token = fixed_now.set(now)
+    try:
+        with localcontext(DECIMAL_CONTEXT):
+            return _Evaluator(record, user, strict).value(tree)
+    finally:
+        fixed_now.reset(now_token)
 
 
 class _Evaluator:

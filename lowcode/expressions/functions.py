@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any
 
@@ -482,6 +483,15 @@ function_registry: Registry[ExpressionFunction] = Registry("expression function"
 # --- Dates -----------------------------------------------------------------------------------
 
 
+fixed_now: ContextVar[datetime.datetime | None] = ContextVar("expression_now", default=None)
+"""The moment `today()` and `now()` read while an evaluation fixes it (the context's "now")."""
+
+
+def current_now() -> datetime.datetime:
+    """Return the evaluation's fixed moment, else the clock's."""
+    return fixed_now.get() or timezone.now()
+
+
 def _as_date_sql(expression: Expression) -> Expression:
     """Return a resolved date or datetime expression as a date (in the current time zone)."""
     if isinstance(output_field_of(expression), DateTimeField):
@@ -496,7 +506,7 @@ class TodayFunction(ExpressionFunction):
     volatile = True
 
     def evaluate(self):
-        return timezone.localdate()
+        return timezone.localdate(current_now())
 
     def to_orm(self):
         return db.TruncDate(db.Now())
@@ -510,7 +520,7 @@ class NowFunction(ExpressionFunction):
     volatile = True
 
     def evaluate(self):
-        return timezone.now()
+        return current_now()
 
 
 class DateFunction(ExpressionFunction):
