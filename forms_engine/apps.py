@@ -10,4 +10,13 @@ class FormsEngineConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        pass
+        from audit.actions import audit_action_registry
+        from forms_engine import audit_actions
+        from forms_engine.definitions import FormKind
+        from forms_engine.widgets import BUILTIN_WIDGETS, widget_registry
+        from metadata.registries import definition_kind_registry
+
+        for widget in BUILTIN_WIDGETS:
+            widget_registry.register(widget())
+        definition_kind_registry.register(FormKind())
+        audit_action_registry.register_all(audit_actions.ACTIONS)
