@@ -1,0 +1,142 @@
+"""The shared expression cases (issue 13): Python and the browser give the same results.
+
+tests/lowcode/expression_cases.json holds, per case, the source, the record and user values
+(tagged JSON, see serialize.py), the moment `now()` reads, optionally the time zone and
+`strict`, and the result Python gives: a tagged value or `{"error": <code>}`. Python's
+results were generated once and read one by one; the same file then runs in pytest and in
+headless Chromium through static/lowcode/expressions.js.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from lowcode.expressions import ExpressionError, compile_expression
+from lowcode.expressions.functions import BUILTIN_FUNCTIONS
+from lowcode.expressions.parser import (
+    ARITHMETIC_OPERATORS,
+    BOOLEAN_OPERATORS,
+    COMPARISON_OPERATORS,
+    BinaryOp,
+    Call,
+    UnaryOp,
+    walk,
+)
+from lowcode.expressions.serialize import from_tagged, to_tagged
+
+CASES = json.loads((Path(__file__).parent / "expression_cases.json").read_text())
+STATIC = Path(settings.BASE_DIR) / "static" / "lowcode"
+
+
+def case_id(case: dict) -> str:
+    return " ".join(filter(None, [case["expression"], case.get("time_zone"), "strict" if case.get("strict") else ""]))
+
+
+def python_result(case: dict):
+    """The case's result in Python, as tagged JSON or {"error": code}."""
+    try:
+        expression = compile_expression(case["expression"])
+        context = {
+            "record": {key: from_tagged(value) for key, value in case["record"].items()},
+            "user": {key: from_tagged(value) for key, value in case["user"].items()},
+            "now": datetime.datetime.fromisoformat(case["now"]),
+        }
+        with timezone.override(case.get("time_zone", "UTC")):
+            return to_tagged(expression.evaluate(context, strict=case.get("strict", False)))
+    except ExpressionError as error:
+        return {"error": error.code}
+
+
+def parsed_cases() -> list[tuple[dict, object]]:
+    """The cases that parse, with their trees (syntax errors never reach the browser)."""
+    parsed = []
+    for case in CASES:
+        try:
+            parsed.append((case, compile_expression(case["expression"])))
+        except ExpressionError:
+            continue
+    return parsed
+
+
+def test_the_cases_are_many_and_distinct():
+    assert len(CASES) >= 250
+    assert len({case_id(case) for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_case_in_python(case):
+    assert python_result(case) == case["result"]
+
+
+def test_the_cases_call_every_builtin_function_and_use_every_operator():
+    nodes = [node for _case, expression in parsed_cases() for node in walk(expression.tree)]
+    called = {node.function for node in nodes if isinstance(node, Call)}
+    assert {function.type for function in BUILTIN_FUNCTIONS} - called == set()
+    operators = {node.operator for node in nodes if isinstance(node, (BinaryOp, UnaryOp))}
+    assert (ARITHMETIC_OPERATORS | COMPARISON_OPERATORS | BOOLEAN_OPERATORS | {"not"}) - operators == set()
+    # Value failures, type errors and syntax errors are among the results.
+    errors = {case["result"]["error"] for case in CASES if isinstance(case["result"], dict) and "error" in case["result"]}
+    assert errors == {"expression_evaluation", "expression_value", "expression_syntax"}
+
+
+def test_now_in_the_context_fixes_today_and_now():
+    now = datetime.datetime(2026, 1, 1, 23, 30, tzinfo=datetime.UTC)
+    expression = compile_expression("concat(today(), ' ', year(now()))")
+    with timezone.override("Asia/Tokyo"):
+        assert expression.evaluate({"now": now}) == "2026-01-02 2026"
+    assert compile_expression("now()").evaluate({"now": now}) == now
+
+
+def test_a_naive_now_is_refused():
+    with pytest.raises(ExpressionError) as raised:
+        compile_expression("today()").evaluate({"now": datetime.datetime(2026, 1, 1)})
+    assert raised.value.code == "expression_evaluation"
+
+
+def test_to_json_writes_numbers_exactly_and_positions():
+    assert compile_expression("-1.50 * record.qty").to_json() == {
+        "t": "binary", "op": "*", "p": 6,
+        "left": {"t": "num", "v": "-1.50", "p": 0},
+        "right": {"t": "field", "name": "qty", "p": 8},
+    }
+    assert compile_expression("round(0.0000001, 2) in [user.x, 'a', null]").to_json()["left"]["args"][0]["v"] == "0.0000001"
+
+
+EVALUATE_ALL = """([cases, builtins]) => {
+  const L = window.LowcodeExpressions;
+  const tagged = (values) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, L.values.fromJSON(v)]));
+  const missing = builtins.filter((name) => typeof (L.functions[name] || {}).evaluate !== "function");
+  const results = cases.map(({tree, record, user, now, time_zone, strict}) => {
+    try {
+      return L.values.toJSON(L.evaluate(tree, {record: tagged(record), user: tagged(user)},
+                                        {now, timeZone: time_zone || "UTC", strict: Boolean(strict)}));
+    } catch (error) {
+      return error.code ? {error: error.code} : {crash: String(error)};
+    }
+  });
+  return {missing, results};
+}"""
+
+
+@pytest.mark.browser
+def test_cases_in_chromium_give_the_python_results(page):
+    parsed = parsed_cases()
+    page.goto("about:blank")
+    page.add_script_tag(path=STATIC / "vendor" / "decimal.js" / "decimal.js")
+    page.add_script_tag(path=STATIC / "expressions.js")
+    answer = page.evaluate(EVALUATE_ALL, [
+        [{**case, "tree": expression.to_json()} for case, expression in parsed],
+        sorted(function.type for function in BUILTIN_FUNCTIONS),
+    ])
+    assert answer["missing"] == []
+    failures = [f"{case_id(case)}: Python {case['result']}, browser {result}"
+                for (case, _expression), result in zip(parsed, answer["results"], strict=True)
+                if result != case["result"]]
+    assert failures == []
+    assert len(parsed) >= 250
