@@ -140,3 +140,45 @@ def test_cases_in_chromium_give_the_python_results(page):
                 if result != case["result"]]
     assert failures == []
     assert len(parsed) >= 250
+
+
+API_CHECKS = """() => {
+  const L = window.LowcodeExpressions, v = L.values;
+  const num = (text) => ({t: "num", v: text, p: 0});
+  L.functions.double = {evaluate: (args) => v.decimal(args[0].toString()).value.times(2).toString()};
+  L.functions.half = {evaluate: (args) => args[0].value.div(2).toNumber()};
+  let missing;
+  try {
+    L.evaluate({t: "binary", op: "+", p: 4, left: num("1"), right: {t: "field", name: "gone", p: 6}}, {record: {}});
+  } catch (error) {
+    missing = [error.code, error.position];
+  }
+  return {
+    plugin: L.evaluate({t: "call", fn: "double", args: [num("2.5")], p: 0}),
+    cleaned: v.toJSON(L.evaluate({t: "call", fn: "half", args: [num("3")], p: 0})),
+    numbers: v.toJSON(L.evaluate({t: "binary", op: "*", p: 0, left: {t: "field", name: "a", p: 0},
+                                  right: {t: "user", name: "b", p: 0}}, {record: {a: 0.1}, user: {b: 3}})),
+    missing: missing,
+    today: v.toJSON(L.evaluate({t: "call", fn: "today", args: [], p: 0}, {}, {today: "2030-05-06"})),
+    clock: v.kind(L.evaluate({t: "call", fn: "now", args: [], p: 0})),
+    dates: [v.date(2024, 2, 29).toString(), v.date("2026-01-02").ordinal - v.date(2026, 1, 1).ordinal,
+            v.datetime("2026-01-02T03:04:05.5Z").toString(), v.time("07:08").toString()],
+    condition: [L.isTrue({t: "lit", v: null, p: 0}), L.isTrue({t: "lit", v: true, p: 0})],
+  };
+}"""
+
+
+@pytest.mark.browser
+def test_browser_api_plugins_plain_numbers_errors_and_value_constructors(page):
+    page.goto("about:blank")
+    page.add_script_tag(path=STATIC / "vendor" / "decimal.js" / "decimal.js")
+    page.add_script_tag(path=STATIC / "expressions.js")
+    answer = page.evaluate(API_CHECKS)
+    assert answer["plugin"] == "5"  # A plugin's text result stays text.
+    assert answer["cleaned"] == {"$decimal": "1.5"}  # A plain JS number becomes an exact decimal.
+    assert answer["numbers"] == {"$decimal": "0.3"}
+    assert answer["missing"] == ["expression_evaluation", 6]
+    assert answer["today"] == {"$date": "2030-05-06"}
+    assert answer["clock"] == "datetime"
+    assert answer["dates"] == ["2024-02-29", 1, "2026-01-02T03:04:05.500000+00:00", "07:08:00"]
+    assert answer["condition"] == [False, True]
