@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from lowcode.expressions.parser import (
     UnaryOp,
     walk,
 )
-from lowcode.expressions.serialize import from_tagged, to_tagged
+from lowcode.expressions.serialize import browser_options, from_tagged, to_tagged
 
 CASES = json.loads((Path(__file__).parent / "expression_cases.json").read_text())
 STATIC = Path(settings.BASE_DIR) / "static" / "lowcode"
@@ -106,6 +107,22 @@ def test_to_json_writes_numbers_exactly_and_positions():
         "right": {"t": "field", "name": "qty", "p": 8},
     }
     assert compile_expression("round(0.0000001, 2) in [user.x, 'a', null]").to_json()["left"]["args"][0]["v"] == "0.0000001"
+
+
+def test_browser_options_give_the_servers_clock_in_its_time_zone():
+    now = datetime.datetime(2026, 1, 1, 23, 30, tzinfo=datetime.UTC)
+    with timezone.override("Asia/Tokyo"):
+        assert browser_options(now) == {"now": "2026-01-02T08:30:00+09:00", "today": "2026-01-02",
+                                        "timeZone": "Asia/Tokyo"}
+
+
+def test_tagged_values_round_trip_and_refuse_other_objects():
+    values = [Decimal("1.50"), 3, datetime.date(2026, 1, 2), datetime.time(7, 8),
+              datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC), ["a", None, True]]
+    assert from_tagged(to_tagged(values)) == values
+    assert from_tagged({"other": "1"}) == {"other": "1"}
+    with pytest.raises(TypeError):
+        to_tagged(object())
 
 
 EVALUATE_ALL = """([cases, builtins]) => {
