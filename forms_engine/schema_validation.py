@@ -154,7 +154,11 @@ class FieldError:
 
 
 def messages() -> dict[str, str]:
-    """Message templates by keyword (or "keyword:limit"), in the active language; `%(limit)s` is the limit."""
+    """Message templates by keyword (or "keyword:limit" for a particular limit), in the active language.
+
+    `%(limit_value)s` stands for the keyword's value; where Django says the same, its message (and
+    translation) is reused.
+    """
     return {
         "required": _("This field is required."),
         "dependentRequired": _("This field is required."),
@@ -165,24 +169,27 @@ def messages() -> dict[str, str]:
         "type:boolean": _("Choose yes or no."),
         "type:array": _("Enter a list of values."),
         "type:object": _("Enter a group of values."),
-        "enum": _("Select a valid choice."),
+        "enum": _("Select a valid choice. That choice is not one of the available choices."),
         "const": _("Enter the expected value."),
-        "minLength": _("Enter at least %(limit)s characters."),
-        "maxLength": _("Enter at most %(limit)s characters."),
+        "minLength": _("Enter at least %(limit_value)s characters."),
+        "minLength:1": _("Enter at least one character."),
+        "maxLength": _("Enter at most %(limit_value)s characters."),
         "pattern": _("Enter a value in the expected format."),
         "format": _("Enter a valid value."),
         "format:date": _("Enter a valid date."),
-        "format:date-time": _("Enter a valid date and time."),
+        "format:date-time": _("Enter a valid date/time."),
         "format:email": _("Enter a valid email address."),
         "format:uri": _("Enter a valid URL."),
-        "format:uuid": _("Enter a valid identifier."),
-        "minimum": _("Enter a value greater than or equal to %(limit)s."),
-        "maximum": _("Enter a value less than or equal to %(limit)s."),
-        "exclusiveMinimum": _("Enter a value greater than %(limit)s."),
-        "exclusiveMaximum": _("Enter a value less than %(limit)s."),
-        "multipleOf": _("Enter a multiple of %(limit)s."),
-        "minItems": _("Choose at least %(limit)s items."),
-        "maxItems": _("Choose at most %(limit)s items."),
+        "format:uuid": _("Enter a valid UUID."),
+        "minimum": _("Ensure this value is greater than or equal to %(limit_value)s."),
+        "maximum": _("Ensure this value is less than or equal to %(limit_value)s."),
+        "exclusiveMinimum": _("Ensure this value is greater than %(limit_value)s."),
+        "exclusiveMaximum": _("Ensure this value is less than %(limit_value)s."),
+        "multipleOf": _("Ensure this value is a multiple of step size %(limit_value)s."),
+        "minItems": _("Choose at least %(limit_value)s items."),
+        "minItems:1": _("Choose at least one item."),
+        "maxItems": _("Choose at most %(limit_value)s items."),
+        "maxItems:1": _("Choose at most one item."),
         "uniqueItems": _("Remove the repeated items."),
         "anyOf": _("Enter a value that matches one of the allowed forms."),
         "oneOf": _("Enter a value that matches exactly one of the allowed forms."),
@@ -198,8 +205,10 @@ def _limit_text(limit) -> str:
 
 
 def message(templates: dict[str, str], code: str, limit) -> str:
-    template = (isinstance(limit, str) and templates.get(f"{code}:{limit}")) or templates.get(code) or templates["not"]
-    return template.replace("%(limit)s", _limit_text(limit))
+    """The template for "code:limit" (a string or number limit), else for the code, filled with the limit."""
+    specific = isinstance(limit, str | int | float) and not isinstance(limit, bool) and f"{code}:{_limit_text(limit)}"
+    template = templates.get(specific) or templates.get(code) or templates["not"]
+    return template.replace("%(limit_value)s", _limit_text(limit))
 
 
 def _sort_key(error: FieldError, order: dict[str, int]):
@@ -209,8 +218,9 @@ def _sort_key(error: FieldError, order: dict[str, int]):
 def validate(schema: dict | bool, data) -> list[FieldError]:
     """The errors of `data` under `schema`, one per failed keyword, on the top-level field they concern.
 
-    The order (fields as in schema.properties, then by code and message) and the removal of
-    repeats make the list comparable with the browser's.
+    The order (fields as in schema.properties, then by code and message) makes the list comparable
+    with the browser's; a message repeated on a field (missing: both `required` and
+    `dependentRequired`) is given once.
     """
     templates = messages()
     errors = set()
@@ -221,7 +231,10 @@ def validate(schema: dict | bool, data) -> list[FieldError]:
         errors.add(FieldError(field, code, message(templates, code, error.validator_value)))
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     order = {"": -1, **{key: index for index, key in enumerate(properties)}}
-    return sorted(errors, key=lambda error: _sort_key(error, order))
+    unique = {}
+    for error in sorted(errors, key=lambda error: _sort_key(error, order)):
+        unique.setdefault((error.field, error.message), error)
+    return list(unique.values())
 
 
 def check_schema(schema) -> list[dict]:

@@ -139,10 +139,12 @@ function isObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// As String(number) writes numbers, which the server imitates.
+// The template for "code:limit" (a string or number limit), else for the code, filled with the
+// limit as String(number) writes it (which the server imitates).
 function message(templates, code, limit) {
-  const template = (typeof limit === "string" && templates[`${code}:${limit}`]) || templates[code] || templates.not || code;
-  return template.replace("%(limit)s", String(limit));
+  const specific = (typeof limit === "string" || typeof limit === "number") && templates[`${code}:${limit}`];
+  const template = specific || templates[code] || templates.not || code;
+  return template.replace("%(limit_value)s", String(limit));
 }
 
 const validators = new WeakMap();
@@ -183,8 +185,15 @@ function validate(schema, data, messages) {
   }
   const properties = isObject(schema) && isObject(schema.properties) ? Object.keys(schema.properties) : [];
   const rank = (field) => (field === "" ? -1 : properties.includes(field) ? properties.indexOf(field) : properties.length + 1);
-  return [...errors.values()].sort((a, b) => rank(a.field) - rank(b.field) || compare(a.field, b.field)
+  const sorted = [...errors.values()].sort((a, b) => rank(a.field) - rank(b.field) || compare(a.field, b.field)
     || compare(a.code, b.code) || compare(a.message, b.message));
+  // A message repeated on a field (missing: both required and dependentRequired) is given once.
+  const unique = new Map();
+  for (const error of sorted) {
+    const key = JSON.stringify([error.field, error.message]);
+    if (!unique.has(key)) unique.set(key, error);
+  }
+  return [...unique.values()];
 }
 
 window.LowcodeSchema = { validate, formats: FORMATS };
