@@ -43,7 +43,7 @@ class SitePart(Instance):
     """
 
     def __init__(self, app_label: str, *, urls: dict[str, str] | None = None, api_urls: dict[str, str] | None = None,
-                 admin_mixins: tuple[str, ...] = (), menu_entries: tuple[MenuEntry, ...] = ()):
+                 admin_mixins: tuple[str, ...] = (), menu_entries: tuple[MenuEntry, ...] = (), home_view: str = ""):
         """
         :param app_label: the app's label, the part's `type`.
         :param urls: URLconf modules included at the site's root, by prefix: {"files/": "files.urls"}.
@@ -51,12 +51,15 @@ class SitePart(Instance):
         :param admin_mixins: dotted paths of classes mixed into every static ModelAdmin of a
             tenant's admin site (imported when the first site is built, to keep start-up light).
         :param menu_entries: links this app adds to the end-user pages' menu.
+        :param home_view: the dotted path of a view serving the site's root instead of the
+            project's start page (the end-user site's home).
         """
         self.type = app_label
         self.urls = urls or {}
         self.api_urls = api_urls or {}
         self.admin_mixins = admin_mixins
         self.menu_entries = menu_entries
+        self.home_view = home_view
 
     def tenant_token(self):
         """What this app's per-tenant pieces are built from in the connection's tenant.
@@ -85,14 +88,17 @@ def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
     """A tenant site's URLs: the project's own, then each part's; with `per_tenant`, each part's
     per-tenant ones too (read from the connection's tenant)."""
     api, pages = [], []
+    home = HomeView.as_view()
     for part in site_part_registry.get_all():
+        if part.home_view:
+            home = import_string(part.home_view)
         api += [path(prefix, include(module)) for prefix, module in part.api_urls.items()]
         pages += [path(prefix, include(module)) for prefix, module in part.urls.items()]
         if per_tenant:
             api += part.tenant_api_urlpatterns()
             pages += part.tenant_urlpatterns()
     return [
-        path("", HomeView.as_view(), name="home"),
+        path("", home, name="home"),
         path("accounts/", include("django.contrib.auth.urls")),
         path("admin/", admin_site.urls),
         path("i18n/", include("django.conf.urls.i18n")),

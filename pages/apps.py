@@ -10,4 +10,11 @@ class PagesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        pass
+        from files.registries import file_owner_registry
+        from lowcode.site import SitePart, site_part_registry
+        from pages.files_owner import ThemeLogo
+        from pages.registries import ViewType, view_type_registry
+
+        view_type_registry.register(ViewType("table", _("Table"), "", "pages.views.table"))
+        file_owner_registry.register(ThemeLogo())
+        site_part_registry.register(SitePart("pages", urls={"": "pages.urls"}, home_view="pages.views.home"))
