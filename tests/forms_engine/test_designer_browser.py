@@ -1,0 +1,172 @@
+"""The form designer in a real browser (FM-5, issue 13's acceptance): bea builds the scenario's
+"Expense claim" with the mouse and the keyboard (bound to `expense`, two steps, `notes` required
+when amount > 1000, `receipt` required when amount > 200, `iban` shown only for travel), is told
+what is wrong when she breaks a condition, saves a draft and publishes; the published body holds
+the conditions. The page fits 1,280 px and 390 px, and its load time is printed."""
+
+import re
+
+import pytest
+from django_tenants.utils import tenant_context
+from playwright.sync_api import Page, expect
+
+from metadata import services as metadata
+from tests.scenario import log_in, seed_acme_for_the_browser
+
+pytestmark = pytest.mark.browser
+
+BASE = "/admin/forms_engine/formdefinition"
+
+#: The elements of the page that reach beyond the viewport's width (none may).
+OFF_SCREEN = """() => [...document.querySelectorAll("body *")].filter((node) => {
+    const box = node.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(node).visibility !== "hidden"
+        && (box.right > window.innerWidth + 0.5 || box.left < -0.5);
+}).map((node) => `${node.tagName.toLowerCase()}.${node.className} ${Math.round(node.getBoundingClientRect().right)}`)"""
+
+LOAD_TIMES = """() => { const n = performance.getEntriesByType("navigation")[0];
+    return {server: n.responseStart - n.requestStart, load: n.loadEventEnd - n.startTime}; }"""
+
+
+@pytest.fixture
+def bea(committed_acme):
+    return seed_acme_for_the_browser(committed_acme, "bea")["bea"]
+
+
+def panel(page: Page):
+    return page.locator(".fd-panel .designer-panel")
+
+
+def field(page: Page, key: str):
+    return page.locator(f'.fd-canvas .fd-field[data-field="{key}"]')
+
+
+def step_list(page: Page, index: int):
+    return page.locator(".fd-canvas > .fd-step").nth(index).locator(":scope > .fd-items")
+
+
+def add_from_palette(page: Page, key: str) -> None:
+    """Select the bound entity's field in the palette: it goes after the selected item."""
+    page.locator(f'.fd-palette-item[data-entity-field="{key}"] button').click()
+    expect(field(page, key)).to_be_visible()
+
+
+def condition(page: Page, key: str, name: str, source: str) -> None:
+    field(page, key).locator(".fd-select").click()
+    box = panel(page).get_by_label(name, exact=True)
+    box.fill(source)
+    expect(box.locator("xpath=..").locator(".designer-status")).to_have_class("designer-status is-valid")
+
+
+def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme, bea, page, output_dir):
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    for old in output_dir.glob("*.png"):
+        old.unlink()
+
+    def shot(name: str) -> None:
+        page.screenshot(path=output_dir / f"{len(list(output_dir.glob('*.png'))):02d}-{name}.png", full_page=True)
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, live_acme, "bea")
+    page.goto(f"{live_acme}{BASE}/add/")
+    shot("add-form")
+    page.get_by_label("Key").fill("expense_claim")
+    page.get_by_role("button", name="Blank form").click()
+    expect(page.locator("#form-designer[data-ready]")).to_be_attached()
+    times = page.evaluate(LOAD_TIMES)
+    print(f"\nDesigner page load: server {times['server']:.0f} ms, browser load event {times['load']:.0f} ms")
+    assert times["load"] < 1000
+
+    # The form's settings: its label, bound to expense (the palette then lists expense's fields).
+    panel(page).get_by_label("Label").fill("Expense claim")
+    panel(page).get_by_label("Bound to entity").select_option("expense")
+    expect(page.locator('.fd-palette-item[data-entity-field="title"]')).to_be_visible()
+
+    # Step 1, "Details": title dragged onto it with the mouse, the rest added from the palette.
+    page.locator('.fd-palette-item[data-entity-field="title"]').drag_to(step_list(page, 0))
+    expect(field(page, "title")).to_be_visible()
+    for key in ("amount", "currency", "spent_on", "category", "iban", "project"):
+        add_from_palette(page, key)
+    # iban came before project: Alt+Down on it moves it after project (no mouse).
+    field(page, "iban").locator(".fd-select").focus()
+    page.keyboard.press("Alt+ArrowDown")
+    expect(step_list(page, 0).locator(":scope > .fd-field")).to_have_count(7)
+    order = step_list(page, 0).locator(":scope > .fd-field").evaluate_all("(nodes) => nodes.map((n) => n.dataset.field)")
+    assert order == ["title", "amount", "currency", "spent_on", "category", "project", "iban"]
+    expect(page.locator(".fd-field[data-field=iban] .fd-select")).to_be_focused()
+    # The amount takes a third of the row.
+    field(page, "amount").locator(".fd-select").click()
+    panel(page).get_by_label("Width (of 12 columns)").select_option("4")
+    page.locator(".fd-canvas > .fd-step").first.locator(".fd-step-head .fd-select").click()
+    panel(page).get_by_label("Label").fill("Details")
+    panel(page).get_by_label("Key").fill("details")
+
+    # Step 2, "Receipt and notes": added, then receipt and notes put into it.
+    page.get_by_role("button", name="Add a step").click()
+    panel(page).get_by_label("Label").fill("Receipt and notes")
+    panel(page).get_by_label("Key").fill("evidence")
+    add_from_palette(page, "receipt")  # Into the selected step.
+    page.locator('.fd-palette-item[data-entity-field="notes"]').drag_to(step_list(page, 1).locator(".fd-field").first)
+    expect(step_list(page, 1).locator(".fd-field")).to_have_count(2)
+
+    # Conditions, each checked by the server as it is typed.
+    condition(page, "notes", "Required when", "amount > 1000")
+    condition(page, "receipt", "Required when", "amount > 200")
+    condition(page, "iban", "Shown when", "category == 'travel'")
+    shot("designed-1280")
+
+    # A broken condition: the check says so at once, and saving names it on the field.
+    field(page, "iban").locator(".fd-select").click()
+    shown = panel(page).get_by_label("Shown when", exact=True)
+    shown.fill("categry == 'travel'")
+    expect(shown.locator("xpath=..").locator(".designer-status")).to_contain_text("categry")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".fd-errors")).to_be_visible()
+    expect(page.locator(".fd-errors-list")).to_contain_text("categry")
+    expect(field(page, "iban")).to_have_class(re.compile(r"\bhas-errors\b"))
+    shot("error-named")
+    shown.fill("category == 'travel'")
+
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".fd-status")).to_contain_text("Draft saved")
+    expect(page.locator(".fd-errors")).to_be_hidden()
+
+    # The preview is the form as its users see it; the JSON view shows the body.
+    page.get_by_role("tab", name="Preview").click()
+    expect(page.locator('.fd-preview [data-field="notes"]')).to_be_attached()
+    shot("preview")
+    page.get_by_role("tab", name="JSON").click()
+    expect(page.locator(".fd-json")).to_have_value(re.compile('"require_when": "amount > 1000"'))
+    page.get_by_role("tab", name="Design").click()
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".fd-status")).to_contain_text("Published version")
+    assert problems == []
+
+    with tenant_context(committed_acme):
+        body = metadata.get_published("form", "expense_claim").body
+    assert body["entity"] == "expense" and body["label"] == "Expense claim"
+    steps = body["layout"]["steps"]
+    assert [step["key"] for step in steps] == ["details", "evidence"]
+    assert [item["field"] for item in steps[0]["items"]] == ["title", "amount", "currency", "spent_on", "category",
+                                                             "project", "iban"]
+    assert {item["field"] for item in steps[1]["items"]} == {"receipt", "notes"}
+    assert steps[0]["items"][1]["width"] == 4
+    assert body["fields"]["notes"]["require_when"] == "amount > 1000"
+    assert body["fields"]["receipt"]["require_when"] == "amount > 200"
+    assert body["fields"]["iban"]["show_when"] == "category == 'travel'"
+
+    # At 390 px: one column, the panel below the canvas, nothing off-screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator("#form-designer[data-ready]")).to_be_attached()
+    field(page, "notes").locator(".fd-select").click()
+    assert page.locator(".fd-panel-pane").bounding_box()["y"] > page.locator(".fd-canvas").bounding_box()["y"]
+    assert page.evaluate(OFF_SCREEN) == []
+    shot("designed-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_acme}{BASE}/design/expense_claim/versions/")
+    shot("versions")
+    assert problems == []
