@@ -251,8 +251,11 @@ def check_schema(schema) -> list[dict]:
     return list(_unsupported(schema, []))
 
 
-# Python-only regular expression syntax: named groups (?P, comments, inline flags, \A \Z anchors.
-PYTHON_ONLY_PATTERN = re.compile(r"\(\?(?![:=!]|<[=!])|\\[AZ]")
+# Escapes that mean the same in Python and in an ECMAScript "u" pattern (the browser rejects
+# other escapes such as \_ in that mode; Python reads \A, \Z, \g... its own way).
+PORTABLE_ESCAPES = frozenset("dDwWsSbBfnrtv0123456789xu^$\\.*+?()[]{}|/")
+# Groups both read alike: (?: (?= (?! (?<= (?<!; not (?P<name>, (?#...), inline flags.
+PORTABLE_GROUP = re.compile(r"\?(?::|=|!|<=|<!)")
 
 
 def _unsupported(schema, path: list[str]):
@@ -268,7 +271,7 @@ def _unsupported(schema, path: list[str]):
             yield {"path": here, "code": "unsupported_format",
                    "message": _("The format %(format)s is not supported in forms; use one of: %(formats)s.")
                    % {"format": value, "formats": ", ".join(FORMATS)}}
-        elif keyword == "pattern" and (PYTHON_ONLY_PATTERN.search(value) or not _compiles(value)):
+        elif keyword == "pattern" and not _portable_pattern(value):
             yield {"path": here, "code": "unsupported_pattern",
                    "message": _("This pattern cannot be checked the same way in the browser.")}
         elif keyword == "properties":
@@ -281,9 +284,23 @@ def _unsupported(schema, path: list[str]):
                 yield from _unsupported(subschema, [*path, keyword, str(index)])
 
 
-def _compiles(pattern: str) -> bool:
+def _portable_pattern(pattern: str) -> bool:
     try:
         re.compile(pattern, re.ASCII)
     except re.error:
         return False
+    index, in_class = 0, False
+    while index < len(pattern):
+        character = pattern[index]
+        if character == "\\":
+            escaped = pattern[index + 1]
+            if escaped not in PORTABLE_ESCAPES and not (in_class and escaped == "-"):
+                return False
+            index += 2
+            continue
+        if character == "(" and not in_class and pattern.startswith("?", index + 1) \
+                and not PORTABLE_GROUP.match(pattern, index + 1):
+            return False
+        in_class = (in_class or character == "[") and character != "]"
+        index += 1
     return True

@@ -265,6 +265,18 @@ def test_check_schema_refuses_what_the_browser_cannot_check_naming_the_path():
     assert "date, date-time, email, uri, uuid" in errors[1]["message"]
 
 
+@pytest.mark.parametrize(("pattern", "portable"), [
+    ("^\\+?[0-9 ]{6,20}$", True), ("^\\(?[0-9]{3}\\)?$", True), ("^[\\w.\\-]+$", True), ("(?:ab)+(?=c)(?<!d)", True),
+    ("^a\\_b$", False), ("^a\\-b$", False), ("(?P<year>[0-9]{4})", False), ("(?i)abc", False), ("(?#note)a", False),
+    ("a\\Z", False), ("\\Aa", False), ("\\p{L}", False), ("(?<name>a)", False),
+])
+def test_check_schema_accepts_only_patterns_both_sides_read_alike(schema_page, pattern, portable):
+    errors = check_schema({"type": "string", "pattern": pattern})
+    assert (errors == []) is portable, errors
+    compiles = schema_page.evaluate("p => { try { new RegExp(p, 'u'); return true } catch { return false } }", pattern)
+    assert compiles or not portable
+
+
 def test_check_schema_refuses_an_invalid_schema_naming_the_path():
     errors = check_schema({"type": "object", "properties": {"a": {"type": "text"}}})
     assert [(error["path"], error["code"]) for error in errors] == [("properties/a/type", "invalid_schema")]
