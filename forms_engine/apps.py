@@ -14,9 +14,12 @@ class FormsEngineConfig(AppConfig):
         from forms_engine import audit_actions
         from forms_engine.definitions import FormKind
         from forms_engine.widgets import BUILTIN_WIDGETS, widget_registry
+        from lowcode.site import MenuEntry, SitePart, site_part_registry
         from metadata.registries import definition_kind_registry
 
         for widget in BUILTIN_WIDGETS:
             widget_registry.register(widget())
         definition_kind_registry.register(FormKind())
         audit_action_registry.register_all(audit_actions.ACTIONS)
+        site_part_registry.register(SitePart("forms_engine", urls={"forms/": "forms_engine.urls"},
+                                             menu_entries=(MenuEntry(_("Forms"), "forms_engine:list"),)))

@@ -106,7 +106,11 @@ def expression_fields(body: dict) -> dict:
         if widget is None or not widget.has_data:
             continue
         if key in bound and field_type_registry.is_registered(bound[key]["type"]):
-            result[key] = field_type_registry.get(bound[key]["type"]).expression_type(bound[key])
+            spec = {**bound[key], "entity": body["entity"], "options": bound[key].get("options", {})}
+            try:
+                result[key] = field_type_registry.get(spec["type"]).expression_type(spec)
+            except (LookupError, TypeError, ValueError):
+                result[key] = None  # A field expressions cannot read.
             continue
         prop = body.get("schema", {}).get("properties", {}).get(key, {})
         result[key] = {
@@ -189,18 +193,15 @@ class FormKind(DefinitionKind):
 
 
 def _schema_errors(schema: dict) -> list[dict]:
-    """The data schema must be a valid draft 2020-12 schema of an object."""
-    from jsonschema.exceptions import SchemaError
+    """The data schema must be a draft 2020-12 schema of an object that server and browser check alike."""
+    from forms_engine import schema_validation
 
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        path = "/".join(["schema", *map(str, error.absolute_path)])
-        return [{"path": path, "code": "invalid_schema",
-                 "message": _("Not a valid JSON Schema: %(reason)s") % {"reason": error.message}}]
-    if schema.get("type") != "object":
-        return [{"path": "schema/type", "code": "invalid_schema", "message": _("The data schema must be of type object.")}]
-    return []
+    errors = [{**error, "path": "/".join(filter(None, ["schema", error["path"]]))}
+              for error in schema_validation.check_schema(schema)]
+    if not errors and schema.get("type") != "object":
+        errors.append({"path": "schema/type", "code": "invalid_schema",
+                       "message": _("The data schema must be of type object.")})
+    return errors
 
 
 def _field_errors(body: dict, bound: dict[str, dict]) -> list[dict]:

@@ -261,8 +261,14 @@ class _PickerWidget(Widget):
         value = super().value_from_post(data, files, key)
         return int(value) if isinstance(value, str) and value.isdigit() else value
 
+    #: The text field a picker's search looks into (besides the id).
+    search_field = ""
+
     def queryset(self, spec: dict, *, user, entity_field: dict | None = None):
         raise NotImplementedError
+
+    def searched_field(self, model) -> str:
+        return self.search_field
 
     def choices(self, spec, *, user, entity_field=None):
         return [{"value": str(row.pk), "label": str(row)} for row in self.queryset(spec, user=user,
@@ -273,6 +279,7 @@ class UserWidget(_PickerWidget):
     type = "user"
     verbose_name = _("User picker")
     field_types = ("user",)
+    search_field = "username"
 
     def queryset(self, spec, *, user, entity_field=None):
         from django.contrib.auth import get_user_model
@@ -285,6 +292,7 @@ class UserWidget(_PickerWidget):
 class DepartmentWidget(_PickerWidget):
     type = "department"
     verbose_name = _("Department picker")
+    search_field = "name"
 
     def queryset(self, spec, *, user, entity_field=None):
         from rbac.models import Department
@@ -305,8 +313,8 @@ class RelationWidget(_PickerWidget):
             return entity_field.get("options", {}).get("target")
         return spec.get("options", {}).get("entity")
 
-    def compatible(self, field_type):
-        return field_type == "relation"
+    def searched_field(self, model):
+        return model.lowcode_entity.get("display_field") or ""
 
     def queryset(self, spec, *, user, entity_field=None):
         from dynamic_models import records, runtime
