@@ -62,3 +62,113 @@ def test_records_outside_the_scope_answer_404(clients, people):
     page(clients["mia"], f"/data/expense/{bobs.pk}/")
     page(clients["alice"], "/data/expense/999999/", 404)
     page(clients["alice"], "/data/nothing/", 404)
+
+
+def test_every_entity_page_answers_for_each_person(clients, people):
+    record = expenses_of(people["alice"]).first()
+    project = runtime.get_model("project").objects.first()
+    for name, client in clients.items():
+        for path in ("/", "/data/expense/", "/data/project/", f"/data/project/{project.pk}/"):
+            page(client, path)
+        page(client, f"/data/expense/{record.pk}/", 200 if name in ("alice", "mia", "frank") else 404)
+
+
+def test_status_is_read_only_for_members_in_the_table(clients, people):
+    html = page(clients["alice"], "/data/expense/")
+    assert 'data-edit="status"' not in html
+    assert 'data-edit="title"' in html  # Her drafts' titles are hers to change.
+    record = expenses_of(people["alice"]).first()
+    response = clients["alice"].post(f"/data/expense/{record.pk}/cell/", {"field": "status", "value": "approved"})
+    assert response.status_code == 400
+    assert response.json()["status"][0]["code"] == "read_only"
+    record.refresh_from_db()
+    assert record.status != "approved"
+
+
+def test_inline_edit_writes_through_the_records_service(clients, people):
+    from audit.models import AuditEvent
+
+    record = expenses_of(people["alice"]).filter(status="draft").first()
+    response = clients["alice"].post(f"/data/expense/{record.pk}/cell/", {"field": "title", "value": "Taxi to the fair"})
+    assert response.status_code == 200, response.content
+    assert response.json()["text"] == "Taxi to the fair"
+    record.refresh_from_db()
+    assert record.title == "Taxi to the fair"
+    assert AuditEvent.objects.filter(action="data.expense.update", target_id=str(record.pk)).exists()
+    response = clients["alice"].post(f"/data/expense/{record.pk}/cell/", {"field": "amount", "value": "-3"})
+    assert response.status_code == 400
+    assert "amount" in response.json()
+
+
+def test_filters_sort_and_search_only_on_fields_read_in_clear(clients, people):
+    html = page(clients["frank"], "/data/expense/?status=draft&sort=-amount")
+    assert 'name="status"' in html
+    page(clients["alice"], "/data/expense/?iban=x", 400)
+    page(clients["alice"], "/data/expense/?sort=iban", 400)
+    page(clients["frank"], "/data/expense/?sort=iban")
+    page(clients["frank"], "/data/expense/?spent_on__gte=not-a-date", 400)
+    page(clients["frank"], "/data/expense/?page=99", 404)
+
+
+def test_filtered_export_for_frank_only(clients, people):
+    response = clients["frank"].get("/data/expense/export.csv?status=draft")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    drafts = runtime.get_model("expense").objects.filter(status="draft").count()
+    assert len(body.strip().splitlines()) == drafts + 1
+    assert IBAN in body
+    assert clients["alice"].get("/data/expense/export.csv").status_code == 403
+    assert "export.csv" not in page(clients["alice"], "/data/expense/")
+    assert "export.csv" in page(clients["frank"], "/data/expense/")
+
+
+def test_bulk_set_and_delete_in_scope(clients, people):
+    expense = runtime.get_model("expense")
+    ids = list(expense.objects.values_list("pk", flat=True)[:2])
+    response = clients["frank"].post("/data/expense/bulk/", {"ids": ids, "action": "set:category=meals"})
+    assert response.status_code == 302
+    assert set(expense.objects.filter(pk__in=ids).values_list("category", flat=True)) == {"meals"}
+    bobs = expenses_of(people["bob"]).first()
+    response = clients["alice"].post("/data/expense/bulk/", {"ids": [bobs.pk], "action": "delete"})
+    assert response.status_code == 404
+    assert expense.objects.filter(pk=bobs.pk).exists()
+
+
+def test_saved_views_are_kept_per_user_and_shared_with_roles(clients, people):
+    from pages.models import SavedView
+
+    response = clients["alice"].post("/data/expense/views/", {"name": "Meals", "type": "table",
+                                                             "query": "category=meals&sort=-amount&columns=title,amount"})
+    assert response.status_code == 302
+    view = SavedView.objects.get(name="Meals")
+    assert view.state["filters"] == {"category": "meals"} and view.state["sort"] == "-amount"
+    assert view.state["columns"] == ["title", "amount"]
+    assert "category=meals" in response["Location"]
+    assert "Meals" in page(clients["alice"], "/data/expense/")
+    assert "Meals" not in page(clients["bob"], "/data/expense/")
+    response = clients["alice"].post("/data/expense/views/", {"name": "Team", "type": "table", "query": "",
+                                                             "roles": ["member"]})
+    assert "Team" in page(clients["bob"], "/data/expense/")
+    refused = clients["alice"].post("/data/expense/views/", {"name": "Boss", "type": "table", "query": "",
+                                                            "roles": ["finance"]})
+    assert refused.status_code == 302 and not SavedView.objects.filter(name="Boss").exists()
+    assert clients["bob"].post(f"/data/expense/views/{view.pk}/delete/").status_code == 404
+
+
+def test_menu_is_grouped_and_ordered_by_the_builder(clients, people):
+    from pages.models import MenuGroup, MenuItem
+
+    money = MenuGroup.objects.create(label="Money", position=1)
+    MenuItem.objects.create(target="entity:expense", label="Claims", group=money, position=1)
+    MenuItem.objects.create(target="entity:project", hidden=True)
+    html = page(clients["alice"], "/")
+    assert "Money" in html and ">Claims</a>" in html
+    assert 'href="/data/project/"' not in html.split("</nav>", 2)[1]
+
+
+def test_theme_colours_the_pages(clients, people):
+    from pages.models import Theme
+
+    Theme.objects.create(brand_colour="#aa3377", mode="dark")
+    html = page(clients["alice"], "/")
+    assert "--brand: #aa3377" in html and 'data-theme="dark"' in html
