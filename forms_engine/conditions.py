@@ -14,6 +14,7 @@ import datetime
 import decimal
 from dataclasses import dataclass, field
 
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_time
 
 from forms_engine.definitions import walk_items
@@ -73,7 +74,9 @@ def json_value(value):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime.time):
         return value.strftime("%H:%M:%S" if value.second else "%H:%M")
-    if isinstance(value, (datetime.date, datetime.datetime)):
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, datetime.date):
         return value.isoformat()
     return value
 

@@ -222,6 +222,10 @@ def _field_errors(body: dict, bound: dict[str, dict]) -> list[dict]:
         if key not in properties:
             errors.append({"path": path, "code": "not_in_schema",
                            "message": _("Field %(key)r has no property in the schema.") % {"key": key}})
+        elif _json_types(properties[key]) - _json_types(widget.json_schema):
+            errors.append({"path": f"schema/properties/{key}/type", "code": "widget_type",
+                           "message": _("A %(widget)s gives %(type)s values.")
+                           % {"widget": widget.type, "type": widget.json_schema["type"]}})
         if body.get("entity") and bound:
             if key not in bound:
                 errors.append({"path": path, "code": "unknown_field",
@@ -241,6 +245,13 @@ def _field_errors(body: dict, bound: dict[str, dict]) -> list[dict]:
         errors.append({"path": f"schema/properties/{key}", "code": "no_widget",
                        "message": _("Property %(key)r has no field in `fields`.") % {"key": key}})
     return errors
+
+
+def _json_types(schema) -> set[str]:
+    """The JSON types a (sub)schema names (a "number" may be an "integer"); empty: any."""
+    types = schema.get("type", []) if isinstance(schema, dict) else []
+    types = {types} if isinstance(types, str) else set(types)
+    return types | {"integer"} if "number" in types else types
 
 
 def _layout_errors(body: dict) -> list[dict]:

@@ -223,9 +223,7 @@ def record_value(record, key: str):
         return [str(stored.pk) for stored in file_fields.current_files(record, key)] or None
     model_field = record._meta.get_field(key)
     value = getattr(record, model_field.attname)
-    if isinstance(value, decimal.Decimal):
-        return conditions.json_value(value)
-    if isinstance(value, (datetime.date, datetime.time)):
+    if isinstance(value, (decimal.Decimal, datetime.date, datetime.time)):
         return conditions.json_value(value)
     if value in ("", []):
         return None
@@ -275,9 +273,7 @@ def submit(form: Form, data, files, *, user, request=None, record=None, draft: b
     posted, errors = {}, {}
     for key in form.data_keys():
         widget = form.widget(key)
-        posted[key] = widget.value_from_post(data, files, key) if widget.is_posted(data, files, key) else None
-        if isinstance(widget, FileWidget) and posted[key] is None and key in data:
-            posted[key] = None  # Every file removed.
+        posted[key] = widget.value_from_post(data, files, key)
     state = conditions.evaluate(body, {**server, **{k: v for k, v in posted.items() if k not in rules}},
                                 user=user, request=request)
     cleaned = {}
@@ -335,14 +331,12 @@ def validate(form: Form, cleaned: dict, state: conditions.FormState, *, user, ed
         errors.setdefault(error.field or "__all__", []).append(error.message)
     bound = entity_fields(form.body)
     for key in editable:
-        if key in errors:
-            continue
-        widget = form.widget(key)
-        if hasattr(widget, "queryset") and isinstance(cleaned.get(key), int):
-            kept = record is not None and record_value(record, key) == cleaned[key]
-            queryset = widget.queryset(form.body["fields"][key], user=user, entity_field=bound.get(key))
-            if not kept and not queryset.filter(pk=cleaned[key]).exists():
-                errors[key] = [_("Choose one of the offered values.")]
+        if key in errors or key not in cleaned or (record is not None and record_value(record, key) == cleaned[key]):
+            continue  # Wrong already, empty, or kept as the record has it (a value its editor may not see).
+        message = form.widget(key).invalid(cleaned[key], form.body["fields"][key], user=user,
+                                           entity_field=bound.get(key))
+        if message:
+            errors[key] = [message]
     if errors:
         return errors
     values = conditions.context(form.body, cleaned, conditions.user_context(user))
@@ -429,7 +423,8 @@ def _save_record(form: Form, cleaned: dict, files, state, *, user, request, reco
     specs = file_fields.file_specs(model)
     file_values = {}
     for key in form.data_keys():
-        if not state.fields[key].visible or rules.get(key) or not state.fields[key].enabled:
+        field_state = state.fields[key]
+        if not field_state.visible or rules.get(key) or not (field_state.enabled or field_state.computed):
             continue  # Not the form's to write: the record keeps (or defaults) its value.
         value = cleaned.get(key)
         if key in specs:

@@ -59,12 +59,16 @@ class Widget(Instance):
     def value_from_post(self, data, files, key: str):
         """The JSON value posted for the field; None when empty. A value that cannot be read is
         returned as posted, so that the schema names what is wrong with it."""
-        value = data.get(key, "")
-        return value.strip() if isinstance(value, str) and value.strip() else None
+        value = str(data.get(key) or "").strip()
+        return value or None
 
     def choices(self, spec: dict, *, user, entity_field: dict | None = None) -> list[dict]:
         """[{"value", "label"}] offered by choice widgets."""
         return []
+
+    def invalid(self, value, spec: dict, *, user, entity_field: dict | None = None) -> str | None:
+        """Why a value of the right JSON type is not one this widget offers (None: it is)."""
+        return None
 
 
 class TextWidget(Widget):
@@ -128,6 +132,11 @@ class _ChoiceWidget(Widget):
         if not listed and entity_field is not None:
             listed = entity_field.get("options", {}).get("choices", [])
         return [{"value": item["value"], "label": item.get("label") or item["value"]} for item in listed or []]
+
+    def invalid(self, value, spec, *, user, entity_field=None):
+        offered = {choice["value"] for choice in self.choices(spec, user=user, entity_field=entity_field)}
+        chosen = value if isinstance(value, list) else [value]
+        return _("Select a valid choice.") if offered and not set(chosen) <= offered else None
 
 
 class SelectWidget(_ChoiceWidget):
@@ -269,6 +278,11 @@ class _PickerWidget(Widget):
 
     def searched_field(self, model) -> str:
         return self.search_field
+
+    def invalid(self, value, spec, *, user, entity_field=None):
+        if not isinstance(value, int) or self.queryset(spec, user=user, entity_field=entity_field).filter(pk=value).exists():
+            return None
+        return _("Choose one of the offered values.")
 
     def choices(self, spec, *, user, entity_field=None):
         return [{"value": str(row.pk), "label": str(row)} for row in self.queryset(spec, user=user,

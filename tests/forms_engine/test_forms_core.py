@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from forms_engine import rendering, services
 from forms_engine.models import FormSubmission
 from forms_engine.signals import form_submitted
+from forms_engine.widgets import TimeWidget
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError
 from tests.scenario import client_for, expenses_of
@@ -74,6 +75,7 @@ def test_kind_refuses_bad_bodies_naming_path_and_rule(people):
     body["fields"]["score"]["options"] = {"colour": "red"}
     body["fields"]["why"]["show_when"] = "salary > 3"
     body["fields"]["extra"] = {"widget": "text"}
+    body["schema"]["properties"]["why"]["type"] = "number"
     body["layout"]["steps"][0]["items"].append({"field": "ghost"})
     body["layout"]["steps"][0]["items"].append({"field": "topic"})
     body["public"] = True
@@ -82,6 +84,7 @@ def test_kind_refuses_bad_bodies_naming_path_and_rule(people):
     assert errors["fields/score/options"] == "invalid_option"
     assert errors["fields/why/show_when"] == "unknown_field"
     assert errors["fields/extra"] == "not_placed"
+    assert errors["schema/properties/why/type"] == "widget_type"
     assert errors["layout/steps/0/items/4/field"] == "unknown_field"
     assert errors["layout/steps/0/items/5/field"] == "duplicate"
     assert "checks/1/expression" in errors
@@ -136,7 +139,7 @@ def test_bound_form_creates_alices_expense_with_receipt(people, django_capture_o
                 "/forms/expense_claim/", _claim(title="Hotel for the fair", amount="480.00", receipt=_png()))
     finally:
         form_submitted.disconnect(dispatch_uid="test-bound")
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.status_code == 302, _shown_errors(response)
     expense = expenses_of(alice).get(title="Hotel for the fair")
     assert expense.submitted_by == alice and expense.status == "draft"
     assert expense.receipt is not None and expense.receipt.name == "receipt.png"
@@ -190,6 +193,15 @@ def test_masked_and_read_only_columns_cannot_be_written(people):
     assert post(status="draft").ok  # The value it has is no change.
     html = rendering.render(form, request=_request(alice), record=expenses_of(alice).exclude(iban=None).first())
     assert 'id="id_iban"' in html and "****" in html
+
+
+def _shown_errors(response) -> dict:
+    """{field: messages} of a form page, to say why a test's submission was refused."""
+    import re
+
+    html = response.content.decode()
+    return {key: re.findall(r"<li>(.*?)</li>", items)
+            for key, items in re.findall(r'id="id_(\w+)_errors"[^>]*>(.*?)</ul>', html, re.S) if items}
 
 
 def _request(user):
@@ -313,3 +325,116 @@ def test_submissions_admin_lists_filters_and_exports(people):
     assert any(line.endswith(",8,4,food") for line in lines[1:])
     assert AuditEvent.objects.filter(action="forms_engine.submissions.export").exists()
     assert client.get(f"/admin/forms_engine/formsubmission/{submissions[0].pk}/change/").status_code == 200
+
+
+EVERY_WIDGET = {
+    "label": "Every widget",
+    "schema": {"type": "object", "properties": {
+        "text": {"type": "string"}, "area": {"type": "string"}, "rich": {"type": "string"},
+        "number": {"type": "number"}, "slider": {"type": "number"}, "select": {"type": "string"},
+        "many": {"type": "array", "items": {"type": "string"}}, "radio": {"type": "string"},
+        "tick": {"type": "boolean"}, "switch": {"type": "boolean"}, "day": {"type": "string", "format": "date"},
+        "moment": {"type": "string", "format": "date-time"}, "clock": TimeWidget.json_schema,
+        "attachment": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+        "photo": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+        "person": {"type": "integer"}, "team": {"type": "integer"}, "project": {"type": "integer"}}},
+    "fields": {
+        "note": {"widget": "paragraph", "text": "Read me."},
+        "text": {"widget": "text"}, "area": {"widget": "textarea"}, "rich": {"widget": "rich_text"},
+        "number": {"widget": "number"}, "slider": {"widget": "slider", "options": {"min": 0, "max": 10}},
+        "select": {"widget": "select", "options": {"choices": [{"value": "a"}, {"value": "b"}]}},
+        "many": {"widget": "multi_select", "options": {"choices": [{"value": "a"}, {"value": "b"}]}},
+        "radio": {"widget": "radio", "options": {"choices": [{"value": "a"}, {"value": "b"}]}},
+        "tick": {"widget": "checkbox"}, "switch": {"widget": "switch"}, "day": {"widget": "date"},
+        "moment": {"widget": "datetime"}, "clock": {"widget": "time"}, "attachment": {"widget": "file"},
+        "photo": {"widget": "image"}, "person": {"widget": "user"}, "team": {"widget": "department"},
+        "project": {"widget": "relation", "options": {"entity": "project"}},
+    },
+    "layout": {"steps": [
+        {"key": "one", "label": "One", "items": [{"field": "note"}, {"group": "texts", "label": "Texts", "items": [
+            {"field": "text", "width": 4}, {"field": "area", "width": 4}, {"field": "rich", "width": 4}]},
+            {"field": "number"}, {"field": "slider"}, {"field": "select"}, {"field": "many"}, {"field": "radio"}]},
+        {"key": "two", "label": "Two", "items": [
+            {"field": "tick"}, {"field": "switch"}, {"field": "day"}, {"field": "moment"}, {"field": "clock"},
+            {"field": "attachment"}, {"field": "photo"}, {"field": "person"}, {"field": "team"}, {"field": "project"}]},
+    ]},
+}
+
+
+def test_every_widget_renders_and_reads_its_post(people, django_assert_max_num_queries):
+    from rbac.models import Department
+
+    _publish("every", EVERY_WIDGET)
+    form = services.get_form("every")
+    frank = people["frank"]
+    with django_assert_max_num_queries(30):
+        html = str(rendering.render(form, request=_request(frank)))
+    for key in EVERY_WIDGET["schema"]["properties"]:
+        assert f'data-field="{key}"' in html and f'id="id_{key}_errors"' in html
+    assert html.count('<fieldset class="lc-group" data-group="texts"') == 1 and "Read me." in html
+    project = services.relation_choices(form, "project", "Apollo", user=frank)[0]["value"]
+    team = Department.objects.get(name="Sales").pk
+    client = client_for(frank, key=False)
+    response = client.post("/forms/every/", {
+        "text": " hello ", "area": "two\nlines", "rich": '<p onclick="x()">Hi<script>bad()</script></p>',
+        "number": "1,234.50", "slider": "7", "select": "b", "many": ["a", "b"], "radio": "a", "tick": "true",
+        "day": "2026-01-02", "moment": "2026-01-02T10:30", "clock": "09:15", "attachment": _png("scan.png"),
+        "person": str(people["alice"].pk), "team": str(team), "project": project})
+    assert response.status_code == 302, _shown_errors(response)
+    data = FormSubmission.objects.get(form_key="every").data
+    assert data["text"] == "hello" and data["rich"] == "<p>Hi</p>" and data["number"] == 1234.5
+    assert data["many"] == ["a", "b"] and data["tick"] is True and data["switch"] is False
+    assert data["moment"].startswith("2026-01-02T10:30:00") and data["clock"] == "09:15"
+    assert len(data["attachment"]) == 1 and data["person"] == people["alice"].pk and data["team"] == team
+    from files.models import StoredFile
+
+    assert StoredFile.objects.get(pk=data["attachment"][0]).name == "scan.png"
+    refused = client.post("/forms/every/", {"number": "abc", "day": "2026-02-30", "clock": "25:00",
+                                            "person": "999999", "select": "z"})
+    body = refused.content.decode()
+    assert refused.status_code == 400
+    for key in ("number", "day", "clock", "person", "select"):
+        assert f'data-field="{key}" data-widget' in body
+        assert f'<ul class="lc-errors" id="id_{key}_errors" aria-live="polite"><li>' in body, key
+
+
+def test_bound_draft_with_receipt_resumes_into_the_expense(people):
+    alice = people["alice"]
+    client = client_for(alice, key=False)
+    response = client.post("/forms/expense_claim/", {**_claim(title="Printer ink", amount="250.00"),
+                                                     "receipt": _png("ink.png"), "save_draft": "1"})
+    assert response.status_code == 302
+    draft = FormSubmission.objects.get(form_key="expense_claim", status="draft", user=alice)
+    assert draft.data["title"] == "Printer ink" and len(draft.data["receipt"]) == 1
+    assert not expenses_of(alice).filter(title="Printer ink").exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "Keep ink.png" in page
+    response = client.post(response["Location"], {**_claim(title="Printer ink", amount="250.00"),
+                                                  "receipt": draft.data["receipt"]})
+    assert response.status_code == 302, _shown_errors(response)
+    expense = expenses_of(alice).get(title="Printer ink")
+    assert str(expense.receipt_id) == draft.data["receipt"][0]
+    draft.refresh_from_db()
+    assert draft.status == "submitted" and draft.record_id == expense.pk and draft.data == {}
+
+
+def test_entity_form_edits_a_record_through_the_write_path(people):
+    from django.http import QueryDict
+    from django.utils.datastructures import MultiValueDict
+
+    from dynamic_models import runtime
+
+    alice = people["alice"]
+    expense = expenses_of(alice).get(title="Team lunch with the customer")  # A draft: alice may change it.
+    form = services.entity_form(runtime.get_model("expense"), user=alice)
+    data = QueryDict(mutable=True)
+    data.update({key: str(value) for key, value in services.initial_data(form, record=expense).items()
+                 if value is not None and key not in ("iban", "status", "submitted_by", "receipt")})
+    data["title"] = "Team lunch, renamed"
+    result = services.submit(form, data, MultiValueDict(), user=alice, record=expense)
+    assert result.ok, result.errors
+    expense.refresh_from_db()
+    assert expense.title == "Team lunch, renamed" and expense.submitted_by == alice
+    submitted = expenses_of(alice).get(status="submitted", title__startswith="Train")
+    result = services.submit(form, data, MultiValueDict(), user=alice, record=submitted)
+    assert not result.ok and result.forbidden  # Members change their expenses only while draft.
