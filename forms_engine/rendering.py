@@ -21,10 +21,12 @@ from lowcode.expressions import compile_expression, serialize
 
 def media() -> SafeString:
     """The stylesheet and scripts a page embedding `render()` includes (in its <head>)."""
-    scripts = ["lowcode/vendor/decimal.js/decimal.js", "lowcode/expressions.js", "forms_engine/schema.js",
-               "forms_engine/form.js"]
+    scripts = ["lowcode/vendor/decimal.js/decimal.js", "lowcode/expressions.js", "forms_engine/form.js"]
+    # schema.js is an ES module (it imports the vendored validator); modules run deferred, and
+    # form.js starts on DOMContentLoaded, after both.
     tags = [format_html('<link rel="stylesheet" href="{}">', static("forms_engine/form.css")),
-            *(format_html('<script src="{}" defer></script>', static(path)) for path in scripts)]
+            *(format_html('<script src="{}" defer></script>', static(path)) for path in scripts),
+            format_html('<script type="module" src="{}"></script>', static("forms_engine/schema.js"))]
     return format_html_join("\n", "{}", ((tag,) for tag in tags))
 
 
