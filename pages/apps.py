@@ -16,5 +16,9 @@ class PagesConfig(AppConfig):
         from pages.registries import ViewType, view_type_registry
 
         view_type_registry.register(ViewType("table", _("Table"), "", "pages.views.table"))
+        view_type_registry.register(ViewType("kanban", _("Kanban"), "kanban/", "pages.boards.kanban", needs="group"))
+        view_type_registry.register(ViewType("calendar", _("Calendar"), "calendar/", "pages.boards.calendar_view",
+                                             needs="date"))
+        view_type_registry.register(ViewType("gallery", _("Gallery"), "gallery/", "pages.boards.gallery", needs="image"))
         file_owner_registry.register(ThemeLogo())
         site_part_registry.register(SitePart("pages", urls={"": "pages.urls"}, home_view="pages.views.home"))

@@ -40,9 +40,11 @@ from rbac import columns as rbac_columns
 from rbac import services as rbac
 
 SEARCH, SORT, COLUMNS, PAGE, CURSOR = "q", "sort", "columns", "page", "cursor"
-GROUP, DATE, IMAGE = "group", "date", "image"
+GROUP, DATE, IMAGE, MONTH = "group", "date", "image", "month"
+#: The saved view a page was opened from (pages.services.view_url).
+VIEW = "view"
 #: Query parameters that are not filters.
-OPTIONS = frozenset({SEARCH, SORT, COLUMNS, PAGE, CURSOR, GROUP, DATE, IMAGE})
+OPTIONS = frozenset({SEARCH, SORT, COLUMNS, PAGE, CURSOR, GROUP, DATE, IMAGE, MONTH, VIEW})
 PER_PAGE = 50
 #: Above this many rows (PostgreSQL's estimate) a list pages by cursor: no count, no offset.
 LARGE_TABLE_ROWS = 10_000

@@ -4,7 +4,7 @@ published entity's pages under /data/<entity>/, with a route per registered view
 from django.urls import path
 from django.utils.module_loading import import_string
 
-from pages import editing, views
+from pages import boards, editing, views
 from pages.registries import view_type_registry
 
 app_name = "pages"
@@ -22,6 +22,7 @@ urlpatterns = [
     path(f"{ENTITY}<int:pk>/edit/", editing.edit, name="edit"),
     path(f"{ENTITY}<int:pk>/delete/", views.delete, name="delete"),
     path(f"{ENTITY}<int:pk>/cell/", views.cell, name="cell"),
+    path(f"{ENTITY}<int:pk>/move/", boards.move, name="move"),
     *(path(ENTITY + view_type.route, import_string(view_type.view), name=view_type.type)
       for view_type in view_type_registry.get_all()),
 ]
