@@ -6,38 +6,29 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from forms_engine import rendering
+from forms_engine import services as forms
 from pages import queries
 
 
 def _form_page(request, model, *, record=None):
-    from forms_engine import rendering
-    from forms_engine import services as forms
-
     form = forms.entity_form(model, user=request.user, request=request)
-    errors, status = None, 200
+    data, errors, status = None, None, 200
     if request.method == "POST":
-        try:
-            result = forms.submit(form, request.POST, request.FILES, user=request.user, request=request, record=record)
-        except PermissionDenied as error:
-            messages.error(request, str(error) or _("You may not do this to this record."))
-            result, status = None, 403
-        if result is not None and result.ok:
+        result = forms.submit(form, request.POST, request.FILES, user=request.user, request=request, record=record)
+        if result.ok:
             messages.success(request, _("Saved."))
             return redirect("pages:detail", entity=model.lowcode_entity["key"], pk=result.record.pk)
-        if result is not None:
-            errors, status = result.errors, 400
-    label = str(model._meta.verbose_name)
+        data, errors, status = result.data, result.errors, 403 if result.forbidden else 400
     return render(request, "pages/form.html", {
         "model": model, "entity_key": model.lowcode_entity["key"], "record": record,
         "title": _("Edit %(name)s") % {"name": str(record)} if record is not None else
-        _("New %(name)s") % {"name": label},
+        _("New %(name)s") % {"name": model._meta.verbose_name},
         "title_plural": str(model._meta.verbose_name_plural).capitalize(),
-        "form_html": rendering.render(form, request=request, record=record,
-                                      data=request.POST if errors else None, errors=errors),
+        "form_html": rendering.render(form, request=request, record=record, data=data, errors=errors),
         "form_media": rendering.media(), "errors": errors,
     }, status=status)
 

@@ -172,3 +172,29 @@ def test_theme_colours_the_pages(clients, people):
     Theme.objects.create(brand_colour="#aa3377", mode="dark")
     html = page(clients["alice"], "/")
     assert "--brand: #aa3377" in html and 'data-theme="dark"' in html
+
+
+def test_alice_creates_and_edits_an_expense_through_the_generated_form(clients, people):
+    alice = people["alice"]
+    page(clients["alice"], "/data/expense/new/")
+    project = runtime.get_model("project").objects.first()
+    before = expenses_of(alice).count()
+    response = clients["alice"].post("/data/expense/new/", {
+        "title": "Train to Lyon", "amount": "42.00", "currency": "EUR", "spent_on": "2026-01-05",
+        "category": "travel", "project": str(project.pk)})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    created = expenses_of(alice).order_by("-id").first()
+    assert expenses_of(alice).count() == before + 1 and created.title == "Train to Lyon"
+    assert response["Location"] == f"/data/expense/{created.pk}/"
+    html = page(clients["alice"], f"/data/expense/{created.pk}/edit/")
+    assert "Train to Lyon" in html
+    response = clients["alice"].post(f"/data/expense/{created.pk}/edit/", {
+        "title": "", "amount": "42.00", "currency": "EUR", "spent_on": "2026-01-05", "category": "travel"})
+    assert response.status_code == 400
+    created.refresh_from_db()
+    assert created.title == "Train to Lyon"
+
+
+def test_bob_may_not_edit_alices_expense_and_members_see_no_edit_of_submitted_ones(clients, people):
+    record = expenses_of(people["alice"]).first()
+    assert clients["bob"].post(f"/data/expense/{record.pk}/edit/", {"title": "Mine"}).status_code == 404
