@@ -235,3 +235,137 @@ def test_messages_in_simplified_chinese(live_acme, alice, page, output_dir):
     # The server says the same in the same language.
     answer = crafted_post(page, live_acme, amount="abc", category="meals")
     expect(refused_on(page, answer, "amount")).to_have_text(number)
+
+
+SURVEY = {
+    "label": "Office survey",
+    "schema": {"type": "object", "properties": {
+        "topic": {"type": "string", "enum": ["food", "office"]},
+        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "doubled": {"type": "number"},
+        "agree": {"type": "boolean"},
+        "reason": {"type": "string", "maxLength": 20},
+        "desk": {"type": "string"},
+        "visited_on": {"type": "string", "format": "date"},
+        "why": {"type": "string"}},
+        "required": ["topic", "score"]},
+    "fields": {
+        "topic": {"widget": "radio", "label": "Topic", "options": {"choices": [{"value": "food"}, {"value": "office"}]}},
+        "score": {"widget": "number", "label": "Score"},
+        "doubled": {"widget": "number", "label": "Doubled", "value": "score * 2"},
+        "agree": {"widget": "checkbox", "label": "I want to say why"},
+        "reason": {"widget": "text", "label": "Reason", "enable_when": "agree"},
+        "desk": {"widget": "text", "label": "Desk", "require_when": "topic == 'office'"},
+        "visited_on": {"widget": "date", "label": "Visited on"},
+        "why": {"widget": "textarea", "label": "Why so low?", "require_when": "score < 3"},
+        "thanks": {"widget": "paragraph", "text": "Thank you."},
+    },
+    "layout": {"steps": [
+        {"key": "main", "label": "Main", "items": [
+            {"field": "topic", "width": 6}, {"field": "score", "width": 3}, {"field": "doubled", "width": 3},
+            {"field": "agree", "width": 6}, {"field": "reason", "width": 6},
+            {"group": "office", "label": "Office", "show_when": "topic == 'office'",
+             "items": [{"field": "desk", "width": 6}, {"field": "visited_on", "width": 6}]}]},
+        {"key": "low", "label": "Low score", "show_when": "score < 3", "items": [{"field": "why"}]},
+        {"key": "end", "label": "Thanks", "items": [{"field": "thanks"}]},
+    ]},
+    "checks": [
+        {"expression": "topic != 'office' or score >= 2", "message": "Office scores start at 2.", "field": "score"},
+        {"expression": "is_null(visited_on) or visited_on <= today()", "message": "Cannot be in the future.",
+         "field": "visited_on"},
+    ],
+}
+
+
+@pytest.fixture
+def survey(alice, committed_acme):
+    from metadata import services as metadata
+
+    with tenant_context(committed_acme):
+        metadata.save_and_publish("form", "office_survey", SURVEY)
+    return "office_survey"
+
+
+def test_groups_steps_enable_computed_values_and_checks(live_acme, survey, alice, committed_acme, page, output_dir):
+    from forms_engine.models import FormSubmission
+
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    log_in(page, live_acme, "alice")
+    page.goto(f"{live_acme}/forms/{survey}/")
+    steps = page.locator(".lc-step-indicator li")
+    expect(steps.filter(has_text="Low score")).to_be_hidden()
+
+    # A computed value follows its expression and cannot be typed in.
+    doubled = page.locator("#id_doubled")
+    expect(doubled).to_be_disabled()
+    page.locator("#id_score").fill("3")
+    expect(doubled).to_have_value("6")
+
+    # enable_when: the reason takes a value only while the box is ticked.
+    reason = page.locator("#id_reason")
+    expect(reason).to_be_disabled()
+    page.get_by_label("I want to say why").check()
+    expect(reason).to_be_enabled()
+    reason.fill("Too noisy")
+
+    # A group shown by a condition, a field inside it required by another.
+    office = page.locator('.lc-group[data-group="office"]')
+    expect(office).to_be_hidden()
+    expect(page.locator("#id_desk")).to_be_disabled()
+    page.get_by_label("office").check()
+    expect(office).to_be_visible()
+    expect(field(page, "desk").locator(".lc-required-mark")).to_have_count(1)
+
+    # A check over two fields, live; a step shown by a condition joins the indicator.
+    page.locator("#id_score").fill("1")
+    page.locator("#id_score").blur()
+    expect(errors_of(page, "score")).to_have_text("Office scores start at 2.")
+    expect(steps.filter(has_text="Low score")).to_be_visible()
+    page.locator("#id_visited_on").fill((datetime.date.today() + datetime.timedelta(days=3)).isoformat())
+    page.locator("#id_visited_on").blur()
+    expect(errors_of(page, "visited_on")).to_have_text("Cannot be in the future.")
+    shoot(page, output_dir, "1-checks")
+    page.locator("#id_score").fill("4")
+    expect(errors_of(page, "score")).to_be_empty()
+    expect(doubled).to_have_value("8")
+    expect(steps.filter(has_text="Low score")).to_be_hidden()
+    page.locator("#id_visited_on").fill(yesterday())
+    expect(errors_of(page, "visited_on")).to_be_empty()
+
+    # Next with the group's required field empty stays; filled, it skips the hidden step.
+    page.get_by_role("button", name="Next").click()
+    expect(errors_of(page, "desk")).to_have_text(REQUIRED)
+    assert focused_id(page) == "id_desk"
+    page.locator("#id_desk").fill("B-12")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator('.lc-step[data-step="end"]')).to_be_visible()
+    expect(page.locator('.lc-step[data-step="low"]')).to_be_hidden()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator(".message.success")).to_be_visible()
+    with tenant_context(committed_acme):
+        submission = FormSubmission.objects.get(form_key=survey)
+    assert submission.data == {"topic": "office", "score": 4, "doubled": 8, "agree": True, "reason": "Too noisy",
+                               "desk": "B-12", "visited_on": yesterday()}
+    assert problems == []
+
+
+def test_without_javascript_every_step_shows_and_the_server_judges(live_acme, survey, browser, output_dir):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, live_acme, "alice")
+        page.goto(f"{live_acme}/forms/{survey}/")
+        expect(page.locator('.lc-step[data-step="main"]')).to_be_visible()
+        expect(page.locator('.lc-step[data-step="end"]')).to_be_visible()
+        expect(page.locator(".lc-wizard-nav")).to_be_hidden()
+        expect(page.locator(".lc-step-indicator")).to_be_hidden()
+        page.get_by_label("office").check()
+        page.get_by_role("button", name="Submit").click()
+        # The server drew the office group when it judged the data, and names what is missing.
+        expect(errors_of(page, "score")).to_have_text(REQUIRED)
+        expect(errors_of(page, "desk")).to_have_text(REQUIRED)
+        expect(page.locator('.lc-group[data-group="office"]')).to_be_visible()
+        shoot(page, output_dir, "no-javascript")
+    finally:
+        context.close()
