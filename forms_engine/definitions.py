@@ -139,6 +139,7 @@ class FormKind(DefinitionKind):
             "properties": {
                 "label": {**_TEXT, "minLength": 1},
                 "description": {"type": "string", "maxLength": 2000},
+                "app": {"type": "string", "maxLength": 63, "description": "Bundles export it with its app."},
                 "entity": {"type": "string", "maxLength": 40},
                 "entity_pages": {"type": "boolean"},
                 "public": {"type": "boolean"},

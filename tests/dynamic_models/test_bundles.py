@@ -125,8 +125,8 @@ def test_dry_run_changes_nothing_and_then_the_real_import_works(bundle, initech,
 
 
 def _unknown_kind(bundle):
-    bundle["definitions"].append({"kind": "form", "key": "expense_claim", "body": {"entity": "expense"}})
-    return "form 'expense_claim'", "Unknown kind 'form'"
+    bundle["definitions"].append({"kind": "report", "key": "expense_claim", "body": {"entity": "expense"}})
+    return "report 'expense_claim'", "Unknown kind 'report'"
 
 
 def _malformed_body(bundle):
@@ -299,7 +299,7 @@ def test_the_example_bundle_is_the_scenario(initech):
     example = json.loads((EXAMPLES / "expenses.json").read_text())
     assert example["app"] == "expenses"
     bodies = {d["key"]: d["body"] for d in example["definitions"]}
-    assert list(bodies) == ["project", "expense"]
+    assert list(bodies) == ["project", "expense", "expense_claim"]  # The scenario's form (forms_engine) too.
     for key, fields in (("project", PROJECT_FIELDS), ("expense", [*EXPENSE_FIELDS, RECEIPT_FIELD])):
         assert bodies[key]["app"] == "expenses" and bodies[key]["label"]
         exported = {spec["key"]: spec for spec in bodies[key]["fields"]}
@@ -307,7 +307,8 @@ def test_the_example_bundle_is_the_scenario(initech):
         for spec in fields:
             assert {name: exported[spec["key"]].get(name) for name in spec} == spec
     with tenant_context(initech):
-        assert rows(import_bundle(example, dry_run=False)) == [("project", "create"), ("expense", "create")]
+        assert rows(import_bundle(example, dry_run=False)) == [("project", "create"), ("expense", "create"),
+                                                               ("expense_claim", "create")]
 
 
 def test_a_real_import_right_after_a_dry_run_in_the_same_context(bundle, initech):
