@@ -58,6 +58,9 @@ TENANT_APPS = [
     "files",
     "forms_engine",
     "pages",
+    "viewflow",
+    "viewflow.workflow",
+    "workflows",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
