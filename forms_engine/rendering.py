@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from forms_engine import conditions, services
 from forms_engine.definitions import FIELD_CONDITIONS, GROUP_CONDITIONS, entity_fields, walk_items
-from lowcode.expressions import compile_expression, serialize
+from lowcode.expressions import ExpressionError, compile_expression, serialize
 
 
 def media() -> SafeString:
@@ -31,7 +31,11 @@ def media() -> SafeString:
 
 
 def _tree(source: str):
-    return compile_expression(source).to_json() if source else None
+    """The expression's tree for form.js; None when empty, or unparsable in a draft being previewed."""
+    try:
+        return compile_expression(source).to_json() if source else None
+    except ExpressionError:
+        return None
 
 
 def _conditions_json(spec: dict, names) -> dict:
