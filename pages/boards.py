@@ -81,7 +81,9 @@ def arranging_field(query: RecordQuery, param: str, offered: list[Column]) -> Co
 
 
 def card_columns(query: RecordQuery, *exclude: str) -> list[Column]:
-    """The few fields a card shows: the first listed ones that are not files nor the arranging field."""
+    """The few fields a card shows under the record's name: the first listed ones that are not
+    files, the display field (the card's title) nor the arranging field."""
+    exclude = {*exclude, query.entity.get("display_field")}
     return [column for column in query.columns
             if column.in_list and not column.is_file and column.key not in exclude][:CARD_FIELDS]
 
@@ -153,7 +155,6 @@ def kanban(request, entity):
     return _render(request, "pages/board_kanban.html", model, query, "kanban", {
         "group": group, "group_fields": _group_fields(query), "columns": columns,
         "movable": writable and queries.may(request, model, "change"),
-        "locked_message": _("You may not change %(field)s here.") % {"field": group.label} if group else "",
     })
 
 

@@ -70,12 +70,13 @@ def test_kanban_groups_the_viewers_records_by_the_first_choice_field(clients, pe
     assert list(columns_of(get(clients["alice"], "/data/expense/kanban/"))) == ["CNY", "USD", "EUR"]
 
 
-def test_kanban_cards_of_a_read_only_field_are_locked_and_offer_no_move_form(clients, approver):
+def test_kanban_cards_of_a_read_only_field_are_locked_and_offer_no_move_form(clients, people, approver):
     html = get(clients["alice"], "/data/expense/kanban/?group=status")
-    assert "pg-locked" in html and 'data-locked="You may not change Status here."' in html
+    submitted = expenses_of(people["alice"]).filter(status="submitted").first()
+    assert f'data-locked="“{submitted}” cannot be moved: you may not change Status."' in html
     assert 'name="value"' not in html  # No "Move to" form.
     html = get(clients["mia"], "/data/expense/kanban/?group=status")
-    assert 'class="pg-move"' in html and 'data-locked="You may not change Status here."' not in html
+    assert 'class="pg-move"' in html and "you may not change Status" not in html
 
 
 def test_kanban_columns_are_bounded_and_link_to_the_rest(clients, people):
