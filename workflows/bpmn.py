@@ -1,0 +1,486 @@
+"""BPMN 2.0 XML import and export of workflow bodies (WF-6).
+
+The subset: start, user, service and end events/tasks, exclusive and parallel gateways, timer
+catch events, call activities and sequence flows, with their diagram interchange (BPMNDI:
+shapes, edge waypoints, label bounds) kept as the body's `diagram`. What BPMN has no word for
+(assignment, task kind and form, service actions, outcomes, deadlines, the entity) travels in
+attributes of our own namespace, `lc:<key>` on the element: a text as it is, any other value
+(or a text that would read as JSON) as JSON, so export then import gives the same body.
+
+Files are parsed by defusedxml's expat reader with DTDs, entities and external references
+forbidden (no XXE, no billion laughs). Other modelers' extensions (Camunda, Zeebe, Signavio,
+bpmn-js colours) are ignored with a warning; elements outside the subset are errors naming the
+element's id, type and line: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+import xml.sax
+from dataclasses import dataclass, field
+
+from defusedxml import DefusedXmlException
+from defusedxml.expatreader import create_parser
+from django.utils.translation import gettext as _
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC = "http://www.omg.org/spec/DD/20100524/DC"
+DI = "http://www.omg.org/spec/DD/20100524/DI"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+LC = "https://lowcode.example/bpmn"
+PREFIXES = {"bpmn": BPMN, "bpmndi": BPMNDI, "dc": DC, "di": DI, "xsi": XSI, "lc": LC}
+for _prefix, _uri in PREFIXES.items():
+    ET.register_namespace(_prefix, _uri)
+
+MAX_BYTES = 5 * 1024 * 1024
+
+# Body node type <-> BPMN element (the timer is an intermediate catch event with a timer).
+ELEMENT_OF_TYPE = {
+    "start": "startEvent", "end": "endEvent", "user_task": "userTask", "service_task": "serviceTask",
+    "exclusive_gateway": "exclusiveGateway", "parallel_gateway": "parallelGateway",
+    "timer": "intermediateCatchEvent", "call_activity": "callActivity",
+}
+TYPE_OF_ELEMENT = {element: node_type for node_type, element in ELEMENT_OF_TYPE.items()}
+# Node and flow keys BPMN itself carries (never written as lc: attributes).
+STANDARD_NODE_KEYS = {"id", "type", "label", "default", "duration", "workflow"}
+STANDARD_FLOW_KEYS = {"id", "source", "target", "label", "condition"}
+STANDARD_PROCESS_KEYS = {"label", "nodes", "flows", "diagram"}
+# Elements that carry no behaviour: ignored with a warning.
+IGNORED_ELEMENTS = {"documentation", "textAnnotation", "association", "group", "category", "laneSet",
+                    "dataObject", "dataObjectReference", "dataStoreReference", "ioSpecification",
+                    "dataInputAssociation", "dataOutputAssociation", "property", "extensionElements"}
+# Derived from the flows: read from sourceRef/targetRef instead.
+DERIVED_ELEMENTS = {"incoming", "outgoing"}
+KNOWN_MODELERS = {
+    "http://camunda.org/schema/1.0/bpmn": "Camunda", "http://camunda.org/schema/zeebe/1.0": "Zeebe",
+    "http://camunda.org/schema/modeler/1.0": "Camunda Modeler", "http://www.signavio.com": "Signavio",
+    "http://bpmn.io/schema/bpmn/biocolor/1.0": "bpmn-js", "http://www.omg.org/spec/BPMN/non-normative/color/1.0": "bpmn-js",
+}
+
+
+# ---- Reading: a small tree with line numbers ----
+
+@dataclass
+class Element:
+    namespace: str
+    name: str
+    attributes: dict  # {(namespace or "", name): value}
+    line: int
+    children: list = field(default_factory=list)
+    text: str = ""
+
+    def get(self, name: str, default=None):
+        return self.attributes.get(("", name), default)
+
+    def find(self, namespace: str, name: str) -> list[Element]:
+        return [child for child in self.children if child.namespace == namespace and child.name == name]
+
+
+class _TreeBuilder(xml.sax.handler.ContentHandler):
+    def __init__(self):
+        super().__init__()
+        self.root: Element | None = None
+        self.stack: list[Element] = []
+        self.locator = None
+
+    def setDocumentLocator(self, locator):  # noqa: N802 (SAX's name)
+        self.locator = locator
+
+    def startElementNS(self, name, qname, attributes):  # noqa: N802
+        element = Element(name[0] or "", name[1], {(ns or "", local): value for (ns, local), value in attributes.items()},
+                          self.locator.getLineNumber() if self.locator else 0)
+        if self.stack:
+            self.stack[-1].children.append(element)
+        else:
+            self.root = element
+        self.stack.append(element)
+
+    def endElementNS(self, name, qname):  # noqa: N802
+        self.stack.pop()
+
+    def characters(self, content):
+        if self.stack:
+            self.stack[-1].text += content
+
+
+class BPMNError(Exception):
+    """The file cannot be read at all (not XML, forbidden XML features, too big)."""
+
+
+def parse(data: bytes | str) -> Element:
+    """The XML tree of `data`, read with DTDs, entities and external references forbidden.
+
+    :raises BPMNError: saying why the file cannot be read (with its line when XML is broken).
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    if len(data) > MAX_BYTES:
+        raise BPMNError(_("The file is larger than %(size)s MB.") % {"size": MAX_BYTES // (1024 * 1024)})
+    builder = _TreeBuilder()
+    parser = create_parser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    parser.setFeature(xml.sax.handler.feature_namespaces, True)
+    parser.setContentHandler(builder)
+    try:
+        parser.parse(io.BytesIO(data))
+    except DefusedXmlException:
+        raise BPMNError(_("The file declares a DTD, entities or external references, which are refused.")) from None
+    except xml.sax.SAXParseException as error:
+        raise BPMNError(_("This is not well-formed XML (line %(line)s: %(error)s).")
+                        % {"line": error.getLineNumber(), "error": error.getMessage()}) from None
+    return builder.root
+
+
+# ---- lc: attribute values ----
+
+def encode_value(value) -> str:
+    """A body value as an lc: attribute: a text as it is unless it would read as JSON; else JSON."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ---- Import ----
+
+@dataclass
+class _Report:
+    warnings: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+    @staticmethod
+    def _item(element: Element, code: str, message: str) -> dict:
+        return {"element": element.get("id", ""), "type": element.name, "line": element.line,
+                "code": code, "message": message}
+
+    def warn(self, element: Element, code: str, message: str) -> None:
+        self.warnings.append(self._item(element, code, message))
+
+    def error(self, element: Element, code: str, message: str) -> None:
+        self.errors.append(self._item(element, code, message))
+
+
+def _describe(element: Element) -> str:
+    return (_("%(type)s “%(id)s” (line %(line)s)") % {"type": element.name, "id": element.get("id"), "line": element.line}
+            if element.get("id") else _("%(type)s (line %(line)s)") % {"type": element.name, "line": element.line})
+
+
+def _lc_values(element: Element, reserved: set[str], report: _Report) -> dict:
+    """The element's lc: attributes as body keys; foreign attributes warned about, once per element."""
+    values, foreign = {}, set()
+    for (namespace, name), text in element.attributes.items():
+        if namespace == LC:
+            if name in reserved:
+                report.warn(element, "reserved_attribute", _("%(element)s: lc:%(name)s is ignored; BPMN says that.")
+                            % {"element": _describe(element), "name": name})
+            else:
+                values[name] = decode_value(text)
+        elif namespace and namespace != XSI:
+            foreign.add(KNOWN_MODELERS.get(namespace, namespace))
+    if foreign:
+        report.warn(element, "extension_ignored", _("%(element)s: attributes of %(modelers)s are ignored.")
+                    % {"element": _describe(element), "modelers": ", ".join(sorted(foreign))})
+    return values
+
+
+def _check_children(element: Element, allowed: set[str], report: _Report) -> None:
+    """Warn about ignorable children, refuse unknown ones (names other than `allowed`)."""
+    for child in element.children:
+        if child.namespace != BPMN:
+            report.warn(child, "extension_ignored", _("%(element)s: the element %(name)s of %(modeler)s is ignored.")
+                        % {"element": _describe(element), "name": child.name,
+                           "modeler": KNOWN_MODELERS.get(child.namespace, child.namespace)})
+        elif child.name in allowed or child.name in DERIVED_ELEMENTS:
+            continue
+        elif child.name in IGNORED_ELEMENTS:
+            report.warn(child, "ignored", _("%(element)s: %(name)s is ignored.")
+                        % {"element": _describe(element), "name": child.name})
+        else:
+            report.error(child, "unsupported", _("%(element)s: %(name)s is not supported.")
+                         % {"element": _describe(element), "name": child.name})
+
+
+def _node(element: Element, report: _Report) -> dict | None:
+    node_type = TYPE_OF_ELEMENT.get(element.name)
+    node = {"id": element.get("id", ""), "type": node_type}
+    if element.get("name"):
+        node["label"] = element.get("name")
+    allowed = set()
+    if node_type == "exclusive_gateway" and element.get("default"):
+        node["default"] = element.get("default")
+    elif node_type == "call_activity":
+        node["workflow"] = element.get("calledElement", "")
+    elif node_type == "timer":
+        allowed = {"timerEventDefinition"}
+        timers = element.find(BPMN, "timerEventDefinition")
+        durations = [child for timer in timers for child in timer.find(BPMN, "timeDuration")]
+        if len(timers) != 1 or not durations:
+            report.error(element, "unsupported", _("%(element)s: only a timer with a duration (timeDuration) is supported.")
+                         % {"element": _describe(element)})
+            return None
+        node["duration"] = durations[0].text.strip()
+    node.update(_lc_values(element, STANDARD_NODE_KEYS, report))
+    _check_children(element, allowed, report)
+    return node
+
+
+def _flow(element: Element, report: _Report) -> dict:
+    flow = {"id": element.get("id", ""), "source": element.get("sourceRef", ""), "target": element.get("targetRef", "")}
+    if element.get("name"):
+        flow["label"] = element.get("name")
+    conditions = element.find(BPMN, "conditionExpression")
+    if conditions:
+        condition = conditions[0].text.strip()
+        juel = re.fullmatch(r"[$#]\{(.*)\}", condition, re.DOTALL)
+        if juel:
+            condition = juel.group(1).strip()
+            report.warn(conditions[0], "condition_unwrapped", _(
+                "%(element)s: the condition's ${…} wrapper is removed; check that “%(condition)s” is an expression of ours.")
+                % {"element": _describe(element), "condition": condition})
+        flow["condition"] = condition
+    flow.update(_lc_values(element, STANDARD_FLOW_KEYS, report))
+    _check_children(element, {"conditionExpression"}, report)
+    return flow
+
+
+def _number(text: str | None):
+    value = float(text or 0)
+    return int(value) if value.is_integer() else value
+
+
+def _bounds(shape: Element) -> dict | None:
+    bounds = shape.find(DC, "Bounds")
+    if not bounds:
+        return None
+    return {name: _number(bounds[0].get(name)) for name in ("x", "y", "width", "height")}
+
+
+def _diagram(root: Element, process_ids: set[str], node_ids: set[str], flow_ids: set[str], report: _Report) -> dict:
+    diagram = {"nodes": {}, "flows": {}, "labels": {}}
+    planes = [plane for item in root.find(BPMNDI, "BPMNDiagram") for plane in item.find(BPMNDI, "BPMNPlane")]
+    for plane in planes:
+        if plane.get("bpmnElement") not in process_ids:
+            report.warn(plane, "ignored", _("%(element)s: a diagram of another process is ignored.")
+                        % {"element": _describe(plane)})
+            continue
+        for item in plane.children:
+            reference = item.get("bpmnElement")
+            labels = item.find(BPMNDI, "BPMNLabel")
+            label = _bounds(labels[0]) if labels else None
+            if item.name == "BPMNShape" and reference in node_ids:
+                diagram["nodes"][reference] = _bounds(item)
+            elif item.name == "BPMNEdge" and reference in flow_ids:
+                diagram["flows"][reference] = [[_number(point.get("x")), _number(point.get("y"))]
+                                               for point in item.find(DI, "waypoint")]
+            else:
+                continue
+            if label:
+                diagram["labels"][reference] = label
+        break
+    if not diagram["labels"]:
+        del diagram["labels"]
+    return diagram
+
+
+def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
+    """The workflow body a BPMN 2.0 file describes, with what was ignored and what is refused.
+
+    Returns (body, warnings, errors); each warning and error is {"element": id, "type": the XML
+    element, "line", "code", "message"}. With errors the body is None: the file is refused.
+    """
+    report = _Report()
+    try:
+        root = parse(data)
+    except BPMNError as error:
+        return None, [], [{"element": "", "type": "", "line": 0, "code": "unreadable", "message": str(error)}]
+    if root.namespace != BPMN or root.name != "definitions":
+        report.error(root, "not_bpmn", _("This is not a BPMN 2.0 file (its root is %(name)s).") % {"name": root.name})
+        return None, report.warnings, report.errors
+    processes = []
+    for child in root.children:
+        if child.namespace == BPMN and child.name == "process":
+            processes.append(child)
+        elif child.namespace == BPMN and child.name == "collaboration":
+            report.warn(child, "ignored", _("%(element)s: pools and message flows are ignored; the process is read.")
+                        % {"element": _describe(child)})
+        elif not (child.namespace == BPMNDI and child.name == "BPMNDiagram"):
+            report.warn(child, "ignored", _("%(element)s is ignored.") % {"element": _describe(child)})
+    processes = [process for process in processes if process.children] or processes[:1]
+    if len(processes) != 1:
+        report.error(root, "process_count", _("The file must hold exactly one process (it holds %(count)s).")
+                     % {"count": len(processes)})
+        return None, report.warnings, report.errors
+    process = processes[0]
+    body = {"label": process.get("name") or process.get("id", "")}
+    body.update(_lc_values(process, STANDARD_PROCESS_KEYS, report))
+    nodes, flows = [], []
+    for element in process.children:
+        if element.namespace == BPMN and element.name in TYPE_OF_ELEMENT:
+            if element.name == "intermediateCatchEvent" or not _has_event_definition(element, report):
+                node = _node(element, report)
+                if node:
+                    nodes.append(node)
+        elif element.namespace == BPMN and element.name == "sequenceFlow":
+            flows.append(_flow(element, report))
+        elif element.namespace != BPMN:
+            report.warn(element, "extension_ignored", _("%(element)s of %(modeler)s is ignored.")
+                        % {"element": _describe(element), "modeler": KNOWN_MODELERS.get(element.namespace, element.namespace)})
+        elif element.name in IGNORED_ELEMENTS:
+            report.warn(element, "ignored", _("%(element)s is ignored.") % {"element": _describe(element)})
+        else:
+            report.error(element, "unsupported", _("%(element)s is not supported.") % {"element": _describe(element)})
+    body["nodes"], body["flows"] = nodes, flows
+    body["diagram"] = _diagram(root, {process.get("id"), *(participant.get("id") for collaboration in
+                                                            root.find(BPMN, "collaboration")
+                                                            for participant in collaboration.find(BPMN, "participant"))},
+                               {node["id"] for node in nodes}, {flow["id"] for flow in flows}, report)
+    if report.errors:
+        return None, report.warnings, report.errors
+    return body, report.warnings, report.errors
+
+
+def _has_event_definition(element: Element, report: _Report) -> bool:
+    """Start and end events with a trigger or result (message, signal, terminate...): refused."""
+    definitions = [child for child in element.children
+                   if child.namespace == BPMN and child.name.endswith("EventDefinition")]
+    for definition in definitions:
+        report.error(definition, "unsupported", _("%(element)s: %(name)s is not supported.")
+                     % {"element": _describe(element), "name": definition.name})
+    return bool(definitions)
+
+
+# ---- Export ----
+
+def _q(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def _text_number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _set_extras(element: ET.Element, item: dict, standard: set[str]) -> None:
+    for key, value in item.items():
+        if key not in standard:
+            element.set(_q(LC, key), encode_value(value))
+
+
+def auto_layout(body: dict) -> dict:
+    """Positions for nodes the diagram lacks: columns by distance from the starts, left to right."""
+    size = {"start": (36, 36), "end": (36, 36), "timer": (36, 36), "exclusive_gateway": (50, 50),
+            "parallel_gateway": (50, 50)}
+    diagram = body.get("diagram") or {}
+    placed = dict(diagram.get("nodes") or {})
+    targets: dict[str, list[str]] = {}
+    for flow in body.get("flows", []):
+        targets.setdefault(flow["source"], []).append(flow["target"])
+    column = {node["id"]: 0 for node in body.get("nodes", []) if node["type"] == "start"}
+    queue = list(column)
+    while queue:
+        current = queue.pop(0)
+        for target in targets.get(current, []):
+            if target not in column:
+                column[target] = column[current] + 1
+                queue.append(target)
+    rows: dict[int, int] = {}
+    for node in body.get("nodes", []):
+        if node["id"] in placed:
+            continue
+        x_column = column.get(node["id"], max(column.values(), default=0) + 1)
+        row = rows[x_column] = rows.get(x_column, -1) + 1
+        width, height = size.get(node["type"], (100, 80))
+        placed[node["id"]] = {"x": 160 + 160 * x_column + (100 - width) // 2, "y": 80 + 140 * row + (80 - height) // 2,
+                              "width": width, "height": height}
+    return placed
+
+
+def _waypoints(source: dict, target: dict) -> list[list]:
+    start = [source["x"] + source["width"], source["y"] + source["height"] // 2]
+    end = [target["x"], target["y"] + target["height"] // 2]
+    if start[1] == end[1]:
+        return [start, end]
+    middle = (start[0] + end[0]) // 2
+    return [start, [middle, start[1]], [middle, end[1]], end]
+
+
+def export(body: dict, *, key: str = "Process_1") -> str:
+    """`body` as a BPMN 2.0 XML document (with its diagram; nodes without a position get one)."""
+    definitions = ET.Element(_q(BPMN, "definitions"), {
+        "id": f"Definitions_{key}", "targetNamespace": "http://bpmn.io/schema/bpmn",
+        "exporter": "Lowcode", "exporterVersion": "1.0"})
+    process = ET.SubElement(definitions, _q(BPMN, "process"), {"id": key, "isExecutable": "true"})
+    if body.get("label"):
+        process.set("name", body["label"])
+    _set_extras(process, body, STANDARD_PROCESS_KEYS)
+    flows = body.get("flows", [])
+    for node in body.get("nodes", []):
+        element = ET.SubElement(process, _q(BPMN, ELEMENT_OF_TYPE[node["type"]]), {"id": node["id"]})
+        if node.get("label"):
+            element.set("name", node["label"])
+        if node["type"] == "exclusive_gateway" and node.get("default"):
+            element.set("default", node["default"])
+        if node["type"] == "call_activity":
+            element.set("calledElement", node.get("workflow", ""))
+        _set_extras(element, node, STANDARD_NODE_KEYS)
+        for direction, end in (("incoming", "target"), ("outgoing", "source")):
+            for flow in flows:
+                if flow[end] == node["id"]:
+                    ET.SubElement(element, _q(BPMN, direction)).text = flow["id"]
+        if node["type"] == "timer":
+            timer = ET.SubElement(element, _q(BPMN, "timerEventDefinition"), {"id": f"TimerEventDefinition_{node['id']}"})
+            ET.SubElement(timer, _q(BPMN, "timeDuration"), {_q(XSI, "type"): "bpmn:tFormalExpression"}).text = \
+                node.get("duration", "")
+    for flow in flows:
+        element = ET.SubElement(process, _q(BPMN, "sequenceFlow"),
+                                {"id": flow["id"], "sourceRef": flow["source"], "targetRef": flow["target"]})
+        if flow.get("label"):
+            element.set("name", flow["label"])
+        _set_extras(element, flow, STANDARD_FLOW_KEYS)
+        if flow.get("condition"):
+            ET.SubElement(element, _q(BPMN, "conditionExpression"), {_q(XSI, "type"): "bpmn:tFormalExpression"}).text = \
+                flow["condition"]
+    _export_diagram(definitions, body, key)
+    ET.indent(definitions, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(definitions, encoding="unicode") + "\n"
+
+
+def _export_diagram(definitions: ET.Element, body: dict, key: str) -> None:
+    diagram = body.get("diagram") or {}
+    shapes = auto_layout(body)
+    edges, labels = diagram.get("flows") or {}, diagram.get("labels") or {}
+    root = ET.SubElement(definitions, _q(BPMNDI, "BPMNDiagram"), {"id": f"BPMNDiagram_{key}"})
+    plane = ET.SubElement(root, _q(BPMNDI, "BPMNPlane"), {"id": f"BPMNPlane_{key}", "bpmnElement": key})
+
+    def add_label(element: ET.Element, item_id: str) -> None:
+        if item_id in labels:
+            label = ET.SubElement(element, _q(BPMNDI, "BPMNLabel"))
+            ET.SubElement(label, _q(DC, "Bounds"), {name: _text_number(labels[item_id][name])
+                                                     for name in ("x", "y", "width", "height")})
+
+    for node in body.get("nodes", []):
+        shape = ET.SubElement(plane, _q(BPMNDI, "BPMNShape"), {"id": f"{node['id']}_di", "bpmnElement": node["id"]})
+        if node["type"] == "exclusive_gateway":
+            shape.set("isMarkerVisible", "true")
+        ET.SubElement(shape, _q(DC, "Bounds"), {name: _text_number(shapes[node["id"]][name])
+                                                 for name in ("x", "y", "width", "height")})
+        add_label(shape, node["id"])
+    for flow in body.get("flows", []):
+        points = edges.get(flow["id"])
+        if points is None and flow["source"] in shapes and flow["target"] in shapes:
+            points = _waypoints(shapes[flow["source"]], shapes[flow["target"]])
+        edge = ET.SubElement(plane, _q(BPMNDI, "BPMNEdge"), {"id": f"{flow['id']}_di", "bpmnElement": flow["id"]})
+        for x, y in points or []:
+            ET.SubElement(edge, _q(DI, "waypoint"), {"x": _text_number(x), "y": _text_number(y)})
+        add_label(edge, flow["id"])
