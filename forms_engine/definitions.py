@@ -25,8 +25,10 @@ FIELD_KEY = r"^[a-z][a-z0-9_]{0,49}$"
 #: Conditions of a field; those of groups and steps are `GROUP_CONDITIONS`.
 FIELD_CONDITIONS = ("show_when", "require_when", "enable_when", "value")
 GROUP_CONDITIONS = ("show_when", "enable_when")
-#: The type of a number a form's expressions read when the form says no more (19 digits, 10 places).
-FORM_NUMBER = expression_types.number(10**18, 10)
+#: The types of numbers of standalone forms as their expressions read them: up to 16 digits (6 after
+#: the point), so that two multiplied stay within the 40 digits expressions compute exactly.
+FORM_NUMBER = expression_types.number(10**15, 6)
+FORM_INTEGER = expression_types.number(10**15)
 
 
 def _field_spec_schema() -> dict:
@@ -114,7 +116,7 @@ def expression_fields(body: dict) -> dict:
             continue
         prop = body.get("schema", {}).get("properties", {}).get(key, {})
         result[key] = {
-            "number": expression_types.BIGINT if prop.get("type") == "integer" else FORM_NUMBER,
+            "number": FORM_INTEGER if prop.get("type") == "integer" else FORM_NUMBER,
             "text": expression_types.TEXT, "boolean": expression_types.BOOLEAN, "date": expression_types.DATE,
             "datetime": expression_types.DATETIME, "time": expression_types.TIME,
             "list": expression_types.list_of(expression_types.TEXT),

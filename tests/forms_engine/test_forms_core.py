@@ -438,3 +438,42 @@ def test_entity_form_edits_a_record_through_the_write_path(people):
     submitted = expenses_of(alice).get(status="submitted", title__startswith="Train")
     result = services.submit(form, data, MultiValueDict(), user=alice, record=submitted)
     assert not result.ok and result.forbidden  # Members change their expenses only while draft.
+
+
+def test_conditions_of_steps_groups_and_fields(people):
+    from forms_engine import conditions
+
+    body = {
+        "label": "Trip",
+        "schema": {"type": "object", "properties": {
+            "kind": {"type": "string"}, "nights": {"type": "integer"}, "hotel": {"type": "string"},
+            "night_cost": {"type": "number"}, "total": {"type": "number"}, "start": {"type": "string", "format": "date"},
+            "reason": {"type": "string"}}},
+        "fields": {"kind": {"widget": "text"}, "nights": {"widget": "number"}, "hotel": {"widget": "text"},
+                   "night_cost": {"widget": "number", "enable_when": "nights > 0"},
+                   "total": {"widget": "number", "value": "coalesce(nights, 0) * coalesce(night_cost, 0)"},
+                   "start": {"widget": "date"},
+                   "reason": {"widget": "text", "require_when": "start < date(2026, 1, 1)"}},
+        "layout": {"steps": [
+            {"key": "what", "items": [{"field": "kind"}, {"field": "start"}, {"field": "reason"}]},
+            {"key": "stay", "show_when": "kind == 'overnight'", "items": [
+                {"field": "nights"},
+                {"group": "hotel", "enable_when": "user.is_staff", "items": [{"field": "hotel"}]},
+                {"field": "night_cost"}, {"field": "total"}]},
+        ]},
+    }
+    _publish("trip", body)
+    alice = people["alice"]
+    state = conditions.evaluate(body, {"kind": "day", "start": "2025-12-31"}, user=alice)
+    assert not state.steps["stay"].visible and state.hidden() == {"nights", "hotel", "night_cost", "total"}
+    assert state.fields["reason"].required
+    state = conditions.evaluate(body, {"kind": "overnight", "nights": 2, "night_cost": 80.5}, user=alice)
+    assert state.hidden() == set() and state.data["total"] == 161
+    assert state.fields["total"].computed and not state.fields["total"].enabled
+    assert state.fields["hotel"].enabled  # alice is staff (the demo people are).
+    assert not conditions.evaluate(body, {"kind": "overnight"}, user=alice).fields["night_cost"].enabled
+    assert not conditions.evaluate(body, {"kind": "overnight"}, user=None).fields["hotel"].enabled  # A visitor.
+    # A disabled field keeps the server's value: a posted one is refused, nothing stored.
+    response = client_for(alice, key=False).post("/forms/trip/", {"kind": "overnight", "night_cost": "99"})
+    assert response.status_code == 400 and _shown_errors(response) == {"night_cost": ["This field cannot be changed."]}
+    assert not FormSubmission.objects.filter(form_key="trip").exists()
