@@ -17,6 +17,7 @@ import datetime
 import decimal
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied
@@ -24,6 +25,7 @@ from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, QueryDict
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
@@ -91,7 +93,7 @@ def record_or_404(request, model, pk, action: str = "view"):
     return record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Column:
     """A field of the entity as the viewer may see it (hidden fields have none)."""
 
@@ -105,38 +107,38 @@ class Column:
     sortable: bool = False
     in_list: bool = True
 
-    @property
+    @cached_property
     def masked(self) -> bool:
         return self.rule == rbac_columns.MASKED
 
-    @property
+    @cached_property
     def is_file(self) -> bool:
         return isinstance(field_type_registry.get(self.type), file_fields.FileType)
 
-    @property
+    @cached_property
     def editable(self) -> bool:
         """Editable in a table cell by the viewer (their change scope on the record still decides)."""
         field_type = field_type_registry.get(self.type)
         return (self.rule is None and self.type in INLINE_TYPES and not self.spec.get("read_only")
                 and not field_type.filled_by_database and not self.spec.get("encrypted"))
 
-    @property
+    @cached_property
     def input_type(self) -> str:
         return INPUT_TYPES.get(self.type, "text")
 
-    @property
+    @cached_property
     def choices(self) -> list[tuple[str, str]]:
         return list(field_type_registry.get(self.type).choices(self.spec)) if self.type in ("choice", "multiple_choice") \
             else []
 
-    @property
+    @cached_property
     def edit_choices(self) -> list[tuple[str, str]]:
         """The options of an inline edit's select (choices, or yes and no); none: an input."""
         if self.type == "boolean":
             return [("true", _("Yes")), ("false", _("No"))]
         return self.choices if self.type == "choice" else []
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
         return self.type in ("integer", "decimal")
 
@@ -156,6 +158,12 @@ def columns_of(model, access: rbac_columns.ColumnAccess) -> list[Column]:
                              sortable=access.can_query(key) and field_type.can_order(spec) and not many,
                              in_list=spec.get("show_in_list", True) and not many))
     return result
+
+
+def column(request, model, key: str) -> Column | None:
+    """The viewer's column `key` of the entity; None if they may not see it or there is none."""
+    access = rbac_columns.column_access(request.user, model, request=request)
+    return next((item for item in columns_of(model, access) if item.key == key), None)
 
 
 @dataclass
@@ -375,6 +383,8 @@ class Cell:
     files: list[dict] = field(default_factory=list)
     #: The stored value for an input of an inline edit ("" when not editable).
     raw: str = ""
+    #: Attributes of the cell's <td> a page sets (the table's inline editing).
+    attrs: str = ""
 
 
 @dataclass
@@ -382,6 +392,8 @@ class Row:
     record: object
     cells: list[Cell]
     editable: bool = False
+    #: The record's page.
+    url: str = ""
 
     @property
     def pk(self):
@@ -441,8 +453,6 @@ def cell(record, column: Column) -> Cell:
         if not hasattr(value, "lowcode_entity"):
             return Cell(column, text=person(value))
         if getattr(record, f"{_VISIBLE}{key}", False):
-            from django.urls import reverse
-
             return Cell(column, text=str(value), url=reverse("pages:detail", kwargs={
                 "entity": value.lowcode_entity["key"], "pk": value.pk}))
         return Cell(column, text=f"#{value.pk}")
@@ -461,10 +471,13 @@ def cell(record, column: Column) -> Cell:
 
 def present(request, model, records_: list, columns: list[Column]) -> list[Row]:
     """Rows of display cells; `editable` when the viewer may change the record (decided without a query)."""
-    change = rbac.entity_operation(model.lowcode_entity["key"], "change")
+    key = model.lowcode_entity["key"]
+    change = rbac.entity_operation(key, "change")
     user = request.user
+    base = reverse("pages:table", kwargs={"entity": key})  # A record's page is <list>/<pk>/.
     return [Row(record, [cell(record, column) for column in columns],
-                editable=rbac.check(user, change, record, request=request)) for record in records_]
+                editable=rbac.check(user, change, record, request=request), url=f"{base}{record.pk}/")
+            for record in records_]
 
 
 @dataclass

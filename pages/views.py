@@ -13,6 +13,7 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -77,6 +78,9 @@ def table(request, entity):
     queryset = query.with_display_data(query.queryset, query.shown)
     page = queries.paginate(query, queryset)
     rows = queries.present(request, model, page.records, query.shown)
+    for row in rows:
+        for item in row.cells:
+            item.attrs = _cell_attrs(item, row)
     context = entity_context(request, model, query, "table")
     setters = [column for column in query.columns if column.choices and column.editable and column.type == "choice"]
     context.update({"page": page, "rows": rows, "filters": query.filter_controls(), "setters": setters,
@@ -88,6 +92,20 @@ def table(request, entity):
                                    for column in query.shown if column.sortable},
                     "export_query": query.url_with(page=None, cursor=None, columns=None, view=None)})
     return render(request, "pages/table.html", context, status=_status(query))
+
+
+def _cell_attrs(item: queries.Cell, row: queries.Row) -> str:
+    """A table cell's attributes: what static/pages/table.js needs to edit it in place, when the
+    viewer may; built here rather than in the template, which would do it for every cell of 50 rows."""
+    column = item.column
+    classes = " ".join(name for name, wanted in (("pg-num", column.numeric), ("pg-masked", column.masked)) if wanted)
+    parts = [format_html(' class="{}"', classes)] if classes else []
+    if row.editable and column.editable:
+        parts.append(format_html(' data-edit="{}" data-type="{}" data-value="{}" data-url="{}cell/"', column.key,
+                                 column.input_type, item.raw, row.url))
+        if column.edit_choices:
+            parts.append(format_html(' data-choices="pg-choices-{}"', column.key))
+    return format_html_join("", "{}", ((part,) for part in parts))
 
 
 @login_required
@@ -146,7 +164,7 @@ def bulk(request, entity):
                 done = _("Deleted %(count)d records.") % {"count": len(chosen)}
             elif action.startswith("set:") and "=" in action:
                 key, value = action.removeprefix("set:").split("=", 1)
-                column = queries.RecordQuery(request, model).by_key.get(key)
+                column = queries.column(request, model, key)
                 if column is None or not column.editable or column.type != "choice":
                     return HttpResponseBadRequest(_("This field cannot be set on many records."))
                 for record in chosen:
@@ -176,7 +194,7 @@ def cell(request, entity, pk):
     model = queries.entity_model(entity)
     record = queries.record_or_404(request, model, pk)
     key = request.POST.get("field", "")
-    column = RecordQuery(request, model).by_key.get(key)
+    column = queries.column(request, model, key)
     if column is None or not column.editable:
         return JsonResponse({key or "field": [{"code": "read_only", "message": _("You may not change this field.")}]},
                             status=400)

@@ -69,7 +69,9 @@ def test_theme_is_set_in_the_tenant_admin_with_a_logo(people, make_user, acme):
     assert "--brand: #123456" in html and 'data-theme="light"' in html
     logo = re.search(r'<img src="(/files/open/theme/[^"]+)"', html).group(1)
     assert alice.get(logo).status_code == 302
-    refused = admin.post("/admin/pages/theme/1/change/", {"brand_colour": "red", "mode": "dark"})
+    from pages.models import Theme
+
+    refused = admin.post(f"/admin/pages/theme/{Theme.objects.get().pk}/change/", {"brand_colour": "red", "mode": "dark"})
     assert refused.status_code == 200 and "#rrggbb" in refused.content.decode()
     assert admin.get("/admin/pages/theme/add/").status_code == 403  # One theme per tenant.
 
