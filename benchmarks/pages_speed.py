@@ -40,6 +40,9 @@ def pages(project_id: int, rows: int) -> dict[str, str]:
         f"list, 50 of {rows:,} rows": "/data/expense/",
         "list sorted and filtered": "/data/expense/?status=submitted&sort=-amount",
         "detail with 20 related records": f"/data/project/{project_id}/",
+        # Four categories and "no value", 20 cards each, counted and fetched from all her rows.
+        "kanban, 5 columns": "/data/expense/kanban/?group=category",
+        "calendar, one month": "/data/expense/calendar/?date=spent_on&month=2025-06",
     }
 
 

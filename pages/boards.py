@@ -88,9 +88,26 @@ def card_columns(query: RecordQuery, *exclude: str) -> list[Column]:
             if column.in_list and not column.is_file and column.key not in exclude][:CARD_FIELDS]
 
 
+#: How the filter summary writes a lookup.
+LOOKUP_SIGNS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "icontains": "∋", "exact": "="}
+
+
+def filter_summary(query: RecordQuery) -> dict:
+    """The search and filters a board shows (they are set on the table), with links to change or clear them."""
+    applied = []
+    for name, value in query.filter_params().items():
+        key, _sep, lookup = name.partition("__")
+        column = query.by_key.get(key)
+        applied.append(f"{column.label if column else key} {LOOKUP_SIGNS.get(lookup or 'exact', lookup)} {value}")
+    boards_only = {GROUP: None, DATE: None, IMAGE: None, MONTH: None, "page": None, "cursor": None}
+    return {"applied": applied, "search": query.search,
+            "change_url": reverse("pages:table", kwargs={"entity": query.entity["key"]}) + query.url_with(**boards_only),
+            "clear_url": query.url_with(q=None, page=None, cursor=None, **dict.fromkeys(query.filter_params()))}
+
+
 def _render(request, template: str, model, query: RecordQuery, view_type: str, context: dict):
     page = entity_context(request, model, query, view_type)
-    page.update(context)
+    page.update(context, filtered=filter_summary(query))
     return render(request, template, page, status=400 if query.errors else 200)
 
 

@@ -212,6 +212,9 @@ def test_calendar_and_kanban_honour_the_tables_filters_and_search(clients, peopl
     travel = mine.filter(category="travel")
     html = get(clients["alice"], "/data/expense/kanban/?group=status&category=travel")
     assert sum(columns_of(html).values()) == travel.count()
+    assert '<span class="pg-chip">Category = travel</span>' in html
+    assert 'href="/data/expense/?category=travel">Change in the table' in html
+    assert 'href="?group=status">Clear' in html
     term = mine.first().title.split()[0]
     html = get(clients["alice"], f"/data/expense/kanban/?group=status&q={term}")
     assert sum(columns_of(html).values()) == mine.filter(title__icontains=term).count()
