@@ -6,6 +6,8 @@ field (`fields`), the `layout` (steps, groups, items on a 12-column grid) and `c
 
 from __future__ import annotations
 
+import json
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator
@@ -190,9 +192,36 @@ class FormKind(DefinitionKind):
                 "message": _("Form %(other)s already serves the pages of %(entity)s; an entity has one such form.")
                 % {"other": others[0], "entity": entity}}])
 
+    def summarize(self, changes: list[dict]) -> list[str]:
+        """Readable lines of a diff: fields by key, the schema, layout and checks as a whole."""
+        lines = []
+        for change in changes:
+            path, op = change["path"], change["op"]
+            parts = path.split(".", 2)
+            if parts[0] == "fields" and len(parts) == 2 and op in ("added", "removed"):
+                item = change["new"] or change["old"]
+                line = (_("Added field %(key)s (%(widget)s)") if op == "added" else _("Removed field %(key)s")) % {
+                    "key": parts[1], "widget": item.get("widget") if isinstance(item, dict) else ""}
+            elif parts[0] == "fields" and len(parts) == 3:
+                line = _("Changed field %(key)s, %(attribute)s: %(old)s → %(new)s") % {
+                    "key": parts[1], "attribute": parts[2], "old": _compact(change["old"]), "new": _compact(change["new"])}
+            elif parts[0] in ("schema", "layout", "checks"):
+                line = {"schema": _("Changed the data schema"), "layout": _("Changed the layout"),
+                        "checks": _("Changed the checks")}[parts[0]]
+            else:
+                line = _("Changed %(path)s: %(old)s → %(new)s") % {
+                    "path": path, "old": _compact(change["old"]), "new": _compact(change["new"])}
+            if line not in lines:
+                lines.append(line)
+        return lines
+
     def dependencies(self, body: dict) -> list[tuple[str, str]]:
         entity = body.get("entity") if isinstance(body, dict) else None
         return [("entity", entity)] if isinstance(entity, str) and entity else []
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _schema_errors(schema: dict) -> list[dict]:

@@ -477,3 +477,18 @@ def test_conditions_of_steps_groups_and_fields(people):
     response = client_for(alice, key=False).post("/forms/trip/", {"kind": "overnight", "night_cost": "99"})
     assert response.status_code == 400 and _shown_errors(response) == {"night_cost": ["This field cannot be changed."]}
     assert not FormSubmission.objects.filter(form_key="trip").exists()
+
+
+def test_versions_diff_reads_by_field(people):
+    import copy
+
+    _publish("feedback", STANDALONE)
+    changed = copy.deepcopy(STANDALONE)
+    changed["fields"]["why"]["label"] = "Tell us why"
+    changed["fields"]["mood"] = {"widget": "text"}
+    changed["schema"]["properties"]["mood"] = {"type": "string"}
+    changed["layout"]["steps"][0]["items"].append({"field": "mood"})
+    _publish("feedback", changed)
+    summary = metadata.compare("form", "feedback", 1, 2)["summary"]
+    assert summary == ["Added field mood (text)", 'Changed field why, label: "Why" → "Tell us why"',
+                       "Changed the layout", "Changed the data schema"]
