@@ -26,6 +26,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
 from django.utils.translation import gettext as _
 
+from workflows.definitions import ELEMENT_ID
+
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC = "http://www.omg.org/spec/DD/20100524/DC"
@@ -46,11 +48,11 @@ ELEMENT_OF_TYPE = {
 }
 TYPE_OF_ELEMENT = {element: node_type for node_type, element in ELEMENT_OF_TYPE.items()}
 # Node and flow keys BPMN itself carries (never written as lc: attributes).
-STANDARD_NODE_KEYS = {"id", "type", "label", "default", "duration", "workflow"}
+STANDARD_NODE_KEYS = {"id", "type", "label", "documentation", "default", "duration", "workflow"}
 STANDARD_FLOW_KEYS = {"id", "source", "target", "label", "condition"}
-STANDARD_PROCESS_KEYS = {"label", "nodes", "flows", "diagram"}
+STANDARD_PROCESS_KEYS = {"label", "description", "nodes", "flows", "diagram"}
 # Elements that carry no behaviour: ignored with a warning.
-IGNORED_ELEMENTS = {"documentation", "textAnnotation", "association", "group", "category", "laneSet",
+IGNORED_ELEMENTS = {"textAnnotation", "association", "group", "category", "laneSet",
                     "dataObject", "dataObjectReference", "dataStoreReference", "ioSpecification",
                     "dataInputAssociation", "dataOutputAssociation", "property", "extensionElements"}
 # Derived from the flows: read from sourceRef/targetRef instead.
@@ -179,20 +181,30 @@ def _describe(element: Element) -> str:
 
 def _lc_values(element: Element, reserved: set[str], report: _Report) -> dict:
     """The element's lc: attributes as body keys; foreign attributes warned about, once per element."""
-    values, foreign = {}, set()
+    values = {}
     for (namespace, name), text in element.attributes.items():
-        if namespace == LC:
-            if name in reserved:
-                report.warn(element, "reserved_attribute", _("%(element)s: lc:%(name)s is ignored; BPMN says that.")
-                            % {"element": _describe(element), "name": name})
-            else:
-                values[name] = decode_value(text)
-        elif namespace and namespace != XSI:
-            foreign.add(KNOWN_MODELERS.get(namespace, namespace))
+        if namespace != LC:
+            continue
+        if name in reserved:
+            report.warn(element, "reserved_attribute", _("%(element)s: lc:%(name)s is ignored; BPMN says that.")
+                        % {"element": _describe(element), "name": name})
+        else:
+            values[name] = decode_value(text)
+    _foreign_attributes(element, report)
+    return values
+
+
+def _foreign_attributes(element: Element, report: _Report) -> None:
+    """Warn, once per element, about other modelers' attributes (Camunda's, colours...)."""
+    foreign = {KNOWN_MODELERS.get(namespace, namespace) for namespace, _name in element.attributes
+               if namespace not in ("", LC, XSI)}
     if foreign:
         report.warn(element, "extension_ignored", _("%(element)s: attributes of %(modelers)s are ignored.")
                     % {"element": _describe(element), "modelers": ", ".join(sorted(foreign))})
-    return values
+
+
+def _modelers(element: Element) -> str:
+    return ", ".join(sorted({KNOWN_MODELERS.get(child.namespace, child.namespace or "BPMN") for child in element.children}))
 
 
 def _check_children(element: Element, allowed: set[str], report: _Report) -> None:
@@ -204,6 +216,9 @@ def _check_children(element: Element, allowed: set[str], report: _Report) -> Non
                            "modeler": KNOWN_MODELERS.get(child.namespace, child.namespace)})
         elif child.name in allowed or child.name in DERIVED_ELEMENTS:
             continue
+        elif child.name == "extensionElements":
+            report.warn(child, "extension_ignored", _("%(element)s: the extension elements of %(modelers)s are ignored.")
+                        % {"element": _describe(element), "modelers": _modelers(child)})
         elif child.name in IGNORED_ELEMENTS:
             report.warn(child, "ignored", _("%(element)s: %(name)s is ignored.")
                         % {"element": _describe(element), "name": child.name})
@@ -212,18 +227,24 @@ def _check_children(element: Element, allowed: set[str], report: _Report) -> Non
                          % {"element": _describe(element), "name": child.name})
 
 
-def _node(element: Element, report: _Report) -> dict | None:
+def _documentation(element: Element) -> str:
+    return "\n".join(child.text.strip() for child in element.find(BPMN, "documentation")).strip()
+
+
+def _node(element: Element, ids: dict, report: _Report) -> dict | None:
     node_type = TYPE_OF_ELEMENT.get(element.name)
-    node = {"id": element.get("id", ""), "type": node_type}
+    node = {"id": ids.get(element.get("id"), element.get("id", "")), "type": node_type}
     if element.get("name"):
         node["label"] = element.get("name")
-    allowed = set()
+    if _documentation(element):
+        node["documentation"] = _documentation(element)
+    allowed = {"documentation"}
     if node_type == "exclusive_gateway" and element.get("default"):
-        node["default"] = element.get("default")
+        node["default"] = ids.get(element.get("default"), element.get("default"))
     elif node_type == "call_activity":
         node["workflow"] = element.get("calledElement", "")
     elif node_type == "timer":
-        allowed = {"timerEventDefinition"}
+        allowed.add("timerEventDefinition")
         timers = element.find(BPMN, "timerEventDefinition")
         durations = [child for timer in timers for child in timer.find(BPMN, "timeDuration")]
         if len(timers) != 1 or not durations:
@@ -236,8 +257,9 @@ def _node(element: Element, report: _Report) -> dict | None:
     return node
 
 
-def _flow(element: Element, report: _Report) -> dict:
-    flow = {"id": element.get("id", ""), "source": element.get("sourceRef", ""), "target": element.get("targetRef", "")}
+def _flow(element: Element, ids: dict, report: _Report) -> dict:
+    flow = {key: ids.get(element.get(name), element.get(name, ""))
+            for key, name in (("id", "id"), ("source", "sourceRef"), ("target", "targetRef"))}
     if element.get("name"):
         flow["label"] = element.get("name")
     conditions = element.find(BPMN, "conditionExpression")
@@ -267,7 +289,8 @@ def _bounds(shape: Element) -> dict | None:
     return {name: _number(bounds[0].get(name)) for name in ("x", "y", "width", "height")}
 
 
-def _diagram(root: Element, process_ids: set[str], node_ids: set[str], flow_ids: set[str], report: _Report) -> dict:
+def _diagram(root: Element, process_ids: set[str], ids: dict, node_ids: set[str], flow_ids: set[str],
+             report: _Report) -> dict:
     diagram = {"nodes": {}, "flows": {}, "labels": {}}
     planes = [plane for item in root.find(BPMNDI, "BPMNDiagram") for plane in item.find(BPMNDI, "BPMNPlane")]
     for plane in planes:
@@ -276,9 +299,10 @@ def _diagram(root: Element, process_ids: set[str], node_ids: set[str], flow_ids:
                         % {"element": _describe(plane)})
             continue
         for item in plane.children:
-            reference = item.get("bpmnElement")
+            reference = ids.get(item.get("bpmnElement"), item.get("bpmnElement"))
             labels = item.find(BPMNDI, "BPMNLabel")
             label = _bounds(labels[0]) if labels else None
+            _foreign_attributes(item, report)
             if item.name == "BPMNShape" and reference in node_ids:
                 diagram["nodes"][reference] = _bounds(item)
             elif item.name == "BPMNEdge" and reference in flow_ids:
@@ -324,16 +348,24 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
         return None, report.warnings, report.errors
     process = processes[0]
     body = {"label": process.get("name") or process.get("id", "")}
+    if _documentation(process):
+        body["description"] = _documentation(process)
     body.update(_lc_values(process, STANDARD_PROCESS_KEYS, report))
+    ids = _renamed_ids(process, report)
     nodes, flows = [], []
     for element in process.children:
         if element.namespace == BPMN and element.name in TYPE_OF_ELEMENT:
             if element.name == "intermediateCatchEvent" or not _has_event_definition(element, report):
-                node = _node(element, report)
+                node = _node(element, ids, report)
                 if node:
                     nodes.append(node)
         elif element.namespace == BPMN and element.name == "sequenceFlow":
-            flows.append(_flow(element, report))
+            flows.append(_flow(element, ids, report))
+        elif element.namespace == BPMN and element.name == "documentation":
+            continue
+        elif element.namespace == BPMN and element.name == "extensionElements":
+            report.warn(element, "extension_ignored", _("%(element)s: the extension elements of %(modelers)s are ignored.")
+                        % {"element": _describe(process), "modelers": _modelers(element)})
         elif element.namespace != BPMN:
             report.warn(element, "extension_ignored", _("%(element)s of %(modeler)s is ignored.")
                         % {"element": _describe(element), "modeler": KNOWN_MODELERS.get(element.namespace, element.namespace)})
@@ -345,10 +377,32 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
     body["diagram"] = _diagram(root, {process.get("id"), *(participant.get("id") for collaboration in
                                                             root.find(BPMN, "collaboration")
                                                             for participant in collaboration.find(BPMN, "participant"))},
-                               {node["id"] for node in nodes}, {flow["id"] for flow in flows}, report)
+                               ids, {node["id"] for node in nodes}, {flow["id"] for flow in flows}, report)
     if report.errors:
         return None, report.warnings, report.errors
     return body, report.warnings, report.errors
+
+
+def _renamed_ids(process: Element, report: _Report) -> dict:
+    """New ids for elements whose id cannot name a node or flow here (Signavio's "sid-…"): letters,
+    digits and "_", starting with a letter; each renaming is a warning."""
+    taken = {child.get("id") for child in process.children if child.get("id")}
+    renamed = {}
+    for child in process.children:
+        old = child.get("id")
+        if not old or re.fullmatch(ELEMENT_ID, old):
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", old)
+        base = (base if base[:1].isalpha() and base.isascii() else f"id_{base}")[:60]
+        new, number = base, 1
+        while new in taken:
+            number += 1
+            new = f"{base}_{number}"
+        taken.add(new)
+        renamed[old] = new
+        report.warn(child, "renamed", _("%(element)s: the id is now “%(new)s” (letters, digits and _ only).")
+                    % {"element": _describe(child), "new": new})
+    return renamed
 
 
 def _has_event_definition(element: Element, report: _Report) -> bool:
@@ -424,11 +478,15 @@ def export(body: dict, *, key: str = "Process_1") -> str:
     if body.get("label"):
         process.set("name", body["label"])
     _set_extras(process, body, STANDARD_PROCESS_KEYS)
+    if body.get("description"):
+        ET.SubElement(process, _q(BPMN, "documentation")).text = body["description"]
     flows = body.get("flows", [])
     for node in body.get("nodes", []):
         element = ET.SubElement(process, _q(BPMN, ELEMENT_OF_TYPE[node["type"]]), {"id": node["id"]})
         if node.get("label"):
             element.set("name", node["label"])
+        if node.get("documentation"):
+            ET.SubElement(element, _q(BPMN, "documentation")).text = node["documentation"]
         if node["type"] == "exclusive_gateway" and node.get("default"):
             element.set("default", node["default"])
         if node["type"] == "call_activity":
