@@ -246,3 +246,10 @@ def test_the_switcher_offers_the_boards_and_saved_board_views_open_on_them(clien
     assert response.status_code == 302 and response["Location"].startswith("/data/expense/kanban/?")
     html = get(clients["alice"], response["Location"])
     assert sum(columns_of(html).values()) == expenses_of(people["alice"]).filter(category="travel").count()
+
+
+def test_boards_of_an_entity_without_such_fields_say_so(clients):
+    assert "no choice field you may group by" in get(clients["alice"], "/data/project/kanban/")
+    assert "no date field you may arrange it by" in get(clients["alice"], "/data/project/calendar/")
+    html = get(clients["alice"], "/data/project/gallery/")
+    assert "no image field you may see" in html and "Apollo" in html
