@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with _setup.django_environment(keep_servers=args.keep_servers):
         from django.db import transaction
+        from django.templatetags.static import static
         from django.test import Client, RequestFactory
         from django.utils.datastructures import MultiValueDict
 
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                     response = client.get(path)
                     if response.status_code != 200:
                         raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
+                    if response.streaming:
+                        b"".join(response.streaming_content)
+                    response.close()
                 return call
 
             measured = {
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 "validate only (conditions.evaluate + services.validate)": validate,
                 "fill page GET /forms/bench_fifty/": get(f"/forms/{FORM_KEY}/"),
                 "designer page GET (admin)": get(f"/admin/forms_engine/formdefinition/design/{FORM_KEY}/"),
+                # The designer page asks for 27 such files (scripts, styles, ES modules).
+                "a static file GET (form.js, WhiteNoise)": get(static("forms_engine/form.js")),
             }
             times = measure(measured, rounds=rounds, warmup=warmup)
             queries = {label: queries_of(func) for label, func in measured.items()}
