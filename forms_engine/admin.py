@@ -4,8 +4,6 @@ roll back. Who may design: metadata.services.may_design (staff with designer acc
 
 from __future__ import annotations
 
-import contextlib
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -18,12 +16,10 @@ from django.utils.translation import gettext_lazy
 
 from forms_engine import designer, rendering, starters
 from forms_engine.models import FormDefinition
+from forms_engine.submissions_admin import FormSubmissionAdmin  # noqa: F401  (registers the submissions' admin)
 from lowcode.api.parsers import JSONTooDeep, load_json
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError, MetadataError
-
-with contextlib.suppress(ImportError):  # formscore's submissions admin registers itself on import.
-    from forms_engine.submissions_admin import FormSubmissionAdmin  # noqa: F401
 
 
 def _bad_request(field: str, message: str, code: str = "invalid") -> JsonResponse:

@@ -160,7 +160,7 @@ def config(key: str, body: dict, *, urls: dict) -> dict:
 def texts() -> dict:
     """The designer script's words, in the request's language."""
     return {
-        "form": _("Form"), "step": _("Step"), "group": _("Group"), "field": _("Field"), "new_step": _("New step"),
+        "form": _("Form"), "widgets": _("Widgets"), "step": _("Step"), "group": _("Group"), "field": _("Field"), "new_step": _("New step"),
         "new_group": _("New group"), "add_step": _("Add a step"), "add_group": _("Add a group"),
         "remove": _("Remove"), "label": _("Label"), "key": _("Key"), "required": _("Required"), "help": _("Help"),
         "placeholder": _("Placeholder"), "default": _("Default"), "width": _("Width (of 12 columns)"),

@@ -221,6 +221,10 @@
         window.Sortable.create(list, {
           group: {name: "fd-items", put: (to, _from, dragged) => !(dragged.classList.contains("fd-group") || dragged.dataset.widget === "__group") || !to.el.closest(".fd-group")},
           handle: ".fd-handle", animation: 150, ghostClass: "designer-ghost", fallbackOnBody: true, swapThreshold: 0.6,
+          forceFallback: true, // Pointer events, not HTML5 drag: a drag may start on a button (the palette's).
+          // Full-width items sit one above the other; narrower ones share a row, left to right.
+          direction: (_event, target) => (target && target.parentNode === list
+            && target.getBoundingClientRect().width < list.clientWidth * 0.9 ? "horizontal" : "vertical"),
           onAdd: (event) => { if (event.item.closest(".fd-canvas") && !objectOf.has(event.item)) dropFromPalette(event.item); },
           onEnd: () => setTimeout(readCanvas), // After Sortable has finished with the nodes it moved.
         });
@@ -228,7 +232,7 @@
       markCanvas();
     }
     if (window.Sortable) {
-      window.Sortable.create(canvas, {handle: ".fd-step-handle", animation: 150, draggable: ".fd-step",
+      window.Sortable.create(canvas, {handle: ".fd-step-handle", animation: 150, draggable: ".fd-step", forceFallback: true,
         onEnd: () => setTimeout(readCanvas)});
     }
 
@@ -322,14 +326,14 @@
       const used = new Set(Object.keys(body.fields));
       const entry = (widget, label, extra) => el("li", {class: "fd-palette-item", "data-widget": widget, ...extra}, [
         el("button", {type: "button", class: "fd-palette-add", text: label})]);
-      const items = [entry("__group", text.group), ...Object.entries(config.widgets)
-        .map(([type, widget]) => entry(type, widget.label))];
-      if (bound) {
-        items.push(el("li", {class: "fd-palette-heading", text: bound.label}));
-        bound.fields.filter((field) => !used.has(field.key)).forEach((field) => {
-          items.push(entry(field.spec.widget, field.label, {"data-entity-field": field.key}));
-        });
+      const items = [];
+      if (bound) { // The bound entity's fields not on the form yet come first: what a bound form is made of.
+        const unused = bound.fields.filter((field) => !used.has(field.key));
+        if (unused.length) items.push(el("li", {class: "fd-palette-heading", text: bound.label}));
+        unused.forEach((field) => items.push(entry(field.spec.widget, field.label, {"data-entity-field": field.key})));
+        items.push(el("li", {class: "fd-palette-heading", text: text.widgets}));
       }
+      items.push(entry("__group", text.group), ...Object.entries(config.widgets).map(([type, widget]) => entry(type, widget.label)));
       palette.replaceChildren(...items);
     }
     root.querySelector(".fd-palette-help").textContent = text.palette_help;
@@ -345,7 +349,7 @@
       if (first) first.focus();
     });
     if (window.Sortable) {
-      window.Sortable.create(palette, {group: {name: "fd-items", pull: "clone", put: false}, sort: false,
+      window.Sortable.create(palette, {group: {name: "fd-items", pull: "clone", put: false}, sort: false, forceFallback: true,
         draggable: ".fd-palette-item", animation: 150,
         onEnd: (event) => { if (event.to !== palette) setTimeout(changedAfterDrop); }});
     }
@@ -447,7 +451,7 @@
     }
 
     function removeButton() {
-      const button = el("button", {type: "button", class: "button designer-delete fd-remove", text: text.remove});
+      const button = el("button", {type: "button", class: "button fd-remove", text: text.remove});
       button.addEventListener("click", removeSelected);
       return el("div", {class: "designer-remove"}, [button]);
     }
