@@ -73,6 +73,10 @@
     Sortable.create(list, {
       group: "kanban",
       animation: 150,
+      // Mouse and touch events rather than HTML5 drag and drop: the same on every device, and
+      // a link inside a card is not dragged on its own.
+      forceFallback: true,
+      fallbackTolerance: 4,
       filter: "select, button, summary, input, label",
       preventOnFilter: false,
       onMove: (event) => !event.dragged.dataset.locked,
