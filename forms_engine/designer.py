@@ -160,8 +160,8 @@ def config(key: str, body: dict, *, urls: dict) -> dict:
 def texts() -> dict:
     """The designer script's words, in the request's language."""
     return {
-        "form": _("Form"), "widgets": _("Widgets"), "step": _("Step"), "group": _("Group"), "field": _("Field"), "new_step": _("New step"),
-        "new_group": _("New group"), "add_step": _("Add a step"), "add_group": _("Add a group"),
+        "form": _("Form"), "widgets": _("Widgets"), "step": _("Step"), "group": _("Group"), "field": _("Field"),
+        "new_step": _("New step"), "new_group": _("New group"),
         "remove": _("Remove"), "label": _("Label"), "key": _("Key"), "required": _("Required"), "help": _("Help"),
         "placeholder": _("Placeholder"), "default": _("Default"), "width": _("Width (of 12 columns)"),
         "widget": _("Widget"), "rules": _("Rules"), "options": _("Widget options"), "choices": _("Choices"),
@@ -172,21 +172,21 @@ def texts() -> dict:
         "insert_field": _("Insert a field…"), "insert_function": _("Insert a function…"), "checking": _("Checking…"),
         "valid": _("Valid: gives %(type)s."), "min_length": _("Shortest length"), "max_length": _("Longest length"),
         "pattern": _("Pattern (regular expression)"), "minimum": _("Minimum"), "maximum": _("Maximum"),
-        "exclusive_minimum": _("More than"), "exclusive_maximum": _("Less than"), "format": _("Format"),
+        "exclusive_minimum": _("More than"), "exclusive_maximum": _("Less than"),
         "min_items": _("Fewest items"), "max_items": _("Most items"), "move_to": _("Move to"),
         "move_help": _("Drag to reorder or to another step or group; or Alt+Up and Alt+Down on the item."),
         "palette_help": _("Drag a widget onto a step, or select it to add it after the selected item."),
         "description": _("Description"), "entity": _("Bound to entity"), "standalone": _("(none: standalone)"),
         "entity_pages": _("Use for the entity's pages"), "public": _("Public (no sign-in)"),
         "checks": _("Cross-field checks"), "add_check": _("Add a check"), "expression": _("Expression"),
-        "message": _("Message"), "check_field": _("Shown on field"), "columns": _("Columns"),
-        "add_entity_fields": _("Add the entity's fields"), "text": _("Text"),
+        "message": _("Message"), "check_field": _("Shown on field"), "text": _("Text"),
         "saved": _("Draft saved (version %(version)s)."), "published": _("Published version %(version)s."),
         "errors": _("The form has errors; fix what is marked."), "json_invalid": _("This is not valid JSON: %(error)s"),
-        "json_applied": _("The JSON is applied."), "unsaved": _("Unsaved changes"), "no_fields": _(
-            "Drop widgets here."), "empty_panel": _("Select a step, group or field to edit it."),
-        "key_taken": _("Another field has this key."), "failed": _("The server did not answer; try again."),
-        "confirm_remove": _("Remove %(name)s?"),
+        "json_applied": _("The JSON is applied."), "no_fields": _("Drop widgets here."),
+        "key_taken": _("Another field has this key."), "key_invalid": _(
+            "A key starts with a lowercase letter and holds only lowercase letters, digits and underscores."),
+        "state_live": _("Live"), "state_changed": _("Unpublished changes"), "state_new": _("Not published"),
+        "failed": _("The server did not answer; try again."),
     }
 
 

@@ -535,7 +535,7 @@
         if (next === key) return;
         if (!/^[a-z][a-z0-9_]{0,49}$/.test(next) || next in body.fields) {
           keyStatus.className = "designer-status is-invalid";
-          keyStatus.textContent = next in body.fields ? text.key_taken : config.text.key + ": a-z, 0-9, _";
+          keyStatus.textContent = next in body.fields ? text.key_taken : text.key_invalid;
           return;
         }
         renameField(key, next);
@@ -746,7 +746,12 @@
         status.className = "fd-status is-valid";
         status.textContent = format(publish ? text.published : text.saved, {version: data.version});
         const badge = document.getElementById("fd-state");
-        if (badge && publish) { badge.className = "design-state design-state-live"; badge.textContent = ""; }
+        if (badge) {
+          if (publish) badge.dataset.published = "1";
+          const state = publish ? "live" : (badge.dataset.published ? "changed" : "new");
+          badge.className = `design-state design-state-${state}`;
+          badge.textContent = text[`state_${state}`];
+        }
       }).catch(() => { status.textContent = text.failed; });
     }
     root.querySelector(".fd-save").addEventListener("click", () => save(false));

@@ -135,6 +135,14 @@ def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme
     condition(page, "notes", "Required when", "amount > 1000")
     condition(page, "receipt", "Required when", "amount > 200")
     condition(page, "iban", "Shown when", "category == 'travel'")
+    # A group after project, "Travel", and iban moved into it with the keyboard ("Move to").
+    field(page, "project").locator(".fd-select").click()
+    page.locator('.fd-palette-item[data-widget="__group"] button').click()
+    panel(page).get_by_label("Label").fill("Travel")
+    panel(page).get_by_label("Key").fill("travel")
+    field(page, "iban").locator(".fd-select").click()
+    panel(page).get_by_label("Move to").select_option(label="— Travel")
+    expect(page.locator(".fd-canvas .fd-group .fd-field[data-field=iban]")).to_be_visible()
     shot("designed-1280")
 
     # A broken condition: the check says so at once, and saving names it on the field.
@@ -158,11 +166,16 @@ def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme
     expect(page.locator('.fd-preview [data-field="notes"]')).to_be_attached()
     shot("preview")
     page.get_by_role("tab", name="JSON").click()
-    expect(page.locator(".fd-json")).to_have_value(re.compile('"require_when": "amount > 1000"'))
+    json_view = page.locator(".fd-json")
+    expect(json_view).to_have_value(re.compile('"require_when": "amount > 1000"'))
+    json_view.fill("{")
+    page.get_by_role("button", name="Apply JSON").click()
+    expect(page.locator(".fd-json-status")).to_contain_text("This is not valid JSON")
     page.get_by_role("tab", name="Design").click()
 
     page.get_by_role("button", name="Publish").click()
     expect(page.locator(".fd-status")).to_contain_text("Published version")
+    expect(page.locator("#fd-state")).to_have_text("Live")
     assert problems == []
 
     with tenant_context(committed_acme):
@@ -170,8 +183,9 @@ def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme
     assert body["entity"] == "expense" and body["label"] == "Expense claim"
     steps = body["layout"]["steps"]
     assert [step["key"] for step in steps] == ["details", "evidence"]
-    assert [item["field"] for item in steps[0]["items"]] == ["title", "amount", "currency", "spent_on", "category",
-                                                             "project", "iban"]
+    assert [item.get("field") or item["group"] for item in steps[0]["items"]] == [
+        "title", "amount", "currency", "spent_on", "category", "project", "travel"]
+    assert steps[0]["items"][6]["label"] == "Travel" and steps[0]["items"][6]["items"] == [{"field": "iban", "width": 12}]
     assert {item["field"] for item in steps[1]["items"]} == {"receipt", "notes"}
     assert steps[0]["items"][1]["width"] == 4
     assert body["fields"]["notes"]["require_when"] == "amount > 1000"
@@ -187,6 +201,7 @@ def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme
     assert page.evaluate(OFF_SCREEN) == []
     shot("designed-390")
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_acme}{BASE}/design/claim/versions/")
+    page.get_by_role("link", name="Versions").click()
+    expect(page.get_by_role("cell", name="Published")).to_be_visible()
     shot("versions")
     assert problems == []
