@@ -165,6 +165,7 @@ def measure(operations: dict, *, rounds: int, warmup: int) -> dict[str, list[flo
 def browser_loads(url: str, session_cookie: str, rounds: int) -> tuple[list[float], list[float]]:
     """Seconds from navigation to the load event of `url` in Chromium, the designer being ready:
     in a fresh browser context (cold cache), then reloaded in it (cached scripts and styles)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     host = url.split("/")[2].split(":")[0]
@@ -177,9 +178,14 @@ def browser_loads(url: str, session_cookie: str, rounds: int) -> tuple[list[floa
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 context.add_cookies([{"name": "sessionid", "value": session_cookie, "domain": host, "path": "/"}])
                 page = context.new_page()
+                problems = []
+                page.on("pageerror", lambda error, problems=problems: problems.append(str(error)))
                 for times in (cold, warm):
                     page.goto(url, wait_until="load")
-                    page.wait_for_selector('#form-designer[data-ready="1"]', state="attached")
+                    try:
+                        page.wait_for_selector('#form-designer[data-ready="1"]', state="attached", timeout=10_000)
+                    except PlaywrightTimeout:
+                        raise RuntimeError(f"The designer did not start: {problems or 'no script error'}") from None
                     times.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000)
                 context.close()
         finally:
