@@ -487,7 +487,7 @@
 
     /* Choices of select, radio and multi select: "value" or "value: label" per line; mirrored
        into the schema's enum so the data is checked against them. */
-    function choicesEditor(key, spec) {
+    function choicesEditor(spec) {
       return (context) => {
         const area = el("textarea", {rows: "4", "data-option": "choices"});
         area.value = (context.value || []).map((choice) => (choice.label && choice.label !== choice.value ? `${choice.value}: ${choice.label}` : choice.value)).join("\n");
@@ -497,7 +497,7 @@
             return label.length ? {value: value.trim(), label: label.join(":").trim()} : {value: value.trim()};
           }).filter((choice) => choice.value);
           context.set(choices.length ? choices : undefined);
-          const property = body.schema.properties[key];
+          const property = body.schema.properties[Object.keys(body.fields).find((name) => body.fields[name] === spec)];
           if (property && !body.entity) {
             const target = property.type === "array" ? (property.items = property.items || {type: "string"}) : property;
             set(target, "enum", choices.length ? choices.map((choice) => choice.value) : undefined);
@@ -507,6 +507,15 @@
         node.classList.add("designer-option-wide");
         return node;
       };
+    }
+
+    /* A relation picker's entity: one of the published entities. */
+    function entityEditor(context) {
+      const select = el("select", {"data-option": "entity"}, [el("option", {value: "", text: "—"}),
+        ...config.entities.map((item) => el("option", {value: item.key, text: `${item.label} (${item.key})`}))]);
+      select.value = context.value || "";
+      select.addEventListener("change", () => context.set(select.value || undefined));
+      return row(context.label, select);
     }
 
     function fieldPanel(key) {
@@ -590,7 +599,7 @@
       }
       if (property) parts.push(rulesFor(key, property));
       const options = D.schemaForm(widget.schema, spec.options || {}, {
-        editors: {choices: choicesEditor(key, spec)},
+        editors: {choices: choicesEditor(spec), entity: entityEditor},
         onChange: (values) => { set(spec, "options", Object.keys(values).length ? values : undefined); changed({canvas: false}); },
       });
       if (options.children.length) parts.push(section(text.options, [el("div", {class: "designer-options"}, [...options.children])]));

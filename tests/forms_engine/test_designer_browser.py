@@ -205,3 +205,42 @@ def test_bea_builds_the_expense_claim_and_publishes_it(live_acme, committed_acme
     expect(page.get_by_role("cell", name="Published")).to_be_visible()
     shot("versions")
     assert problems == []
+
+
+def test_bea_starts_from_a_template_and_adds_a_choice_field(live_acme, committed_acme, bea, page, output_dir):
+    """A standalone form from the contact template: a select added from the palette (its key
+    follows its label), its choices typed (mirrored into the schema), a rule and required set."""
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    log_in(page, live_acme, "bea")
+    page.goto(f"{live_acme}{BASE}/add/")
+    page.get_by_role("button", name="Contact").click()
+    expect(page.locator("#form-designer[data-ready]")).to_be_attached()
+    assert page.url.endswith("/design/contact/")
+    field(page, "email").locator(".fd-select").click()
+    page.locator('.fd-palette-item[data-widget="select"] button').click()  # After the selected field.
+    expect(panel(page).get_by_label("Label")).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Preferred reply")
+    expect(panel(page).get_by_label("Key")).to_have_value("preferred_reply")
+    panel(page).locator("[data-option=choices]").fill("email: By email\nphone: By phone")
+    panel(page).get_by_label("Required", exact=True).check()
+    field(page, "subject").locator(".fd-select").click()
+    panel(page).locator("[data-rule=maxLength]").fill("80")
+    page.get_by_role("tab", name="Preview").click()
+    expect(page.locator('.fd-preview [data-field="preferred_reply"] option', has_text="By phone")).to_be_attached()
+    page.get_by_role("tab", name="Design").click()
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".fd-status")).to_contain_text("Published version")
+    page.screenshot(path=output_dir / "published-contact.png", full_page=True)
+    with tenant_context(committed_acme):
+        body = metadata.get_published("form", "contact").body
+    items = [item["field"] for item in body["layout"]["steps"][0]["items"]]
+    assert items[items.index("email") + 1] == "preferred_reply"
+    assert body["fields"]["preferred_reply"]["options"]["choices"] == [
+        {"value": "email", "label": "By email"}, {"value": "phone", "label": "By phone"}]
+    assert body["schema"]["properties"]["preferred_reply"] == {"type": "string", "enum": ["email", "phone"]}
+    assert "preferred_reply" in body["schema"]["required"]
+    assert body["schema"]["properties"]["subject"]["maxLength"] == 80
+    assert problems == []
