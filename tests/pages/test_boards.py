@@ -91,6 +91,15 @@ def test_kanban_columns_are_bounded_and_link_to_the_rest(clients, people):
     assert 'href="/data/expense/?category=meals&amp;status=draft"' in html
 
 
+def test_records_without_a_value_have_their_own_column(clients, people):
+    record = expenses_of(people["alice"]).first()
+    type(record).objects.filter(pk=record.pk).update(category=None)
+    html = get(clients["frank"], "/data/expense/kanban/?group=category")
+    assert columns_of(html)["No value"] == 1
+    empty = re.search(r'<ul class="pg-kanban-cards" data-value="" .*?</ul>', html, re.S).group(0)
+    assert f'href="/data/expense/{record.pk}/"' in empty
+
+
 def test_kanban_and_calendar_queries_do_not_grow_with_rows(clients, people):
     project = runtime.get_model("project").objects.first()
     month = datetime.date(2026, 1, 1).strftime("%Y-%m")
