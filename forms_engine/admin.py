@@ -4,6 +4,8 @@ roll back. Who may design: metadata.services.may_design (staff with designer acc
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -214,9 +216,12 @@ class FormDefinitionAdmin(admin.ModelAdmin):
             comparison = metadata.compare(designer.KIND, key, old, new)
         except MetadataError as error:
             raise Http404(str(error)) from None
+        # Values as JSON, as the designer's JSON view shows them (not Python's notation).
+        changes = [{**change, **{side: "" if change[side] is None else json.dumps(change[side], ensure_ascii=False)
+                                 for side in ("old", "new")}} for change in comparison["changes"]]
         return self._page(request, "forms_engine/designer_diff.html",
                           _("Form %(key)s: version %(old)s → %(new)s") % {"key": key, "old": old, "new": new},
-                          key=key, old=old, new=new, comparison=comparison)
+                          key=key, old=old, new=new, summary=comparison["summary"], changes=changes)
 
     def rollback_view(self, request, key: str, version: int):
         """POST: publish version `version` again, as a new version."""

@@ -23,9 +23,9 @@ KIND = "form"
 KEY_MAX = 63
 
 
-def blank(label: str = "") -> dict:
+def blank() -> dict:
     """An empty form: one step, no field."""
-    return {"label": label or _("New form"), "description": "", "entity": "", "public": False,
+    return {"label": _("New form"), "description": "", "entity": "", "public": False,
             "schema": {"type": "object", "properties": {}, "required": []}, "fields": {},
             "layout": {"steps": [{"key": "step_1", "label": _("Step 1"), "items": []}]}, "checks": []}
 

@@ -153,7 +153,7 @@ def test_versions_compare_and_roll_back(people, bea):
     page = bea.get(f"{BASE}/design/contact/versions/").content.decode()
     assert "Compare with v1" in page and "Roll back to v1" in page
     diff = bea.get(f"{BASE}/design/contact/diff/1/2/").content.decode()
-    assert "Write to us" in diff and "label" in diff
+    assert "&quot;Write to us&quot;" in diff and "label" in diff  # Values as JSON.
     assert bea.get(f"{BASE}/design/contact/diff/1/9/").status_code == 404
     response = bea.post(f"{BASE}/design/contact/rollback/1/")
     assert response.status_code == 302
