@@ -34,8 +34,10 @@ VERBS = {"create": gettext_lazy("Created"), "update": gettext_lazy("Changed"), "
          "restore": gettext_lazy("Restored"), "restore_version": gettext_lazy("Restored an earlier version")}
 
 
-@login_required
 def home(request):
+    """The site's root: the viewer's entities and recent records; a way to log in for visitors."""
+    if not request.user.is_authenticated:
+        return render(request, "pages/home.html", {"summaries": [], "recent": []})
     summaries, recent = services.home(request)
     return render(request, "pages/home.html", {"summaries": summaries, "recent": recent})
 

@@ -34,6 +34,8 @@ def test_home_lists_the_entities_with_counts_the_viewer_may_see(clients, people)
 def test_anonymous_visitors_are_sent_to_log_in(acme_client, people):
     response = acme_client.get("/data/expense/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    home = page(acme_client, "/")
+    assert 'href="/accounts/login/?next=/"' in home and "/data/" not in home
 
 
 def test_alice_sees_only_her_expenses_with_the_iban_masked(clients, people):
