@@ -31,6 +31,8 @@ from metadata import services as metadata
 from metadata.bundles import Action, import_bundle, load_bundle
 
 EXAMPLES_DIR = Path(settings.BASE_DIR) / "examples"
+#: Kinds whose definitions name the demo people (roles, departments): imported after them.
+PEOPLE_KINDS = ("workflow",)
 
 
 @dataclass
@@ -221,6 +223,14 @@ def seed_demo() -> list[SeedResult]:
     return results
 
 
+def _import(bundle: dict, entries: list[dict]) -> list[str]:
+    """Import `entries` of `bundle`; return "kind key" of those created."""
+    if not entries:
+        return []
+    report = import_bundle({**bundle, "definitions": entries}, dry_run=False)
+    return [f"{row['kind']} {row['key']}" for row in report if row["action"] == Action.CREATE]
+
+
 @transaction.atomic
 def _seed_tenant(schema_name: str, bundle: dict, make_records: Callable[[], dict[str, int]]) -> SeedResult:
     result = SeedResult(schema_name)
@@ -231,11 +241,11 @@ def _seed_tenant(schema_name: str, bundle: dict, make_records: Callable[[], dict
             missing.append(entry)
         elif published.checksum != metadata.checksum(entry["body"]):
             result.changed.append(f"{entry['kind']} {entry['key']}")
-    if missing:
-        report = import_bundle({**bundle, "definitions": missing}, dry_run=False)
-        result.imported = [f"{row['kind']} {row['key']}" for row in report if row["action"] == Action.CREATE]
+    # Definitions naming people (workflows assign roles and departments) come once the people exist.
+    result.imported = _import(bundle, [entry for entry in missing if entry["kind"] not in PEOPLE_KINDS])
     if schema_name == "acme" and "expense" in runtime.published_entity_bodies():
         result.people = _acme_people()
+    result.imported += _import(bundle, [entry for entry in missing if entry["kind"] in PEOPLE_KINDS])
     if not result.changed:
         result.records = make_records()
     return result

@@ -10,4 +10,21 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        pass
+        from audit.actions import audit_action_registry
+        from lowcode.cli import subcommand_registry
+        from metadata.registries import definition_kind_registry
+        from workflows import audit_actions, receivers
+        from workflows.actions import BUILTIN_SERVICE_ACTIONS
+        from workflows.assignment import BUILTIN_ASSIGNMENT_KINDS
+        from workflows.commands import WorkflowCommand
+        from workflows.definitions import WorkflowKind
+        from workflows.registries import assignment_kind_registry, service_action_registry
+
+        definition_kind_registry.register(WorkflowKind())
+        for action in BUILTIN_SERVICE_ACTIONS:
+            service_action_registry.register(action())
+        for kind in BUILTIN_ASSIGNMENT_KINDS:
+            assignment_kind_registry.register(kind())
+        audit_action_registry.register_all(audit_actions.ACTIONS)
+        subcommand_registry.register(WorkflowCommand())
+        receivers.connect()
