@@ -119,11 +119,13 @@
       return {group: freeKey("group"), label: text.new_group, items: []};
     }
 
-    /* Where a new item goes: after the selected item, into the selected step, or the last step. */
+    /* Where a new item goes: after the selected item (a group after the group it is in: groups do
+       not nest), at the end of the selected step, or of the last step. */
     function insert(item) {
       const current = selectedObject();
       const place = current && selected.kind !== "step" ? locate(current) : null;
       if (place && !(item.group !== undefined && place.group)) place.list.splice(place.index + 1, 0, item);
+      else if (place) place.step.items.splice(place.step.items.indexOf(place.group) + 1, 0, item);
       else (selected.kind === "step" ? selected.object : body.layout.steps[body.layout.steps.length - 1]).items.push(item);
     }
 
