@@ -130,3 +130,22 @@ def test_frank_exports_the_filtered_list(live_acme, seeded, page, output_dir):
     lines = Path(download.value.path()).read_text(encoding="utf-8").strip().splitlines()
     assert len(lines) == rows + 1
     assert IBAN in "\n".join(lines)
+
+
+def test_dark_theme_and_chinese_on_a_phone(live_acme, seeded, page, output_dir):
+    from pages.models import Theme
+
+    tenant, _people = seeded
+    with tenant_context(tenant):
+        Theme.objects.create(brand_colour="#0f766e", mode="dark")
+    sign_in(page, live_acme, "frank")
+    page.get_by_role("button", name="简体中文").click()
+    page.goto(f"{live_acme}/data/expense/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(17, 20, 24)"
+    both_sizes(page, output_dir, "dark-zh-table")
+    page.set_viewport_size(PHONE)
+    page.locator("label.pg-menu-button").click()
+    expect(page.locator("nav.pg-menu")).to_be_visible()
+    page.screenshot(path=output_dir / "dark-zh-menu-390.png", full_page=True)

@@ -61,6 +61,8 @@ def test_records_outside_the_scope_answer_404(clients, people):
         page(clients["alice"], path, 404)
     response = clients["alice"].post(f"/data/expense/{bobs.pk}/cell/", {"field": "title", "value": "Mine"})
     assert response.status_code == 404
+    assert clients["alice"].post(f"/data/expense/{bobs.pk}/delete/").status_code == 404
+    assert runtime.get_model("expense").objects.filter(pk=bobs.pk).exists()
     page(clients["mia"], f"/data/expense/{bobs.pk}/")
     page(clients["alice"], "/data/expense/999999/", 404)
     page(clients["alice"], "/data/nothing/", 404)
