@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from metadata import services as metadata
+from tests.workflows.bpmn_round_trip import through_bpmn
 from workflows import bpmn, designer
 
 BASE = "/admin/workflows/workflowdefinition"
@@ -183,3 +184,32 @@ def test_versions_diff_and_roll_back(bea):
     assert response.status_code == 302
     live = metadata.get_published("workflow", "claim_approval")
     assert live.version == 3 and live.body["nodes"][1]["assign"] == {"user": "mia"}
+
+
+# ---- The scenario's process through BPMN behaves identically (issue 15's acceptance) ----
+
+@pytest.fixture
+def reimported(scenario):
+    """The scenario's Expense approval exported as BPMN, imported back through the designer's save
+    and published as its next version: the engine tests then run on the re-imported definition."""
+    from tests.workflows.conftest import approval_body
+
+    body = approval_body()
+    assert through_bpmn(body, key="expense_approval") == body
+    xml = bpmn.export(metadata.get_published("workflow", "expense_approval").body, key="expense_approval")
+    saved, checked = designer.save("expense_approval", xml, author=scenario["bea"], publish=True)
+    assert saved is not None, checked.as_json()
+    assert saved.version == 2 and saved.body == body
+    return saved
+
+
+@pytest.mark.parametrize("engine_test", ["test_small_claim_is_approved_by_the_manager",
+                                         "test_big_claim_goes_to_finance_after_the_manager",
+                                         "test_rejection_tells_the_submitter_with_the_comment"])
+def test_the_engine_tests_pass_on_the_reimported_definition(reimported, scenario, expense, engine_test):
+    from tests.workflows import test_engine
+
+    getattr(test_engine, engine_test)(scenario, expense)
+    from viewflow.workflow.models import Process
+
+    assert "_expense_approval_v2" in Process.objects.get().flow_class.__name__  # It ran on the re-imported version.
