@@ -21,6 +21,7 @@ from metadata.bundles import export_bundle, import_bundle
 from metadata.exceptions import BundleError, DependencyError, InvalidBundle
 from metadata.models import Definition
 from metadata.services import get_published
+from rbac import services as rbac
 from tests.dynamic_models.conftest import EXPENSE_FIELDS, PROJECT_FIELDS, RECEIPT_FIELD, design
 
 EXAMPLES = Path(settings.BASE_DIR) / "examples"
@@ -299,7 +300,8 @@ def test_the_example_bundle_is_the_scenario(initech):
     example = json.loads((EXAMPLES / "expenses.json").read_text())
     assert example["app"] == "expenses"
     bodies = {d["key"]: d["body"] for d in example["definitions"]}
-    assert list(bodies) == ["project", "expense", "expense_claim"]  # The scenario's form (forms_engine) too.
+    # The scenario's form (forms_engine) and workflow (workflows) too.
+    assert list(bodies) == ["project", "expense", "expense_claim", "expense_approval"]
     for key, fields in (("project", PROJECT_FIELDS), ("expense", [*EXPENSE_FIELDS, RECEIPT_FIELD])):
         assert bodies[key]["app"] == "expenses" and bodies[key]["label"]
         exported = {spec["key"]: spec for spec in bodies[key]["fields"]}
@@ -307,8 +309,10 @@ def test_the_example_bundle_is_the_scenario(initech):
         for spec in fields:
             assert {name: exported[spec["key"]].get(name) for name in spec} == spec
     with tenant_context(initech):
+        rbac.create_role("finance", "Finance")  # The workflow's queue: roles are the tenant's, not the bundle's.
         assert rows(import_bundle(example, dry_run=False)) == [("project", "create"), ("expense", "create"),
-                                                               ("expense_claim", "create")]
+                                                               ("expense_claim", "create"),
+                                                               ("expense_approval", "create")]
 
 
 def test_a_real_import_right_after_a_dry_run_in_the_same_context(bundle, initech):

@@ -27,7 +27,7 @@ def snapshot(tenant) -> dict:
 
 def test_seed_demo_twice_is_idempotent_and_the_tenants_differ(acme, globex):
     first = seed()
-    assert "Demo data in acme: imported entity project, entity expense, form expense_claim; new records: 3 project, 8 expense." in first
+    assert "Demo data in acme: imported entity project, entity expense, form expense_claim, workflow expense_approval; new records: 3 project, 8 expense." in first
     assert "Demo data in globex: imported entity expense; new records: 4 expense." in first
     before = snapshot(acme), snapshot(globex)
     assert before[0]["records"] == {"expense": 8, "project": 3}
