@@ -61,12 +61,8 @@ def entity_context(request, model, query: RecordQuery, view_type: str) -> dict:
         "saved_view_urls": {view.pk: services.view_url(key, view) for view in saved}, "shareable_roles": roles,
         "current_view": request.GET.get("view", ""),
         "can_add": queries.may(request, model, "add"), "can_export": queries.may(request, model, "export"),
-        "can_delete": queries.may(request, model, "delete"), "can_change": queries.may(request, model, "change"),
+        "can_delete": queries.may(request, model, "delete"),
     }
-
-
-def _status(query: RecordQuery) -> int:
-    return 400 if query.errors else 200
 
 
 # --- table -----------------------------------------------------------------------------------------
@@ -93,7 +89,7 @@ def table(request, entity):
                                                               page=None, cursor=None)
                                    for column in query.shown if column.sortable},
                     "export_query": query.url_with(page=None, cursor=None, columns=None, view=None)})
-    return render(request, "pages/table.html", context, status=_status(query))
+    return render(request, "pages/table.html", context, status=400 if query.errors else 200)
 
 
 def _cell_attrs(item: queries.Cell, row: queries.Row) -> str:
@@ -132,12 +128,11 @@ def _serializer(request, entity, record, data):
         "request": request, "user": request.user, "fields": None, "expand": set()})
 
 
-def _messages_of(detail) -> list[str]:
-    if isinstance(detail, dict):
-        return [message for value in detail.values() for message in _messages_of(value)]
-    if isinstance(detail, list):
-        return [message for value in detail for message in _messages_of(value)]
-    return [str(detail)]
+def _messages_of(error: ApiValidationError) -> list[str]:
+    """The messages of a serializer's refusal, for a page's message."""
+    details = error.get_full_details()
+    items = [item for value in details.values() for item in value] if isinstance(details, dict) else details
+    return [item["message"] for item in items if isinstance(item, dict) and "message" in item]
 
 
 @login_required
@@ -179,7 +174,7 @@ def bulk(request, entity):
     except PermissionDenied as error:
         messages.error(request, str(error) or _("You may not do this to these records."))
     except ApiValidationError as error:
-        messages.error(request, " ".join(_messages_of(error.detail)))
+        messages.error(request, " ".join(_messages_of(error)))
     except (ValidationError, ProtectedError) as error:
         messages.error(request, " ".join(error.messages) if isinstance(error, ValidationError) else
                        _("Other records still point at one of them."))
@@ -207,24 +202,14 @@ def cell(request, entity, pk):
         value = None
     serializer = _serializer(request, entity, record, {key: value})
     try:
-        if not serializer.is_valid():
-            return JsonResponse(_api_errors(serializer.errors), status=400)
+        serializer.is_valid(raise_exception=True)
         serializer.save()
-    except ApiValidationError as error:
-        return JsonResponse(_api_errors(error.detail), status=400)
+    except ApiValidationError as error:  # In the API's format: {field: [{code, message}]}.
+        return JsonResponse(error.get_full_details(), status=400)
     except PermissionDenied as error:
         return JsonResponse({"detail": str(error), "code": "permission_denied"}, status=403)
     shown = queries.cell(queries.scoped(request, model).get(pk=record.pk), column)
     return JsonResponse({"text": shown.text, "value": shown.raw})
-
-
-def _api_errors(detail) -> dict:
-    """DRF's error detail in the API's format: {field: [{code, message}]}."""
-    if isinstance(detail, dict):
-        return {name: [{"code": getattr(item, "code", "invalid"), "message": str(item)}
-                       for item in (errors if isinstance(errors, list) else [errors])]
-                for name, errors in detail.items()}
-    return {"non_field_errors": [{"code": getattr(item, "code", "invalid"), "message": str(item)} for item in detail]}
 
 
 # --- detail ----------------------------------------------------------------------------------------
@@ -280,12 +265,15 @@ def _related(request, model, record) -> list[dict]:
                        if column.in_list and column.key != model_field.name][:RELATED_COLUMNS]
             visible = queries.scoped(request, other).filter(**{model_field.name: record.pk}).order_by("-id")
             fetched = list(queries.with_display_data(request, other, visible, columns)[:RELATED_ROWS + 1])
+            list_url = reverse("pages:table", kwargs={"entity": other_key})
+            if model_field.name in queries.filterset_class(other).base_filters:
+                list_url += f"?{model_field.name}={record.pk}"
             sections.append({
                 "label": str(other._meta.verbose_name_plural).capitalize(), "field": str(model_field.verbose_name),
                 "entity_key": other_key, "columns": columns,
                 "rows": queries.present(request, other, fetched[:RELATED_ROWS], columns),
                 "more": len(fetched) > RELATED_ROWS,
-                "list_url": f"{reverse('pages:table', kwargs={'entity': other_key})}",
+                "list_url": list_url,
             })
     return sections
 

@@ -136,6 +136,14 @@ def test_bulk_set_and_delete_in_scope(clients, people):
     response = clients["alice"].post("/data/expense/bulk/", {"ids": [bobs.pk], "action": "delete"})
     assert response.status_code == 404
     assert expense.objects.filter(pk=bobs.pk).exists()
+    assert clients["alice"].post("/data/expense/bulk/", {"ids": ids[:1], "action": "set:status=approved"}) \
+        .status_code in (400, 404)
+    submitted = expenses_of(people["alice"]).exclude(status="draft").first()
+    response = clients["alice"].post("/data/expense/bulk/", {"ids": [submitted.pk], "action": "set:category=other"},
+                                     follow=True)
+    assert "You may not" in response.content.decode()
+    submitted.refresh_from_db()
+    assert submitted.category != "other"
 
 
 def test_saved_views_are_kept_per_user_and_shared_with_roles(clients, people):
