@@ -1,37 +1,61 @@
-/* A process's BPMN diagram (vendored bpmn-js navigated viewer) with its nodes marked done, active or
-   pending, and the node a page is about marked current. Used by the inbox's task page and the
-   monitoring pages: templates/workflows/diagram.html gives each holder its data (workflows.diagrams). */
+/* The diagram of a workflow instance, shared by the inbox's task page and the monitoring page:
+   the vendored bpmn-js navigated viewer (load bpmn-navigated-viewer.production.min.js first)
+   shows the workflow's BPMN with each node marked done, active, failed or pending.
+
+   Markup: <div class="wf-diagram" data-config="ID"></div> beside {{ config|json_script:"ID" }},
+   config = {xml: BPMN text (workflows.bpmn.export), states: {node id: "done"|"active"|"failed"},
+   text: {done, active, pending, failed}: the legend's words}. Nodes without a state are pending.
+   window.LowcodeWorkflowDiagram.render(element, config) draws one by hand. */
 (function () {
   "use strict";
 
-  function mark(viewer, data) {
+  const STATES = ["done", "active", "failed", "pending"];
+
+  function legend(text) {
+    const list = document.createElement("ul");
+    list.className = "wf-diagram-legend";
+    STATES.forEach((state) => {
+      if (!text || !text[state]) return;
+      const item = document.createElement("li");
+      item.className = "wf-legend-" + state;
+      item.textContent = text[state];
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  async function render(element, config) {
+    const canvasBox = document.createElement("div");
+    canvasBox.className = "wf-diagram-canvas";
+    element.replaceChildren(canvasBox, legend(config.text));
+    const viewer = new window.BpmnJS({container: canvasBox});
+    try {
+      await viewer.importXML(config.xml);
+    } catch (error) {
+      element.setAttribute("data-error", String(error && error.message || error));
+      return null;
+    }
     const canvas = viewer.get("canvas");
-    const done = new Set(data.done), active = new Set(data.active);
-    viewer.get("elementRegistry").forEach(function (element) {
-      if (element.type === "label" || element.type === "bpmn:Process" || !element.businessObject) return;
-      if (element.waypoints) {  // A flow is taken when it leads from a done node to a done or active one.
-        const source = element.source && element.source.id, target = element.target && element.target.id;
-        if (done.has(source) && (done.has(target) || active.has(target))) canvas.addMarker(element.id, "lc-flow-done");
-        return;
-      }
-      const state = active.has(element.id) ? "active" : done.has(element.id) ? "done" : "pending";
-      canvas.addMarker(element.id, "lc-node-" + state);
-      if (element.id === data.current) canvas.addMarker(element.id, "lc-node-current");
+    const registry = viewer.get("elementRegistry");
+    const states = config.states || {};
+    registry.filter((shape) => shape.type !== "label" && shape.businessObject
+        && !shape.waypoints && shape.type !== "bpmn:Process").forEach((shape) => {
+      const state = states[shape.id] || "pending";
+      canvas.addMarker(shape.id, "wf-" + state);
+    });
+    canvas.zoom("fit-viewport", "auto");
+    element.setAttribute("data-ready", "true");
+    return viewer;
+  }
+
+  function start() {
+    document.querySelectorAll(".wf-diagram[data-config]").forEach((element) => {
+      const source = document.getElementById(element.getAttribute("data-config"));
+      if (source && window.BpmnJS) render(element, JSON.parse(source.textContent));
     });
   }
 
-  document.querySelectorAll("[data-lc-diagram]").forEach(function (holder) {
-    const source = document.getElementById(holder.dataset.lcDiagram);
-    if (!source || !window.BpmnJS) return;
-    const data = JSON.parse(source.textContent);
-    const viewer = new window.BpmnJS({ container: holder.querySelector(".lc-diagram-canvas") });
-    viewer.importXML(data.xml).then(function () {
-      viewer.get("canvas").zoom("fit-viewport", "auto");
-      mark(viewer, data);
-      holder.classList.add("lc-diagram-ready");
-    }).catch(function () {
-      holder.querySelector(".lc-diagram-error").hidden = false;
-    });
-    window.addEventListener("resize", function () { viewer.get("canvas").zoom("fit-viewport", "auto"); });
-  });
+  window.LowcodeWorkflowDiagram = {render};
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
