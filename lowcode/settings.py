@@ -154,6 +154,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-retention": {"task": "audit.apply_retention", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
     "audit-checkpoint": {"task": "audit.write_checkpoints", "schedule": 60 * 60, "options": {"expires": 1800}},
     "files-garbage": {"task": "files.collect_garbage", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
+    # Workflow timers, reminders and escalations (WF-5): every minute, fanned out per tenant.
+    "workflows-tick": {"task": "workflows.tick", "schedule": 60, "options": {"expires": 55}},
 }
 # Signs the audit checkpoints (HMAC-SHA256); never stored in the database. Default: a key generated
 # into .lowcode/secrets/. Keep it: checkpoints signed with another key fail verification.
