@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from dynamic_models import file_fields, records, transfer
@@ -279,10 +279,15 @@ def _related(request, model, record) -> list[dict]:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delete(request, entity, pk):
+    """Asks first (GET), then soft-deletes through the records service (POST)."""
     model = queries.entity_model(entity)
     record = queries.record_or_404(request, model, pk)
+    if request.method == "GET":
+        queries.require(request, model, "delete", record)
+        return render(request, "pages/delete.html", {
+            "record": record, "entity_key": entity, "title": str(model._meta.verbose_name_plural).capitalize()})
     try:
         records.delete(record, user=request.user, request=request)
     except PermissionDenied as error:
@@ -334,6 +339,7 @@ def delete_view(request, entity, view_id):
     return redirect("pages:table", entity=entity)
 
 
+@login_required
 def open_saved_view(request, entity, view_id):
     view = get_object_or_404(services.views_for(request.user, entity, request=request), pk=view_id)
     return redirect(services.view_url(entity, view))

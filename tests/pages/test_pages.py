@@ -210,3 +210,16 @@ def test_alice_creates_and_edits_an_expense_through_the_generated_form(clients, 
 def test_bob_may_not_edit_alices_expense_and_members_see_no_edit_of_submitted_ones(clients, people):
     record = expenses_of(people["alice"]).first()
     assert clients["bob"].post(f"/data/expense/{record.pk}/edit/", {"title": "Mine"}).status_code == 404
+
+
+def test_deleting_a_record_asks_first_then_soft_deletes_it(clients, people, make_user, acme):
+    record = expenses_of(people["alice"]).filter(status="draft").first()
+    page(clients["alice"], f"/data/expense/{record.pk}/delete/", 403)  # Members may not delete.
+    admin = client_for(make_user(acme, "admin", is_superuser=True), key=False)
+    assert "Yes, delete it" in page(admin, f"/data/expense/{record.pk}/delete/")
+    assert runtime.get_model("expense").objects.filter(pk=record.pk).exists()
+    response = admin.post(f"/data/expense/{record.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/data/expense/"
+    assert not runtime.get_model("expense").objects.filter(pk=record.pk).exists()
+    assert runtime.get_model("expense").all_objects.filter(pk=record.pk).exists()
+    page(admin, f"/data/expense/{record.pk}/", 404)
