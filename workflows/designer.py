@@ -33,8 +33,8 @@ def blank(label: str) -> dict:
                                   {"id": "end", "type": "end", "label": _("Done"), "outcome": "completed"}],
         "flows": [{"id": "flow_1", "source": "start", "target": "end"}],
         "diagram": {"nodes": {"start": {"x": 180, "y": 160, "width": 36, "height": 36},
-                              "end": {"x": 400, "y": 160, "width": 36, "height": 36}},
-                    "flows": {"flow_1": [[216, 178], [400, 178]]}},
+                              "end": {"x": 640, "y": 160, "width": 36, "height": 36}},
+                    "flows": {"flow_1": [[216, 178], [640, 178]]}},  # Room to drop tasks on the flow.
     }
 
 

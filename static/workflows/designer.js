@@ -217,7 +217,7 @@
         return null;
       }
       return modeler.importXML(content).then(() => {
-        canvas.zoom("fit-viewport");
+        fit();
         setDirty(true);
         statusLine.textContent = text.imported;
         showReport(response.json);
@@ -272,7 +272,8 @@
     return input;
   }
   function textInput(value, onInput, attributes) {
-    const input = el("input", Object.assign({type: "text", value: value === undefined ? "" : String(value)}, attributes || {}));
+    const input = el("input", Object.assign({type: "text", value: value === undefined || value === null ? "" : String(value)},
+      attributes || {}));
     input.addEventListener("input", () => onInput(input.value));
     return input;
   }
@@ -469,6 +470,7 @@
 
   function renderPanel() {
     const element = selected && registry.get(selected.id) ? selected : canvas.getRootElement();
+    if (!element || !element.businessObject) return;  // While a diagram is being imported.
     const kind = kindOf(element);
     const bo = element.businessObject;
     const content = [el("p", {class: "wd-kind", text: `${text[kind === "process" ? "workflow" : kind] || kind} · ${bo.id}`})];
@@ -498,8 +500,20 @@
     checkSoon();
   });
 
+  /* The whole diagram in view, clear of the palette on its left, never enlarged. */
+  function fit() {
+    const area = root.querySelector(".wd-canvas").getBoundingClientRect();
+    const palette = root.querySelector(".djs-palette");
+    const clear = (palette ? palette.getBoundingClientRect().right - area.left : 0) + 16;
+    const inner = canvas.viewbox().inner;
+    if (!inner.width || !area.width) return;
+    const scale = Math.min(1, (area.width - clear - 16) / inner.width, (area.height - 32) / inner.height);
+    canvas.viewbox({x: inner.x - clear / scale, y: inner.y - (area.height / scale - inner.height) / 2,
+      width: area.width / scale, height: area.height / scale});
+  }
+
   modeler.importXML(config.xml).then(() => {
-    canvas.zoom("fit-viewport");
+    fit();
     renderPanel();
     check();
   }).catch((error) => { statusLine.textContent = String(error.message || error); });
