@@ -127,6 +127,7 @@ BUILTIN_OPERATIONS = [
     OperationType("pages.button.use", _("Use page buttons and actions")),
     OperationType("workflows.process.start", _("Start workflow processes")),
     OperationType("workflows.task.act", _("Act on workflow tasks")),
+    OperationType("workflows.process.monitor", _("Monitor workflow processes: statistics, cancel, retry, move")),
     OperationType("plugins.manage", _("Manage plugins")),
     OperationType("api.access", _("Use the REST API"), app_label="apikeys"),
     OperationType("audit.view", _("View the audit trail")),

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from lowcode.api.parsers import JSONTooDeep, load_json
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError, MetadataError
-from workflows import designer
+from workflows import admin_monitoring, designer  # noqa: F401 (admin_monitoring: the monitoring admin)
 from workflows.models import WorkflowDefinition
 
 NAME = "admin:workflows_workflowdefinition"

@@ -24,7 +24,7 @@ from viewflow.workflow.status import PROCESS, STATUS
 from viewflow.workflow.token import Token
 
 from audit import services as audit
-from workflows import audit_actions, context, flows, runtime, signals, timers, validation
+from workflows import audit_actions, context, flows, monitoring, runtime, signals, timers, validation
 from workflows.assignment import assign, may_complete, queue_members, queues_of, task_users
 from workflows.context import StepContext, system_user
 from workflows.exceptions import WorkflowError
@@ -237,7 +237,7 @@ def claim(task, *, user) -> Task:
 
 def _may_manage(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active
-                and (user.is_superuser or user.has_perm("viewflow.manage_process")))
+                and (user.is_superuser or user.has_perm("viewflow.manage_process") or monitoring.may_monitor(user)))
 
 
 def reassign(task, *, user, to) -> Task:
