@@ -75,3 +75,93 @@ def test_only_the_assignee_may_decide(scenario, expense):
     with pytest.raises(PermissionDenied):
         services.complete(open_task(process, "manager"), user=scenario["frank"], outcome="approved")
     assert Process.objects.get(pk=process.pk).status == PROCESS.NEW
+
+
+class ERP:
+    """A fake of the outside world: an HTTP endpoint that records the webhook posts it receives."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append({"headers": dict(self.headers), "body": body})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/erp/expenses"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def erp(monkeypatch):
+    from lowcode.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)  # Deliveries run here, as a worker would.
+    server = ERP()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(("amount", "approvers"), [("500.00", ["mia"]), ("1500.00", ["mia", "frank"])])
+def test_alices_claim_from_the_form_to_approved_and_the_erp(scenario, erp, django_capture_on_commit_callbacks,
+                                                            amount, approvers):
+    import hashlib
+    import hmac
+    import json
+
+    from tests.forms_engine.test_forms_core import _claim, _png
+    from tests.scenario import client_for, expenses_of
+    from workflows.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(event="expense.approved", url=erp.url, secret="erp-secret")
+    alice = scenario["alice"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice, key=False).post("/forms/expense_claim/", _claim(
+            title="Fair in Hangzhou", amount=amount, receipt=_png(), notes="Booth and hotel."))
+    assert response.status_code == 302
+    claim = expenses_of(alice).get(title="Fair in Hangzhou")
+    assert claim.status == "submitted"
+    process = Process.objects.get(artifact_object_id=claim.pk)
+
+    for username in approvers:
+        user = scenario[username]
+        task = open_task(process, "manager" if username == "mia" else "finance")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.complete(task, user=user, outcome="approved", comment=f"OK by {username}.")
+        claim.refresh_from_db()
+        assert claim.status == ("approved" if username == approvers[-1] else "submitted")
+
+    assert Process.objects.get(pk=process.pk).data["result"] == "approved"
+    (post,) = erp.received
+    payload = json.loads(post["body"])
+    assert payload["event"] == "expense.approved" and payload["record"]["number"] == claim.number
+    assert payload["record"]["status"] == "approved" and payload["workflow"] == "expense_approval"
+    expected = hmac.new(b"erp-secret", post["headers"]["X-Lowcode-Timestamp"].encode() + b"." + post["body"],
+                        hashlib.sha256).hexdigest()
+    assert post["headers"]["X-Lowcode-Signature"] == f"sha256={expected}"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status_code == 204 and delivery.delivered_at and delivery.attempts == 1
+
+
+def test_a_failed_delivery_is_kept_for_a_retry(scenario, expense):
+    from workflows import webhooks
+    from workflows.models import WebhookEndpoint
+
+    WebhookEndpoint.objects.create(event="expense.approved", url="http://127.0.0.1:9/closed", secret="s")
+    (delivery,) = webhooks.queue("expense.approved", {"record": None})
+    assert webhooks.deliver(delivery.pk, timeout=2) is False
+    delivery.refresh_from_db()
+    assert delivery.delivered_at is None and delivery.attempts == 1 and delivery.status_code is None
