@@ -33,6 +33,10 @@ class MenuEntry:
 
     label: str
     url_name: str
+    #: Dotted path of a function(request) -> int shown beside the link when not 0 (a count of things waiting).
+    badge: str = ""
+    #: Static path of an icon: the link then sits in the top bar as that icon (the bell), not in the menu.
+    icon: str = ""
 
 
 class SitePart(Instance):

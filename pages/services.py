@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import QueryDict
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime
@@ -79,6 +80,9 @@ class MenuLink:
     label: str
     url: str
     target: str
+    #: A count shown beside the label (0: none).
+    badge: int = 0
+    icon: str = ""
 
 
 @dataclass
@@ -87,20 +91,30 @@ class MenuSection:
     links: list[MenuLink] = field(default_factory=list)
 
 
-def _site_links() -> list[MenuLink]:
+def _site_links(request, *, icons: bool = False) -> list[MenuLink]:
+    """Apps' links: those of the menu, or (`icons`) those of the top bar, with their badges counted."""
     links = []
     for entry in site.menu_entries():
+        if bool(entry.icon) != icons:
+            continue
         try:
-            links.append(MenuLink(str(entry.label), reverse(entry.url_name), entry.url_name))
+            url = reverse(entry.url_name)
         except NoReverseMatch:  # An app's page not served in this tenant.
             continue
+        badge = import_string(entry.badge)(request) if entry.badge else 0
+        links.append(MenuLink(str(entry.label), url, entry.url_name, badge=badge, icon=entry.icon))
     return links
+
+
+def topbar_links(request) -> list[MenuLink]:
+    """Apps' icon links of the top bar (the notifications' bell), with their counts."""
+    return _site_links(request, icons=True)
 
 
 def menu(request) -> list[MenuSection]:
     """The viewer's menu: apps' pages and the entities they may view, grouped and ordered as the
     builder set them (MenuItem), the rest after, by label; hidden items left out."""
-    links = _site_links() + [MenuLink(link.label, link.url, ENTITY_TARGET + link.key)
+    links = _site_links(request) + [MenuLink(link.label, link.url, ENTITY_TARGET + link.key)
                              for link in viewable_entities(request)]
     items = {item.target: item for item in MenuItem.objects.select_related("group")}
     sections: dict[object, MenuSection] = {}
@@ -126,7 +140,7 @@ def menu_targets() -> list[tuple[str, str]]:
     """What a menu item may point at: every published entity and every app's page."""
     targets = [(ENTITY_TARGET + key, str(runtime.get_model(key)._meta.verbose_name_plural).capitalize())
                for key in runtime.published_entity_bodies()]
-    targets += [(entry.url_name, str(entry.label)) for entry in site.menu_entries()]
+    targets += [(entry.url_name, str(entry.label)) for entry in site.menu_entries() if not entry.icon]
     return targets
 
 

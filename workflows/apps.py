@@ -12,8 +12,9 @@ class WorkflowsConfig(AppConfig):
     def ready(self):
         from audit.actions import audit_action_registry
         from lowcode.cli import subcommand_registry
+        from lowcode.site import site_part_registry
         from metadata.registries import definition_kind_registry
-        from workflows import audit_actions, receivers
+        from workflows import audit_actions, inbox, notifications, receivers
         from workflows.actions import BUILTIN_SERVICE_ACTIONS
         from workflows.assignment import BUILTIN_ASSIGNMENT_KINDS
         from workflows.commands import WorkflowCommand
@@ -28,3 +29,6 @@ class WorkflowsConfig(AppConfig):
         audit_action_registry.register_all(audit_actions.ACTIONS)
         subcommand_registry.register(WorkflowCommand())
         receivers.connect()
+        notifications.connect()
+        notifications.channel_registry.register(notifications.EmailChannel())
+        site_part_registry.register(inbox.site_part())

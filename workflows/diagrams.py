@@ -16,8 +16,8 @@ def process_diagram(process, *, current=None) -> dict:
     done, active (open tasks, failed ones too) and `current` (the task a page is about)."""
     flow = process.flow_class
     done, active = set(), set()
-    for name, status in process.task_set.values_list("flow_task", "status"):
-        node = name.rpartition(".")[2][len(runtime.NODE_PREFIX):]
+    for flow_task, status in process.task_set.values_list("flow_task", "status"):
+        node = runtime.node_id(flow_task)
         if status == STATUS.DONE:
             done.add(node)
         elif status in (*runtime.OPEN, STATUS.ERROR, STATUS.SCHEDULED):

@@ -16,6 +16,14 @@ def site_menu(context):
     return services.menu(request)
 
 
+@register.simple_tag(takes_context=True)
+def site_topbar(context):
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return []
+    return services.topbar_links(request)
+
+
 @register.simple_tag
 def site_theme():
     current = services.theme()
