@@ -120,9 +120,23 @@ def check(xml: str) -> Checked:
     try:
         metadata.validate(KIND, body)
     except DefinitionValidationError as error:
-        return Checked(body, warnings, [], [{**problem, "node": _element_of(body, problem.get("path", ""))}
-                                            for problem in error.errors])
+        nodes = _problem_nodes(body)
+        return Checked(body, warnings, [], [
+            {**problem, "node": nodes.get((problem.get("path"), problem["code"], problem["message"]))
+             or _element_of(body, problem.get("path", ""))} for problem in error.errors])
     return Checked(body, warnings)
+
+
+def _problem_nodes(body: dict) -> dict:
+    """The element each of validation.problems names, by (path, code, message): the kind's errors
+    leave it out, and problems of the whole graph (unreachable, join without split) have no path."""
+    from workflows import validation
+
+    try:
+        return {(problem["path"], problem["code"], problem["message"]): problem["node"]
+                for problem in validation.problems(body)}
+    except (KeyError, TypeError, AttributeError, ValueError):  # A body the schema refuses: paths only.
+        return {}
 
 
 def save(key: str, xml: str, *, author, publish: bool = False, note: str = "") -> tuple[Definition | None, Checked]:

@@ -122,6 +122,16 @@ def test_the_check_names_problems_by_element_and_save_refuses_them(bea):
     assert metadata.get_published("workflow", "claim_approval").body == approval()
 
 
+def test_problems_of_the_whole_graph_name_their_node(bea):
+    start(bea)
+    body = approval()
+    body["nodes"].append({"id": "stray", "type": "user_task", "assign": {"user": "mia"}})
+    body["flows"].append({"id": "f_stray", "source": "stray", "target": "approved"})
+    status, result = post_json(bea, f"{BASE}/design/claim_approval/check/", {"xml": bpmn.export(body)})
+    assert status == 200
+    assert [(problem["node"], problem["code"]) for problem in result["problems"]] == [("stray", "unreachable")]
+
+
 def test_xml_the_import_refuses_is_a_400_naming_element_type_and_line(bea):
     start(bea)
     design = f"{BASE}/design/claim_approval/"

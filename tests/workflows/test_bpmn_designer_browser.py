@@ -2,7 +2,11 @@
 gateway on its flow, adds an end and connects the gateway to it with the connect tool, binds the
 workflow to `expense`, sets the task's assignee in the panel, sees the gateway marked for having no
 default path, fixes it (a default and a condition, checked live) and publishes. The published
-workflow exported as BPMN imports as the same body. Screenshots at 1280x800 and 390x844."""
+workflow exported as BPMN imports as the same body; BPMN files open in the designer (a Camunda
+Modeler file with its layout and the ignored parts listed by line; one with unsupported elements
+refused by id, type and line). Screenshots at 1280x800 and 390x844."""
+
+from pathlib import Path
 
 import pytest
 from django_tenants.utils import tenant_context
@@ -15,6 +19,7 @@ from workflows import bpmn
 pytestmark = pytest.mark.browser
 
 BASE = "/admin/workflows/workflowdefinition"
+SAMPLES = Path(__file__).parent / "bpmn_samples"
 
 #: Screen position of a diagram point, from the start event's drawn box (diagram x 180, y 160, 36 wide).
 SCREEN = """([x, y]) => {
@@ -154,6 +159,21 @@ def test_bea_draws_a_workflow_fixes_the_gateway_and_publishes(live_acme, committ
     download = page.evaluate("(url) => fetch(url).then((response) => response.text())",
                              f"{BASE}/design/claim_check/export/")
     assert bpmn.import_xml(download) == (body, [], [])
+
+    # A file with elements outside the subset is refused by id, type and line; the diagram stays.
+    page.locator(".wd-import-file").set_input_files(str(SAMPLES / "camunda8_zeebe_unsupported.bpmn"))
+    expect(page.locator(".wd-errors")).to_contain_text("scriptTask “compute_total” (line 8) is not supported.")
+    expect(page.locator(".wd-status")).to_have_text("The diagram cannot be read; see the list.")
+    expect(page.locator(f'[data-element-id="{gateway}"]')).to_be_visible()
+    # A Camunda Modeler file opens with its layout; what is ignored is listed with its line.
+    page.locator(".wd-import-file").set_input_files(str(SAMPLES / "camunda_modeler_expense.bpmn"))
+    expect(page.locator('.djs-element[data-element-id="payout"]')).to_be_visible()
+    expect(page.locator(".wd-status")).to_have_text("The file is open in the designer; save to keep it.")
+    page.locator(".wd-warnings summary").click()
+    expect(page.locator(".wd-warnings")).to_contain_text("userTask “manager” (line 8): attributes of Camunda are ignored.")
+    expect(page.locator(".wd-errors")).to_contain_text("Say who does this task.")  # camunda:assignee is not ours.
+    shot("camunda-file")
+    assert problems == []
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
