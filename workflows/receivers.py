@@ -32,22 +32,22 @@ def on_flow_finished(sender, *, process, **kwargs) -> None:
     from viewflow.workflow.models import Process
 
     from audit import services as audit
-    from workflows import audit_actions, services, signals
+    from workflows import audit_actions, context, runtime, signals
 
     if not _ours(sender):
         return
     outcome = process.data.get("result", "completed")
-    audit.record(audit_actions.PROCESS_FINISH, target=process, actor=services.system_user(),
+    audit.record(audit_actions.PROCESS_FINISH, target=process, actor=context.system_user(),
                  data={"outcome": outcome})
     transaction.on_commit(lambda: signals.process_finished.send(sender=Process, process=process, outcome=outcome))
     if process.parent_task_id:
-        services.resume_parent(process)
+        runtime.resume_parent(process)
 
 
 def on_task_failed(sender, *, process, task, **kwargs) -> None:
     from audit import services as audit
-    from workflows import audit_actions, services
+    from workflows import audit_actions, context
 
     if _ours(sender):
-        audit.record(audit_actions.TASK_FAIL, target=task, actor=services.system_user(), result="error",
+        audit.record(audit_actions.TASK_FAIL, target=task, actor=context.system_user(), result="error",
                      data={"error": task.data.get("_exception", {}).get("title", "")})

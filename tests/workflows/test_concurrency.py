@@ -15,12 +15,12 @@ from workflows.exceptions import WorkflowError
 
 def test_two_finance_people_approve_at_once_one_wins(committed_acme):
     from django_tenants.utils import tenant_context
+    from viewflow.workflow.models import Task
 
     from dynamic_models import records, runtime
     from dynamic_models.seed import seed_demo
     from rbac import services as rbac
     from rbac.models import Role
-    from viewflow.workflow.models import Task
     from workflows.models import TaskDecision
 
     seed_demo()
