@@ -54,7 +54,7 @@ STANDARD_PROCESS_KEYS = {"label", "description", "nodes", "flows", "diagram"}
 # Elements that carry no behaviour: ignored with a warning.
 IGNORED_ELEMENTS = {"textAnnotation", "association", "group", "category", "laneSet",
                     "dataObject", "dataObjectReference", "dataStoreReference", "ioSpecification",
-                    "dataInputAssociation", "dataOutputAssociation", "property", "extensionElements"}
+                    "dataInputAssociation", "dataOutputAssociation", "property"}
 # Derived from the flows: read from sourceRef/targetRef instead.
 DERIVED_ELEMENTS = {"incoming", "outgoing"}
 KNOWN_MODELERS = {
@@ -227,8 +227,14 @@ def _check_children(element: Element, allowed: set[str], report: _Report) -> Non
                          % {"element": _describe(element), "name": child.name})
 
 
+def _text(element: Element) -> str:
+    """An element's text without the line breaks and indentation a pretty-printer puts around it
+    (spaces alone are kept: they may be the value's own)."""
+    return re.sub(r"^[ \t]*\r?\n\s*|\s*\r?\n[ \t]*$", "", element.text)
+
+
 def _documentation(element: Element) -> str:
-    return "\n".join(child.text.strip() for child in element.find(BPMN, "documentation")).strip()
+    return "\n".join(_text(child) for child in element.find(BPMN, "documentation"))
 
 
 def _node(element: Element, ids: dict, report: _Report) -> dict | None:
@@ -251,7 +257,7 @@ def _node(element: Element, ids: dict, report: _Report) -> dict | None:
             report.error(element, "unsupported", _("%(element)s: only a timer with a duration (timeDuration) is supported.")
                          % {"element": _describe(element)})
             return None
-        node["duration"] = durations[0].text.strip()
+        node["duration"] = _text(durations[0])
     node.update(_lc_values(element, STANDARD_NODE_KEYS, report))
     _check_children(element, allowed, report)
     return node
@@ -264,7 +270,7 @@ def _flow(element: Element, ids: dict, report: _Report) -> dict:
         flow["label"] = element.get("name")
     conditions = element.find(BPMN, "conditionExpression")
     if conditions:
-        condition = conditions[0].text.strip()
+        condition = _text(conditions[0])
         juel = re.fullmatch(r"[$#]\{(.*)\}", condition, re.DOTALL)
         if juel:
             condition = juel.group(1).strip()

@@ -86,6 +86,22 @@ def test_values_that_read_as_json_keep_their_type():
     assert through_bpmn(body) == body
 
 
+def test_texts_keep_their_spaces_and_lose_only_a_pretty_printers_line_breaks():
+    body = {"label": "Texts\nand lines", "nodes": [
+        {"id": "s", "type": "start", "documentation": "two\nlines  "},
+        {"id": "t", "type": "service_task", "action": "notify", "message": "a\nb\t c & <d>"},
+        {"id": "w", "type": "timer", "duration": "PT1H"}, {"id": "e", "type": "end"}],
+        "flows": [{"id": "a", "source": "s", "target": "t", "condition": " amount > 1 "},
+                  {"id": "b", "source": "t", "target": "w"}, {"id": "c", "source": "w", "target": "e"}]}
+    assert through_bpmn(body) == body
+    pretty = ('<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"><process id="p">'
+              '<startEvent id="s"><documentation>\n    Hello\n  </documentation></startEvent>'
+              '<sequenceFlow id="f" sourceRef="s" targetRef="s"><conditionExpression>\n  a &gt; 1\n'
+              '</conditionExpression></sequenceFlow></process></definitions>')
+    imported = bpmn.import_xml(pretty)[0]
+    assert imported["nodes"][0]["documentation"] == "Hello" and imported["flows"][0]["condition"] == "a > 1"
+
+
 def test_a_body_without_diagram_gets_a_layout_on_export():
     imported, warnings, errors = bpmn.import_xml(bpmn.export(EXPENSE_APPROVAL, key="expense_approval"))
     assert not warnings and not errors
