@@ -29,7 +29,7 @@ from guardian.conf import settings as guardian_settings
 from audit import services as audit
 from audit.models import AuditEvent
 from dynamic_models import audit_actions as dm_actions
-from dynamic_models import file_fields, validation
+from dynamic_models import file_fields, signals, validation
 from dynamic_models.encryption import EncryptedTextField
 from lowcode.tenancy import quotas
 from rbac import columns as rbac_columns
@@ -170,6 +170,10 @@ def save(record: models.Model, *, user, action: str = "", data: dict | None = No
         if adding or after or action:
             audit.record(action or _action(record, "create" if adding else "update"), target=record,
                          before=before, after=after, actor=user, data=data)
+        if adding or after:
+            signal, changed_keys = (signals.record_created if adding else signals.record_updated), sorted(after)
+            transaction.on_commit(lambda: signal.send(sender=type(record), record=record, user=user,
+                                                      changed=changed_keys))
     record.loaded_values = {field.attname: getattr(record, field.attname) for field in record._meta.concrete_fields}
     return record
 

@@ -103,17 +103,18 @@ def start_for_form(form_key: str, record, *, user=None) -> list[Process]:
 
 def start_for_record(event: str, record, *, user=None) -> list[Process]:
     """Start every published workflow whose start event waits for `event` ("created"/"updated") of
-    `record`'s entity and whose `when` condition holds."""
+    `record`'s entity and whose `when` condition holds. Writes of workflows themselves start nothing."""
     from lowcode.expressions import compile_expression
-    from rbac.registries import entity_records
 
+    if user is not None and user.username == context.SYSTEM_USERNAME:
+        return []
     entity = record.lowcode_entity["key"]
+    expression_context = StepContext(process=None, node={}, record=record, actor=user).expression_context()
 
     def matches(trigger, body) -> bool:
         if trigger.get("record") != event or body.get("entity") != entity:
             return False
-        return not trigger.get("when") or compile_expression(trigger["when"]).is_true(
-            {"record": entity_records().record_values(record), "user": {}})
+        return not trigger.get("when") or compile_expression(trigger["when"]).is_true(expression_context)
 
     return [process for key in _workflows_started_by(matches) if (process := _start_safely(key, record, user))]
 

@@ -165,3 +165,28 @@ def test_a_failed_delivery_is_kept_for_a_retry(scenario, expense):
     assert webhooks.deliver(delivery.pk, timeout=2) is False
     delivery.refresh_from_db()
     assert delivery.delivered_at is None and delivery.attempts == 1 and delivery.status_code is None
+
+
+def test_a_record_event_starts_a_workflow_when_its_condition_holds(scenario, expense, publish,
+                                                                  django_capture_on_commit_callbacks):
+    publish("audit_big_spend", {
+        "label": "Audit big spending", "entity": "expense",
+        "nodes": [{"id": "created", "type": "start", "trigger": {"record": "updated", "when": "amount > 3000"}},
+                  {"id": "flag", "type": "service_task", "action": "set_fields", "fields": {"notes": "'Audited.'"}},
+                  {"id": "audit", "type": "user_task", "assign": {"user": "frank"}},
+                  {"id": "done", "type": "end", "outcome": "completed"}],
+        "flows": [{"id": "a", "source": "created", "target": "flag"}, {"id": "b", "source": "flag", "target": "audit"},
+                  {"id": "c", "source": "audit", "target": "done"}]})
+    from dynamic_models import records
+
+    small, big = expense("120.00", title="Small"), expense("5000.00", title="Big")
+    with django_capture_on_commit_callbacks(execute=True):
+        for claim in (small, big):
+            claim.title += " (edited)"
+            records.save(claim, user=scenario["alice"])
+    (process,) = Process.objects.filter(artifact_object_id__in=[small.pk, big.pk])
+    assert process.artifact_object_id == big.pk and process.flow_class.key == "audit_big_spend"
+    big.refresh_from_db()
+    # The workflow's own write (notes) started no second process.
+    assert big.notes == "Audited." and Process.objects.count() == 1
+    assert Task.objects.get(process=process, flow_task_type="HUMAN").owner == scenario["frank"]
