@@ -20,6 +20,7 @@ from django.templatetags.static import static
 from django.urls import clear_url_caches, include, path, re_path
 from django.utils.module_loading import import_string
 from django.views.generic import RedirectView
+from django_tenants.utils import get_public_schema_name
 
 from lowcode.admin_site import TenantAdminSite
 from lowcode.api.views import not_found as api_not_found
@@ -47,7 +48,8 @@ class SitePart(Instance):
     """
 
     def __init__(self, app_label: str, *, urls: dict[str, str] | None = None, api_urls: dict[str, str] | None = None,
-                 admin_mixins: tuple[str, ...] = (), menu_entries: tuple[MenuEntry, ...] = (), home_view: str = ""):
+                 admin_mixins: tuple[str, ...] = (), menu_entries: tuple[MenuEntry, ...] = (), home_view: str = "",
+                 base_template: str = ""):
         """
         :param app_label: the app's label, the part's `type`.
         :param urls: URLconf modules included at the site's root, by prefix: {"files/": "files.urls"}.
@@ -57,6 +59,8 @@ class SitePart(Instance):
         :param menu_entries: links this app adds to the end-user pages' menu.
         :param home_view: the dotted path of a view serving the site's root instead of the
             project's start page (the end-user site's home).
+        :param base_template: the template the site's own pages (sign-in, forms, the end-user
+            app) extend instead of the project's plain base.html: the end-user site's shell.
         """
         self.type = app_label
         self.urls = urls or {}
@@ -64,6 +68,7 @@ class SitePart(Instance):
         self.admin_mixins = admin_mixins
         self.menu_entries = menu_entries
         self.home_view = home_view
+        self.base_template = base_template
 
     def tenant_token(self):
         """What this app's per-tenant pieces are built from in the connection's tenant.
@@ -112,6 +117,17 @@ def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
         re_path(r"^api/(?P<path>[\s\S]*)$", api_not_found),  # Any character, a newline too.
         path("favicon.ico", RedirectView.as_view(url=static("lowcode/favicon.svg"), permanent=True)),
     ]
+
+
+def base_template(request) -> dict:
+    """Context processor: `site_base_template`, the shell a tenant's own pages extend (a part's
+    `base_template`, the last registered wins); the platform's site keeps the plain base.html."""
+    tenant = getattr(request, "tenant", None)
+    template = "base.html"
+    if tenant is not None and tenant.schema_name != get_public_schema_name():
+        template = next((part.base_template for part in reversed(site_part_registry.get_all())
+                         if part.base_template), template)
+    return {"site_base_template": template}
 
 
 def build_admin_site() -> TenantAdminSite:

@@ -21,4 +21,5 @@ class PagesConfig(AppConfig):
                                              needs="date"))
         view_type_registry.register(ViewType("gallery", _("Gallery"), "gallery/", "pages.boards.gallery", needs="image"))
         file_owner_registry.register(ThemeLogo())
-        site_part_registry.register(SitePart("pages", urls={"": "pages.urls"}, home_view="pages.views.home"))
+        site_part_registry.register(SitePart("pages", urls={"": "pages.urls"}, home_view="pages.views.home",
+                                                     base_template="pages/base.html"))

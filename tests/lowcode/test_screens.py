@@ -143,7 +143,7 @@ def test_role_page_lists_entity_actions_and_operations_of_installed_apps_only(op
     assert checkbox(html, "data.project.import") == "unchecked"
     # Operations of installed apps, under the app's name; none of apps that do not exist yet.
     assert "rbac.manage" in html and "Roles and permissions" in html and "audit.view" in html
-    assert "pages.page.view" not in html and "workflows.task.act" not in html and "plugins.manage" not in html
+    assert "pages.page.view" in html and "workflows.task.act" in html and "plugins.manage" not in html
     # No raw Django permission list for tenant staff.
     assert 'name="permissions"' not in html and "Can add log entry" not in html and "access attempt" not in html
 
@@ -151,9 +151,9 @@ def test_role_page_lists_entity_actions_and_operations_of_installed_apps_only(op
 def test_operations_of_apps_not_installed_are_not_offered_but_kept(operator):
     client = client_for(operator, key=False)
     admin_role = Role.objects.get(key=Role.TENANT_ADMIN)
-    assert "pages.page.view" in admin_role.operations
+    assert "plugins.manage" in admin_role.operations
     page = client.get(f"/admin/rbac/role/{admin_role.pk}/change/")
-    assert "pages.page.view" not in page.content.decode()
+    assert "plugins.manage" not in page.content.decode()
     form = page.context["adminform"].form
     data = {"key": admin_role.key, "name": admin_role.name, "description": admin_role.description,
             "users": [user.pk for user in admin_role.users.all()], "operations": ["audit.view"],
@@ -163,8 +163,8 @@ def test_operations_of_apps_not_installed_are_not_offered_but_kept(operator):
     response = client.post(f"/admin/rbac/role/{admin_role.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     admin_role.refresh_from_db()
-    assert "audit.view" in admin_role.operations and "pages.page.view" in admin_role.operations
-    assert "rbac.manage" not in admin_role.operations
+    assert "audit.view" in admin_role.operations and "plugins.manage" in admin_role.operations
+    assert "rbac.manage" not in admin_role.operations and "pages.page.view" not in admin_role.operations
 
 
 def test_superusers_keep_an_advanced_view_of_other_django_permissions(superuser):
