@@ -10,6 +10,7 @@ the monitoring admin (workflows/admin_monitoring.py) calls them.
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass
 
 from django.db.models import (
@@ -179,15 +180,18 @@ def node_states(history: list[dict]) -> dict[str, str]:
 
 def audit_trail(process, history: list[dict]) -> list[dict]:
     """The audit events of the process and of its tasks (workflows.services.history), oldest first,
-    each with its action in words and what it is about (the process, or a task by its title)."""
+    each with its action in words, what it is about (the process, or a task by its title) and its data as JSON."""
     from audit.actions import audit_action_registry
 
     titles = {str(step["task"].pk): step["title"] or step["node"] for step in history}
     events = AuditEvent.objects.filter(
         Q(target_type="viewflow.process", target_id=str(process.pk))
-        | Q(target_type="viewflow.task", target_id__in=list(titles))).order_by("seq")
+        | Q(target_type="viewflow.task", target_id__in=list(titles)),
+        created_at__gte=process.created,  # The trail outlives rows: an id used again names new events only.
+    ).order_by("seq")
     return [{"event": event, "action": audit_action_registry.describe(event.action),
-             "about": titles.get(event.target_id, "") if event.target_type == "viewflow.task" else ""}
+             "about": titles.get(event.target_id, "") if event.target_type == "viewflow.task" else "",
+             "details": json.dumps(event.data, ensure_ascii=False, default=str) if event.data else ""}
             for event in events]
 
 

@@ -1,5 +1,6 @@
 /* Charts of the workflow statistics page (vendored Chart.js): each <canvas data-chart="NAME">
-   draws chart NAME of the page's "wf-chart-data" ({NAME: {labels, series: [{name, values}]}}). */
+   draws chart NAME of the page's "wf-chart-data" ({NAME: {labels, series: [{name, values}]}});
+   data-precision: the decimals of its value axis (0: counts). */
 (function () {
   "use strict";
 
@@ -26,7 +27,7 @@
         plugins: {legend: {labels: {color: ink}}},
         scales: {
           x: {ticks: {color: ink, autoSkip: true, maxRotation: 60}, grid: {color: grid}},
-          y: {beginAtZero: true, ticks: {color: ink, precision: 2}, grid: {color: grid}},
+          y: {beginAtZero: true, ticks: {color: ink, precision: Number(canvas.getAttribute("data-precision") || 0)}, grid: {color: grid}},
         },
       },
     });

@@ -181,3 +181,31 @@ def test_statistics_on_known_instances(instances, tina):
     assert chart["durations"]["labels"] == ["Manager approval", "Finance approval"]
     assert chart["durations"]["series"][0]["values"][0] == pytest.approx(2.33, abs=0.01)
     assert client_of(tina).get(f"{BASE}/statistics/nope/").status_code == 404
+
+
+def test_a_failed_service_task_is_retried_and_audited(scenario, expense, publish, tina):
+    """A service task writing a text into the expense's amount fails; staff retry it (it fails
+    again: the revived task stays retryable) and the retry is audited."""
+    publish("bad_status", {
+        "label": "Bad status", "entity": "expense",
+        "nodes": [{"id": "go", "type": "start"},
+                  {"id": "mark", "type": "service_task", "label": "Mark odd", "action": "set_fields",
+                   "fields": {"amount": "'plenty'"}},
+                  {"id": "end", "type": "end"}],
+        "flows": [{"id": "f1", "source": "go", "target": "mark"}, {"id": "f2", "source": "mark", "target": "end"}]})
+    process = services.start("bad_status", expense(), user=scenario["alice"])
+    failed = Task.objects.get(process=process, status="ERROR")
+    client = client_of(tina)
+    page = client.get(f"{BASE}/{process.pk}/change/")
+    assert page.context["diagram"]["states"]["mark"] == "failed"
+    assert f"/{process.pk}/retry/{failed.pk}/" in page.content.decode()
+    assert list(client.get(f"{BASE}/?status=FAILED").context["page"].object_list) == [process]
+
+    assert client.get(f"{BASE}/{process.pk}/retry/{failed.pk}/").status_code == 200
+    assert Task.objects.get(pk=failed.pk).status == "ERROR"
+    assert client.post(f"{BASE}/{process.pk}/retry/{failed.pk}/").status_code == 302
+    assert Task.objects.get(pk=failed.pk).status == "REVIVED"
+    assert Task.objects.filter(process=process, status="ERROR").exclude(pk=failed.pk).exists()
+    event = AuditEvent.objects.get(action="workflows.task.retried", target_id=str(failed.pk))
+    assert event.actor == tina
+    assert client.post(f"{BASE}/{process.pk}/retry/999999/").status_code == 404
