@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dynamic_models.seed import seed_demo
+from dynamic_models.signals import demo_seeded
 from lowcode.cli import Subcommand
 from metadata.exceptions import BundleError, MetadataError
 
@@ -20,6 +21,7 @@ class SeedDemoCommand(Subcommand):
     def handle(self, command, **options):
         try:
             results = seed_demo()
+            demo_seeded.send(sender=SeedDemoCommand, results=results)
         except BundleError as error:
             raise CommandError(_("Demo data not loaded: %(error)s") % {"error": error}) from error
         except MetadataError as error:

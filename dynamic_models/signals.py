@@ -8,3 +8,7 @@ from django.dispatch import Signal
 
 record_created = Signal()
 record_updated = Signal()
+
+#: `lowcode seed_demo` loaded the demo data: `results` (dynamic_models.seed.SeedResult, one per tenant).
+#: Apps add their own demo state (workflows start a few processes).
+demo_seeded = Signal()

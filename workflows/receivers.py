@@ -9,12 +9,13 @@ from django.db import transaction
 def connect() -> None:
     from viewflow.workflow.signals import flow_finished, task_failed
 
-    from dynamic_models.signals import record_created, record_updated
+    from dynamic_models.signals import demo_seeded, record_created, record_updated
     from forms_engine.signals import form_submitted
 
     form_submitted.connect(on_form_submitted, dispatch_uid="workflows.form_submitted")
     record_created.connect(on_record_created, dispatch_uid="workflows.record_created")
     record_updated.connect(on_record_updated, dispatch_uid="workflows.record_updated")
+    demo_seeded.connect(on_demo_seeded, dispatch_uid="workflows.demo_seeded")
     flow_finished.connect(on_flow_finished, dispatch_uid="workflows.flow_finished")
     task_failed.connect(on_task_failed, dispatch_uid="workflows.task_failed")
 
@@ -41,6 +42,12 @@ def on_record_updated(sender, *, record, user=None, **kwargs) -> None:
     from workflows import services
 
     services.start_for_record("updated", record, user=user)
+
+
+def on_demo_seeded(sender, *, results, **kwargs) -> None:
+    from workflows import seed
+
+    seed.start_demo_processes(results)
 
 
 def on_flow_finished(sender, *, process, **kwargs) -> None:

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from tests.scenario import seed_acme_for_the_browser
 from workflows import services
 from workflows.exceptions import WorkflowError
 
@@ -18,12 +19,11 @@ def test_two_finance_people_approve_at_once_one_wins(committed_acme):
     from viewflow.workflow.models import Task
 
     from dynamic_models import records, runtime
-    from dynamic_models.seed import seed_demo
     from rbac import services as rbac
     from rbac.models import Role
     from workflows.models import TaskDecision
 
-    seed_demo()
+    seed_acme_for_the_browser(committed_acme)  # acme only: committing tests clean acme alone.
     with tenant_context(committed_acme):
         users = get_user_model().objects
         alice, mia = users.get(username="alice"), users.get(username="mia")

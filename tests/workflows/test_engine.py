@@ -190,3 +190,24 @@ def test_a_record_event_starts_a_workflow_when_its_condition_holds(scenario, exp
     # The workflow's own write (notes) started no second process.
     assert big.notes == "Audited." and Process.objects.count() == 1
     assert Task.objects.get(process=process, flow_task_type="HUMAN").owner == scenario["frank"]
+
+
+def test_seed_demo_starts_processes_in_different_states(acme):
+    from django.core.management import call_command
+    from django_tenants.utils import tenant_context
+
+    call_command("lowcode", "seed_demo")
+    with tenant_context(acme):
+        from dynamic_models import runtime
+
+        titles = dict(runtime.get_model("expense").objects.values_list("pk", "title"))
+        by_title = {titles[process.artifact_object_id]: process for process in Process.objects.all()}
+        assert set(by_title) == {"Train to Shanghai, client visit", "Flight Berlin - Beijing", "27-inch monitor",
+                                 "Client dinner in New York"}
+        assert open_task(by_title["Train to Shanghai, client visit"], "manager").owner.username == "mia"
+        assert open_task(by_title["Flight Berlin - Beijing"], "finance").owner_permission == "role:finance"
+        assert by_title["27-inch monitor"].data["result"] == "approved"
+        assert by_title["Client dinner in New York"].data["result"] == "rejected"
+    call_command("lowcode", "seed_demo")  # Again: nothing new.
+    with tenant_context(acme):
+        assert Process.objects.count() == 4
