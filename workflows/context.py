@@ -44,19 +44,37 @@ def user(pk):
 
 
 def record_of(process):
-    """The record a process is bound to (None: no entity, or the record is gone)."""
+    """The record a process is bound to (None: no entity, or the record is gone).
+
+    Kept on the process object: the steps of one activation chain share it, so a service task's
+    write is what the next gateway reads, without loading the record again.
+    """
     from dynamic_models import runtime as dm_runtime
 
+    cached = process.__dict__.get("_workflow_record")
+    if cached is not None and cached.pk == process.artifact_object_id:
+        return cached
     flow = process.flow_class
     entity = flow.body.get("entity") if flow is not None else None
     if not entity or not process.artifact_object_id:
         return None
-    return dm_runtime.get_model(entity).objects.filter(pk=process.artifact_object_id).first()
+    record = dm_runtime.get_model(entity).objects.filter(pk=process.artifact_object_id).first()
+    process.__dict__["_workflow_record"] = record
+    return record
+
+
+def actor_of(process):
+    """Who decided the process's last user task, else who started it (kept on the process object)."""
+    pk = process.data.get("actor") or process.data.get("started_by")
+    cached = process.__dict__.get("_workflow_actor")
+    if cached is None or cached.pk != pk:
+        cached = process.__dict__["_workflow_actor"] = user(pk)
+    return cached
 
 
 def for_process(process, node: dict) -> StepContext:
     return StepContext(process=process, node=node, record=record_of(process), variables=process.data,
-                       actor=user(process.data.get("actor") or process.data.get("started_by")))
+                       actor=actor_of(process))
 
 
 def for_activation(activation) -> StepContext:
