@@ -61,9 +61,9 @@ class WorkflowCommand(TenantActionsSubcommand):
 
     def _start(self, command, *, key, record, user, **options):
         from dynamic_models import runtime as dm_runtime
-        from workflows import runtime
+        from workflows import flows
 
-        flow = runtime.published_flow(key)
+        flow = flows.published_flow(key)
         if flow is None:
             raise WorkflowError(_("No published workflow %(key)r.") % {"key": key})
         instance = None

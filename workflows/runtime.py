@@ -68,7 +68,6 @@ class WorkflowFlow(Flow):
     """The base of compiled flows: the definition they come from, and viewflow's process lock."""
 
     lock_impl = PROCESS_LOCK
-    definition_id: int = 0
     key: str = ""
     version: int = 0
     body: dict = {}
@@ -279,7 +278,7 @@ def build(definition, name: str) -> type[WorkflowFlow]:
     body = definition.body
     attributes = {
         "__module__": "workflows.flows", "__doc__": body["label"], "process_title": body["label"],
-        "definition_id": definition.pk, "key": definition.key, "version": definition.version, "body": body,
+        "key": definition.key, "version": definition.version, "body": body,
     }
     for spec in body["nodes"]:
         outgoing = [flow for flow in body["flows"] if flow["source"] == spec["id"]]

@@ -211,3 +211,19 @@ def test_seed_demo_starts_processes_in_different_states(acme):
     call_command("lowcode", "seed_demo")  # Again: nothing new.
     with tenant_context(acme):
         assert Process.objects.count() == 4
+
+
+def test_the_workflow_command_starts_and_lists(scenario, expense, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    claim = expense()
+    call_command("lowcode", "workflow", "start", "expense_approval", "--tenant", "acme", "--record", str(claim.pk),
+                 "--user", "alice")
+    assert "Started process" in capsys.readouterr().out
+    process = Process.objects.get(artifact_object_id=claim.pk)
+    assert process.data["started_by"] == scenario["alice"].pk
+    call_command("lowcode", "workflow", "list", "--tenant", "acme", "--status", "NEW")
+    assert "expense_approval v1" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="No published workflow 'nope'"):
+        call_command("lowcode", "workflow", "start", "nope", "--tenant", "acme")
