@@ -1,26 +1,19 @@
-"""A process drawn as its BPMN diagram, with the nodes it has done and those open now.
+"""A process drawn as its BPMN diagram with each node's state, as static/workflows/diagram.js draws it.
 
-The task page of the inbox and the monitoring pages show it with static/workflows/diagram.js
-(templates/workflows/diagram.html puts the viewer and its data in a page).
+The inbox's task page includes templates/workflows/diagram.html with it; the monitoring page
+builds the same configuration.
 """
 
 from __future__ import annotations
 
-from viewflow.workflow.status import STATUS
+from django.utils.translation import gettext as _
 
-from workflows import bpmn, runtime
+from workflows import bpmn, monitoring
 
 
-def process_diagram(process, *, current=None) -> dict:
-    """The data diagram.js draws: the BPMN XML of the process's version and its node ids that are
-    done, active (open tasks, failed ones too) and `current` (the task a page is about)."""
+def process_diagram(process, history: list[dict]) -> dict:
+    """diagram.js's configuration: the BPMN XML of the process's version, the state of each node
+    (from `history`, workflows.services.history(process)) and the legend's words."""
     flow = process.flow_class
-    done, active = set(), set()
-    for flow_task, status in process.task_set.values_list("flow_task", "status"):
-        node = runtime.node_id(flow_task)
-        if status == STATUS.DONE:
-            done.add(node)
-        elif status in (*runtime.OPEN, STATUS.ERROR, STATUS.SCHEDULED):
-            active.add(node)
-    return {"xml": bpmn.export(flow.body, key=f"Process_{flow.key}"), "done": sorted(done - active),
-            "active": sorted(active), "current": runtime.node_id(current.flow_task) if current is not None else ""}
+    return {"xml": bpmn.export(flow.body, key=flow.key), "states": monitoring.node_states(history),
+            "text": {"done": _("Done"), "active": _("Active"), "pending": _("Pending"), "failed": _("Failed")}}

@@ -168,6 +168,7 @@ def _task_page(request, task, *, form_data=None, form_errors=None, status=200):
     form, form_record = _form_of(task, record)
     can_decide = may_complete(task, user)
     is_open = task.status in runtime.OPEN
+    steps = services.history(process)
     return render(request, "workflows/task.html", {
         "task": task, "title": task.flow_task.task_title, "process_title": process.flow_class.process_title,
         "record": record, "fields": [cell for cell in fields if not cell.column.is_file],
@@ -178,10 +179,10 @@ def _task_page(request, task, *, form_data=None, form_errors=None, status=200):
         "form_html": rendering.render(form, request=request, record=form_record, data=form_data, errors=form_errors)
         if form is not None and can_decide else "",
         "form_media": rendering.media() if form is not None and can_decide else "",
-        "steps": services.history(process),
+        "steps": steps,
         "record_history": records.history(record, user=user, request=request) if record is not None else [],
         "outcome_labels": OUTCOME_LABELS,
-        "diagram": diagrams.process_diagram(process, current=task),
+        "diagram": diagrams.process_diagram(process, steps),
     }, status=status)
 
 

@@ -145,5 +145,6 @@ def on_process_finished(sender, *, process, outcome, **kwargs) -> None:
     text = _("%(process)s #%(id)s for %(record)s ended: %(outcome)s.") % words
     comment, actor = process.data.get("comment"), context.user(process.data.get("actor"))
     if comment:
-        text += "\n" + _("%(user)s wrote: %(comment)s") % {"user": actor or _("someone"), "comment": comment}
+        who = (actor.get_full_name() or actor.get_username()) if actor is not None else _("someone")
+        text += "\n" + _("%(user)s wrote: %(comment)s") % {"user": who, "comment": comment}
     services.notify([starter], kind=Notification.Kind.OUTCOME, text=text, link=link)
