@@ -236,3 +236,45 @@ def test_two_people_completing_the_same_task_at_once(committed_acme):
     with tenant_context(committed_acme):
         assert TaskDecision.objects.filter(task_id=task.pk).count() == 1
         assert Task.objects.get(pk=task.pk).status == STATUS.DONE
+
+
+
+#: A form bound to expense (form tasks edit the process's record): finance adds a note.
+FINANCE_NOTE = {
+    "label": "Finance note", "entity": "expense",
+    "schema": {"type": "object", "properties": {"notes": {"type": "string", "maxLength": 30}}, "required": ["notes"]},
+    "fields": {"notes": {"widget": "textarea", "label": "Notes"}},
+    "layout": {"steps": [{"key": "main", "label": "Main", "items": [{"field": "notes"}]}]},
+}
+
+
+def test_a_form_task_shows_the_form_and_saves_the_record(scenario, clients, expense, publish):
+    from metadata import services as metadata
+    from tests.workflows.conftest import approval_body
+
+    metadata.save_and_publish("form", "finance_note", FINANCE_NOTE)
+    body = approval_body()
+    manager = next(node for node in body["nodes"] if node["id"] == "manager")
+    manager.update(task={"kind": "form", "form": "finance_note"}, assign={"user": "frank"})
+    body["flows"] = [{**flow, "outcome": "completed"} if flow["id"] == "f_manager_ok" else flow
+                     for flow in body["flows"] if flow["id"] != "f_manager_no"]
+    body["nodes"][0]["trigger"] = {}
+    publish("finance_note_flow", body)
+    claim = expense("500.00")
+    process = services.start("finance_note_flow", claim, user=scenario["alice"])
+    task = open_task(process, "manager")
+    frank = clients["frank"]
+
+    page = frank.get(f"/inbox/tasks/{task.pk}/").content.decode()
+    assert 'name="notes"' in page and 'value="approved"' not in page
+
+    refused = frank.post(f"/inbox/tasks/{task.pk}/decide/", {"notes": "x" * 40})
+    assert refused.status_code == 400 and 'name="notes"' in refused.content.decode()
+    assert Task.objects.get(pk=task.pk).status == STATUS.ASSIGNED
+
+    done = frank.post(f"/inbox/tasks/{task.pk}/decide/", {"notes": "Booked on cost centre 7.", "comment": "OK"})
+    assert done.status_code == 302
+    decision = TaskDecision.objects.get(task=task)
+    assert (decision.outcome, decision.comment) == ("completed", "OK")
+    claim.refresh_from_db()
+    assert claim.notes == "Booked on cost centre 7." and claim.status == "approved"

@@ -169,3 +169,10 @@ def test_a_cancelled_process_tells_its_starter(scenario, expense, run_on_commit)
     run_on_commit(lambda: services.cancel(process, user=bea))
     text = Notification.objects.get(user=scenario["alice"], kind=Notification.Kind.OUTCOME).text
     assert text.startswith(f"Expense approval #{process.pk} for ") and text.endswith("ended: cancelled.")
+
+
+def test_the_inbox_is_a_menu_target_the_bell_sits_in_the_top_bar(scenario):
+    from pages import services as pages
+
+    targets = dict(pages.menu_targets())
+    assert "workflows:inbox" in targets and "workflows:notifications" not in targets
