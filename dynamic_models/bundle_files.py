@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dynamic_models import file_fields
 from dynamic_models.file_fields import BUNDLE_OWNER
@@ -65,6 +66,7 @@ class BundleFilesOwner(FileOwner):
     """Files a bundle import restored: nobody downloads them as the bundle's (records' fields do)."""
 
     type = BUNDLE_OWNER
+    verbose_name = gettext_lazy("bundle import")
 
     def may_read(self, user, *, owner_key, object_id, field, request=None):
         return False

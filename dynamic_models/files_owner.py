@@ -6,6 +6,8 @@ of `files` ask it for every request, so a file is readable exactly when its reco
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from dynamic_models import file_fields, runtime
 from files.registries import FileOwner
 from rbac import columns as rbac_columns
@@ -17,6 +19,7 @@ class RecordFiles(FileOwner):
     operation and its data scope) and the field in clear (not hidden, not masked)."""
 
     type = file_fields.OWNER_TYPE
+    verbose_name = _("record")
 
     def may_read(self, user, *, owner_key, object_id, field, request=None):
         if user is None or not object_id.isdigit():

@@ -11,15 +11,22 @@ from django.utils.translation import gettext_lazy
 
 from files import services
 from files.models import FileAttachment, StoredFile
+from files.registries import file_owner_registry
 from files.views import file_response
 from lowcode.admin_site import ReadOnlyAdminMixin
 
 
 class FileAttachmentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = FileAttachment
-    fields = ["owner_type", "owner_key", "object_id", "field", "attached_at", "detached_at"]
+    fields = ["owner", "owner_key", "object_id", "field", "attached_at", "detached_at"]
     readonly_fields = fields
     extra = 0
+
+    @admin.display(description=gettext_lazy("owner type"))
+    def owner(self, attachment):
+        owner = file_owner_registry.get(attachment.owner_type) \
+            if file_owner_registry.is_registered(attachment.owner_type) else None
+        return (owner and owner.verbose_name) or attachment.owner_type
 
 
 @admin.register(StoredFile)

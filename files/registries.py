@@ -8,10 +8,15 @@ registers "record" (entity records, through rbac).
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from lowcode.registry import Instance, Registry
 
 
 class FileOwner(Instance):
+    #: What holds the files, in words (admin pages show it).
+    verbose_name = ""
+
     def api_resource(self, owner_key: str) -> str:
         """What an API key needs a read scope on to download the owner's files: by default the
         owner key (an entity's key, for a record's file)."""
@@ -33,6 +38,7 @@ class UploadOwner(FileOwner):
     """A fresh upload, named by its own id: readable by its uploader until a record takes it."""
 
     type = "upload"
+    verbose_name = _("upload")
 
     def api_resource(self, owner_key):
         return "files"

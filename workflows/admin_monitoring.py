@@ -228,4 +228,8 @@ def _chart_data(statistics: dict) -> dict:
 
 if admin.site.is_registered(Process):
     admin.site.unregister(Process)  # viewflow's own list of processes
+# viewflow's task admin edits task rows directly, past the services and the audit trail: tasks
+# are seen and acted on through an instance's page (and the inbox).
+if admin.site.is_registered(Task):
+    admin.site.unregister(Task)
 admin.site.register(Process, ProcessMonitorAdmin)

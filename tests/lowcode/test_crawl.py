@@ -106,17 +106,26 @@ def untranslated(html: str, msgids: set[str]) -> set[str]:
     return {text for text in texts if text in msgids}
 
 
+def strings(value) -> set[str]:
+    """The texts inside a JSON value (a definition's labels, help, steps...)."""
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return {text for item in items for text in strings(item)}
+
+
 def tenant_data() -> set[str]:
     """Texts that are the tenant's data, whatever the language: people's names, the labels and keys its
-    builders gave entities, fields and choices (the demo's are English), definitions' kinds and notes."""
+    builders gave entities, fields and choices (the demo's are English), definitions' kinds, notes and
+    texts (a form's labels and steps)."""
     texts = set(get_user_model().objects.values_list("username", flat=True))
     for model in runtime.current().apps.get_models():
         texts |= {str(model._meta.verbose_name), str(model._meta.verbose_name_plural), model._meta.model_name}
         for field in model._meta.get_fields():
             texts |= {str(getattr(field, "verbose_name", "")), field.name}
             texts |= {str(label) for _value, label in getattr(field, "choices", None) or ()}
-    for kind, key, note in Definition.objects.values_list("kind", "key", "change_note"):
-        texts |= {kind, key, note}
+    for kind, key, note, body in Definition.objects.values_list("kind", "key", "change_note", "body"):
+        texts |= {kind, key, note, *strings(body)}
     return {text for value in texts for text in (value, capfirst(value))}
 
 

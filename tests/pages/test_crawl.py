@@ -1,5 +1,6 @@
 """A crawl of every end-user page reachable from the home page, as alice, mia and frank, in English
-and Simplified Chinese: no server error, no Python repr (issue 14's acceptance)."""
+and Simplified Chinese: no server error, no Python repr (issue 14's acceptance), nothing of our
+catalogue left in English on a Chinese page."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.text import capfirst
 
-from tests.lowcode.test_crawl import REPRS, parse
+from tests.lowcode.test_crawl import REPRS, parse, tenant_data, untranslated
+from tests.lowcode.test_translations import translated_msgids
 from tests.scenario import client_for
 
-#: Pages of the end-user site: the home page and everything under /data/ (files open elsewhere).
-SITE_PAGE = re.compile(r"^/(?:data/.*)?$")
+#: Pages of the end-user site: the home page, records, forms, the inbox and notifications (files
+#: open elsewhere).
+SITE_PAGE = re.compile(r"^/(?:(?:data|forms|inbox)/.*)?$")
 #: One record per entity is enough to crawl its detail and edit pages.
 RECORD_PAGE = re.compile(r"^/data/([a-z_0-9]+)/\d+/(edit/)?$")
 
@@ -44,6 +48,7 @@ def crawl(client) -> dict[str, tuple[int, str]]:
 
 
 def test_every_end_user_page_for_alice_mia_and_frank(people):
+    msgids = {text for msgid in translated_msgids() for text in (msgid, capfirst(msgid))} - tenant_data()
     problems, pages = [], 0
     for username in ("alice", "mia", "frank"):
         for language in ("en", "zh-hans"):
@@ -55,5 +60,7 @@ def test_every_end_user_page_for_alice_mia_and_frank(people):
                 if status >= 500:
                     problems.append(f"{where}: {status}")
                 problems += [f"{where}: {repr_}" for repr_ in REPRS if repr_ in html]
+                if language != "en":
+                    problems += [f"{where}: untranslated {text!r}" for text in sorted(untranslated(html, msgids))]
     assert pages > 30
     assert not problems, "\n".join(problems)
