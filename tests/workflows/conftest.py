@@ -52,3 +52,15 @@ def publish():
         return metadata.save_and_publish("workflow", key, body)
 
     return do
+
+
+@pytest.fixture(params=["bundle", "bpmn"])
+def approval(request, scenario, publish) -> str:
+    """The Expense approval as the bundle ships it, or drawn again from its BPMN XML export (issue 15:
+    "the same tests pass on the re-imported definition"): the second publishes the import as v2."""
+    from tests.workflows.bpmn_round_trip import through_bpmn
+
+    if request.param == "bpmn":
+        body = through_bpmn(approval_body(), key="expense_approval")
+        assert publish("expense_approval", body).version == 2
+    return request.param

@@ -20,7 +20,7 @@ def manager_task(process) -> Task:
     return Task.objects.get(process=process, flow_task_type="HUMAN", flow_task__endswith=".n_manager")
 
 
-def test_reminder_after_two_days_and_escalation_to_finance_after_five(scenario, expense):
+def test_reminder_after_two_days_and_escalation_to_finance_after_five(scenario, approval, expense):
     alice, mia, frank = scenario["alice"], scenario["mia"], scenario["frank"]
     process = services.start("expense_approval", expense(), user=alice)
     task = manager_task(process)
