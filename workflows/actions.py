@@ -136,9 +136,9 @@ class Notify(ServiceAction):
         if not isinstance(to, dict) or len(to) != 1:
             return [*result, ("no_recipient", _("Say who is notified."))]
         if "field" in to:
-            from workflows.assignment import ManagerAssignment
+            from workflows.assignment import user_field_problems
 
-            result += [(code, message) for code, message in ManagerAssignment().problems(to["field"], body, fields)]
+            result += user_field_problems(to["field"], body)
         else:
             result += [(problem["code"], problem["message"])
                        for problem in validation.assignment_problems(to, body, fields, node.get("id", ""))]

@@ -72,11 +72,14 @@ def queues_of(user) -> list[str]:
         f"department:{pk}" for pk in sorted(effective.department_ids)]
 
 
-def _user_fields(fields: dict | None, body: dict) -> list[str]:
+def user_field_problems(key: str, body: dict) -> list[tuple[str, str]]:
+    """(code, message) if `key` is no user field of the workflow's entity (who a step is about)."""
     from dynamic_models import runtime
 
     entity = runtime.published_entity_bodies().get(body.get("entity") or "") or {"fields": []}
-    return [spec["key"] for spec in entity["fields"] if spec["type"] == "user"]
+    if key not in [spec["key"] for spec in entity["fields"] if spec["type"] == "user"]:
+        return [("unknown_user_field", _("%(field)r is no user field of the workflow's entity.") % {"field": key})]
+    return []
 
 
 class UserAssignment(AssignmentKind):
@@ -137,9 +140,7 @@ class ManagerAssignment(AssignmentKind):
     verbose_name = gettext_lazy("Manager of")
 
     def problems(self, value, body, fields):
-        if value not in _user_fields(fields, body):
-            return [("unknown_user_field", _("%(field)r is no user field of the workflow's entity.") % {"field": value})]
-        return []
+        return user_field_problems(value, body)
 
     def resolve(self, value, context, *, committee):
         user_id = getattr(context.record, f"{value}_id", None) if context.record is not None else None

@@ -36,20 +36,11 @@ HUMAN = "HUMAN"
 INBOX_KINDS = ("mine", "claimable", "delegated", "done")
 
 
-def recipients(to: dict, step: StepContext) -> list:
-    """The users a notification goes to: `{"field": user field}` of the record, or an assignment."""
-    if "field" in to:
-        user = context.user(getattr(step.record, f"{to['field']}_id", None)) if step.record is not None else None
-        return [user] if user else []
-    assignee = runtime.resolve_assignment(to, step, committee=True)
-    return list(assignee.users) or list(queue_members(assignee.queue))
-
-
-# ---------------------------------------------------------------- links, notifications, events
+# ---------------------------------------------------------------- links and notifications
 
 
 def task_link(task) -> str:
-    """The task's page in the end-user inbox ("" until the inbox is installed)."""
+    """The task's page in the end-user inbox ("" where no URLconf has the inbox)."""
     try:
         return reverse("workflows:task", args=[task.pk])
     except NoReverseMatch:
@@ -70,6 +61,15 @@ def notify(users, *, kind: str, text: str, link: str = "") -> list[Notification]
     for notification in created:
         transaction.on_commit(lambda n=notification: signals.notified.send(sender=Notification, notification=n))
     return created
+
+
+def recipients(to: dict, step: StepContext) -> list:
+    """The users a notification goes to: `{"field": user field}` of the record, or an assignment."""
+    if "field" in to:
+        user = context.user(getattr(step.record, f"{to['field']}_id", None)) if step.record is not None else None
+        return [user] if user else []
+    assignee = runtime.resolve_assignment(to, step, committee=True)
+    return list(assignee.users) or list(queue_members(assignee.queue))
 
 
 # ---------------------------------------------------------------- start

@@ -208,6 +208,9 @@ def assignment_problems(assign: dict, body: dict, fields: dict | None, element: 
     from workflows.registries import assignment_kind_registry
 
     (kind, value), = assign.items()
+    if not assignment_kind_registry.is_registered(kind):
+        return [_problem(element, "unknown_assignment", _("Assign to one of %(kinds)s, not %(kind)r.")
+                         % {"kinds": ", ".join(assignment_kind_registry.get_types()), "kind": kind})]
     return [_problem(element, code, message) for code, message in
             assignment_kind_registry.get(kind).problems(value, body, fields)]
 

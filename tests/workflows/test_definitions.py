@@ -71,6 +71,10 @@ def unknown_manager_field(body):
     node(body, "manager")["assign"] = {"manager_of": "title"}
 
 
+def notify_nobody_known(body):
+    node(body, "tell_submitter")["to"] = {"team": "sales"}
+
+
 def join_without_split(body):
     body["nodes"].append({"id": "join", "type": "parallel_gateway"})
     for flow in body["flows"]:
@@ -93,6 +97,7 @@ def join_without_split(body):
     (unknown_action, ("tell_erp", "unknown_action")),
     (unknown_manager_field, ("manager", "unknown_user_field")),
     (join_without_split, ("join", "join_without_split")),
+    (notify_nobody_known, ("tell_submitter", "unknown_assignment")),
 ])
 def test_problems_name_the_element_and_the_rule(scenario, change, expected):
     body = approval_body()
