@@ -42,7 +42,7 @@ from viewflow.workflow.status import STATUS
 from audit import services as audit
 from lowcode.expressions import compile_expression
 from workflows import audit_actions, context, signals, timers
-from workflows.assignment import assign, task_users
+from workflows.assignment import assign, may_complete, task_users
 from workflows.exceptions import WorkflowError
 from workflows.registries import assignment_kind_registry, service_action_registry
 
@@ -65,16 +65,13 @@ def _ref(node_id_: str):
 
 
 class WorkflowFlow(Flow):
-    """The base of compiled flows: the definition they come from, and viewflow's process lock."""
+    """The base of compiled flows: the definition they come from (key, version, body; each node
+    keeps its part of the body as `spec`), and viewflow's process lock."""
 
     lock_impl = PROCESS_LOCK
     key: str = ""
     version: int = 0
     body: dict = {}
-
-    @classmethod
-    def spec(cls, node_id_: str) -> dict:
-        return next(node for node in cls.body["nodes"] if node["id"] == node_id_)
 
 
 # ---------------------------------------------------------------- start
@@ -142,8 +139,6 @@ class UserTaskNode(View):
             yield Edge(src=self, dst=node, edge_class="next", label=outcome)
 
     def can_execute(self, user, task):
-        from workflows.assignment import may_complete
-
         return may_complete(task, user)
 
 

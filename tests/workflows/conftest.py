@@ -57,7 +57,8 @@ def publish():
 @pytest.fixture(params=["bundle", "bpmn"])
 def approval(request, scenario, publish) -> str:
     """The Expense approval as the bundle ships it, or drawn again from its BPMN XML export (issue 15:
-    "the same tests pass on the re-imported definition"): the second publishes the import as v2."""
+    "the same tests pass on the re-imported definition"): the second publishes the import as v2.
+    (test_bpmn_designer runs the engine tests on a version saved through the designer.)"""
     from tests.workflows.bpmn_round_trip import through_bpmn
 
     if request.param == "bpmn":

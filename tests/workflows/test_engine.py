@@ -15,7 +15,7 @@ def open_task(process, node: str) -> Task:
                             flow_task__endswith=f".n_{node}")
 
 
-def test_small_claim_is_approved_by_the_manager(scenario, approval, expense):
+def test_small_claim_is_approved_by_the_manager(scenario, expense):
     alice, mia = scenario["alice"], scenario["mia"]
     claim = expense("500.00")
     process = services.start("expense_approval", claim, user=alice)
@@ -35,7 +35,7 @@ def test_small_claim_is_approved_by_the_manager(scenario, approval, expense):
     assert list(services.inbox(mia, kind="done")) == [Task.objects.get(pk=task.pk)]
 
 
-def test_big_claim_goes_to_finance_after_the_manager(scenario, approval, expense):
+def test_big_claim_goes_to_finance_after_the_manager(scenario, expense):
     alice, mia, frank = scenario["alice"], scenario["mia"], scenario["frank"]
     claim = expense("1500.00")
     process = services.start("expense_approval", claim, user=alice)
@@ -54,7 +54,7 @@ def test_big_claim_goes_to_finance_after_the_manager(scenario, approval, expense
     assert claim.status == "approved" and process.data["result"] == "approved"
 
 
-def test_rejection_tells_the_submitter_with_the_comment(scenario, approval, expense):
+def test_rejection_tells_the_submitter_with_the_comment(scenario, expense):
     alice, mia = scenario["alice"], scenario["mia"]
     claim = expense("1500.00")
     process = services.start("expense_approval", claim, user=alice)
