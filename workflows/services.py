@@ -120,13 +120,16 @@ def start_for_record(event: str, record, *, user=None) -> list[Process]:
 
 
 def _start_safely(key, record, user) -> Process | None:
-    """Start from an event: a start that fails is logged and audited, never breaks the event's sender."""
+    """Start from an event: a start that fails is logged and audited, never breaks the event's sender
+    (its transaction has committed already)."""
     try:
         return start(key, record, user=user)
-    except WorkflowError as error:
-        logger.warning("Workflow %s did not start on %s: %s", key, getattr(record, "pk", None), error.messages[0])
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the submission stands.
+        reason = error.messages[0] if isinstance(error, WorkflowError) else repr(error)
+        logger.warning("Workflow %s did not start on %s: %s", key, getattr(record, "pk", None), reason,
+                       exc_info=not isinstance(error, WorkflowError))
         audit.record(audit_actions.PROCESS_START, target_type="viewflow.process", target_id="", result="error",
-                     actor=user or system_user(), data={"workflow": key, "error": error.messages[0]})
+                     actor=user or system_user(), data={"workflow": key, "error": reason})
         return None
 
 

@@ -227,3 +227,21 @@ def test_the_workflow_command_starts_and_lists(scenario, expense, capsys):
     assert "expense_approval v1" in capsys.readouterr().out
     with pytest.raises(CommandError, match="No published workflow 'nope'"):
         call_command("lowcode", "workflow", "start", "nope", "--tenant", "acme")
+
+
+def test_a_start_that_fails_on_an_event_leaves_the_submission_and_is_audited(scenario, expense):
+    from django.contrib.auth import get_user_model
+
+    from audit.models import AuditEvent
+    from rbac import services as rbac
+    from rbac.models import Role
+
+    dora = get_user_model().objects.create_user("dora", "dora@acme.example", "x")
+    rbac.assign_role(dora, Role.objects.get(key=Role.MEMBER))  # Nobody manages her.
+    claim = expense(user=dora)
+    assert services.start_for_form("expense_claim", claim, user=dora) == []
+    assert not Process.objects.exists()
+    event = AuditEvent.objects.get(action="workflows.process.started", result="error")
+    assert event.data["workflow"] == "expense_approval" and "Nobody manages" in event.data["error"]
+    claim.refresh_from_db()
+    assert claim.status == "draft"
