@@ -91,10 +91,10 @@ def _identity_problems(body: dict) -> list[dict]:
             seen.add(item["id"])
     nodes = {node["id"] for node in body["nodes"]}
     for index, flow in enumerate(body["flows"]):
-        for end in ("source", "target"):
+        for end, message in (("source", _("The flow starts at %(id)r, which is no node.")),
+                             ("target", _("The flow leads to %(id)r, which is no node."))):
             if flow[end] not in nodes:
-                result.append(_problem(flow["id"], "unknown_node", _("The flow's %(end)s %(id)r is no node.")
-                                       % {"end": end, "id": flow[end]}, f"flows/{index}/{end}"))
+                result.append(_problem(flow["id"], "unknown_node", message % {"id": flow[end]}, f"flows/{index}/{end}"))
     return result
 
 
