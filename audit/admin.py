@@ -1,7 +1,12 @@
 """The audit trail in the tenant's admin: events (read-only), export, verify, alerts, settings."""
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.forms.models import model_to_dict
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,6 +20,46 @@ from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
 from lowcode.admin_site import ReadOnlyAdminMixin
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+class AuditedAdminMixin:
+    """For a ModelAdmin of settings kept in a static model: each add, change and delete made in the
+    admin is an audit event (`admin.<app>_<model>.create|update|delete`) with the fields before
+    and after; `audit_hidden_fields` (secrets) show only that they changed."""
+
+    audit_hidden_fields: tuple[str, ...] = ()
+
+    def _audit_state(self, obj) -> dict:
+        fields = [field.name for field in obj._meta.concrete_fields]
+        return json.loads(json.dumps(model_to_dict(obj, fields=fields), cls=DjangoJSONEncoder))
+
+    def _audit(self, request, obj, action, before: dict | None, after: dict | None) -> None:
+        changed = [name for name in (after or before) if (before or {}).get(name) != (after or {}).get(name)]
+
+        def shown(state):
+            return {name: "••••" if name in self.audit_hidden_fields and state[name] else state[name]
+                    for name in changed} if state else None
+
+        services.record(action.of(obj._meta.label_lower.replace(".", "_")), target=obj, actor=request.user,
+                        before=shown(before), after=shown(after), request=request)
+
+    def save_model(self, request, obj, form, change):
+        before = self._audit_state(type(obj)._default_manager.get(pk=obj.pk)) if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            after = self._audit_state(obj)
+            if before != after:
+                self._audit(request, obj, audit_actions.ADMIN_UPDATE if change else audit_actions.ADMIN_CREATE,
+                            before, after)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._audit(request, obj, audit_actions.ADMIN_DELETE, self._audit_state(obj), None)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 @admin.register(AuditEvent)

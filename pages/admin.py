@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import AuditedAdminMixin
 from files.exceptions import FileRefused
 from pages import services
 from pages.models import MenuGroup, MenuItem, SavedView, Theme
@@ -23,7 +24,7 @@ class ThemeForm(forms.ModelForm):
 
 
 @admin.register(Theme)
-class ThemeAdmin(admin.ModelAdmin):
+class ThemeAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = ThemeForm
     fields = ["brand_colour", "mode", "logo_preview", "logo_upload"]
     readonly_fields = ["logo_preview"]
@@ -66,14 +67,14 @@ class MenuItemInline(admin.TabularInline):
 
 
 @admin.register(MenuGroup)
-class MenuGroupAdmin(admin.ModelAdmin):
+class MenuGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["label", "position"]
     list_editable = ["position"]
     inlines = [MenuItemInline]
 
 
 @admin.register(MenuItem)
-class MenuItemAdmin(admin.ModelAdmin):
+class MenuItemAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = MenuItemForm
     list_display = ["__str__", "target", "group", "position", "hidden"]
     list_editable = ["group", "position", "hidden"]
@@ -81,7 +82,7 @@ class MenuItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(SavedView)
-class SavedViewAdmin(admin.ModelAdmin):
+class SavedViewAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "entity_key", "owner", "updated_at"]
     list_filter = ["entity_key"]
     search_fields = ["name"]

@@ -14,11 +14,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.admin import AuditedAdminMixin
+from lowcode.admin_site import ReadOnlyAdminMixin
 from lowcode.api.parsers import JSONTooDeep, load_json
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError, MetadataError
 from workflows import admin_monitoring, designer  # noqa: F401 (admin_monitoring: the monitoring admin)
-from workflows.models import WorkflowDefinition
+from workflows.models import WebhookDelivery, WebhookEndpoint, WorkflowDefinition
 
 NAME = "admin:workflows_workflowdefinition"
 
@@ -248,3 +250,22 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             self.message_user(request, _("Version %(old)s of %(key)s is live again, as version %(new)s.")
                               % {"old": version, "key": key, "new": published.version}, messages.SUCCESS)
         return redirect(f"{NAME}_versions", key)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Where webhook service tasks post their events (`expense.approved` to the ERP)."""
+
+    list_display = ["event", "url", "active"]
+    list_filter = ["active", "event"]
+    search_fields = ["event", "url"]
+    audit_hidden_fields = ("secret",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["event", "endpoint", "attempts", "status_code", "delivered_at", "created_at"]
+    list_filter = ["event", "status_code", "endpoint"]
+    list_select_related = ["endpoint"]
+    fields = ["endpoint", "event", "payload", "attempts", "status_code", "response", "delivered_at", "created_at"]
+    readonly_fields = fields
