@@ -59,9 +59,9 @@ def test_kanban_groups_the_viewers_records_by_the_first_choice_field(clients, pe
     html = get(clients["alice"], "/data/expense/kanban/?group=status")
     mine = expenses_of(alice)
     counts = columns_of(html)
-    assert list(counts) == ["draft", "submitted", "approved", "rejected"]
+    assert list(counts) == ["Draft", "Submitted", "Approved", "Rejected"]
     for label, count in counts.items():
-        assert count == mine.filter(status=label).count(), label
+        assert count == mine.filter(status=label.lower()).count(), label
     expense = runtime.get_model("expense")
     for record in expense.objects.all():
         assert (f'href="/data/expense/{record.pk}/"' in html) == (record.submitted_by_id == alice.pk)
@@ -86,7 +86,7 @@ def test_kanban_columns_are_bounded_and_link_to_the_rest(clients, people):
     draft = re.search(r'<ul class="pg-kanban-cards" data-value="draft".*?</ul>', html, re.S).group(0)
     assert len(re.findall(r'<li class="pg-kanban-card', draft)) == 20
     total = expenses_of(people["alice"]).filter(status="draft", category="meals").count()
-    assert columns_of(html)["draft"] == total
+    assert columns_of(html)["Draft"] == total
     assert f"{total - 20} more" in html
     assert 'href="/data/expense/?category=meals&amp;status=draft"' in html
 
@@ -127,10 +127,10 @@ def test_a_member_cannot_arrange_records_by_a_hidden_or_masked_field(clients, pe
     alice = clients["alice"]
     html = get(alice, "/data/expense/kanban/?group=category", 400)
     assert "You may not filter, order or search by a field you cannot read in clear." in html
-    assert list(columns_of(html)) == ["draft", "submitted", "approved", "rejected"]  # Falls back to status.
+    assert list(columns_of(html)) == ["Draft", "Submitted", "Approved", "Rejected"]  # Falls back to status.
     html = get(alice, "/data/expense/kanban/?group=currency", 400)
     assert "Choose one of: status." in html and "CNY" not in html
-    assert list(columns_of(get(alice, "/data/expense/kanban/"))) == ["draft", "submitted", "approved", "rejected"]
+    assert list(columns_of(get(alice, "/data/expense/kanban/"))) == ["Draft", "Submitted", "Approved", "Rejected"]
     assert "You may not filter, order" in get(alice, "/data/expense/calendar/?date=spent_on", 400)
     assert "no date field you may arrange it by" in get(alice, "/data/expense/calendar/")
     record = expenses_of(people["alice"]).first()
@@ -175,7 +175,7 @@ def test_a_permitted_move_is_written_and_audited(clients, people, approver):
     record = expenses_of(people["bob"]).filter(status="submitted").first()
     response = move(clients["mia"], record, "approved")
     assert response.status_code == 200, response.content
-    assert response.json() == {"value": "approved", "label": "approved"}
+    assert response.json() == {"value": "approved", "label": "Approved"}
     record.refresh_from_db()
     assert record.status == "approved" and record.updated_by == people["mia"]
     event = AuditEvent.objects.filter(target_id=str(record.pk), action="data.expense.update").latest("seq")
@@ -188,7 +188,7 @@ def test_the_move_form_works_without_javascript(clients, people, approver):
     response = clients["mia"].post(f"/data/expense/{record.pk}/move/", {
         "field": "status", "value": "submitted", "next": "/data/expense/kanban/?group=status"}, follow=True)
     assert response.redirect_chain[-1][0] == "/data/expense/kanban/?group=status"
-    assert f"“{record}” moved to submitted." in response.content.decode()
+    assert f"“{record}” moved to Submitted." in response.content.decode()
     submitted = expenses_of(people["alice"]).filter(status="submitted").first()
     response = clients["alice"].post(f"/data/expense/{submitted.pk}/move/", {
         "field": "status", "value": "draft", "next": "//evil.example/"}, follow=True)

@@ -116,7 +116,7 @@ def test_boards_in_the_browser(live_acme, seeded, page, browser, output_dir):
     card = column(mia, "submitted").locator(".pg-kanban-card", has_text=bobs.title)
     approved = int(mia.locator(".pg-kanban-column", has=column(mia, "approved")).locator(".pg-kanban-count").inner_text())
     drag(mia, card, column(mia, "approved"))
-    expect(mia.locator("#pg-board-message")).to_have_text(f"“{bobs}” moved to approved.")
+    expect(mia.locator("#pg-board-message")).to_have_text(f"“{bobs}” moved to Approved.")
     expect(mia.locator(".pg-kanban-column", has=column(mia, "approved")).locator(".pg-kanban-count")).to_have_text(
         str(approved + 1))
     mia.screenshot(path=output_dir / "kanban-mia-moved-1280.png", full_page=True)

@@ -149,15 +149,15 @@ def test_bulk_set_and_delete_in_scope(clients, people):
 def test_saved_views_are_kept_per_user_and_shared_with_roles(clients, people):
     from pages.models import SavedView
 
-    response = clients["alice"].post("/data/expense/views/", {"name": "Meals", "type": "table",
+    response = clients["alice"].post("/data/expense/views/", {"name": "My meals", "type": "table",
                                                              "query": "category=meals&sort=-amount&columns=title,amount"})
     assert response.status_code == 302
-    view = SavedView.objects.get(name="Meals")
+    view = SavedView.objects.get(name="My meals")
     assert view.state["filters"] == {"category": "meals"} and view.state["sort"] == "-amount"
     assert view.state["columns"] == ["title", "amount"]
     assert "category=meals" in response["Location"]
-    assert "Meals" in page(clients["alice"], "/data/expense/")
-    assert "Meals" not in page(clients["bob"], "/data/expense/")
+    assert "My meals" in page(clients["alice"], "/data/expense/")
+    assert "My meals" not in page(clients["bob"], "/data/expense/")
     response = clients["alice"].post("/data/expense/views/", {"name": "Team", "type": "table", "query": "",
                                                              "roles": ["member"]})
     assert "Team" in page(clients["bob"], "/data/expense/")
