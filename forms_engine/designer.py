@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Exists, Max, OuterRef, Subquery, When
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime
@@ -82,23 +81,6 @@ def start_form(start: str, key: str, *, author) -> Started:
         return Started(None, {"start": error.errors})
 
 
-def current(key: str) -> Definition | None:
-    """What the designer opens: the draft, else the published version, else the newest."""
-    rank = Case(When(status=Definition.Status.DRAFT, then=0), When(status=Definition.Status.PUBLISHED, then=1),
-                default=2)
-    return Definition.objects.filter(kind=KIND, key=key).order_by(rank, "-version").first()
-
-
-def listed(queryset):
-    """`queryset` (of form definitions) down to one row per form, its newest version, annotated
-    with the published version (`published_version`) and whether it has a draft (`has_draft`)."""
-    same_key = Definition.objects.filter(kind=KIND, key=OuterRef("key"))
-    newest = same_key.values("key").annotate(newest=Max("version")).values("newest")
-    return queryset.filter(kind=KIND, version=Subquery(newest)).annotate(
-        published_version=Subquery(same_key.filter(status=Definition.Status.PUBLISHED).values("version")[:1]),
-        has_draft=Exists(same_key.filter(status=Definition.Status.DRAFT)))
-
-
 def body_errors(body) -> list[dict]:
     """The `form` kind's verdict on `body`: [{"path", "code", "message"}], empty when valid."""
     if not isinstance(body, dict):
@@ -118,10 +100,6 @@ def save(key: str, body: dict, *, author, publish: bool = False, note: str = "")
     if publish:
         return metadata.save_and_publish(KIND, key, body, author=author, note=note)
     return metadata.save_draft(KIND, key, body, author=author, note=note)
-
-
-def versions(key: str) -> list[Definition]:
-    return list(Definition.objects.filter(kind=KIND, key=key).select_related("author").order_by("-version"))
 
 
 def entity_fields() -> list[dict]:

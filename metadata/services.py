@@ -13,7 +13,7 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F, Func, JSONField, Max, Value
+from django.db.models import Case, Exists, F, Func, JSONField, Max, OuterRef, Subquery, Value, When
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_tenant_model
 from jsonschema import Draft202012Validator
@@ -109,6 +109,27 @@ def get_published(kind: str, key: str) -> Definition | None:
 
 def get_draft(kind: str, key: str) -> Definition | None:
     return Definition.objects.filter(kind=kind, key=key, status=Status.DRAFT).first()
+
+
+def current(kind: str, key: str) -> Definition | None:
+    """What a designer opens: the draft, else the published version, else the newest."""
+    rank = Case(When(status=Status.DRAFT, then=0), When(status=Status.PUBLISHED, then=1), default=2)
+    return Definition.objects.filter(kind=kind, key=key).order_by(rank, "-version").first()
+
+
+def listed(kind: str, queryset):
+    """`queryset` down to one row per `kind` definition (its newest version), annotated with the
+    published version (`published_version`) and whether it has a draft (`has_draft`)."""
+    same_key = Definition.objects.filter(kind=kind, key=OuterRef("key"))
+    newest = same_key.values("key").annotate(newest=Max("version")).values("newest")
+    return queryset.filter(kind=kind, version=Subquery(newest)).annotate(
+        published_version=Subquery(same_key.filter(status=Status.PUBLISHED).values("version")[:1]),
+        has_draft=Exists(same_key.filter(status=Status.DRAFT)))
+
+
+def versions(kind: str, key: str) -> list[Definition]:
+    """Every version of a definition, newest first, with its author."""
+    return list(Definition.objects.filter(kind=kind, key=key).select_related("author").order_by("-version"))
 
 
 def get_version(kind: str, key: str, version: int) -> Definition:

@@ -98,6 +98,22 @@ def people(acme) -> dict:
 
 
 @pytest.fixture
+def bea(people) -> Client:
+    """A client logged in as bea, who designs (staff with designer access)."""
+    from tests.designers import client_of
+
+    return client_of(people["bea"])
+
+
+@pytest.fixture
+def alice(people) -> Client:
+    """A client logged in as alice, who does not design."""
+    from tests.designers import client_of
+
+    return client_of(people["alice"])
+
+
+@pytest.fixture
 def acme_client() -> Client:
     return Client(HTTP_HOST="acme.localhost")
 

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Exists, Max, OuterRef, Subquery, When
 from django.utils.translation import gettext as _
 
 from dynamic_models.keys import key_errors
@@ -52,27 +51,6 @@ def start_workflow(key: str, label: str, *, author) -> tuple[Definition | None, 
     if errors:
         return None, errors
     return metadata.save_draft(KIND, key, blank(label), author=author), {}
-
-
-def current(key: str) -> Definition | None:
-    """What the designer opens: the draft, else the published version, else the newest."""
-    rank = Case(When(status=Definition.Status.DRAFT, then=0), When(status=Definition.Status.PUBLISHED, then=1),
-                default=2)
-    return Definition.objects.filter(kind=KIND, key=key).order_by(rank, "-version").first()
-
-
-def listed(queryset):
-    """`queryset` down to one row per workflow (its newest version), annotated with the published
-    version (`published_version`) and whether it has a draft (`has_draft`)."""
-    same_key = Definition.objects.filter(kind=KIND, key=OuterRef("key"))
-    newest = same_key.values("key").annotate(newest=Max("version")).values("newest")
-    return queryset.filter(kind=KIND, version=Subquery(newest)).annotate(
-        published_version=Subquery(same_key.filter(status=Definition.Status.PUBLISHED).values("version")[:1]),
-        has_draft=Exists(same_key.filter(status=Definition.Status.DRAFT)))
-
-
-def versions(key: str) -> list[Definition]:
-    return list(Definition.objects.filter(kind=KIND, key=key).select_related("author").order_by("-version"))
 
 
 def export_xml(definition: Definition) -> str:

@@ -5,33 +5,13 @@ condition check, the preview, versions with diff and roll back."""
 import json
 
 import pytest
-from django.test import Client
 
 from forms_engine import designer, services, starters
 from metadata import services as metadata
+from metadata.models import Definition
+from tests.designers import post_json
 
 BASE = "/admin/forms_engine/formdefinition"
-
-
-def client_of(user) -> Client:
-    client = Client(HTTP_HOST="acme.localhost")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def bea(people):
-    return client_of(people["bea"])
-
-
-@pytest.fixture
-def alice(people):
-    return client_of(people["alice"])
-
-
-def post_json(client, url: str, data) -> tuple[int, dict]:
-    response = client.post(url, json.dumps(data), content_type="application/json")
-    return response.status_code, response.json()
 
 
 def start(client, start: str, key: str = ""):
@@ -41,7 +21,7 @@ def start(client, start: str, key: str = ""):
 def test_only_designers_reach_the_forms_admin(people, bea, alice):
     assert start(bea, "blank", "feedback").status_code == 302
     design = f"{BASE}/design/feedback/"
-    body = designer.current("feedback").body
+    body = metadata.current("form", "feedback").body
     for url in (f"{BASE}/", f"{BASE}/add/", design, f"{design}versions/"):
         assert bea.get(url).status_code == 200, url
         assert alice.get(url).status_code == 403, url
@@ -109,7 +89,7 @@ def test_save_draft_and_publish_name_what_is_wrong(people, bea):
     assert published["fields"]["notes"]["require_when"] == "amount > 1000"
     assert published["fields"]["iban"]["show_when"] == "category == 'travel'"
     # The list shows the published version and no draft; the JSON view's check answers too.
-    row = designer.listed(designer.Definition.objects.all()).get(key="claim")
+    row = metadata.listed("form", Definition.objects.all()).get(key="claim")
     assert (row.published_version, row.has_draft) == (answer["version"], False)
     assert post_json(bea, f"{BASE}/design/claim/validate/", {"body": body}) == (200, {"body": []})
     status, answer = post_json(bea, f"{BASE}/design/claim/validate/", {"body": {"label": "x"}})
@@ -154,6 +134,9 @@ def test_versions_compare_and_roll_back(people, bea):
     assert post_json(bea, url, {"body": body, "publish": True})[0] == 200
     page = bea.get(f"{BASE}/design/contact/versions/").content.decode()
     assert "Compare with v1" in page and "Roll back to v1" in page
+    # The shared versions page, in the form designer's words and links: no export column.
+    assert f'href="{BASE}/design/contact/diff/1/2/"' in page and f'action="{BASE}/design/contact/rollback/1/"' in page
+    assert "forms_engine/designer.css" in page and "fd-version-archived" in page and "/export/" not in page
     diff = bea.get(f"{BASE}/design/contact/diff/1/2/").content.decode()
     assert "&quot;Write to us&quot;" in diff and "label" in diff  # Values as JSON.
     assert bea.get(f"{BASE}/design/contact/diff/1/9/").status_code == 404
@@ -175,6 +158,6 @@ def test_the_design_page_carries_its_config(people, bea):
     amount = next(field for field in expense["fields"] if field["key"] == "amount")
     assert amount["spec"]["widget"] == "number" and amount["schema"]["type"] == "number"
     # The old admin change URL of a version leads to the designer.
-    definition = designer.current("claim")
+    definition = metadata.current("form", "claim")
     assert bea.get(f"{BASE}/{definition.pk}/change/")["Location"].endswith("/design/claim/")
     assert bea.get(f"{BASE}/design/nope/").status_code == 404

@@ -6,34 +6,13 @@ publish refused with the problems and accepted when fixed, the condition check, 
 import json
 
 import pytest
-from django.test import Client
 
 from metadata import services as metadata
+from tests.designers import post_json
 from tests.workflows.bpmn_round_trip import through_bpmn
 from workflows import bpmn, designer
 
 BASE = "/admin/workflows/workflowdefinition"
-
-
-def client_of(user) -> Client:
-    client = Client(HTTP_HOST="acme.localhost")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def bea(people):
-    return client_of(people["bea"])
-
-
-@pytest.fixture
-def alice(people):
-    return client_of(people["alice"])
-
-
-def post_json(client, url: str, data) -> tuple[int, dict]:
-    response = client.post(url, json.dumps(data), content_type="application/json")
-    return response.status_code, response.json()
 
 
 def approval(*, default: bool = True, assignee: bool = True) -> dict:
@@ -187,8 +166,13 @@ def test_versions_diff_and_roll_back(bea):
     post_json(bea, f"{design}save/", {"xml": bpmn.export(changed), "publish": True})
     page = bea.get(f"{design}versions/").content.decode()
     assert "Compare with v1" in page and "Roll back to v1" in page
+    # The shared versions page, in the workflow designer's links, with each version's BPMN export.
+    assert f'href="{design}diff/1/2/"' in page and f'action="{design}rollback/1/"' in page
+    assert f'href="{design}export/?version=1"' in page and "workflows/designer.css" in page
+    assert bea.get(f"{design}export/?version=1").status_code == 200
     diff = bea.get(f"{design}diff/1/2/").content.decode()
-    assert "frank" in diff and "mia" in diff
+    assert "&quot;frank&quot;" in diff and "&quot;mia&quot;" in diff  # Values as JSON, as in the form designer.
+    assert f'href="{design}versions/"' in diff
     assert bea.get(f"{design}diff/2/9/").status_code == 404
     response = bea.post(f"{design}rollback/1/")
     assert response.status_code == 302

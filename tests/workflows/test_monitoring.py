@@ -8,23 +8,17 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import PROCESS
 
 from audit.models import AuditEvent
+from tests.designers import client_of
 from tests.workflows.test_engine import open_task
 from workflows import monitoring, services
 
 BASE = "/admin/viewflow/process"
-
-
-def client_of(user) -> Client:
-    client = Client(HTTP_HOST="acme.localhost")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
