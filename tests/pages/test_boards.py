@@ -136,7 +136,7 @@ def test_a_member_cannot_arrange_records_by_a_hidden_or_masked_field(clients, pe
     record = expenses_of(people["alice"]).first()
     assert move(alice, record, "meals", field="category").status_code == 400
     # frank has no such rules: he groups by category.
-    assert "travel" in columns_of(get(clients["frank"], "/data/expense/kanban/?group=category"))
+    assert "Travel" in columns_of(get(clients["frank"], "/data/expense/kanban/?group=category"))
 
 
 def test_kanban_outside_the_scope_or_of_an_unknown_entity_answers_404(clients, people):
