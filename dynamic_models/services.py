@@ -20,7 +20,7 @@ from dynamic_models.definitions import MAX_FIELDS
 from dynamic_models.keys import KEY_RE
 from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
 from dynamic_models.registries import field_type_registry
-from lowcode.expressions import ExpressionError, compile_expression
+from lowcode.expressions import editor_check
 from metadata import services as metadata
 from metadata.exceptions import DefinitionNotFound, DefinitionValidationError, MetadataError
 from metadata.models import Definition
@@ -299,11 +299,7 @@ def check_expression(entity_key: str, fields: list, expression: str) -> dict:
     """
     # No more than a design may have: the check stays cheap.
     body = {"key": entity_key, "fields": [spec for spec in fields[:MAX_FIELDS] if _usable_in_expressions(spec)]}
-    try:
-        value_type = compile_expression(expression).check(formulas.expression_fields(body, database=True))
-    except ExpressionError as error:
-        return {"errors": [{"code": error.code, "message": str(error), "position": error.position}]}
-    return {"type": value_type.describe(), "errors": []}
+    return editor_check(expression, formulas.expression_fields(body, database=True))
 
 
 def _usable_in_expressions(spec) -> bool:

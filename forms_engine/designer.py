@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from dynamic_models import runtime
 from dynamic_models.keys import key_errors
 from forms_engine import starters
-from lowcode.expressions import ExpressionError, compile_expression, function_registry
+from lowcode.expressions import editor_check, function_registry
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError
 from metadata.models import Definition
@@ -178,12 +178,7 @@ def check_condition(body, expression: str, *, condition: bool = True) -> dict:
         fields = expression_fields(body)
     except (AttributeError, KeyError, TypeError):  # A body being edited may be malformed: no fields then.
         fields = {}
-    try:
-        value_type = compile_expression(expression).check(fields, user=USER_ATTRIBUTE_TYPES, database=False,
-                                                             condition=condition)
-    except ExpressionError as error:
-        return {"errors": [{"code": error.code or "invalid", "message": str(error), "position": error.position}]}
-    return {"type": value_type.describe(), "errors": []}
+    return editor_check(expression, fields, user=USER_ATTRIBUTE_TYPES, database=False, condition=condition)
 
 
 def preview(key: str, body: dict, *, request) -> str:

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
 from dynamic_models.keys import key_errors
-from lowcode.expressions import ExpressionError, compile_expression
+from lowcode.expressions import editor_check
 from metadata import services as metadata
 from metadata.exceptions import DefinitionValidationError
 from metadata.models import Definition
@@ -138,12 +138,7 @@ def check_expression(entity: str, expression: str, *, condition: bool = True) ->
 
     body = runtime.published_entity_bodies().get(entity) if entity else None
     fields = {**(formulas.expression_fields(body, database=False, formulas=True) if body else {}), **VARIABLE_TYPES}
-    try:
-        value_type = compile_expression(expression).check(fields, user=USER_ATTRIBUTE_TYPES, database=False,
-                                                             condition=condition)
-    except ExpressionError as error:
-        return {"errors": [{"code": error.code or "invalid", "message": str(error), "position": error.position}]}
-    return {"type": value_type.describe(), "errors": []}
+    return editor_check(expression, fields, user=USER_ATTRIBUTE_TYPES, database=False, condition=condition)
 
 
 # ---- The page's data ----

@@ -78,6 +78,7 @@ __all__ = [
     "ExpressionTypeError",
     "ExpressionValueError",
     "compile_expression",
+    "editor_check",
     "function_registry",
     "references",
 ]
@@ -146,6 +147,16 @@ def compile_expression(source: str) -> Expression:
     if not isinstance(source, str):
         raise ExpressionSyntaxError(_("An expression must be text."))
     return _compile(source)
+
+
+def editor_check(source: str, fields: checker.FieldTypes, **options) -> dict:
+    """What an expression editor shows as the builder types: {"type": "a number", "errors": []}, or
+    {"errors": [{"code", "message", "position"}]}. `options` are Expression.check()'s."""
+    try:
+        value_type = compile_expression(source).check(fields, **options)
+    except ExpressionError as error:
+        return {"errors": [{"code": error.code or "invalid", "message": str(error), "position": error.position}]}
+    return {"type": value_type.describe(), "errors": []}
 
 
 # Parsing depends only on the source text (no tenant or user data), so one process-wide
