@@ -209,6 +209,9 @@
   root.querySelector(".wd-import-file").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (!file) return;
+    // A check of the diagram as it was, pending or on its way back, must not overwrite the file's report.
+    clearTimeout(checkTimer);
+    checkNumber += 1;
     file.text().then((content) => post(config.urls.check, {xml: content}).then((response) => {
       showImportWarnings(response.json.warnings || []);
       if (response.json.errors && response.json.errors.length) {
