@@ -125,7 +125,7 @@ def test_history_in_words_as_alice_with_the_iban_masked(people):
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", changes))
     assert "Project : Apollo → Borealis" in text  # Labels and display values, not ids.
     assert "IBAN : ****3000" in text and OLD_IBAN not in page  # Masked for alice.
-    assert "Amount : 420.00 → 455.00" in text and "Category : meals → other" in text
+    assert "Amount : 420.00 → 455.00" in text and "Category : Meals → Other" in text
     table = re.search(r'<table id="change-history">.*</table>', page, re.S).group(0)
     assert "Notes" not in table and "notes" not in table  # No `notes: — →` line.
     created = re.search(r'<tr class="event-create">.*?</tr>', page, re.S).group(0)
