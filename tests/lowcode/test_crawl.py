@@ -135,10 +135,12 @@ def crawlers(people, make_user, acme):
     return {"admin": admin, "alice": people["alice"], "frank": people["frank"]}
 
 
-def test_every_admin_page_for_admin_alice_and_frank_in_english_and_chinese(crawlers):
+def crawl_in_both_languages(users: dict, crawl) -> tuple[list[str], int]:
+    """Crawl as each of `users` ({name: user}) in English and Chinese: (problems found, pages seen).
+    A problem is a server error, a Python repr, or on a Chinese page a text of our catalogue in English."""
     msgids = {text for msgid in translated_msgids() for text in (msgid, capfirst(msgid))} - tenant_data()
     problems, pages = [], 0
-    for username, user in crawlers.items():
+    for username, user in users.items():
         for language in ("en", "zh-hans"):
             client = client_for(user, key=False)
             client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
@@ -150,5 +152,10 @@ def test_every_admin_page_for_admin_alice_and_frank_in_english_and_chinese(crawl
                 problems += [f"{where}: {repr_}" for repr_ in REPRS if repr_ in html]
                 if language != "en":
                     problems += [f"{where}: untranslated {text!r}" for text in sorted(untranslated(html, msgids))]
+    return problems, pages
+
+
+def test_every_admin_page_for_admin_alice_and_frank_in_english_and_chinese(crawlers):
+    problems, pages = crawl_in_both_languages(crawlers, crawl)
     assert pages > 100
     assert not problems, "\n".join(problems)

@@ -7,12 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.utils.text import capfirst
-
-from tests.lowcode.test_crawl import REPRS, parse, tenant_data, untranslated
-from tests.lowcode.test_translations import translated_msgids
-from tests.scenario import client_for
+from tests.lowcode.test_crawl import crawl_in_both_languages, parse
 
 #: Pages of the end-user site: the home page, records, forms, the inbox and notifications (files
 #: open elsewhere).
@@ -48,19 +43,6 @@ def crawl(client) -> dict[str, tuple[int, str]]:
 
 
 def test_every_end_user_page_for_alice_mia_and_frank(people):
-    msgids = {text for msgid in translated_msgids() for text in (msgid, capfirst(msgid))} - tenant_data()
-    problems, pages = [], 0
-    for username in ("alice", "mia", "frank"):
-        for language in ("en", "zh-hans"):
-            client = client_for(people[username], key=False)
-            client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-            for path, (status, html) in crawl(client).items():
-                pages += 1
-                where = f"{username} {language} {path}"
-                if status >= 500:
-                    problems.append(f"{where}: {status}")
-                problems += [f"{where}: {repr_}" for repr_ in REPRS if repr_ in html]
-                if language != "en":
-                    problems += [f"{where}: untranslated {text!r}" for text in sorted(untranslated(html, msgids))]
+    problems, pages = crawl_in_both_languages({name: people[name] for name in ("alice", "mia", "frank")}, crawl)
     assert pages > 30
     assert not problems, "\n".join(problems)
