@@ -63,12 +63,17 @@ def create(page: Page, action: str, x: float, y: float) -> None:
 
 
 def select(page: Page, element_id: str) -> None:
-    """Click the element; a first click may only close the label editor a new element opened."""
-    for _attempt in range(2):
+    """Click the element; a click may only close the label editor a new element opened, and under
+    load the panel follows the selection a moment later, so click again until it shows the element."""
+    kind = page.locator(".wd-kind")
+    for _attempt in range(4):
         page.locator(f'.djs-element[data-element-id="{element_id}"] .djs-hit').first.click(force=True)
-        if element_id in page.locator(".wd-kind").text_content():
-            break
-    expect(page.locator(".wd-kind")).to_contain_text(element_id)
+        try:
+            expect(kind).to_contain_text(element_id, timeout=1500)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    expect(kind).to_contain_text(element_id)
 
 
 def test_bea_draws_a_workflow_fixes_the_gateway_and_publishes(live_acme, committed_acme, bea, page, output_dir):
