@@ -11,12 +11,14 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.core import validators
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Cast, Concat, LPad
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dynamic_models import validators as field_validators
 from dynamic_models.registries import FieldType, option_validators
 
 _NUMBER = {"type": "number"}
@@ -274,17 +276,37 @@ class TimeType(FieldType):
         return datetime.time.fromisoformat(value)
 
 
+class InternationalEmailField(models.CharField):
+    """An email address, Unicode local parts and domains included (dynamic_models.validators)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        try:
+            return field_validators.normalize_email(value) if value else value
+        except ValidationError:
+            return value  # The validator says why; queries compare the text as written.
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs  # Ejected code needs no Lowcode class.
+
+
 class EmailType(TextType):
     type = "email"
     verbose_name = gettext_lazy("Email")
     sample_value = "alice@example.com"
     options_schema = _schema()
+    json_schema = {"format": "idn-email"}
 
     def model_field_class(self, spec):
-        return models.EmailField
+        return InternationalEmailField
 
     def model_field_kwargs(self, spec):
-        return {"max_length": 254}
+        return {"max_length": 254, "validators": [field_validators.validate_email]}
+
+    def form_widget(self, spec):
+        # Not <input type="email">: browsers refuse non-ASCII local parts there.
+        return forms.TextInput(attrs={"inputmode": "email", "autocomplete": "email", "class": "vTextField"})
 
 
 class URLType(TextType):
@@ -301,15 +323,47 @@ class URLType(TextType):
         return {"max_length": 2000}
 
 
+class PhoneNumberField(models.CharField):
+    """A phone number, stored in E.164 (dynamic_models.validators): model validation normalises
+    what was typed, in the field's region or the tenant's."""
+
+    region: str | None = None
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        try:
+            return field_validators.normalize_phone(value, self.region) if value else value
+        except ValidationError:
+            return value  # The validator says why; queries compare the text as written.
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs  # Ejected code needs no Lowcode class.
+
+
 class PhoneType(TextType):
+    """Phone numbers as people write them ("(918) 458-4364"), stored in E.164 ("+19184584364")."""
+
     type = "phone"
     verbose_name = gettext_lazy("Phone")
     sample_value = "+86 10 1234 5678"
-    options_schema = _schema()
+    options_schema = _schema(region={"type": "string", "pattern": "^[A-Z]{2}$",
+                                     "description": "Country of numbers written without a country code "
+                                                    "(ISO 3166, such as US); else the tenant's."})
+
+    def model_field_class(self, spec):
+        return PhoneNumberField
 
     def model_field_kwargs(self, spec):
-        return {"max_length": 32, "validators": [validators.RegexValidator(
-            r"^\+?[0-9][0-9 ()\-.]{3,30}$", _("Enter a phone number such as +86 10 1234 5678."), code="phone")]}
+        return {"max_length": 32, "validators": [field_validators.PhoneValidator(spec.get("options", {}).get("region"))]}
+
+    def get_model_field(self, spec):
+        field = super().get_model_field(spec)
+        field.region = spec.get("options", {}).get("region")  # Not a keyword: encrypted fields have another class.
+        return field
+
+    def form_widget(self, spec):
+        return forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "class": "vTextField"})
 
 
 class ChoiceType(FieldType):

@@ -38,7 +38,8 @@ ENTITY_WIDGETS = {
     "datetime": "datetime", "time": "time", "choice": "select", "multiple_choice": "multi_select",
     "user": "user", "relation": "relation", "file": "file", "image": "image",
 }
-_INPUT_TYPES = {"email": "email", "url": "url", "phone": "tel"}
+#: Not "email" for email fields: browsers refuse Unicode local parts (clara.lefèvre@...) there.
+_INPUT_TYPES = {"url": "url", "phone": "tel"}
 _FORMATS = {"email": "email", "url": "uri", "uuid": "uuid"}
 
 

@@ -57,7 +57,7 @@ SYSTEM_ORDERING = ("id", "created_at", "updated_at")
 INLINE_TYPES = frozenset({"text", "long_text", "integer", "decimal", "boolean", "date", "datetime", "time", "email",
                           "url", "phone", "choice"})
 INPUT_TYPES = {"integer": "number", "decimal": "number", "date": "date", "datetime": "datetime-local",
-               "time": "time", "email": "email", "url": "url", "phone": "tel"}
+               "time": "time", "url": "url", "phone": "tel"}  # No "email": see forms_engine.services.
 _VISIBLE = "_pages_visible_"
 
 

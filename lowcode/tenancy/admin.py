@@ -44,6 +44,7 @@ class TenantAdmin(admin.ModelAdmin):
         (_("Quotas"), {"fields": ["max_users", "max_records", "max_storage_bytes", "max_api_calls_per_day",
                                   "quota_usage"]}),
         (_("Uploads"), {"fields": ["max_upload_bytes", "allowed_upload_types"]}),
+        (_("Data"), {"fields": ["phone_region"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -1,6 +1,7 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -47,6 +48,9 @@ class Tenant(TenantMixin, TimestampedModel):
                     "platform's list."))
     max_api_calls_per_day = models.PositiveIntegerField(_("max API calls per day"), null=True, blank=True,
                                                         help_text=_("Empty means unlimited."))
+    phone_region = models.CharField(
+        _("phone region"), max_length=2, blank=True, default="", validators=[RegexValidator(r"^[A-Z]{2}$")],
+        help_text=_("Country (ISO 3166 code, such as US) of phone numbers entered without a country code."))
     # {definition kind: token}, a new token on every publish of that kind (metadata.services).
     # django-tenants loads this row on each request, so comparing a kind's token with the one a
     # cached runtime (the entity snapshot) was built from tells freshness without a query.
