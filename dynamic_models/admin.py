@@ -879,6 +879,8 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     # The first column links to the record: its display field, else its text.
     list_display, list_filter, search_fields, readonly = [display or "__str__"], [DeletedFilter], [], []
     attrs, widgets, column_fields, read_only_as, related_columns = {}, {}, {}, {}, set()
+    # The relations the list shows, by name: select_related() alone skips nullable ones (a query per row each).
+    select_related = []
     for spec in body["fields"]:
         field_type = field_type_registry.get(spec["type"])
         key, label = spec["key"], spec.get("label") or spec["key"]
@@ -917,6 +919,8 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         # The builder's "show in list" decides; a wide list scrolls (record_change_list.html).
         if spec.get("show_in_list", True) and cardinality != "many_to_many" and key != display:
             list_display.append(column)
+            if model._meta.get_field(key).many_to_one:
+                select_related.append(key)
         if spec.get("filterable") and field_type.filterable:
             list_filter.append(key)
         if spec.get("searchable") and field_type.searchable:
@@ -936,7 +940,7 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
-        "inlines": inlines, "list_select_related": True, "widgets": widgets, "column_fields": column_fields,
+        "inlines": inlines, "list_select_related": select_related, "widgets": widgets, "column_fields": column_fields,
         "read_only_as": read_only_as, "related_columns": frozenset(related_columns),
     })
     return type(f"{model.__name__}Admin", (RecordAdmin,), attrs)

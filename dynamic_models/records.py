@@ -223,7 +223,8 @@ def restore(queryset, *, user, request=None) -> int:
     :raises lowcode.tenancy.quotas.QuotaExceeded: they would pass the tenant's records quota.
     """
     with transaction.atomic():
-        records = [record for record in queryset.filter(deleted_at__isnull=False).select_for_update()
+        # Only the records' rows: a list's queryset may follow nullable relations (an outer join).
+        records = [record for record in queryset.filter(deleted_at__isnull=False).select_for_update(of=("self",))
                    if user is None or _allowed(user, "change", record, request)]
         quotas.check("records", adding=len(records))
         for record in records:
