@@ -15,7 +15,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     LOWCODE_HOME=/data \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/data/media \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    LOWCODE_BIND=0.0.0.0:8000
 # libmagic sniffs uploads' content types; pdftoppm (poppler) renders PDF previews.
 RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 poppler-utils \
     && rm -rf /var/lib/apt/lists/*
@@ -28,4 +29,5 @@ USER lowcode
 RUN python manage.py collectstatic --noinput --verbosity 0
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-CMD ["gunicorn", "lowcode.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
+# Workers and threads from the container's CPUs, restarts with jitter: lowcode/gunicorn_conf.py (README, "Web server").
+CMD ["gunicorn", "-c", "python:lowcode.gunicorn_conf", "--access-logfile", "-"]

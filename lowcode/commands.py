@@ -81,14 +81,16 @@ class UpCommand(Subcommand):
     def serve(self, console: Console, port: int) -> None:
         python = sys.executable
         processes = {
-            "web": [python, "-m", "gunicorn", "lowcode.wsgi", "--bind", f"0.0.0.0:{port}",
-                    "--workers", "2", "--threads", "4", "--graceful-timeout", "5"],
+            # Workers, threads, restarts and the address (127.0.0.1 unless LOWCODE_BIND): lowcode/gunicorn_conf.py.
+            "web": [python, "-m", "gunicorn", "-c", "python:lowcode.gunicorn_conf", "--graceful-timeout", "5"],
             "worker": [python, "-m", "celery", "-A", "lowcode", "worker", "-l", "INFO", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "lowcode", "beat", "-l", "INFO"],
         }
         # Own sessions: Ctrl-C reaches only this process, which then stops the children in
         # order (web first) instead of racing their own shutdowns against this loop.
-        children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in processes.items()}
+        environment = {**os.environ, "LOWCODE_PORT": str(port)}
+        children = {name: subprocess.Popen(cmd, start_new_session=True, env=environment)
+                    for name, cmd in processes.items()}
         console.print(_("Serving on http://acme.localhost:%(port)d/ and http://globex.localhost:%(port)d/ "
                         "(platform: http://localhost:%(port)d/admin/). Ctrl-C stops everything.")
                       % {"port": port})
