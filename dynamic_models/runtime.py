@@ -11,8 +11,11 @@ may define the same key differently: their classes live in different registries.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -183,6 +186,37 @@ def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
 _serials = itertools.count(1)
 
 
+class PerEntity(Mapping):
+    """Classes derived from a snapshot's models (serializers, viewsets, admins), each built on
+    first use: a tenant's site costs little to build however many entities it has, and a
+    request builds only what it touches. Two threads may build the same key; either result serves."""
+
+    def __init__(self, keys, build: Callable[[str], object]):
+        self._keys = keys
+        self._build = build
+        self._built: dict[str, object] = {}
+
+    def __getitem__(self, key: str):
+        built = self._built.get(key)
+        if built is None:
+            if key not in self._keys:
+                raise KeyError(key)
+            built = self._built.setdefault(key, self._build(key))
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+#: Estimated resident memory of a snapshot, per entity and per field, with the site pieces built
+#: from it (measured by benchmarks/many_tenants.py: about 3.7 KiB per field with its admin and API).
+ENTITY_BYTES = 24 * 1024
+FIELD_BYTES = 4 * 1024
+
+
 @dataclass
 class Snapshot:
     schema_name: str
@@ -199,14 +233,92 @@ class Snapshot:
         return [self.apps.get_model(APP_LABEL, key) for key in self.bodies]
 
     @cached_property
-    def record_serializers(self) -> dict:
-        """The API serializer of each entity (DM-5); imports validate rows with them too."""
-        from dynamic_models.api.serializers import build_serializers
+    def estimated_bytes(self) -> int:
+        return sum(ENTITY_BYTES + FIELD_BYTES * len(body["fields"]) for body in self.bodies.values())
 
-        return build_serializers({key: self.get_model(key) for key in self.bodies})
+    @cached_property
+    def record_serializers(self) -> PerEntity:
+        """The API serializer of each entity (DM-5), built on first use; imports validate rows with them too."""
+        from dynamic_models.api.serializers import build_serializer
+
+        serializers = PerEntity(self.bodies, lambda key: build_serializer(self.get_model(key), serializers))
+        return serializers
+
+    @cached_property
+    def record_viewsets(self) -> PerEntity:
+        """The API viewset of each entity, built on its first request (or OpenAPI schema)."""
+        from dynamic_models.api.records import build_viewset
+
+        return PerEntity(self.bodies, lambda key: build_viewset(key, self.record_serializers[key]))
 
 
-_snapshots: dict[str, Snapshot] = {}
+class SnapshotCache:
+    """The snapshots of the tenants a process serves, least recently used first, bounded by
+    settings.TENANT_STATE_MEMORY_MB (their estimated memory, `Snapshot.estimated_bytes`).
+
+    Past the bound, the least recently used are dropped (down to 80% of it, so that the URL
+    resolvers, cleared with them, are not cleared on every new tenant) with the tenant's site:
+    nothing else holds their classes, so they are freed; the tenant's next request builds them again.
+    """
+
+    def __init__(self):
+        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+        self.total_bytes = 0
+
+    def get(self, schema_name: str) -> Snapshot | None:
+        snapshot = self._snapshots.get(schema_name)
+        if snapshot is not None:
+            with contextlib.suppress(KeyError):  # Evicted by another thread in between: still usable now.
+                self._snapshots.move_to_end(schema_name)
+        return snapshot
+
+    def put(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            replaced = self._snapshots.pop(snapshot.schema_name, None)
+            if replaced is not None:
+                self.total_bytes -= replaced.estimated_bytes
+            self._snapshots[snapshot.schema_name] = snapshot
+            self.total_bytes += snapshot.estimated_bytes
+            bound = settings.TENANT_STATE_MEMORY_MB * 1024 * 1024
+            if self.total_bytes <= bound:
+                return
+            evicted = []
+            while self.total_bytes > bound * 0.8 and len(self._snapshots) > 1:
+                schema_name, oldest = self._snapshots.popitem(last=False)
+                self.total_bytes -= oldest.estimated_bytes
+                evicted.append(schema_name)
+        _forget_sites(evicted)
+
+    def pop(self, schema_name: str) -> None:
+        with self._lock:
+            snapshot = self._snapshots.pop(schema_name, None)
+            if snapshot is not None:
+                self.total_bytes -= snapshot.estimated_bytes
+        _forget_sites([schema_name])
+
+    def clear(self) -> None:
+        with self._lock:
+            schema_names = list(self._snapshots)
+            self._snapshots.clear()
+            self.total_bytes = 0
+        _forget_sites(schema_names)
+
+    def __contains__(self, schema_name: str) -> bool:
+        return schema_name in self._snapshots
+
+    def __len__(self) -> int:
+        return len(self._snapshots)
+
+
+def _forget_sites(schema_names: list[str]) -> None:
+    if schema_names:
+        from lowcode import site  # Imports the admin and DRF: not at start-up of a worker.
+
+        site.forget(schema_names)
+
+
+_snapshots = SnapshotCache()
 #: Per schema, models a publish built (in its transaction) for the snapshot that will follow it.
 _prepared: dict[str, SnapshotApps] = {}
 _build_locks: dict[str, threading.Lock] = {}
@@ -237,7 +349,8 @@ def current() -> Snapshot:
             apps = _prepared.pop(schema_name, None)
             if apps is None or _apps_bodies(apps) != bodies:  # Not what was published (rolled back).
                 apps = build_apps(bodies)
-            snapshot = _snapshots[schema_name] = Snapshot(schema_name, token, bodies, apps)
+            snapshot = Snapshot(schema_name, token, bodies, apps)
+            _snapshots.put(snapshot)
     return snapshot
 
 
@@ -266,6 +379,6 @@ def published_entity_bodies() -> dict[str, dict]:
 
 
 def forget(schema_name: str) -> None:
-    """Drop a schema's cached snapshot (tenant deleted)."""
-    _snapshots.pop(schema_name, None)
+    """Drop a schema's cached snapshot and site (tenant deleted)."""
+    _snapshots.pop(schema_name)
     _prepared.pop(schema_name, None)

@@ -24,7 +24,7 @@ class EntitySitePart(SitePart):
     def tenant_api_urlpatterns(self) -> list:
         from dynamic_models.api.records import build_urlpatterns
 
-        return [path("data/", include(build_urlpatterns(runtime.current().record_serializers)))]
+        return [path("data/", include(build_urlpatterns(runtime.current().record_viewsets)))]
 
     def register_tenant_admin(self, admin_site) -> None:
         from dynamic_models.admin import register_entity_admins

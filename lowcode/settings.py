@@ -326,6 +326,11 @@ SPECTACULAR_SETTINGS = {
 }
 # What the OpenAPI schema varies by besides language: the caller's permissions (RB-5).
 API_SCHEMA_VARY = "rbac.services.schema_variant"
+# `?entity=` / `?app=` of /api/schema/: a function(request) -> a predicate on paths, or None (all).
+API_SCHEMA_SECTION = "dynamic_models.api.schema.schema_section"
+# Memory a web process gives its tenants' runtime models and sites (estimated, MiB): past it the
+# least recently used tenants' are dropped and built again on their next request (README).
+TENANT_STATE_MEMORY_MB = env.int("TENANT_STATE_MEMORY_MB", default=512)
 # Imports: rows above API_IMPORT_SYNC_MAX_ROWS run as a Celery job whose progress the API reports.
 API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
 API_IMPORT_MAX_ROWS = env.int("API_IMPORT_MAX_ROWS", default=100_000)

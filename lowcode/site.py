@@ -178,6 +178,16 @@ def urlconf() -> types.ModuleType:
     return built.urlconf
 
 
+def forget(schema_names: list[str]) -> None:
+    """Drop the built sites of these tenants (their state was dropped): rebuilt on their next request."""
+    with _build_lock:
+        dropped = [_sites.pop(schema_name, None) for schema_name in schema_names]
+    if any(dropped):
+        # Resolvers cache the URLconfs (and through them the admin, views and models); Django
+        # cannot drop one, so all go, and the other tenants' are repopulated on their next request.
+        clear_url_caches()
+
+
 class TenantURLConfMiddleware:
     """Serve each tenant with its site's URLconf.
 

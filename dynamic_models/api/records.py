@@ -1,8 +1,9 @@
 """The REST resource of each published entity at /api/v1/data/<entity>/ (DM-5).
 
-`build_urlpatterns(snapshot)` generates a filter set, a serializer and a viewset per runtime
-model; the snapshot caches the result, so a publish shows in the API (and its OpenAPI schema)
-on the next request and no class is built per request.
+`build_urlpatterns(viewsets)` routes each entity of the snapshot; its viewset (with its serializer
+and, on the first filtered request, its filter set) is built on its first request and cached by
+the snapshot: a publish shows in the API (and its OpenAPI schema) on the next request, no class
+is built per request, and a tenant's site costs little to build however many entities it has.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import django_filters
 from django.db import transaction
 from django.db.models import Prefetch
+from django.urls import re_path
 from django.utils.translation import gettext as _
 from django_filters.filterset import filterset_factory
 from django_filters.rest_framework import DjangoFilterBackend
@@ -394,26 +396,24 @@ def _list_parameters(model, relations: list[str]) -> list[OpenApiParameter]:
     return parameters
 
 
-def build_viewsets(serializers_by_key: dict) -> dict[str, type[RecordViewSet]]:
-    viewsets_by_key = {}
-    for key, serializer_class in serializers_by_key.items():
-        model = serializer_class.Meta.model
-        body = model.lowcode_entity
-        searchable = [spec["key"] for spec in body["fields"] if spec.get("searchable") and not spec.get("encrypted")
-                      and field_type_registry.get(spec["type"]).searchable]
-        ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
-                                          if field_type_registry.get(spec["type"]).can_order(spec))]
-        relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
-                     and f.name not in ("created_by", "updated_by") and not isinstance(f, file_fields.FILE_MODEL_FIELDS)}
-        parameters = _list_parameters(model, list(relations))
-        viewset = type(f"{key}ViewSet", (RecordViewSet,), {
-            "model": model, "entity_key": key, "queryset": model.objects.all(),
-            "serializer_class": serializer_class,
-            "search_fields": searchable, "ordering_fields": ordering, "ordering": model._meta.ordering,
-            "relations": relations,
-        })
-        viewsets_by_key[key] = _document(viewset, parameters, body)
-    return viewsets_by_key
+def build_viewset(key: str, serializer_class) -> type[RecordViewSet]:
+    """The viewset of one entity (built on its first request, `runtime.Snapshot.record_viewsets`)."""
+    model = serializer_class.Meta.model
+    body = model.lowcode_entity
+    searchable = [spec["key"] for spec in body["fields"] if spec.get("searchable") and not spec.get("encrypted")
+                  and field_type_registry.get(spec["type"]).searchable]
+    ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
+                                      if field_type_registry.get(spec["type"]).can_order(spec))]
+    relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
+                 and f.name not in ("created_by", "updated_by") and not isinstance(f, file_fields.FILE_MODEL_FIELDS)}
+    parameters = _list_parameters(model, list(relations))
+    viewset = type(f"{key}ViewSet", (RecordViewSet,), {
+        "model": model, "entity_key": key, "queryset": model.objects.all(),
+        "serializer_class": serializer_class,
+        "search_fields": searchable, "ordering_fields": ordering, "ordering": model._meta.ordering,
+        "relations": relations,
+    })
+    return _document(viewset, parameters, body)
 
 
 def _document(viewset, parameters, body):
@@ -426,10 +426,50 @@ def _document(viewset, parameters, body):
     )(viewset)
 
 
-def build_urlpatterns(serializers_by_key: dict) -> list:
-    """The URLs of every entity's resource, from the snapshot's serializers."""
-    router = routers.DefaultRouter(trailing_slash=True)
-    router.include_format_suffixes = False  # `export.csv` is an action, not a format suffix.
-    for key, viewset in build_viewsets(serializers_by_key).items():
-        router.register(key, viewset, basename=f"data-{key}")
-    return [*transfer_urlpatterns(), *router.urls]
+class EntityView:
+    """The view of one route of an entity's resource, whose viewset is built on its first request.
+
+    It answers like the view `as_view()` makes (DRF's `cls`, `actions` and `initkwargs` for
+    drf-spectacular; CSRF left to DRF's session authentication), so the URL names and the
+    OpenAPI schema are those of a router over built viewsets.
+    """
+
+    csrf_exempt = True
+
+    def __init__(self, viewsets, key: str, actions: dict, initkwargs: dict):
+        self.viewsets, self.key, self.actions, self.initkwargs = viewsets, key, actions, initkwargs
+        self._view = None
+
+    @property
+    def cls(self):
+        return self.viewsets[self.key]
+
+    def __call__(self, request, *args, **kwargs):
+        if self._view is None:  # Two threads may both build it; either serves.
+            self._view = self.cls.as_view(self.actions, **self.initkwargs)
+        return self._view(request, *args, **kwargs)
+
+
+#: Stands for an entity key in the routes computed once from RecordViewSet (keys are [a-z0-9_]).
+_KEY = "LOWCODEENTITYKEY"
+
+
+def _entity_routes() -> list:
+    """The routes of any entity's resource: a router's over RecordViewSet (every entity has its actions)."""
+    router = routers.SimpleRouter(trailing_slash=True)
+    router.register(_KEY, RecordViewSet, basename=f"data-{_KEY}")
+    return router.urls
+
+
+def build_urlpatterns(viewsets) -> list:
+    """The URLs of every entity's resource, from the snapshot's viewsets (`PerEntity`: built on first use)."""
+    patterns = []
+    routes = _entity_routes()
+    for key in viewsets:
+        for route in routes:
+            initkwargs = {**route.callback.initkwargs, "basename": f"data-{key}"}
+            view = EntityView(viewsets, key, route.callback.actions, initkwargs)
+            patterns.append(re_path(route.pattern.regex.pattern.replace(_KEY, key), view,
+                                    name=route.name.replace(_KEY, key)))
+    root = routers.APIRootView.as_view(api_root_dict={key: f"data-{key}-list" for key in viewsets})
+    return [*transfer_urlpatterns(), re_path(r"^$", root, name="api-root"), *patterns]

@@ -208,7 +208,7 @@ class RecordSerializer(serializers.ModelSerializer):
     entity: dict = {}
     #: Keys a client may send but never changes (system columns from a GET, put back in a PUT).
     ignored_keys = frozenset(SYSTEM_FIELDS)
-    #: Set by build_serializers(): related entity key -> its serializer class.
+    #: Set by build_serializer(): related entity key -> its serializer class (the snapshot's).
     serializers_by_key: dict = {}
 
     class Meta:
@@ -318,32 +318,35 @@ class RecordSerializer(serializers.ModelSerializer):
         return record
 
 
-def build_serializers(models_by_key: dict) -> dict[str, type[RecordSerializer]]:
-    """Generate one serializer class per runtime model; relations can expand to each other.
+def build_serializer(model, serializers_by_key) -> type[RecordSerializer]:
+    """Generate the serializer class of a runtime model; `serializers_by_key` (the snapshot's,
+    built on first use) gives the serializers its relations expand to.
 
     Class names keep the key's underscores (`purchase_order` -> `Purchase_OrderSerializer`), so
     OpenAPI component names such as `ExpenseRequest` never collide with another entity's.
     """
-    serializers_by_key: dict[str, type[RecordSerializer]] = {}
-    for key, model in models_by_key.items():
-        body = model.lowcode_entity
-        fields, read_only, declared = list(SYSTEM_FIELDS), list(SYSTEM_FIELDS), {}
-        for spec in body["fields"]:
-            field_type = field_type_registry.get(spec["type"])
-            fields.append(spec["key"])
-            if not field_type.has_column:
-                declared[spec["key"]] = FormulaField()
-            elif isinstance(field_type, file_fields.FileType):
-                multiple = field_type.is_multiple(spec)
-                declared[spec["key"]] = FilesField(
-                    multiple=multiple, read_only=bool(spec.get("read_only")),
-                    required=bool(spec.get("required")) and not spec.get("read_only"),
-                    allow_null=not multiple and not spec.get("required"), help_text=spec.get("help_text") or None)
-            elif spec.get("read_only") or field_type.filled_by_database:
-                read_only.append(spec["key"])
-        meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields,
-                                                       "read_only_fields": read_only})
-        serializers_by_key[key] = type(f"{key.title()}Serializer", (RecordSerializer,), {
-            "Meta": meta, "entity": body, "serializers_by_key": serializers_by_key, **declared,
-            "__doc__": body.get("description") or body.get("label") or key})
-    return serializers_by_key
+    body = model.lowcode_entity
+    key = body["key"]
+    fields, read_only, declared = list(SYSTEM_FIELDS), list(SYSTEM_FIELDS), {}
+    for spec in body["fields"]:
+        field_type = field_type_registry.get(spec["type"])
+        fields.append(spec["key"])
+        if not field_type.has_column:
+            declared[spec["key"]] = FormulaField()
+        elif isinstance(field_type, file_fields.FileType):
+            multiple = field_type.is_multiple(spec)
+            declared[spec["key"]] = FilesField(
+                multiple=multiple, read_only=bool(spec.get("read_only")),
+                required=bool(spec.get("required")) and not spec.get("read_only"),
+                allow_null=not multiple and not spec.get("required"), help_text=spec.get("help_text") or None)
+        elif field_type.serializer_field(spec) is not None:
+            read_only_field = bool(spec.get("read_only") or field_type.filled_by_database)
+            declared[spec["key"]] = field_type.serializer_field(spec)(
+                read_only=read_only_field, required=bool(spec.get("required")) and not read_only_field,
+                allow_null=not spec.get("required"), help_text=spec.get("help_text") or None)
+        elif spec.get("read_only") or field_type.filled_by_database:
+            read_only.append(spec["key"])
+    meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields, "read_only_fields": read_only})
+    return type(f"{key.title()}Serializer", (RecordSerializer,), {
+        "Meta": meta, "entity": body, "serializers_by_key": serializers_by_key, **declared,
+        "__doc__": body.get("description") or body.get("label") or key})
