@@ -1,0 +1,54 @@
+"""Per-tenant state (issue 16): built per entity on first use, bounded in memory, freed when replaced."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from django.db import connection
+from django.urls import resolve
+
+from dynamic_models import runtime
+from lowcode import site
+
+
+def test_an_entity_resource_is_built_on_its_first_request(api):
+    runtime.forget("acme")  # As after a restart.
+    snapshot = runtime.current()
+    urlconf = site.urlconf()
+    # The site routes both entities, and built neither's viewset or serializer.
+    assert resolve("/api/v1/data/project/", urlconf=urlconf).url_name == "data-project-list"
+    assert dict(snapshot.record_viewsets._built) == {} and dict(snapshot.record_serializers._built) == {}
+
+    assert api.get("/api/v1/data/project/").status_code == 200
+    assert set(snapshot.record_viewsets._built) == {"project"}
+    assert api.get("/api/v1/data/expense/?expand=project").status_code == 200
+    assert set(snapshot.record_viewsets._built) == {"project", "expense"}
+    view = resolve("/api/v1/data/expense/1/", urlconf=urlconf).func
+    assert view.cls is snapshot.record_viewsets["expense"] and view.actions["get"] == "retrieve"
+
+
+def test_snapshots_past_the_memory_bound_are_dropped_and_freed(scenario, acme, globex, acme_client, settings):
+    connection.set_tenant(acme)
+    acme_snapshot = runtime.current()
+    acme_site = site.urlconf()
+    settings.TENANT_STATE_MEMORY_MB = acme_snapshot.estimated_bytes / 1024 / 1024 * 1.5  # Room for acme only.
+    dropped = weakref.ref(acme_snapshot)
+    dropped_site = weakref.ref(acme_site)
+    del acme_snapshot, acme_site
+
+    connection.set_tenant(globex)
+    runtime.current()  # globex's (empty) snapshot fits beside it: acme's stays.
+    assert "acme" in runtime._snapshots
+    big = runtime.Snapshot("bench", None, {f"e{i}": {"fields": [{}] * 30} for i in range(20)}, runtime.SnapshotApps())
+    runtime._snapshots.put(big)  # A large tenant comes in: the least recently used go.
+    assert "acme" not in runtime._snapshots and "bench" in runtime._snapshots
+    connection.set_schema_to_public()
+    gc.collect()
+    assert dropped() is None and dropped_site() is None  # Nothing kept them: apps registry, site, resolvers.
+    runtime.forget("bench")
+
+    # acme's next request builds them again.
+    response = acme_client.get("/api/v1/data/project/")
+    assert response.status_code in (401, 403)
+    assert "acme" in runtime._snapshots
