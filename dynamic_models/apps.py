@@ -13,6 +13,7 @@ class DynamicModelsConfig(AppConfig):
         from audit.actions import audit_action_registry
         from dynamic_models import audit_actions
         from dynamic_models.bundle_files import BundleFilesOwner, RecordFilesInBundles
+        from dynamic_models.business_types import BUSINESS_FIELD_TYPES
         from dynamic_models.commands import EntityCommand
         from dynamic_models.definitions import EntityKind
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
@@ -34,7 +35,7 @@ class DynamicModelsConfig(AppConfig):
         from rbac import services as rbac
         from rbac.registries import resource_type_registry
 
-        for field_type in [*BUILTIN_FIELD_TYPES, *FILE_FIELD_TYPES]:
+        for field_type in [*BUILTIN_FIELD_TYPES, *FILE_FIELD_TYPES, *BUSINESS_FIELD_TYPES]:
             field_type_registry.register(field_type())
         file_owner_registry.register(RecordFiles())
         file_owner_registry.register(BundleFilesOwner())

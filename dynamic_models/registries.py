@@ -62,6 +62,11 @@ class FieldType(Instance):
         """The admin form's widget of `spec`; None keeps the model field's own."""
         return None
 
+    def serializer_field(self, spec: dict):
+        """The API's field class of `spec`, called with `required`, `allow_null`, `read_only` and
+        `help_text`; None keeps the one DRF derives from the model field."""
+        return None
+
     def export_value(self, value):
         """The value an export file (CSV, XLSX) shows for the API's representation `value` (not None)."""
         return value
