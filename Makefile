@@ -4,6 +4,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint messages
 
+# pytest-xdist: one test process per core (each with its own test database, Redis database and
+# live server); test files stay whole on one process. `make test PYTEST_ARGS=...` replaces it.
+PYTEST_ARGS ?= -n auto --dist loadfile --durations=15
+
 run:
 	@scripts/bootstrap.sh run
 	$(PY) manage.py lowcode up

@@ -11,9 +11,13 @@ import tempfile
 
 from lowcode import embedded
 
+# Under pytest-xdist each worker process loads this plugin: worker gwN gets Redis database 15 - N
+# (its Celery worker's broker and its cache apart from the others'), and its own test database
+# (pytest-django's `_gwN` suffix). The controller starts the servers before it spawns the workers.
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
 _embedded_redis = not os.environ.get("REDIS_URL")
 if _embedded_redis:
-    os.environ["REDIS_URL"] = embedded.redis_url(db=15)
+    os.environ["REDIS_URL"] = embedded.redis_url(db=15 - _worker)
 # The run's files (uploads, audit archives and checkpoints) apart from `make run`'s and from an
 # earlier run's, whose test database is gone: its audit checkpoints would not match the new trails.
 _media_root = None if os.environ.get("MEDIA_ROOT") else tempfile.mkdtemp(prefix="lowcode-test-media-")
