@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
-from dynamic_models import file_fields, records
+from dynamic_models import business_types, file_fields, records
 from dynamic_models.api import parameters
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
@@ -57,6 +57,8 @@ def filter_lookups(body: dict) -> dict[str, list[str]]:
 
 class RecordFilterSet(PostgresFilterSet):
     """Filters take what their column holds: whole numbers, decimals of its digits, PostgreSQL's offsets."""
+
+    FILTER_DEFAULTS = {**PostgresFilterSet.FILTER_DEFAULTS, **business_types.FILTER_DEFAULTS}
 
 
 def _not_allowed() -> list:
