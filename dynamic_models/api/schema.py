@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
+from dynamic_models import runtime
 from dynamic_models.api.serializers import MaskedField
 from dynamic_models.registries import field_type_registry
 
@@ -137,3 +140,24 @@ class DecimalFieldExtension(OpenApiSerializerFieldExtension):
         if direction == "request":
             return {"oneOf": [schema, {"type": "number"}]}
         return schema
+
+
+def schema_section(request):
+    """The part of /api/schema/ asked for (settings.API_SCHEMA_SECTION): `?entity=expense` the
+    entity's resource, `?app=finance` its app's entities' (their `app`), else None (the whole
+    schema). Returns (name, predicate on paths); an unknown entity or app answers 400."""
+    entity, app = request.query_params.get("entity"), request.query_params.get("app")
+    if entity is None and app is None:
+        return None
+    bodies = runtime.published_entity_bodies()
+    if entity is not None:
+        if entity not in bodies:
+            raise ValidationError({"entity": [ErrorDetail(_("No published entity with this key."), code="invalid")]})
+        keys = {entity}
+    else:
+        keys = {key for key, body in bodies.items() if body.get("app") == app}
+        if not keys:
+            raise ValidationError({"app": [ErrorDetail(_("No published entity belongs to this app."),
+                                                       code="invalid")]})
+    prefixes = tuple(f"/api/v1/data/{key}/" for key in sorted(keys))
+    return f"{'entity' if entity is not None else 'app'}:{entity or app}", lambda path: path.startswith(prefixes)

@@ -3,7 +3,8 @@
 The stock view generates from ROOT_URLCONF; a tenant's resources live in the URLconf of its
 site (`request.urlconf`, lowcode.site), so the schema is generated from that one, and cached
 per URLconf, language and what settings.API_SCHEMA_VARY says (the caller's permissions) until
-the next publish replaces the URLconf.
+the next publish replaces the URLconf. `?entity=<key>` (or `?app=`, settings.API_SCHEMA_SECTION)
+serves the part of one entity (or app), generated from its views only.
 """
 
 from __future__ import annotations
@@ -33,13 +34,26 @@ class TenantSchemaView(SpectacularAPIView):
         # The schema shows what the caller may see (hidden fields are left out): the project
         # names what it varies by (settings.API_SCHEMA_VARY, a function of the request).
         vary = import_string(settings.API_SCHEMA_VARY)(request) if settings.API_SCHEMA_VARY else None
-        key = (get_language(), vary)
+        # A part of it (`?entity=`): what settings.API_SCHEMA_SECTION makes of the request.
+        section = import_string(settings.API_SCHEMA_SECTION)(request) if settings.API_SCHEMA_SECTION else None
+        key = (get_language(), vary, section and section[0])
         if key not in cache:
             self.urlconf = urlconf
-            generator = self.generator_class(urlconf=urlconf, api_version=self.api_version,
-                                             patterns=self.patterns)
+            generator_class = self.generator_class if section is None else _section_generator(
+                self.generator_class, section[1])
+            generator = generator_class(urlconf=urlconf, api_version=self.api_version, patterns=self.patterns)
             cache[key] = generator.get_schema(request=request, public=self.serve_public)
         return Response(data=cache[key], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
+
+
+def _section_generator(generator_class, keep):
+    """`generator_class` describing only the endpoints whose path `keep` accepts (and inspecting no other view)."""
+
+    class SectionInspector(generator_class.endpoint_inspector_cls):
+        def should_include_endpoint(self, path, callback):
+            return keep(path) and super().should_include_endpoint(path, callback)
+
+    return type("SectionGenerator", (generator_class,), {"endpoint_inspector_cls": SectionInspector})
 
 
 class TenantSwaggerView(SpectacularSwaggerSplitView):

@@ -52,3 +52,20 @@ def test_snapshots_past_the_memory_bound_are_dropped_and_freed(scenario, acme, g
     response = acme_client.get("/api/v1/data/project/")
     assert response.status_code in (401, 403)
     assert "acme" in runtime._snapshots
+
+
+def test_the_openapi_schema_of_one_entity(api):
+    runtime.forget("acme")
+    schema = api.get("/api/schema/?format=json&entity=expense").json()
+    assert schema["paths"] and all(path.startswith("/api/v1/data/expense/") for path in schema["paths"])
+    assert "Expense" in schema["components"]["schemas"]
+    # Generated from that entity's views only (a related entity's serializer describes its expansion).
+    assert set(runtime.current().record_viewsets._built) == {"expense"}
+    whole = api.get("/api/schema/?format=json").json()
+    assert "/api/v1/data/project/" in whole["paths"] and "/api/v1/meta/entities/" in whole["paths"]
+    assert whole["paths"]["/api/v1/data/expense/"] == schema["paths"]["/api/v1/data/expense/"]
+
+    response = api.get("/api/schema/?format=json&entity=nothing")
+    assert response.status_code == 400 and response.json()["entity"][0]["code"] == "invalid"
+    response = api.get("/api/schema/?format=json&app=nothing")
+    assert response.status_code == 400 and response.json()["app"][0]["code"] == "invalid"
