@@ -35,6 +35,7 @@ SHARED_APPS = [
     # After django.contrib.admin: their ready() sees the autodiscovered admin registry.
     "lowcode.tenancy",
     "lowcode",
+    "plugins",  # Installed platform-wide (public schema); enabled per tenant.
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -334,10 +335,16 @@ TENANT_STATE_MEMORY_MB = env.int("TENANT_STATE_MEMORY_MB", default=512)
 # Imports: rows above API_IMPORT_SYNC_MAX_ROWS run as a Celery job whose progress the API reports.
 API_IMPORT_SYNC_MAX_ROWS = env.int("API_IMPORT_SYNC_MAX_ROWS", default=1000)
 API_IMPORT_MAX_ROWS = env.int("API_IMPORT_MAX_ROWS", default=100_000)
+# List pages count rows exactly up to this many; above, PostgreSQL's estimate (lowcode.api.pagination).
+API_EXACT_COUNT_LIMIT = env.int("API_EXACT_COUNT_LIMIT", default=10_000)
 API_IMPORT_MAX_BYTES = env.int("API_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 # XLSX files are zips: refused before unpacking above these (real workbooks compress about 5-30 times).
 API_IMPORT_MAX_UNPACKED_BYTES = env.int("API_IMPORT_MAX_UNPACKED_BYTES", default=100 * 1024 * 1024)
 API_IMPORT_MAX_COMPRESSION_RATIO = env.int("API_IMPORT_MAX_COMPRESSION_RATIO", default=100)
+# Entity schema changes (dynamic_models/schema.py): how long DDL waits for a table's lock before
+# the publish fails with a conflict (queries queue behind a waiting lock), rows per backfill batch.
+SCHEMA_LOCK_TIMEOUT_MS = env.int("SCHEMA_LOCK_TIMEOUT_MS", default=500)
+SCHEMA_BACKFILL_BATCH = env.int("SCHEMA_BACKFILL_BATCH", default=2000)
 
 # Internationalisation: English and Simplified Chinese ship.
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")

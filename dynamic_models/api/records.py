@@ -20,19 +20,22 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import filters, permissions, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
 from dynamic_models import business_types, file_fields, records
-from dynamic_models.api import parameters
+from dynamic_models.api import parameters, rows
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
 from dynamic_models.api.transfer import TransferActions, transfer_urlpatterns
 from dynamic_models.registries import field_type_registry
 from lowcode.api.filters import PostgresFilterSet
-from lowcode.api.pagination import PageOrCursorPagination
+from lowcode.api.pagination import PageNumbers, PageOrCursorPagination
 from lowcode.api.parsers import JSONParser
+from lowcode.api.renderers import FastJSONRenderer
 from lowcode.apikeys.models import ApiKey
 from lowcode.apikeys.permissions import ApiKeyScope
 from rbac import columns as rbac_columns
@@ -198,12 +201,19 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
     search_fields: list[str] = []
     ordering_fields: list[str] = []
     pagination_class = PageOrCursorPagination
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer]
     filter_backends = [StrictFilterBackend, ReadableSearchFilter, StrictOrderingFilter]
     permission_classes = [permissions.IsAuthenticated, RecordPermissions, ApiKeyScope]
     lookup_value_regex = r"[0-9]{1,18}"
     schema = RecordAutoSchema()
-    #: Query parameters besides filters.
-    query_options = parameters.RESERVED
+
+    @property
+    def query_options(self) -> frozenset[str]:
+        """Query parameters besides filters: `count=false` too, unless the entity has a field
+        called `count` (keys that predate the option stay filters)."""
+        if any(spec["key"] == PageNumbers.count_query_param for spec in self.model.lowcode_entity["fields"]):
+            return parameters.RESERVED
+        return parameters.RESERVED | {PageNumbers.count_query_param}
 
     def get_api_resource(self) -> str:
         return self.entity_key
@@ -276,21 +286,41 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
                 queryset = queryset.prefetch_related(Prefetch(name, queryset=related))
         return queryset
 
+    def row_reader(self, queryset) -> rows.RowReader | None:
+        """The compiled row reader of this request, or None where only the serializer shows the records."""
+        reader = rows.reader_for(self.serializer_class, self.get_serializer_context(), self.request)
+        return reader if reader is not None and reader.can_read(queryset) else None
+
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        self._audit_reads(page)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        queryset = self.filter_queryset(self.get_queryset())
+        reader = self.row_reader(queryset)
+        if reader is None:
+            page = self.paginate_queryset(queryset)
+            self._audit_reads([record.pk for record in page])
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        page = self.paginate_queryset(reader.rows(queryset))
+        self._audit_reads([row["id"] for row in page])
+        return self.get_paginated_response(reader.represent(page, request, self.get_serializer_context()))
 
     def retrieve(self, request, *args, **kwargs):
-        record = self.get_object()
-        self._audit_reads([record])
-        return Response(self.get_serializer(record).data)
+        queryset = self.filter_queryset(self.get_queryset())
+        reader = self.row_reader(queryset)
+        if reader is None:
+            record = self.get_object()
+            self._audit_reads([record.pk])
+            return Response(self.get_serializer(record).data)
+        # As get_object(), from a row: the URL's id within the filtered scope, then the object permission.
+        row = get_object_or_404(reader.rows(queryset), pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        record = reader.record(row)
+        self.check_object_permissions(request, record)
+        self._audit_reads([record.pk])
+        return Response(reader.represent([row], request, self.get_serializer_context(), records=[record])[0])
 
-    def _audit_reads(self, records) -> None:
+    def _audit_reads(self, ids: list) -> None:
         """Reads of a sensitive entity through an API key leave an event (AD-1)."""
-        if self.model.lowcode_entity.get("sensitive") and isinstance(self.request.auth, ApiKey) and records:
+        if self.model.lowcode_entity.get("sensitive") and isinstance(self.request.auth, ApiKey) and ids:
             audit.record(dm_actions.RECORD_VIEW.of(self.entity_key), target_type=f"data.{self.entity_key}",
-                         actor=self.request.user, data={"ids": [record.pk for record in records]})
+                         actor=self.request.user, data={"ids": ids})
 
     def _wants_deleted(self) -> bool:
         value = self.request.query_params.get("deleted") if self.request else None
