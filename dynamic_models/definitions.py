@@ -150,6 +150,10 @@ class EntityKind(DefinitionKind):
         errors += formulas.expression_errors(body)
         errors += _default_errors(body)
         errors += _column_errors(body)
+        errors += _read_only_errors(body)
+        published = runtime.published_entity_bodies()
+        errors += _database_name_errors(body, published)
+        errors += _change_errors(body, published.get(body["key"]))
         for index, name in enumerate(body.get("ordering", [])):
             if name.lstrip("-") not in field_keys | {"id", "created_at", "updated_at"}:
                 errors.append({"path": f"ordering/{index}", "code": "unknown_field",
@@ -355,6 +359,115 @@ def _column_errors(body: dict) -> list[dict]:
              "message": _("%(key)r is taken by field %(other)s: its column in the database.")
              % {"key": spec["key"], "other": taken[spec["key"]]}}
             for index, spec in enumerate(body["fields"]) if spec["key"] in taken]
+
+
+#: PostgreSQL cuts longer identifiers to this many bytes (NAMEDATALEN - 1): two names alike so far are one.
+IDENTIFIER_MAX_BYTES = 63
+
+
+def _relation_names(body: dict) -> list[tuple[str, str, str]]:
+    """The tables and sequences named after the keys of `body`, as (path, name, what); they share
+    one namespace in the schema (a sequence cannot take a table's name)."""
+    names = [("key", f"dm_{body['key']}", _("table"))]
+    for index, spec in enumerate(body["fields"]):
+        options = spec.get("options") or {}
+        field_type = field_type_registry.get(spec["type"])
+        if field_type.is_relation and options.get("cardinality") == "many_to_many":
+            names.append((f"fields/{index}/key", f"dm_{body['key']}_{spec['key']}", _("link table")))
+        sequence = field_type.sequence_name(body["key"], spec["key"])
+        if sequence:
+            names.append((f"fields/{index}/key", sequence, _("sequence")))
+    return names
+
+
+def _database_name_errors(body: dict, published: dict[str, dict]) -> list[dict]:
+    """Tables and sequences the design would name as another entity's (or longer than PostgreSQL
+    keeps, where two names sharing their first 63 bytes become one), found before any SQL runs.
+
+    A name the entity's published version has already is left alone: it exists as it is.
+    """
+    owners = {}  # name -> what owns it in another entity, in words
+    for key, other in published.items():
+        if key != body["key"]:
+            for _path, name, what in _relation_names(other):
+                owners[name] = _("the %(what)s of entity %(entity)s") % {"what": what, "entity": key}
+    live = {name for _path, name, _what in _relation_names(published[body["key"]])} \
+        if body["key"] in published else set()
+    errors, seen = [], {}
+    for path, name, what in _relation_names(body):
+        size = len(name.encode())
+        if size > IDENTIFIER_MAX_BYTES and name not in live:
+            errors.append({"path": path, "code": "too_long", "message": _(
+                "its %(what)s would be named %(name)s, %(size)d characters; PostgreSQL keeps %(max)d: "
+                "shorten the key by %(excess)d characters.") % {
+                "what": what, "name": name, "size": size, "max": IDENTIFIER_MAX_BYTES,
+                "excess": size - IDENTIFIER_MAX_BYTES}})
+        elif name in owners or name in seen:
+            errors.append({"path": path, "code": "table_taken", "message": _(
+                "its %(what)s would be named %(name)s, which is already %(owner)s: choose another key.") % {
+                "what": what, "name": name, "owner": owners.get(name) or seen[name]}})
+        seen.setdefault(name, _("the %(what)s of another field") % {"what": what})
+    return errors
+
+
+def _change_errors(body: dict, live: dict | None) -> list[dict]:
+    """Changes from the published version that no migration can make.
+
+    A relation cannot turn from one record into many (or back): its ids live in a column, the
+    many in a link table. A field cannot take the key of another that stays when a table or a
+    sequence is named after the key (a link table, an auto number's sequence): renamed in turn,
+    the first rename would meet the other's name.
+    """
+    if live is None:
+        return []
+    live_specs = {spec["id"]: spec for spec in live["fields"]}
+    staying = {live_specs[spec["id"]]["key"]: spec for spec in body["fields"] if spec["id"] in live_specs}
+    errors = []
+    for index, spec in enumerate(body["fields"]):
+        old = live_specs.get(spec["id"])
+        if old is None:
+            continue
+        if _many(old) != _many(spec):
+            path = "options/cardinality" if spec["type"] == old["type"] else "type"
+            errors.append({"path": f"fields/{index}/{path}", "code": "cardinality", "message": _(
+                "it cannot change between one related record and many (%(old)s → %(new)s): add a new field "
+                "and remove this one.") % {"old": _cardinality(old), "new": _cardinality(spec)}})
+        other = staying.get(spec["key"])
+        if spec["key"] != old["key"] and other is not None and other["id"] != spec["id"] \
+                and (_named_after_key(spec, body["key"]) or _named_after_key(other, body["key"])):
+            errors.append({"path": f"fields/{index}/key", "code": "swapped_keys", "message": _(
+                "it takes the key %(key)s, which the field now named %(other)s still has in the database (a "
+                "table or sequence is named after it): rename one of them to a free key, publish, then rename "
+                "again.") % {"key": spec["key"], "other": other["key"]}})
+    return errors
+
+
+def _many(spec: dict) -> bool:
+    return field_type_registry.get(spec["type"]).is_relation and \
+        (spec.get("options") or {}).get("cardinality") == "many_to_many"
+
+
+def _cardinality(spec: dict) -> str:
+    if not field_type_registry.get(spec["type"]).is_relation:
+        return spec["type"]
+    return (spec.get("options") or {}).get("cardinality", "many_to_one").replace("_", "-")
+
+
+def _named_after_key(spec: dict, entity_key: str) -> bool:
+    return _many(spec) or bool(field_type_registry.get(spec["type"]).sequence_name(entity_key, spec["key"]))
+
+
+def _read_only_errors(body: dict) -> list[dict]:
+    """A required field that nobody may fill (read-only, no default): no record could ever be created."""
+    errors = []
+    for index, spec in enumerate(body["fields"]):
+        field_type = field_type_registry.get(spec["type"])
+        if spec.get("required") and spec.get("read_only") and spec.get("default") is None \
+                and field_type.has_column and not field_type.filled_by_database \
+                and not (spec.get("options") or {}).get("acting_user_on_create"):
+            errors.append({"path": f"fields/{index}/read_only", "code": "required_read_only", "message": _(
+                "a required field that is read-only needs a default: else no record can be created.")})
+    return errors
 
 
 def _default_errors(body: dict) -> list[dict]:

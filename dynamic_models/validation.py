@@ -75,8 +75,15 @@ def save_record(record: models.Model, *, user=None) -> models.Model:
 
 def integrity_error(record: models.Model, error: IntegrityError) -> ValidationError:
     """The field error a database constraint violation stands for."""
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) or ""
+    diag = getattr(error.__cause__, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    column = getattr(diag, "column_name", None)  # Set by NOT NULL violations, which name no constraint.
     table = record._meta.db_table
+    if column:
+        field = next((f for f in record._meta.concrete_fields if f.column == column), None)
+        if field is not None:
+            return ValidationError({field.name: ValidationError(
+                _("This field is required."), code="required")})
     matching = [f for f in record._meta.concrete_fields if constraint.startswith(f"{table}_{f.column}_")]
     field = max(matching, key=lambda f: len(f.column), default=None)
     if field is not None and field.unique:
@@ -86,5 +93,8 @@ def integrity_error(record: models.Model, error: IntegrityError) -> ValidationEr
     if field is not None:
         return ValidationError({field.name: ValidationError(_("This value is not accepted by the database."),
                                                             code="invalid")})
-    return ValidationError(_("The record conflicts with another one (%(constraint)s).") % {"constraint": constraint},
-                           code="integrity")
+    if constraint:
+        return ValidationError(_("The record conflicts with another one (%(constraint)s).")
+                               % {"constraint": constraint}, code="integrity")
+    return ValidationError(_("The database refused the record: %(reason)s")
+                           % {"reason": getattr(diag, "message_primary", None) or error}, code="integrity")
