@@ -19,6 +19,7 @@ class DynamicModelsConfig(AppConfig):
         from dynamic_models.field_types import BUILTIN_FIELD_TYPES
         from dynamic_models.file_fields import FILE_FIELD_TYPES
         from dynamic_models.files_owner import RecordFiles
+        from dynamic_models.importers import BaserowSource, FrappeSource
         from dynamic_models.quotas import RecordsQuota
         from dynamic_models.rbac_resources import EntityRecords
         from dynamic_models.receivers import apply_user_on_delete
@@ -32,6 +33,7 @@ class DynamicModelsConfig(AppConfig):
         from metadata import services as metadata
         from metadata.bundles import bundle_files_registry
         from metadata.registries import definition_kind_registry
+        from metadata.sources import bundle_source_registry
         from rbac import services as rbac
         from rbac.registries import resource_type_registry
 
@@ -45,6 +47,8 @@ class DynamicModelsConfig(AppConfig):
         resource_type_registry.register(EntityRecords())
         subcommand_registry.register(EntityCommand())
         subcommand_registry.register(SeedDemoCommand())
+        bundle_source_registry.register(BaserowSource())
+        bundle_source_registry.register(FrappeSource())
         site_part_registry.register(EntitySitePart())
         quota_registry.register(RecordsQuota())
         # Who may design is rbac's to say; metadata imports no rbac.

@@ -16,6 +16,7 @@ from rich.table import Table
 from lowcode.cli import Subcommand, add_tenant_argument, tenant_from_option
 from metadata import bundles
 from metadata.exceptions import BundleError, MetadataError
+from metadata.sources import bundle_source_registry
 
 _ACTION_STYLES = {"create": "green", "update": "yellow", "unchanged": "dim", "conflict": "bold red",
                   "error": "bold red"}
@@ -70,15 +71,21 @@ class ExportCommand(Subcommand):
 
 class ImportCommand(Subcommand):
     type = "import"
-    help = ("Import a bundle (JSON, or a zip with its files) into a tenant, all or nothing; --dry-run only "
-            "reports what would happen.")
+    help = ("Import a bundle (JSON, or a zip with its files), or another product's data model (--from), into a "
+            "tenant, all or nothing; --dry-run only reports what would happen.")
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="The bundle, or - for stdin.")
+        parser.add_argument("file", help="The bundle, or - for stdin; with --from: " + "; ".join(
+            f"{source.type}: {source.path_help}" for source in bundle_source_registry.get_all()) + ".")
         add_tenant_argument(parser)
         parser.add_argument("--dry-run", action="store_true", help="Report what would happen; change nothing.")
+        parser.add_argument("--from", dest="source", choices=bundle_source_registry.get_types(),
+                            help="Convert this product's data model (its rows too, where it has them).")
 
-    def handle(self, command, file, tenant, dry_run, **options):
+    def handle(self, command, file, tenant, dry_run, source=None, **options):
+        if source is not None:
+            self._import_source(command, bundle_source_registry.get(source), Path(file), tenant, dry_run)
+            return
         content = self._read(file)
         restored = None
         with tenant_from_option(tenant):
@@ -106,6 +113,35 @@ class ImportCommand(Subcommand):
                                                        % {"tenant": tenant, "summary": summary}))
             if restored is not None:
                 command.stdout.write(command.style.SUCCESS(_("Files restored: %(count)d.") % {"count": restored}))
+
+    def _import_source(self, command, source, path: Path, tenant: str, dry_run: bool) -> None:
+        if not path.exists():
+            raise CommandError(_("Cannot read %(file)s: no such file or folder.") % {"file": path})
+        with tenant_from_option(tenant):
+            try:
+                result = source.import_path(path, dry_run=dry_run)
+            except (ValueError, MetadataError) as error:
+                raise CommandError(str(error)) from error
+        self._print(command, result["definitions"])
+        console = Console(file=command.stdout, width=140)
+        fields = Table(_("entity"), _("source field"), _("source type"), _("field"), _("type"), _("note"))
+        for item in result["fields"]:
+            fields.add_row(item["entity"], escape(item["source"]), escape(item["source_type"]), item["key"],
+                           item["type"] or f"[bold red]{_('not mapped')}[/]", escape(item["note"]))
+        console.print(fields)
+        rows = Table(_("entity"), _("rows"), _("imported"), _("links"), _("errors"))
+        for item in result["rows"]:
+            rows.add_row(item["entity"], str(item["total"]), str(item["created"]), str(item["links"]),
+                         escape("\n".join(f"{error['row']}: {error['errors']}" for error in item["errors"][:20])))
+        if result["rows"]:
+            console.print(rows)
+        unmapped = sum(not item["type"] for item in result["fields"])
+        if result["refused"]:
+            raise CommandError(_("The import was refused; nothing was changed.") if not dry_run else
+                               _("Dry run: the import would be refused. Nothing was changed."))
+        message = _("Dry run: the import would succeed (%(unmapped)d source fields not mapped). Nothing was "
+                    "changed.") if dry_run else _("Imported into %(tenant)s (%(unmapped)d source fields not mapped).")
+        command.stdout.write(command.style.SUCCESS(message % {"tenant": tenant, "unmapped": unmapped}))
 
     @staticmethod
     def _read(file: str) -> bytes:

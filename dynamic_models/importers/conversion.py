@@ -1,0 +1,161 @@
+"""What an importer makes of another product's data model: entity bodies for a bundle, the rows
+the source holds, and a report of each source field (what it became, or why nothing)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
+
+from dynamic_models import runtime, services
+from dynamic_models.keys import ENTITY_KEY_MAX, FIELD_KEY_MAX, key_errors
+from dynamic_models.registries import field_type_registry
+from metadata import bundles
+from metadata.registries import definition_kind_registry
+
+
+@dataclass
+class FieldReport:
+    """One field of the source: the field it became (`key`, `type`), or why none (`note`)."""
+
+    entity: str
+    source: str
+    source_type: str
+    key: str = ""
+    type: str = ""
+    note: str = ""
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.type)
+
+    def as_dict(self) -> dict:
+        return {"entity": self.entity, "source": self.source, "source_type": self.source_type, "key": self.key,
+                "type": self.type, "note": self.note}
+
+
+@dataclass
+class SourceRow:
+    """A record of the source: its id there, its values by field key, and its links (field key ->
+    ids of records of the related entity, as the source numbers them)."""
+
+    id: object
+    values: dict
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class Conversion:
+    """Entity bodies (dependencies need not come first: bundles order them), the source's rows
+    per entity key and a report per source field."""
+
+    app: str
+    bodies: dict[str, dict] = field(default_factory=dict)
+    fields: list[FieldReport] = field(default_factory=list)
+    rows: dict[str, list[SourceRow]] = field(default_factory=dict)
+
+    def bundle(self) -> dict:
+        return {"format": bundles.FORMAT, "format_version": bundles.FORMAT_VERSION, "app": self.app,
+                "definitions": [{"kind": "entity", "key": key, "body": body} for key, body in self.bodies.items()]}
+
+    def unmapped(self) -> list[FieldReport]:
+        return [report for report in self.fields if not report.mapped]
+
+    def report(self, entity: str, source: str, source_type: str, **mapping) -> FieldReport:
+        item = FieldReport(entity, source, source_type, **mapping)
+        self.fields.append(item)
+        return item
+
+
+def field_id(*parts) -> str:
+    """A field id that stays the same for the same source field, so importing again updates it."""
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:12]
+
+
+def slug(name: str) -> str:
+    """`Tone / Pacing` -> `tone_pacing`: lowercase ASCII words joined by underscores."""
+    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", ascii_name.lower())).strip("_")
+
+
+class KeyMaker:
+    """Keys for entities and fields from the source's names: valid, unique, within the length limits."""
+
+    def __init__(self, taken_entities=()):
+        self.entities: set[str] = set(taken_entities)
+        self.fields: dict[str, set[str]] = {}
+
+    def entity(self, name: str) -> str:
+        key = self._valid(slug(name), "entity", ENTITY_KEY_MAX, self.entities, fallback="table")
+        self.fields[key] = set()
+        return key
+
+    def field(self, entity: str, name: str) -> str:
+        return self._valid(slug(name), "field", FIELD_KEY_MAX, self.fields[entity], fallback="field")
+
+    @staticmethod
+    def _valid(base: str, what: str, limit: int, taken: set[str], *, fallback: str) -> str:
+        if not base or not base[0].isalpha():
+            base = f"{fallback}_{base}".rstrip("_")
+        base = base[:limit].rstrip("_")
+        if key_errors(base, what=what, max_length=limit):
+            base = f"{base[:limit - 6]}_{fallback}"
+        key, number = base, 2
+        while key in taken or key_errors(key, what=what, max_length=limit):
+            suffix = f"_{number}"
+            key, number = base[:limit - len(suffix)] + suffix, number + 1
+        taken.add(key)
+        return key
+
+
+def set_entity_option(conversion: Conversion, body: dict, name: str, value, *, source: str, source_type: str,
+                      what: str) -> None:
+    """Set an entity option (`settings`, `child_of`) if entities have it here, else report it unmapped."""
+    report = conversion.report(body["key"], source, source_type)
+    if name in definition_kind_registry.get("entity").schema["properties"]:
+        body[name] = value
+        report.key, report.type = name, what
+    else:
+        report.note = _("Entities of this workspace have no option %(option)s.") % {"option": name}
+
+
+def settle(conversion: Conversion) -> None:
+    """Take out the fields whose design is invalid (a formula that does not check, options the
+    type refuses), reporting each with the reason, until every body validates as far as the
+    fields go. Relations to entities of the same conversion count as valid: the bundle
+    publishes those first."""
+    reports = {(report.entity, report.key): report for report in conversion.fields if report.mapped}
+    coming = set(conversion.bodies) | set(runtime.published_entity_bodies())
+    for key, body in conversion.bodies.items():
+        for _attempt in range(len(body["fields"]) + 1):
+            bad = {index: _("The field type %(type)s is not available in this workspace.") % {"type": spec["type"]}
+                   for index, spec in enumerate(body["fields"]) if not field_type_registry.is_registered(spec["type"])}
+            for error in [] if bad else services.design_errors(body):
+                match = re.match(r"fields/(\d+)(/|$)", error.get("path", ""))
+                if match is None or _pending_entity(error, body["fields"][int(match[1])], coming):
+                    continue
+                bad.setdefault(int(match[1]), error["message"])
+            if not bad:
+                break
+            for index, message in bad.items():
+                spec = body["fields"][index]
+                report = reports.get((key, spec["key"]))
+                if report is not None:
+                    report.key, report.type, report.note = "", "", message
+                for row in conversion.rows.get(key, ()):
+                    row.values.pop(spec["key"], None)
+                    row.links.pop(spec["key"], None)
+            body["fields"] = [spec for index, spec in enumerate(body["fields"]) if index not in bad]
+            if body.get("display_field") not in {spec["key"] for spec in body["fields"]}:
+                body.pop("display_field", None)
+
+
+def _pending_entity(error: dict, spec: dict, coming: set[str]) -> bool:
+    """An error only because a related entity of the conversion is not published yet."""
+    if error.get("code") != "unknown_entity":
+        return False
+    target = spec.get("options", {}).get("target") or spec.get("options", {}).get("entity")
+    return target in coming
