@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, re_path, reverse
 from django.utils import formats, timezone
+from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join, strip_tags
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
@@ -699,15 +700,51 @@ class RecordAdmin(admin.ModelAdmin):
         self.message_user(request, _("%d records purged.") % count, messages.SUCCESS)
 
 
+#: Related records shown per inline on a change page: a record with many dependants (or an entity
+#: that many others point at) keeps a page of a reasonable size.
+INLINE_ROWS = 10
+
+
+class FirstRowsFormSet(forms.BaseInlineFormSet):
+    """The first INLINE_ROWS related records; past them, how many there are and a link to their list."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_queryset"):
+            self.all_rows = super().get_queryset()
+            self._queryset = self.all_rows[:INLINE_ROWS]
+        return self._queryset
+
+    @cached_property
+    def shown_rows(self) -> int:
+        return len(self.get_queryset())
+
+    @cached_property
+    def total_rows(self) -> int:
+        return self.all_rows.count() if self.shown_rows == INLINE_ROWS else self.shown_rows
+
+    @property
+    def more_rows(self) -> bool:
+        return self.total_rows > self.shown_rows
+
+    @property
+    def all_rows_url(self) -> str:
+        opts = self.model._meta
+        return f"{reverse(f'admin:{opts.app_label}_{opts.model_name}_changelist')}?{self.fk.name}={self.instance.pk}"
+
+
 class RecordInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The records of another entity that point at a record, as their viewer may see them: in their
     data scope, without the columns a rule hides or masks. Read-only: each is changed on its own
-    page (the link), through the record services."""
+    page (the link), through the record services. Collapsed, the first INLINE_ROWS of them (an
+    entity many others point at has many inlines)."""
 
     extra = 0
     show_change_link = True
     can_delete = False
     exclude = ["deleted_at"]
+    classes = ["collapse"]
+    formset = FirstRowsFormSet
+    template = "dynamic_models/record_inline.html"
 
     def has_view_permission(self, request, obj=None):
         return any(rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), request=request)

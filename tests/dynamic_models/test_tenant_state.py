@@ -69,3 +69,31 @@ def test_the_openapi_schema_of_one_entity(api):
     assert response.status_code == 400 and response.json()["entity"][0]["code"] == "invalid"
     response = api.get("/api/schema/?format=json&app=nothing")
     assert response.status_code == 400 and response.json()["app"][0]["code"] == "invalid"
+
+
+def test_related_records_on_a_change_page_are_collapsed_and_capped(scenario, acme, make_user, acme_client):
+    from dynamic_models.admin import INLINE_ROWS
+
+    make_user(acme, "bea", is_staff=True, is_superuser=True)
+    acme_client.post("/admin/login/?next=/admin/", {"username": "bea", "password": "correct-horse-battery"})
+    Project, Expense = runtime.get_model("project"), runtime.get_model("expense")
+    project = Project.objects.create(name="Apollo")
+    for number in range(INLINE_ROWS + 5):
+        Expense.objects.create(title=f"Trip {number:02d}", amount=5, spent_on="2026-01-02", project=project)
+    page = acme_client.get(f"/admin/data/project/{project.pk}/change/").content.decode()
+    assert page.count('class="inlineviewlink"') == INLINE_ROWS
+    assert '<details><summary>' in page  # Collapsed until opened.
+    assert f"{INLINE_ROWS} of {INLINE_ROWS + 5} shown." in page
+    assert f'href="/admin/data/expense/?project={project.pk}"' in page
+    listing = acme_client.get(f"/admin/data/expense/?project={project.pk}").content.decode()
+    assert listing.count("Trip ") >= INLINE_ROWS + 5
+    # Saving the record keeps working with the capped inline.
+    response = acme_client.post(f"/admin/data/project/{project.pk}/change/", {
+        "name": "Apollo 2", **_management(page)})
+    assert response.status_code == 302 and Project.objects.get().name == "Apollo 2"
+
+
+def _management(page: str) -> dict:
+    import re
+
+    return dict(re.findall(r'name="([\w-]+-(?:TOTAL|INITIAL|MIN_NUM|MAX_NUM)_FORMS)" value="(\d+)"', page))
