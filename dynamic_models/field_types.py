@@ -457,15 +457,40 @@ class UUIDType(FieldType):
         return {"db_default": RandomUUID()} if spec.get("required") else {}
 
 
+#: Date parts of auto number patterns (Frappe's naming series) and their PostgreSQL formats.
+DATE_PARTS = {"YYYY": "YYYY", "YY": "YY", "MM": "MM", "DD": "DD"}
+
+
+def pattern_parts(pattern: str) -> list[tuple[str, str]]:
+    """`HR-EXP-.YYYY.-.####` as [("text", "HR-EXP-"), ("date", "YYYY"), ("text", "-"), ("counter", "####")]."""
+    parts = []
+    for part in pattern.split("."):
+        if not part:
+            continue
+        kind = "date" if part in DATE_PARTS else "counter" if set(part) == {"#"} else "text"
+        parts.append((kind, part))
+    return parts
+
+
+def _padded(number: models.Expression, digits: int) -> models.Expression:
+    """`number` (text) zero-padded to `digits`, never cut: lpad() alone truncates longer numbers, and
+    the number may be drawn only once, so pad to bigint's 20 digits and strip the zeros beyond."""
+    return models.Func(LPad(number, 20, models.Value("0")), models.Value(f"^0{{0,{20 - digits}}}"),
+                       models.Value(""), function="regexp_replace", output_field=models.CharField())
+
+
 class AutoNumberType(FieldType):
-    """`EXP-0001`: a prefix and a zero-padded number from a PostgreSQL sequence."""
+    """`EXP-0001`: a prefix and a zero-padded number from a PostgreSQL sequence; or a date pattern
+    such as `HR-EXP-.YYYY.-.####` (HR-EXP-2026-0001), counted per period (here per year) in
+    dm_auto_number_counter (migration 0006), the period in the server's time zone."""
 
     type = "auto_number"
     verbose_name = gettext_lazy("Auto number")
     filled_by_database = True
     lookups = ("exact", "in", "istartswith")
     options_schema = _schema(prefix={"type": "string", "maxLength": 20, "pattern": "^[A-Za-z0-9_-]*$"},
-                             digits={"type": "integer", "minimum": 1, "maximum": 12})
+                             digits={"type": "integer", "minimum": 1, "maximum": 12},
+                             pattern={"type": "string", "maxLength": 40, "pattern": "^[A-Za-z0-9_/.#-]*$"})
 
     @staticmethod
     def sequence_name(entity_key: str, field_key: str) -> str:
@@ -474,19 +499,51 @@ class AutoNumberType(FieldType):
     def model_field_class(self, spec):
         return models.CharField
 
+    def _patterned(self, spec) -> models.Expression:
+        now = models.Func(models.Value(settings.TIME_ZONE), models.Func(function="statement_timestamp"),
+                          function="timezone", output_field=models.DateTimeField())
+
+        def date(part):
+            return models.Func(now, models.Value(DATE_PARTS[part]), function="to_char", output_field=models.CharField())
+
+        parts = pattern_parts(spec["options"]["pattern"])
+        period = [date(text) for kind, text in parts if kind == "date"]
+        # The field's stable id, not its key: renaming the field keeps its counters.
+        series_start = models.Value(f"{spec.get('id') or spec['key']}:")
+        series = Concat(series_start, *period) if period else series_start
+        counter = Cast(models.Func(series, function="lowcode_next_number"), models.CharField())
+        values = [date(text) if kind == "date" else _padded(counter, len(text)) if kind == "counter"
+                  else models.Value(text) for kind, text in parts]
+        return Concat(*values, models.Value("")) if len(values) < 2 else Concat(*values)
+
     def get_model_field(self, spec):
         options = spec.get("options", {})
-        sequence = self.sequence_name(spec["entity"], spec["key"])
-        number = Cast(models.Func(models.Value(sequence), function="nextval"), models.CharField())
-        # lpad() alone truncates numbers longer than `digits`; nextval() may run only once, so
-        # pad to bigint's 20 digits and strip the zeros beyond `digits`.
-        digits = options.get("digits", 4)
-        padded = models.Func(LPad(number, 20, models.Value("0")), models.Value(f"^0{{0,{20 - digits}}}"),
-                             models.Value(""), function="regexp_replace", output_field=models.CharField())
+        if options.get("pattern"):
+            default = self._patterned(spec)
+        else:
+            number = Cast(models.Func(models.Value(self.sequence_name(spec["entity"], spec["key"])),
+                                      function="nextval"), models.CharField())
+            default = Concat(models.Value(options.get("prefix", "")), _padded(number, options.get("digits", 4)))
         return models.CharField(
             verbose_name=spec.get("label") or spec["key"], help_text=spec.get("help_text", ""),
-            max_length=40, unique=True, editable=False, db_column=spec["key"],
-            db_default=Concat(models.Value(options.get("prefix", "")), padded))
+            max_length=40, unique=True, editable=False, db_column=spec["key"], db_default=default)
+
+    def validate_spec(self, spec, entity_keys, field_keys):
+        options = spec["options"]
+        pattern = options.get("pattern")
+        if not pattern:
+            return []
+        if "prefix" in options or "digits" in options:
+            return [{"path": "options.pattern", "code": "pattern", "message": _(
+                "A pattern replaces the prefix and digits: remove them.")}]
+        parts = pattern_parts(pattern)
+        if [kind for kind, _text in parts].count("counter") != 1:
+            return [{"path": "options.pattern", "code": "pattern", "message": _(
+                "The pattern needs one counter, such as .#### (four digits): HR-EXP-.YYYY.-.####")}]
+        if sum(len(text) for _kind, text in parts) > 30:
+            return [{"path": "options.pattern", "code": "pattern", "message": _(
+                "The numbers of this pattern would be too long (30 characters at most).")}]
+        return []
 
 
 class UserType(FieldType):
