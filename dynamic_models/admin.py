@@ -899,6 +899,18 @@ def _related_display(key: str, label: str):
 LIST_TEXT_CHARS = 80
 
 
+def _formatted_display(field_type, spec: dict, label: str):
+    """A value its type formats in a list: money, a duration, stars, names of users."""
+    key = spec["key"]
+
+    def display(obj):
+        value = getattr(obj, key)
+        return None if value in (None, "", []) else field_type.display_text(spec, obj, value)
+
+    ordering = key if field_type.can_order(spec) else None
+    return _named(admin.display(ordering=ordering)(display), f"shown_{key}", label)
+
+
 def _plain_text_display(key: str, label: str):
     """Rich text in a list: its text without markup, shortened."""
 
@@ -948,6 +960,9 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         elif field_type.filled_by_database:
             read_only_as[key] = f"assigned_{key}"
             attrs[read_only_as[key]] = staticmethod(_assigned_display(key, label))
+        elif field_type.formatted:
+            column = f"shown_{key}"
+            attrs[column] = staticmethod(_formatted_display(field_type, spec, label))
         elif field_type.is_relation and cardinality != "many_to_many":
             column = f"related_{key}"
             attrs[column] = staticmethod(_related_display(key, label))

@@ -23,8 +23,8 @@ import decimal
 import re
 
 import django_filters
-from babel.core import UnknownLocaleError
-from babel.numbers import format_currency, get_currency_precision, is_currency
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import format_currency, format_percent, get_currency_precision, is_currency
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
@@ -46,16 +46,23 @@ _CURRENCY_CODE = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
 # --- currency and percent ---------------------------------------------------------------------
 
+def _locale() -> str:
+    """The Babel locale of the active language, English for one Babel lacks."""
+    name = to_locale(get_language() or "en")
+    try:
+        Locale.parse(name)
+    except (UnknownLocaleError, ValueError):
+        return "en"
+    return name
+
+
 def format_money(amount, currency: str | None) -> str:
     """`amount` in `currency` as the reader's language writes it (€1,234.50; 1.234,50 €; ¥1,235)."""
     if amount is None:
         return ""
     if not currency or not is_currency(currency):
         return str(amount)
-    try:
-        return format_currency(decimal.Decimal(str(amount)), currency, locale=to_locale(get_language() or "en"))
-    except UnknownLocaleError:
-        return format_currency(decimal.Decimal(str(amount)), currency, locale="en")
+    return format_currency(decimal.Decimal(str(amount)), currency, locale=_locale())
 
 
 class CurrencyType(DecimalType):
@@ -81,8 +88,13 @@ class CurrencyType(DecimalType):
         return {"max_digits": options.get("max_digits", 14), "decimal_places": places,
                 "validators": _range_validators(options)}
 
+    formatted = True
+
     def example(self, spec):
         return "1234.50"
+
+    def display_text(self, spec, record, value):
+        return format_money(value, self.currency_of(spec, record))
 
     def validate_spec(self, spec, entity_keys, field_keys):
         options = spec["options"]
@@ -112,8 +124,15 @@ class PercentType(DecimalType):
         return {"max_digits": 12, "decimal_places": options.get("decimal_places", 2),
                 "validators": _range_validators(options)}
 
+    formatted = True
+
     def validate_spec(self, spec, entity_keys, field_keys):
         return []
+
+    def display_text(self, spec, record, value):
+        places = spec.get("options", {}).get("decimal_places", 2)
+        return format_percent(decimal.Decimal(value) / 100, format="#,##0." + "#" * places + "%" if places else "#,##0%",
+                              locale=_locale())
 
 
 # --- duration ---------------------------------------------------------------------------------
@@ -214,7 +233,12 @@ class DurationType(FieldType):
     def serializer_field(self, spec):
         return DurationSerializerField
 
+    formatted = True
+
     def export_value(self, value):
+        return format_seconds(value)
+
+    def display_text(self, spec, record, value):
         return format_seconds(value)
 
 
@@ -242,8 +266,13 @@ class RatingType(FieldType):
     def form_widget(self, spec):
         return forms.Select(choices=[("", "—")] + [(n, "★" * n) for n in range(1, self.top(spec) + 1)])
 
+    formatted = True
+
     def example(self, spec):
         return min(self.sample_value, self.top(spec))
+
+    def display_text(self, spec, record, value):
+        return "★" * value + "☆" * max(self.top(spec) - value, 0)
 
 
 # --- several users ----------------------------------------------------------------------------
@@ -264,9 +293,10 @@ class UsersExistValidator:
         return isinstance(other, UsersExistValidator)
 
 
-def _user_choices() -> list[tuple[int, str]]:
+def _user_choices(**filters) -> list[tuple[int, str]]:
+    """(id, name) of the tenant's active people."""
     return [(user.pk, user.get_full_name() or user.username)
-            for user in get_user_model().objects.filter(is_active=True).order_by("username")]
+            for user in get_user_model().objects.filter(is_active=True, **filters).order_by("username")]
 
 
 class UserIdsField(ArrayField):
@@ -307,8 +337,14 @@ class UsersType(FieldType):
     def model_field_class(self, spec):
         return UserIdsField
 
+    formatted = True
+
     def model_field_kwargs(self, spec):
         return {"base_field": models.BigIntegerField(), "validators": [UsersExistValidator()]}
+
+    def display_text(self, spec, record, value):
+        names = dict(_user_choices(pk__in=value))
+        return ", ".join(names.get(pk, f"#{pk}") for pk in value)
 
 
 # --- a link to a record of any entity ---------------------------------------------------------
@@ -418,8 +454,18 @@ class GenericLinkType(FieldType):
     def example(self, spec):
         return None  # No record to point at is known.
 
+    formatted = True
+
     def export_value(self, value):
         return f"{value['entity']}:{value['id']}" if isinstance(value, dict) else value
+
+    def display_text(self, spec, record, value):
+        """The linked entity and id: lists and pages name no record their viewer may not see."""
+        from dynamic_models import runtime
+
+        entity, pk = parse_link(value)
+        body = runtime.published_entity_bodies().get(entity) or {}
+        return f"{body.get('label') or entity} #{pk}"
 
     def validate_spec(self, spec, entity_keys, field_keys):
         unknown = sorted(set(spec["options"].get("entities", ())) - set(entity_keys))

@@ -43,6 +43,8 @@ class FieldType(Instance):
     links_user: bool = False
     #: A plausible value, for request examples of the OpenAPI schema; None: no example.
     sample_value = None
+    #: Lists and pages show its values as `display_text()` makes them (money, durations, stars).
+    formatted: bool = False
     #: JSON Schema (OpenAPI) keywords of the type added to the field's generated schema.
     json_schema: dict = {}
 
@@ -60,6 +62,11 @@ class FieldType(Instance):
 
     def form_widget(self, spec: dict) -> forms.Widget | None:
         """The admin form's widget of `spec`; None keeps the model field's own."""
+        return None
+
+    def display_text(self, spec: dict, record, value) -> str | None:
+        """The text lists and pages show for `value` (not None) of `record`; None: the usual one.
+        Types that have one set `formatted`."""
         return None
 
     def serializer_field(self, spec: dict):

@@ -102,7 +102,7 @@ def _field(form: services.Form, key: str, item: dict, *, state, data: dict, erro
 
         result["masked"] = rbac.mask(services.record_value(record, key)) or ""
         result["text"] = result["values"] = None
-    if widget.type in ("select", "radio", "multi_select", "user", "department", "relation"):
+    if widget.type in ("select", "radio", "multi_select", "user", "department", "relation", "rating", "users"):
         result["choices"] = widget.choices(spec, user=user, entity_field=bound.get(key))
         if widget.type == "relation" and value is not None and str(value) not in {c["value"] for c in result["choices"]}:
             result["choices"].insert(0, {"value": str(value), "label": f"#{value}"})

@@ -37,6 +37,8 @@ ENTITY_WIDGETS = {
     "rich_text": "rich_text", "integer": "number", "decimal": "number", "boolean": "checkbox", "date": "date",
     "datetime": "datetime", "time": "time", "choice": "select", "multiple_choice": "multi_select",
     "user": "user", "relation": "relation", "file": "file", "image": "image",
+    "currency": "number", "percent": "number", "duration": "text", "rating": "rating", "users": "users",
+    "generic_link": "text",
 }
 #: Not "email" for email fields: browsers refuse Unicode local parts (clara.lefèvre@...) there.
 _INPUT_TYPES = {"url": "url", "phone": "tel"}

@@ -74,7 +74,8 @@ class Widget(Instance):
 class TextWidget(Widget):
     type = "text"
     verbose_name = _("Text")
-    field_types = ("text", "email", "url", "phone", "uuid", "long_text")
+    # Durations are typed as 1:30 and links as expense:12 (their entity fields read these).
+    field_types = ("text", "email", "url", "phone", "uuid", "long_text", "duration", "generic_link")
     options_schema = _options(input_type={"enum": ["text", "email", "url", "tel"]})
 
 
@@ -101,7 +102,7 @@ class NumberWidget(Widget):
     verbose_name = _("Number")
     json_schema = {"type": "number"}
     value_kind = "number"
-    field_types = ("integer", "decimal")
+    field_types = ("integer", "decimal", "currency", "percent")
     options_schema = _options(step=_NUMBER)
 
     def value_from_post(self, data, files, key):
@@ -336,9 +337,65 @@ class RelationWidget(_PickerWidget):
         return records.pickable(user, runtime.get_model(self.target(spec, entity_field))).order_by("pk")
 
 
+class RatingWidget(Widget):
+    """Stars from 1 to the entity field's `max` (or the widget's), as radio buttons."""
+
+    type = "rating"
+    verbose_name = _("Rating")
+    template_name = "forms_engine/widgets/radio.html"
+    json_schema = {"type": "integer", "minimum": 1}
+    value_kind = "number"
+    field_types = ("rating",)
+    options_schema = _options(max={"type": "integer", "minimum": 1, "maximum": 10})
+
+    def value_from_post(self, data, files, key):
+        value = super().value_from_post(data, files, key)
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+    def choices(self, spec, *, user, entity_field=None):
+        top = (entity_field or spec).get("options", {}).get("max", 5)
+        return [{"value": str(stars), "label": "★" * stars} for stars in range(1, top + 1)]
+
+    def invalid(self, value, spec, *, user, entity_field=None):
+        offered = {int(choice["value"]) for choice in self.choices(spec, user=user, entity_field=entity_field)}
+        return None if value in offered else _("Select a valid choice.")
+
+
+class UsersWidget(Widget):
+    """Several of the tenant's active people."""
+
+    type = "users"
+    verbose_name = _("Users picker")
+    template_name = "forms_engine/widgets/multi_select.html"
+    json_schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    value_kind = "list"
+    field_types = ("users",)
+
+    def value_from_post(self, data, files, key):
+        values = [int(value) if value.isdigit() else value for value in data.getlist(key) if value != ""]
+        return values or None
+
+    def queryset(self, *, user):
+        from django.contrib.auth import get_user_model
+
+        from dynamic_models import records
+
+        return records.pickable(user, get_user_model()).order_by("username")
+
+    def choices(self, spec, *, user, entity_field=None):
+        return [{"value": str(row.pk), "label": str(row)} for row in self.queryset(user=user)[:200]]
+
+    def invalid(self, value, spec, *, user, entity_field=None):
+        ids = set(value) if isinstance(value, list) else {value}
+        if ids <= set(self.queryset(user=user).filter(pk__in=[i for i in ids if isinstance(i, int)])
+                      .values_list("pk", flat=True)):
+            return None
+        return _("Choose one of the offered values.")
+
+
 BUILTIN_WIDGETS = [TextWidget, TextareaWidget, RichTextWidget, NumberWidget, SliderWidget, SelectWidget,
                    MultiSelectWidget, RadioWidget, CheckboxWidget, SwitchWidget, DateWidget, DateTimeWidget,
                    TimeWidget, FileWidget, ImageWidget, ParagraphWidget, UserWidget, DepartmentWidget,
-                   RelationWidget]
+                   RelationWidget, RatingWidget, UsersWidget]
 
 widget_registry: Registry[Widget] = Registry("form widget")

@@ -444,6 +444,8 @@ def cell(record, column: Column) -> Cell:
     if column.masked:
         shown = value if not hasattr(value, "pk") else str(value)
         return Cell(column, text=rbac_columns.ColumnAccess(rules={key: column.rule}).present({key: shown})[key] or "")
+    if field_type.formatted and value not in (None, "", []):
+        return Cell(column, text=field_type.display_text(column.spec, record, value), raw=_raw(value))
     if field_type.is_relation or field_type.links_user:
         model_field = record._meta.get_field(key)
         if model_field.many_to_many:

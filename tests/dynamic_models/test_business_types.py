@@ -227,3 +227,33 @@ def test_durations_parse_and_format():
     assert [format_seconds(v) for v in (5400, 5415, 0)] == ["1:30", "1:30:15", "0:00"]
     assert parse_seconds(datetime.timedelta(minutes=2)) == 120
     assert json.dumps(format_seconds(None)) == '""'
+
+
+def test_lists_show_money_durations_stars_and_names(deals, acme, frank, apollo):
+    frank.first_name, frank.last_name = "Frank", "Li"
+    frank.save()
+    deals.create(name="Shown", amount="1234.5", code="JPY", local_amount="1500", discount="12.5", effort=5400,
+                 stars=4, watchers=[frank.pk], about=f"project:{apollo.pk}")
+    client = Client(HTTP_HOST="acme.localhost")
+    client.force_login(frank)
+    for url in ("/admin/data/deal/", "/data/deal/"):
+        page = client.get(url).content.decode()
+        for shown in ("€1,234.50", "¥1,500", "12.5%", "1:30", "★★★★☆", "Frank Li", "Project #"):
+            assert shown in page, (url, shown)
+
+
+def test_the_end_user_form_has_a_widget_per_type(deals, acme, frank, apollo):
+    client = Client(HTTP_HOST="acme.localhost")
+    client.force_login(frank)
+    form = client.get("/data/deal/new/").content.decode()
+    assert 'type="radio" name="stars" value="5"' in form and "★★★★★" in form
+    assert '<select multiple' in form and f'value="{frank.pk}"' in form
+    response = client.post("/data/deal/new/", {
+        "name": "From the form", "amount": "12.5", "discount": "5", "effort": "2:15", "stars": "4",
+        "watchers": [str(frank.pk)], "about": f"project:{apollo.pk}"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    saved = deals.get(name="From the form")
+    assert (saved.effort, saved.stars, saved.watchers, saved.about) == (8100, 4, [frank.pk], f"project:{apollo.pk}")
+    refused = client.post("/data/deal/new/", {"name": "Bad", "effort": "later", "stars": "9"})
+    assert refused.status_code in (200, 400)
+    assert not deals.filter(name="Bad").exists()
