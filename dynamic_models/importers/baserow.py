@@ -233,8 +233,10 @@ class _Converter:
                 if text.lower() not in FUNCTIONS:
                     raise FormulaNotTranslated(_("The function %(name)s() has no equivalent in our expressions.")
                                                % {"name": text})
-                output.append(FUNCTIONS[text.lower()])
-            elif kind == "name" and text.lower() in ("true", "false"):
+                output.append(FUNCTIONS[text.lower()] + "(")
+                index += 2
+                continue
+            if kind == "name" and text.lower() in ("true", "false"):
                 output.append(text.lower())
             elif kind == "name":
                 raise FormulaNotTranslated(_("Unknown name %(name)s.") % {"name": text})

@@ -58,8 +58,10 @@ class Conversion:
     rows: dict[str, list[SourceRow]] = field(default_factory=dict)
 
     def bundle(self) -> dict:
+        """The bundle of the bodies, as an export writes them (normalized: the same source imports unchanged)."""
         return {"format": bundles.FORMAT, "format_version": bundles.FORMAT_VERSION, "app": self.app,
-                "definitions": [{"kind": "entity", "key": key, "body": body} for key, body in self.bodies.items()]}
+                "definitions": [{"kind": "entity", "key": key, "body": services.normalize_body(body)}
+                                for key, body in self.bodies.items()]}
 
     def unmapped(self) -> list[FieldReport]:
         return [report for report in self.fields if not report.mapped]

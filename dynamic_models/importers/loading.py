@@ -55,8 +55,8 @@ def run(conversion: Conversion, *, dry_run: bool, author=None) -> ImportResult:
             except InvalidBundle as error:  # Definitions the bundle format refuses (a cycle, a size).
                 return ImportResult(dry_run, [{"kind": "bundle", "key": conversion.app, "action": bundles.Action.ERROR,
                                                "message": str(error), "preview": None}], fields)
-            created = {row["key"] for row in definitions if row["kind"] == "entity" and row["action"] == bundles.Action.CREATE}
-            result = ImportResult(dry_run, definitions, fields, _import_rows(conversion, created, author))
+            new = {row["key"] for row in definitions if row["kind"] == "entity" and row["action"] == bundles.Action.CREATE}
+            result = ImportResult(dry_run, definitions, fields, _import_rows(conversion, new, author))
             kept = not (dry_run or result.refused)
             if not kept:
                 transaction.set_rollback(True)
@@ -71,11 +71,11 @@ def run(conversion: Conversion, *, dry_run: bool, author=None) -> ImportResult:
     return result
 
 
-def _import_rows(conversion: Conversion, created: set[str], author) -> list[dict]:
+def _import_rows(conversion: Conversion, new: set[str], author) -> list[dict]:
     """Rows go into the entities this import creates: importing the same source again adds none twice."""
     reports, new_ids = [], {}
     for key, rows in conversion.rows.items():
-        if not rows or key not in created:
+        if not rows or key not in new:
             continue
         model = runtime.get_model(key)
         last = model.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
