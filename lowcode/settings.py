@@ -346,6 +346,14 @@ API_IMPORT_MAX_COMPRESSION_RATIO = env.int("API_IMPORT_MAX_COMPRESSION_RATIO", d
 SCHEMA_LOCK_TIMEOUT_MS = env.int("SCHEMA_LOCK_TIMEOUT_MS", default=500)
 SCHEMA_BACKFILL_BATCH = env.int("SCHEMA_BACKFILL_BATCH", default=2000)
 
+# Sandboxed handlers (lowcode/sandbox.py, PL-5): default limits of one run.
+SANDBOX_LIMITS = {
+    "cpu_seconds": env.int("SANDBOX_CPU_SECONDS", default=5),
+    "wall_seconds": env.float("SANDBOX_WALL_SECONDS", default=10.0),
+    "memory_mb": env.int("SANDBOX_MEMORY_MB", default=256),
+    "file_size_mb": env.int("SANDBOX_FILE_SIZE_MB", default=16),
+}
+
 # Internationalisation: English and Simplified Chinese ship.
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
