@@ -27,16 +27,22 @@ from dynamic_models.api.serializers import (
     MaskedField,
     MaskedFilesField,
 )
+from lowcode.api.fields import FlatListField
 from rbac import columns as rbac_columns
 from rbac import services as rbac
 
 #: Compiled readers kept per serializer class (one per mix of column rules, `fields=` and `expand=`).
 READERS_PER_CLASS = 64
-#: DRF fields whose `to_representation` takes the model field's value as `values()` gives it.
-_VALUE_FIELDS = (serializers.CharField, serializers.IntegerField, serializers.FloatField, serializers.DecimalField,
-                 serializers.BooleanField, serializers.DateTimeField, serializers.DateField, serializers.TimeField,
-                 serializers.DurationField, serializers.ChoiceField, serializers.JSONField, serializers.UUIDField,
-                 serializers.ListField, serializers.IPAddressField)
+#: DRF's own fields, whose `to_representation` takes the model field's value as `values()` gives it
+#: and reads nothing of the request (a compiled reader serves every caller with the same rules). Other
+#: classes, such as a field type's own serializer field, take the serializer path.
+_VALUE_FIELDS = frozenset({
+    serializers.CharField, serializers.EmailField, serializers.URLField, serializers.SlugField,
+    serializers.RegexField, serializers.IntegerField, serializers.BigIntegerField, serializers.FloatField,
+    serializers.DecimalField,
+    serializers.BooleanField, serializers.DateTimeField, serializers.DateField, serializers.TimeField,
+    serializers.DurationField, serializers.ChoiceField, serializers.MultipleChoiceField, serializers.JSONField,
+    serializers.UUIDField, serializers.IPAddressField, FlatListField})
 
 
 class NotReadable(Exception):
@@ -91,7 +97,7 @@ class RowReader:
         filled = {}
         if self.from_records:
             records = records or [self.record(row) for row in rows]
-            filled.update(self._from_records(records, request))
+            filled.update(self._from_records(records, request, context))
         for name, (model_field, target_serializer) in self.expanded.items():
             filled[name] = _expanded(model_field, target_serializer, [row[model_field.attname] for row in rows],
                                      request, context)
@@ -107,18 +113,16 @@ class RowReader:
             result.append(shown)
         return result
 
-    def _from_records(self, records: list, request) -> dict[str, list]:
+    def _from_records(self, records: list, request, context: dict) -> dict[str, list]:
         """Values shown from instances, loaded for the whole page as the serializer path loads them."""
         for name, serializer_field in self.from_records.items():
             model_field = self.model._meta.get_field(name)
             if isinstance(serializer_field, ManyRelatedField):
-                child = serializer_field.child_relation
                 related = model_field.related_model.objects.all()
-                if child.expanded:
+                if serializer_field.child_relation.expanded:
                     # Related records are expanded only within the caller's scope of their entity.
-                    related = rbac.scope_queryset(request.user, related, request=request).prefetch_related(
-                        *(other.name for other in model_field.related_model._meta.many_to_many))
-                prefetch_related_objects(records, Prefetch(name, queryset=related))
+                    related = rbac.scope_queryset(request.user, related, request=request)
+                prefetch_related_objects(records, Prefetch(name, queryset=related.only("pk")))
             elif not model_field.many_to_many:  # A single file: fetched for the page at once.
                 ids = {getattr(record, model_field.attname) for record in records} - {None}
                 stored = model_field.related_model.objects.in_bulk(ids) if ids else {}
@@ -126,6 +130,15 @@ class RowReader:
                     model_field.set_cached_value(record, stored.get(getattr(record, model_field.attname)))
         shown = {}
         for name, serializer_field in self.from_records.items():
+            if isinstance(serializer_field, ManyRelatedField):
+                ids = [[related.pk for related in getattr(record, name).all()] for record in records]
+                child = serializer_field.child_relation
+                if child.expanded:  # Shown for this caller (the bound field's context is the compiling request's).
+                    found = _related_shown(self.model._meta.get_field(name), child.target_serializer,
+                                           {pk for some in ids for pk in some}, request, context)
+                    ids = [[found[pk] for pk in some if pk in found] for some in ids]
+                shown[name] = ids
+                continue
             values = shown[name] = []
             for record in records:
                 attribute = serializer_field.get_attribute(record)
@@ -136,20 +149,24 @@ class RowReader:
 
 def _expanded(model_field, target_serializer, ids: list, request, context: dict) -> list:
     """Expanded relations of a page: the related records the caller may see (users: any), else their ids."""
-    target = model_field.related_model
-    wanted = {pk for pk in ids if pk is not None}
-    found = {}
-    if wanted:
-        if target is get_user_model():
-            reader = _compiled(target_serializer, context, ())
-            queryset = target.objects.filter(pk__in=wanted)
-        else:
-            reader = _compiled(target_serializer, context, rbac_columns.column_access(
-                request.user, target, request=request).rules.items())
-            queryset = rbac.scope_queryset(request.user, target.objects.filter(pk__in=wanted), request=request)
-        rows = list(reader.rows(queryset))
-        found = dict(zip((row["id"] for row in rows), reader.represent(rows, request, context), strict=True))
+    found = _related_shown(model_field, target_serializer, {pk for pk in ids if pk is not None}, request, context)
     return [found.get(pk, pk) for pk in ids]
+
+
+def _related_shown(model_field, target_serializer, wanted: set, request, context: dict) -> dict:
+    """{id: record as the target's serializer shows it} of the related records the caller may see."""
+    if not wanted:
+        return {}
+    target = model_field.related_model
+    if target is get_user_model():
+        reader = _compiled(target_serializer, context, ())
+        queryset = target.objects.filter(pk__in=wanted)
+    else:
+        reader = _compiled(target_serializer, context, rbac_columns.column_access(
+            request.user, target, request=request).rules.items())
+        queryset = rbac.scope_queryset(request.user, target.objects.filter(pk__in=wanted), request=request)
+    rows = list(reader.rows(queryset))
+    return dict(zip((row["id"] for row in rows), reader.represent(rows, request, context), strict=True))
 
 
 def _compile(serializer_class, context: dict) -> RowReader:
@@ -191,7 +208,9 @@ def _compile(serializer_class, context: dict) -> RowReader:
                 reader.outputs.append(_Output(name))
             else:
                 reader.outputs.append(_Output(name, model_field.attname, _same))
-        elif isinstance(serializer_field, _VALUE_FIELDS) and serializer_field.source_attrs == [serializer_field.source]:
+        elif type(serializer_field) in _VALUE_FIELDS and serializer_field.source_attrs == [serializer_field.source] \
+                and (not isinstance(serializer_field, serializers.ListField)
+                     or type(serializer_field.child) in _VALUE_FIELDS):
             model_field = model._meta.get_field(serializer_field.source)
             if model_field.is_relation:
                 raise NotReadable(name)
