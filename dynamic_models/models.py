@@ -38,6 +38,9 @@ class Entity(TimestampedModel):
                     '"fields": {"title": "标题"}}}.'))
     sensitive = models.BooleanField(
         _("sensitive"), default=False, help_text=_("Reads of its records through API keys are audited."))
+    single = models.BooleanField(
+        _("settings (one record)"), default=False,
+        help_text=_("Holds exactly one record, such as a company's settings: lists open it, and there is no second."))
     rules = models.JSONField(
         _("rules"), default=list, blank=True,
         help_text=_('Cross-field rules checked on every save, e.g. [{"key": "dates", "expression": '
@@ -93,7 +96,9 @@ class SchemaMigration(models.Model):
     """One applied change of an entity's table, with its SQL both ways (DM-3)."""
 
     class Status(models.TextChoices):
+        PREPARING = "preparing", _("Preparing")  # Online phases run before the publish (schema_online).
         APPLIED = "applied", _("Applied")
+        FAILED = "failed", _("Failed")  # What it had prepared was rolled back; nothing was published.
         ROLLED_BACK = "rolled_back", _("Rolled back")
         PURGED = "purged", _("Purged")
 
@@ -108,6 +113,10 @@ class SchemaMigration(models.Model):
                                related_name="+", verbose_name=_("author"))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     rows_affected = models.PositiveBigIntegerField(_("rows affected"), default=0)
+    phases = models.JSONField(_("phases"), default=list, blank=True, help_text=_(
+        "The online steps of the change (indexes built concurrently, columns copied in batches) and how each went."))
+    body_checksum = models.CharField(_("design checksum"), max_length=64, blank=True, editable=False,
+                                     help_text=_("The design being published: a publish of the same one resumes."))
     created_at = models.DateTimeField(_("applied at"), auto_now_add=True)
 
     class Meta:

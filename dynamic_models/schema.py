@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from django.db import connection, models
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import OperationalError, connection, models
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
@@ -27,7 +31,7 @@ from dynamic_models import audit_actions as dm_actions
 from dynamic_models import runtime
 from dynamic_models.models import SchemaMigration
 from dynamic_models.registries import field_type_registry
-from metadata.exceptions import MetadataError
+from metadata.exceptions import DefinitionValidationError, MetadataError, PublishConflict
 from metadata.models import Definition
 from rbac import services as rbac
 
@@ -40,6 +44,39 @@ class MigrationRefused(MetadataError):
     def __init__(self, impact: list[dict]):
         self.impact = impact
         super().__init__("; ".join(item["message"] for item in impact if item["blocking"]))
+
+
+class TableBusy(PublishConflict):
+    """A schema change could not get its table's lock in time (SCHEMA_LOCK_TIMEOUT_MS); nothing changed."""
+
+    def __init__(self, table: str):
+        self.table = table
+        super().__init__(_("The table %(table)s is busy: the change could not lock it within %(ms)d ms and changed "
+                           "nothing; try again.") % {"table": table, "ms": settings.SCHEMA_LOCK_TIMEOUT_MS})
+
+
+@contextmanager
+def lock_timeout(table: str):
+    """Let DDL on `table` wait at most SCHEMA_LOCK_TIMEOUT_MS for its lock, then raise TableBusy.
+
+    While DDL waits for a lock, every query on the table queues behind it: a short wait that
+    fails is better than a long one that stalls every request reading the table.
+    """
+    local = connection.in_atomic_block  # In a transaction the setting ends with it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, %s)",
+                       [f"{settings.SCHEMA_LOCK_TIMEOUT_MS}ms", local])
+        previous = cursor.fetchone()[0]
+    try:
+        yield
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            raise TableBusy(table) from error
+        raise
+    finally:
+        if not local or not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, %s)", [previous, local])
 
 
 @dataclass
@@ -232,7 +269,7 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
                                            "the decimal point."),
                            f"SELECT id FROM {_quote(table)} WHERE round(abs({column}), %s) >= %s",
                            [new_field.decimal_places, 10 ** _whole_digits(new_field)]))
-    if old_field is not None and new_field.choices:
+    if old_field is not None and new_field.choices and old_spec["type"] != spec["type"]:
         values = [value for value, _label in new_field.choices]
         checks.append(("invalid_choice", _("%(count)d rows hold a value of %(key)s that is no longer a choice."),
                        f"SELECT id FROM {_quote(table)} WHERE {column} IS NOT NULL AND NOT ({column} = ANY(%s))",
@@ -256,6 +293,128 @@ def _impact(table: str, spec: dict, old_spec: dict | None, old_field, new_field)
     return impact
 
 
+def _choice_values(model_field) -> set[str]:
+    base = getattr(model_field, "base_field", model_field)  # A multiple choice holds an array of them.
+    return {value for value, _label in base.choices or ()}
+
+
+def _data_change_impact(table: str, spec: dict, old_spec: dict, old_field, new_field,
+                        change: dict) -> tuple[list[dict], list[tuple[str, list]]]:
+    """Rows that a same-column change would silently damage, and what the builder's `change` does to them.
+
+    A removed choice leaves rows holding a value no form or filter accepts any more; a relation
+    re-targeted at another entity leaves ids that name unrelated records. Both are refused
+    unless `change` says what to do: a `value_map` ({removed value: value to store, or null}) or
+    `clear` (the relation's values are emptied). Returns (impact items, statements to run).
+    """
+    items, statements = [], []
+    key, column, quoted_table = spec["key"], _quote(old_field.column), _quote(table)
+    removed = sorted(_choice_values(old_field) - _choice_values(new_field))
+    if removed and old_spec["type"] == spec["type"]:
+        array = isinstance(new_field, ArrayField)
+        value_map = change.get("value_map", {})
+        holding = f"{column} && %s::varchar[]" if array else f"{column} = ANY(%s)"
+        unmapped = [value for value in removed if value not in value_map]
+        if unmapped:
+            count, sample = _count(f"SELECT id FROM {quoted_table} WHERE {holding}", [unmapped])
+            if count:
+                items.append(_item(key, "removed_choice", count, sample, True, _(
+                    "%(count)d rows hold %(values)s, no longer a choice of %(key)s: map them to a value to store "
+                    "instead (value_map) or keep the choice.") % {"count": count, "key": key,
+                                                                   "values": ", ".join(unmapped)}))
+        mapped = {value: value_map[value] for value in removed if value in value_map}
+        if mapped:
+            count, sample = _count(f"SELECT id FROM {quoted_table} WHERE {holding}", [list(mapped)])
+            if count:
+                items.append(_item(key, "value_map", count, sample, False, _(
+                    "%(count)d rows of %(key)s get other values: %(map)s.") % {
+                        "count": count, "key": key, "map": ", ".join(
+                            f"{old} → {new if new is not None else '∅'}" for old, new in mapped.items())}))
+                statements.append(_mapping_statement(quoted_table, column, mapped, array))
+    old_target, new_target = (spec.get("options", {}).get("target") for spec in (old_spec, spec))
+    if field_type_registry.get(spec["type"]).is_relation and old_spec["type"] == spec["type"] \
+            and old_target != new_target:
+        if old_field.many_to_many:
+            links = _quote(old_field.m2m_db_table())
+            rows_sql = f"SELECT DISTINCT {_quote(old_field.m2m_column_name())} AS id FROM {links}"
+            clear_sql = f"DELETE FROM {links}"
+        else:
+            rows_sql = f"SELECT id FROM {quoted_table} WHERE {column} IS NOT NULL"
+            clear_sql = f"UPDATE {quoted_table} SET {column} = NULL WHERE {column} IS NOT NULL"
+        count, sample = _count(rows_sql)
+        words = {"count": count, "key": key, "old": old_target, "new": new_target}
+        if count and change.get("clear"):
+            items.append(_item(key, "clear_relation", count, sample, False, _(
+                "%(count)d rows of %(key)s point at %(old)s records: they are cleared, since the relation now "
+                "leads to %(new)s.") % words))
+            statements.append((clear_sql, []))
+        elif count:
+            items.append(_item(key, "relation_retarget", count, sample, True, _(
+                "%(count)d rows of %(key)s point at %(old)s records and would point at unrelated %(new)s records: "
+                "clear them (clear) or keep the related entity.") % words))
+    return items, statements
+
+
+def _item(key: str, code: str, count: int, sample: list, blocking: bool, message: str) -> dict:
+    return {"field": key, "code": code, "count": count, "sample_ids": sample, "blocking": blocking,
+            "message": message}
+
+
+def _mapping_statement(table: str, column: str, mapped: dict, array: bool) -> tuple[str, list]:
+    """UPDATE storing each removed choice's mapped value (null: none) in the rows holding it."""
+    if array:
+        expression, params = column, []
+        for old, new in mapped.items():
+            expression = f"array_remove({expression}, %s)" if new is None else f"array_replace({expression}, %s, %s)"
+            params += [old] if new is None else [old, new]
+        return (f"UPDATE {table} SET {column} = {expression} WHERE {column} && %s::varchar[]",
+                [*params, list(mapped)])
+    cases = " ".join("WHEN %s THEN %s" for _old in mapped)
+    return (f"UPDATE {table} SET {column} = CASE {column} {cases} END WHERE {column} = ANY(%s)",
+            [*(value for pair in mapped.items() for value in pair), list(mapped)])
+
+
+def data_change_errors(old_body: dict | None, new_body: dict, data_changes: dict) -> list[dict]:
+    """Why `data_changes` ({field key: {"value_map": {...}} or {"clear": true}}) does not fit the
+    change from `old_body` to `new_body`, as {"path", "code", "message"}; [] if it does."""
+    if not isinstance(data_changes, dict):
+        return [{"path": "data_changes", "code": "type", "message": _("Expected a JSON object.")}]
+    old_specs = {spec["id"]: spec for spec in (old_body or {}).get("fields", [])}
+    new_specs = {spec["key"]: spec for spec in new_body["fields"]}
+    errors = []
+    for key, change in data_changes.items():
+        path = f"data_changes/{key}"
+        spec, old_spec = new_specs.get(key), old_specs.get(new_specs.get(key, {}).get("id"))
+        if spec is None or old_spec is None or not isinstance(change, dict) or set(change) - {"value_map", "clear"}:
+            errors.append({"path": path, "code": "invalid", "message": _(
+                "Expected a published field's key with {\"value_map\": {...}} or {\"clear\": true}.")})
+            continue
+        new_choices = {choice["value"] for choice in spec.get("options", {}).get("choices", [])}
+        removed = {choice["value"] for choice in old_spec.get("options", {}).get("choices", [])} - new_choices
+        value_map = change.get("value_map", {})
+        for old, new in value_map.items() if isinstance(value_map, dict) else [(None, None)]:
+            if old not in removed or old_spec["type"] != spec["type"]:
+                errors.append({"path": f"{path}/value_map/{old}", "code": "not_removed", "message": _(
+                    "%(value)r is not a choice this change removes.") % {"value": old}})
+            elif new is None and spec.get("required") and spec["type"] == "choice":
+                errors.append({"path": f"{path}/value_map/{old}", "code": "required", "message": _(
+                    "%(key)s is required: map %(value)r to one of its choices.") % {"key": key, "value": old}})
+            elif new is not None and new not in new_choices:
+                errors.append({"path": f"{path}/value_map/{old}", "code": "invalid_choice", "message": _(
+                    "%(value)r is not one of the choices of %(key)s.") % {"value": new, "key": key}})
+        if "clear" in change:
+            options, old_options = spec.get("options", {}), old_spec.get("options", {})
+            if change["clear"] is not True or old_spec["type"] != spec["type"] or \
+                    not field_type_registry.get(spec["type"]).is_relation or \
+                    options.get("target") == old_options.get("target"):
+                errors.append({"path": f"{path}/clear", "code": "not_retargeted", "message": _(
+                    "Only a relation that this change points at another entity can be cleared (true).")})
+            elif spec.get("required") and options.get("cardinality", "many_to_one") != "many_to_many":
+                errors.append({"path": f"{path}/clear", "code": "required", "message": _(
+                    "%(key)s is required and cannot be cleared: make it optional first.") % {"key": key}})
+    return errors
+
+
 def _whole_digits(model_field) -> int:
     """How many digits before the decimal point a numeric column holds (0 for other columns)."""
     if isinstance(model_field, models.DecimalField):
@@ -265,8 +424,24 @@ def _whole_digits(model_field) -> int:
     return 0
 
 
+def _as_prepared(old_field: models.Field, new_field: models.Field, done: set[str]) -> models.Field:
+    """The column as the online phases left it, for the schema editor to do only what remains."""
+    if "copy_values" in done:  # The shadow column, of the new type and nullable, took the old one's place.
+        clone = copy.copy(new_field)
+        clone.null, clone._unique, clone.db_index = True, False, False
+        return clone
+    clone = copy.copy(old_field)
+    if "build_unique_index" in done:
+        clone._unique = True  # Its constraint is added from the index built (operation["finish"]).
+    if "build_index" in done:
+        clone.db_index = True
+    return clone
+
+
 def _run(editor, operation: dict, model, old_field, new_field) -> None:
     op = operation["op"]
+    for statement in operation.get("finish", ()):
+        editor.execute(statement)
     if op == "create_model":
         for spec in model.lowcode_entity["fields"]:
             sequence = field_type_registry.get(spec["type"]).sequence_name(model.lowcode_entity["key"], spec["key"])
@@ -284,7 +459,8 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
         editor.alter_field(model, old_field, new_field)
 
 
-def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: tuple | None = None) -> Plan:
+def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: tuple | None = None,
+         data_changes: dict | None = None, prepared: dict | None = None) -> Plan:
     """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`.
 
     Steps run in an order where no column name is taken twice: removed fields' columns are
@@ -292,8 +468,17 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
     parked, then fields are altered, then added or restored.
 
     :param models_pair: the (old, new) model classes when the caller built them already.
+    :param data_changes: what to do with rows a change would damage, by field key (see
+        `data_change_errors`); run before the table changes.
+    :param prepared: {field id: (phases done, statements ending them)} of the online phases run
+        before the publish (`schema_online.finishing`): those statements replace the slow ones.
     """
     _assert_tenant_schema()
+    data_changes = data_changes or {}
+    errors = data_change_errors(old_body, new_body, data_changes)
+    if errors:
+        raise DefinitionValidationError(errors)
+    data_statements = []
     key = new_body["key"]
     table = f"dm_{key}"
     result = Plan(key)
@@ -349,6 +534,12 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                     additions.append((operation, new_model, None, new_field))
                     result.impact += _impact(table, spec, None, None, new_field)
                 continue
+            items, statements = _data_change_impact(table, spec, old_spec, old_field, new_field,
+                                                    data_changes.get(spec["key"], {}))
+            result.impact += items
+            if statements:
+                data_statements += statements
+                result.operations.append({"op": "change_data", "field": spec["key"], **data_changes[spec["key"]]})
             with connection.schema_editor(collect_sql=True) as probe:
                 changed = probe._field_should_be_altered(old_field, new_field) or old_field.column != new_field.column
             if not changed and old_id == field_id:
@@ -370,6 +561,10 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                 parking.append(({"op": "park_field", "field": old_spec["key"], "as": parked.column},
                                 new_model, old_field, parked))
                 old_field = parked
+            if field_id in (prepared or {}):
+                done, operation["finish"] = prepared[field_id]
+                operation["online"] = sorted(done)
+                old_field = _as_prepared(old_field, new_field, done)
             alters.append((operation, new_model, old_field, new_field))
         steps = removals + parking + alters + additions
     result.operations += [step[0] for step in steps]
@@ -379,7 +574,11 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
         with connection.cursor() as cursor:
             # Deferred foreign-key checks pending in this transaction would block ALTER TABLE.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.schema_editor() as editor:
+        with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.cursor() as cursor:
+            for statement, params in data_statements:
+                cursor.execute(statement, params)
+        with lock_timeout(table), connection.execute_wrapper(_SqlRecorder(result.sql)), \
+                connection.schema_editor() as editor:
             for operation, model, old_field, new_field in steps:
                 _run(editor, operation, model, old_field, new_field)
     else:
@@ -412,24 +611,49 @@ def _estimated_rows(table: str) -> int:
     return row[0] if row and row[0] else 0
 
 
+#: The builder's data changes for the publish under way (`publishing_with`), by entity key.
+_data_changes: ContextVar[dict | None] = ContextVar("lowcode_data_changes", default=None)
+
+
+@contextmanager
+def publishing_with(entity_key: str, data_changes: dict | None):
+    """Let the publish of `entity_key` run inside this block apply `data_changes` (see `plan`).
+
+    The publish hook is called by metadata's kind-agnostic publish, which knows nothing of them.
+    """
+    token = _data_changes.set({entity_key: data_changes or {}})
+    try:
+        yield
+    finally:
+        _data_changes.reset(token)
+
+
 def apply_entity_version(definition, previous, *, author=None) -> SchemaMigration:
     """Run the migration from `previous` to `definition` (the entity kind's publish hook)."""
+    from dynamic_models import schema_online  # It builds on this module.
+
     started = time.monotonic()
     old_body = previous.body if previous else None
     old_model, model = _model_pair(old_body, definition.body)  # Built once for all three uses.
     runtime.prepare(model._meta.apps)  # And for the snapshot after the publish.
-    result = plan(old_body, definition.body, execute=True, models_pair=(old_model, model))
     backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model)).sql if old_body \
         else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
     rbac.ensure_entity_permissions(model)
-    migration = SchemaMigration.objects.create(
-        entity_key=definition.key, from_version=previous.version if previous else None,
-        to_version=definition.version, operations=result.operations,
-        forward_sql="\n".join(s.rstrip(";") + ";" for s in result.sql),
-        backward_sql="\n".join(s.rstrip(";") + ";" for s in backward),
-        author=author, duration_ms=int((time.monotonic() - started) * 1000),
-        rows_affected=_estimated_rows(f"dm_{definition.key}") if old_body else 0,
-    )
+    prepared = schema_online.preparing(definition.key, definition.body)
+    # Last: from its first ALTER TABLE the transaction holds the table's lock until it commits.
+    result = plan(old_body, definition.body, execute=True, models_pair=(old_model, model),
+                  data_changes=(_data_changes.get() or {}).get(definition.key),
+                  prepared=schema_online.finishing(prepared))
+    migration = prepared or SchemaMigration(entity_key=definition.key)
+    migration.from_version = previous.version if previous else None
+    migration.to_version, migration.operations, migration.author = definition.version, result.operations, author
+    migration.forward_sql = "\n".join(s.rstrip(";") + ";" for s in schema_online.phase_sql(prepared) + result.sql)
+    migration.backward_sql = "\n".join(s.rstrip(";") + ";" for s in backward)
+    migration.duration_ms = int((time.monotonic() - started) * 1000) + sum(
+        phase.get("ms", 0) for phase in migration.phases)
+    migration.rows_affected = _estimated_rows(f"dm_{definition.key}") if old_body else 0
+    migration.status = SchemaMigration.Status.APPLIED
+    migration.save()
     audit.record(dm_actions.MIGRATION_APPLY, target=migration, actor=author,
                  data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
                        "sql": migration.forward_sql[:10_000]})

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 
 from audit import services as audit
-from dynamic_models import audit_actions, formulas, runtime, schema
+from dynamic_models import audit_actions, formulas, runtime, schema, schema_online
 from dynamic_models.definitions import MAX_FIELDS
 from dynamic_models.keys import KEY_RE
 from dynamic_models.models import Entity, Field, SchemaMigration, new_field_id
@@ -45,6 +45,8 @@ def entity_body(entity: Entity, *, fields: list[Field] | None = None) -> dict:
         body["rules"] = entity.rules
     if entity.sensitive:
         body["sensitive"] = True
+    if entity.single:
+        body["single"] = True
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
@@ -65,7 +67,7 @@ def save_design(body: dict, *, published_version: int | None = None) -> Entity:
                 "description": body.get("description", ""), "app": body.get("app", ""),
                 "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", [])),
                 "translations": body.get("translations", {}), "rules": body.get("rules", []),
-                "sensitive": body.get("sensitive", False)}
+                "sensitive": body.get("sensitive", False), "single": body.get("single", False)}
     if published_version is not None:
         defaults["published_version"] = published_version
     entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)
@@ -98,12 +100,15 @@ def validate_design(entity: Entity) -> dict:
     return body
 
 
-def preview(entity: Entity) -> dict:
-    """Show what publishing the design would do: operations, SQL and data impact, no change."""
+def preview(entity: Entity, *, data_changes: dict | None = None) -> dict:
+    """Show what publishing the design would do: operations, SQL and data impact, no change.
+
+    :param data_changes: what to do with rows the change would damage, as publish() takes them.
+    """
     body = validate_design(entity)
     published = metadata.get_published(KIND, entity.key)
     with transaction.atomic():
-        result = schema.plan(published.body if published else None, body, execute=False)
+        result = schema.plan(published.body if published else None, body, execute=False, data_changes=data_changes)
         transaction.set_rollback(True)  # Introspection only; make sure nothing sticks.
     data = result.as_dict()
     # Rows a new formula would give no value: reported, never blocking.
@@ -123,13 +128,26 @@ def _summary(old: dict | None, new: dict) -> list[str]:
     return definition_kind_registry.get(KIND).summarize(diff(old, new))
 
 
-def publish(entity: Entity, *, author=None, note: str = "", expected_version: int | None = None) -> SchemaMigration:
-    """Validate, migrate and publish the design as a new version; return its migration."""
+def publish(entity: Entity, *, author=None, note: str = "", expected_version: int | None = None,
+            data_changes: dict | None = None) -> SchemaMigration:
+    """Validate, migrate and publish the design as a new version; return its migration.
+
+    :param data_changes: what to do with rows the change would otherwise damage, by field key:
+        {"category": {"value_map": {"meals": "other"}}} stores another value (or null) in rows
+        holding a removed choice; {"project": {"clear": true}} empties a relation that now leads
+        to another entity. Without them, such a change is refused (MigrationRefused).
+    """
     body = entity_body(entity)  # Validated by save_and_publish, once.
-    with transaction.atomic():
+    with schema_online.online(entity.key, body, author=author, data_changes=data_changes), transaction.atomic(), \
+            schema.publishing_with(entity.key, data_changes):
         definition = metadata.save_and_publish(KIND, entity.key, body, author=author, note=note,
                                                expected_version=expected_version)
-        return SchemaMigration.objects.get(entity_key=entity.key, to_version=definition.version)
+        return _migration_to(entity.key, definition.version)
+
+
+def _migration_to(entity_key: str, version: int) -> SchemaMigration:
+    """The migration that published `version` (not an attempt at it that failed)."""
+    return SchemaMigration.objects.get(entity_key=entity_key, to_version=version, status=SchemaMigration.Status.APPLIED)
 
 
 def normalize_body(body: dict) -> dict:
@@ -151,17 +169,18 @@ def normalize_body(body: dict) -> dict:
 def publish_body(body: dict, *, author=None, note: str = "") -> SchemaMigration:
     """Publish a body directly (imports, commands): the design rows follow it."""
     body = normalize_body(body)
-    with transaction.atomic():
+    with schema_online.online(body.get("key"), body, author=author), transaction.atomic():
         definition = metadata.save_and_publish(KIND, body["key"], body, author=author, note=note)
-        return SchemaMigration.objects.get(entity_key=body["key"], to_version=definition.version)
+        return _migration_to(body["key"], definition.version)
 
 
 def rollback(entity_key: str, *, to_version: int | None = None, author=None) -> SchemaMigration:
     """Re-publish the previous (or a given) version; data of the fields it drops is kept."""
     with transaction.atomic():
         definition = metadata.rollback(KIND, entity_key, to_version=to_version, author=author)
-        migration = SchemaMigration.objects.get(entity_key=entity_key, to_version=definition.version)
-        SchemaMigration.objects.filter(entity_key=entity_key, to_version=migration.from_version).update(
+        migration = _migration_to(entity_key, definition.version)
+        SchemaMigration.objects.filter(entity_key=entity_key, to_version=migration.from_version,
+                                       status=SchemaMigration.Status.APPLIED).update(
             status=SchemaMigration.Status.ROLLED_BACK)
         return migration
 
@@ -177,7 +196,8 @@ def eject(entity_key: str, *, version: int | None = None) -> dict[str, str]:
     """Return the migration that produced `version` (default: live) as Django code."""
     from dynamic_models.eject import eject as eject_migration
 
-    migrations = SchemaMigration.objects.filter(entity_key=entity_key)
+    migrations = SchemaMigration.objects.exclude(status__in=[SchemaMigration.Status.PREPARING,
+                                                            SchemaMigration.Status.FAILED]).filter(entity_key=entity_key)
     migration = migrations.filter(to_version=version).first() if version else migrations.first()
     if migration is None:
         raise DefinitionNotFound(_("Entity %(key)s has no migration to version %(version)s.")

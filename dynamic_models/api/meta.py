@@ -28,6 +28,7 @@ from dynamic_models.registries import field_type_registry
 from dynamic_models.schema import MigrationRefused
 from lowcode.api.exceptions import Conflict
 from lowcode.api.pagination import PageNumbers
+from lowcode.api.serializers import JSONBodySerializer
 from metadata import services as metadata
 from metadata.api import views as metadata_views
 from metadata.api.errors import CONFLICT, NOT_FOUND, VALIDATION_ERRORS, metadata_errors, path_errors, register_answer
@@ -209,6 +210,21 @@ class PreviewSerializer(serializers.Serializer):
     impact = ImpactSerializer(many=True)
 
 
+def _data_changes_field():
+    return serializers.DictField(child=serializers.DictField(), required=False, default=dict, help_text=gettext_lazy(
+        "What to do with rows the change would damage, by field key: {\"category\": {\"value_map\": "
+        "{\"meals\": \"other\"}}} stores another value (or null) where a removed choice is held; "
+        "{\"project\": {\"clear\": true}} empties a relation that now leads to another entity."))
+
+
+class EntityPreviewRequestSerializer(JSONBodySerializer):
+    data_changes = _data_changes_field()
+
+
+class EntityPublishSerializer(PublishSerializer):
+    data_changes = _data_changes_field()
+
+
 class SchemaMigrationSerializer(serializers.ModelSerializer):
     entity = serializers.CharField(source="entity_key")
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
@@ -302,27 +318,31 @@ class EntityViewSet(EntityViewMixin, viewsets.GenericViewSet):
             services.delete_design(entity)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary=gettext_lazy("Preview publishing: operations, SQL and data impact"), request=None,
+    @extend_schema(summary=gettext_lazy("Preview publishing: operations, SQL and data impact"),
+                   request=EntityPreviewRequestSerializer,
                    responses={200: PreviewSerializer, 400: VALIDATION_ERRORS, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def preview(self, request, key):
         entity = self.get_entity(key)
+        params = EntityPreviewRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
         with metadata_errors():
-            plan = services.preview(entity)
+            plan = services.preview(entity, data_changes=params.validated_data["data_changes"])
         return Response(PreviewSerializer(plan).data)
 
-    @extend_schema(summary=gettext_lazy("Publish the design as a new version"), request=PublishSerializer,
+    @extend_schema(summary=gettext_lazy("Publish the design as a new version"), request=EntityPublishSerializer,
                    responses={201: SchemaMigrationSerializer, 400: VALIDATION_ERRORS, 404: NOT_FOUND,
                               409: CONFLICT})
     @action(detail=True, methods=["post"])
     def publish(self, request, key):
         entity = self.get_entity(key)
-        params = PublishSerializer(data=request.data)
+        params = EntityPublishSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         expected = params.validated_data["expected_version"]  # 0: nothing published yet.
         with metadata_errors():
             migration = services.publish(entity, author=request.user, note=params.validated_data["note"],
-                                                expected_version=expected)
+                                         expected_version=expected,
+                                         data_changes=params.validated_data["data_changes"])
         return Response(SchemaMigrationSerializer(migration).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary=gettext_lazy("Publish an earlier version again"), request=RollbackSerializer,
