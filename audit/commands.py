@@ -1,4 +1,4 @@
-"""`manage.py lowcode audit verify|checkpoint|export --tenant T`."""
+"""`manage.py lowcode audit verify|seal|checkpoint|export --tenant T`."""
 
 from __future__ import annotations
 
@@ -38,16 +38,19 @@ def _time_option(value: str) -> datetime:
 
 class AuditCommand(Subcommand):
     type = "audit"
-    help = "Verify a tenant's audit trail, sign a checkpoint of it, or export its events."
+    help = "Verify a tenant's audit trail, seal its new events into a block, sign a checkpoint of it, or export its events."
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="action")
         add_tenant_argument(actions.add_parser(
-            "verify", help=_("Recompute every hash, check the chain against the signed checkpoints and sign a new "
-                             "one; exit code 1 if anything was tampered with.")))
+            "verify", help=_("Recompute every hash, check the chain of blocks against the signed checkpoints and "
+                             "sign a new one; exit code 1 if anything was tampered with.")))
         add_tenant_argument(actions.add_parser(
-            "checkpoint", help=_("Verify, then sign and store a checkpoint of the newest event (what Celery beat "
-                                 "does every hour); exit code 1 if the trail does not verify.")))
+            "seal", help=_("Seal the committed events no block holds yet into the next block (what Celery beat "
+                           "does every few seconds).")))
+        add_tenant_argument(actions.add_parser(
+            "checkpoint", help=_("Seal, verify, then sign and store a checkpoint of the newest block (what Celery "
+                                 "beat does every hour); exit code 1 if the trail does not verify.")))
         export = actions.add_parser("export", help=_("Stream the events (oldest first) as CSV or JSON Lines."))
         add_tenant_argument(export)
         export.add_argument("--format", choices=services.EXPORT_FORMATS, default="csv", dest="fmt")
@@ -70,6 +73,14 @@ class AuditCommand(Subcommand):
         command.stdout.write(command.style.SUCCESS(result.message))
         self._write_checkpoint(command, result)
 
+    def _seal(self, command, **options):
+        block = services.seal_events()
+        if block is None:
+            command.stdout.write(_("Nothing to seal: no new event of a transaction that has ended."))
+        else:
+            command.stdout.write(_("Block %(block)d sealed: %(count)d events (seq %(first)d to %(last)d).") % {
+                "block": block.number, "count": block.count, "first": block.first_seq, "last": block.last_seq})
+
     def _checkpoint(self, command, **options):
         self._write_checkpoint(command, None)
 
@@ -82,8 +93,8 @@ class AuditCommand(Subcommand):
         if checkpoint is None:
             command.stdout.write(_("No new checkpoint: nothing new since the last one (or inside a transaction)."))
         else:
-            command.stdout.write(_("Checkpoint of seq %(seq)d signed and stored as %(name)s.") % {
-                "seq": checkpoint.last_seq, "name": checkpoint.name})
+            command.stdout.write(_("Checkpoint of block %(block)d signed and stored as %(name)s.") % {
+                "block": checkpoint.block, "name": checkpoint.name})
 
     def _export(self, command, fmt, since, until, action_filter, actor, target_type, output, **options):
         queryset = services.filter_events(since=since, until=until, action=action_filter, actor=actor,

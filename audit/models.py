@@ -1,9 +1,9 @@
 """The audit trail of a tenant (AD-1..AD-5): events, settings, alert rules and alerts.
 
 `AuditEvent` rows are append-only. The database enforces it: the application's role may only
-read and insert them (the owner role holds the table, see audit/sql/guard.sql), and the triggers
-of migration 0002 number and hash an insert, chained to the tenant's previous event, and refuse
-an update, delete or truncate. Write events with `audit.services.record()`.
+read and insert them (the owner role holds the table, see audit/sql/guard.sql), the insert trigger
+(migrations 0002, 0003) hashes each event, and the triggers refuse an update, delete or truncate.
+The sealing task chains them by blocks (`AuditBlock`). Write events with `audit.services.record()`.
 """
 
 from django.conf import settings
@@ -18,11 +18,8 @@ class AppendOnlyError(Exception):
     """Audit events cannot be changed or deleted."""
 
 
-class AuditEventQuerySet(models.QuerySet):
-    """Named filters; bulk update and delete are refused (the database refuses them too)."""
-
-    def for_target(self, target_type: str, target_id) -> "AuditEventQuerySet":
-        return self.filter(target_type=target_type, target_id=str(target_id))
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk update and delete are refused (the database refuses them too)."""
 
     def update(self, **kwargs):
         raise AppendOnlyError(_("Audit events are append-only."))
@@ -34,12 +31,20 @@ class AuditEventQuerySet(models.QuerySet):
     delete.queryset_only = True
 
 
+class AuditEventQuerySet(AppendOnlyQuerySet):
+    def for_target(self, target_type: str, target_id) -> "AuditEventQuerySet":
+        return self.filter(target_type=target_type, target_id=str(target_id))
+
+
 class AuditEvent(models.Model):
     """One thing that happened in the tenant: who did what to which record, and how it ended.
 
-    `seq`, `prev_hash` and `hash` are set by the database on insert: `seq` numbers the tenant's
-    events without gaps, and `hash` is the SHA-256 of the row's canonical text including
-    `prev_hash`, the previous event's hash.
+    The database sets `seq`, `txid` and `hash` on insert: `seq` numbers the tenant's events in
+    the order they were written (a rolled-back one leaves a gap), `txid` is the writing
+    transaction, and `hash` the SHA-256 of the row's canonical text. The sealing task then puts the
+    events of ended transactions into hash-chained `AuditBlock`s. Events written before blocks
+    existed were chained one by one (`prev_hash`, the previous event's hash); newer ones have an
+    empty `prev_hash`.
     """
 
     class Result(models.TextChoices):
@@ -69,6 +74,7 @@ class AuditEvent(models.Model):
     # Set by the database trigger; the defaults make Django read them back from the INSERT.
     prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True, db_default="")
     hash = models.CharField(_("hash"), max_length=64, blank=True, db_default="")
+    txid = models.BigIntegerField(_("transaction"), db_default=0, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -76,7 +82,8 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["-seq"]
-        indexes = [models.Index(fields=["target_type", "target_id", "seq"], name="audit_event_target_idx")]
+        indexes = [models.Index(fields=["target_type", "target_id", "seq"], name="audit_event_target_idx"),
+                   models.Index(fields=["txid"], name="audit_event_txid_idx")]
 
     def __str__(self):
         return f"#{self.seq} {self.action}"
@@ -88,6 +95,37 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError(_("Audit events are append-only."))
+
+
+class AuditBlock(models.Model):
+    """The events of the transactions `txid_from` <= txid < `txid_to`, sealed (README, "Audit trail: blocks").
+
+    Written only by the owner role's `lowcode_guard.seal_events` (the runtime role may read
+    blocks, not write them): `count`, `first_seq`, `last_seq` and `events_hash` (SHA-256 of the
+    events' ``seq:hash`` in seq order) describe the events, `prev_hash` is the previous block's
+    hash and `hash` the SHA-256 of all these fields. Each block starts where the previous ended.
+    """
+
+    number = models.BigIntegerField(_("block"), primary_key=True)
+    txid_from = models.BigIntegerField(_("from transaction"))
+    txid_to = models.BigIntegerField(_("to transaction"))
+    count = models.IntegerField(_("events"))
+    first_seq = models.BigIntegerField(_("first event"))
+    last_seq = models.BigIntegerField(_("last event"))
+    events_hash = models.CharField(_("events hash"), max_length=64)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    created_at = models.DateTimeField(_("sealed at"))
+    hash = models.CharField(_("hash"), max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit block")
+        verbose_name_plural = _("audit blocks")
+        ordering = ["-number"]
+
+    def __str__(self):
+        return f"#{self.number} ({self.first_seq}-{self.last_seq})"
 
 
 class AuditSettings(models.Model):

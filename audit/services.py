@@ -1,5 +1,5 @@
-"""Audit trail services (AD-1..AD-5): record, seal, verify and checkpoint, query and export, history,
-retention, alerts.
+"""Audit trail services (AD-1..AD-5): record, seal into blocks, verify and checkpoint, query and
+export, history, retention, alerts.
 
 The admin, the `lowcode audit` commands and the Celery tasks are thin shells over these
 functions. Events live in each tenant's schema; every function works on the connection's
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import takewhile
 from typing import TextIO
 
 from django.conf import settings
@@ -34,7 +35,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
@@ -43,7 +44,7 @@ from django_tenants.utils import get_public_schema_name, tenant_context
 
 from audit import audit_actions
 from audit.actions import AuditAction, audit_action_registry, name_of
-from audit.models import Alert, AlertRule, AuditEvent, AuditSettings
+from audit.models import Alert, AlertRule, AuditBlock, AuditEvent, AuditSettings
 from lowcode.logs import request_var
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ __all__ = [
     "EXPORT_COLUMNS", "EXPORT_FORMATS", "Checkpoint", "RetentionResult", "TrailTampered", "VerifyResult",
     "acknowledge_alerts", "apply_retention", "archive_path", "changed_fields", "checkpoint_dir", "checkpoints",
     "evaluate_alerts", "export", "filter_events", "forget_checkpoints", "history", "is_tenant_schema", "iter_export",
-    "record", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
+    "record", "seal_events", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
 ]
 
 USER_AGENT_MAX = 500
@@ -62,7 +63,7 @@ EXPORT_FORMATS = ("csv", "jsonl")
 #: The stored columns of exports and archives, in order.
 _STORED_COLUMNS = ["seq", "created_at", "actor_id", "actor_repr", "api_key_prefix", "action", "target_type",
                    "target_id", "target_repr", "before", "after", "data", "result", "request_id", "ip", "user_agent",
-                   "prev_hash", "hash"]
+                   "prev_hash", "hash", "txid"]
 #: Columns of exports and archives, in order: the stored ones, then the action's readable description.
 EXPORT_COLUMNS = [*_STORED_COLUMNS, "action_description"]
 _JSON_COLUMNS = {"before", "after", "data"}
@@ -77,9 +78,10 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     """Record one audit event in the current transaction and return it.
 
     The event is one INSERT in the caller's transaction: if the change it records rolls back,
-    so does the event. The database numbers it (`seq`) and chains its `hash` to the previous
-    event of the tenant (see migration 0002); until the transaction ends, other transactions
-    that record events in this tenant wait for it.
+    so does the event. The database numbers it (`seq`), notes its transaction (`txid`) and
+    hashes it (migrations 0002, 0003), holding no lock: transactions recording events in the same
+    tenant never wait for each other. The sealing task chains it into a block once its
+    transaction has ended (`seal_events`).
 
     `action` is a declared action (audit/actions.py), e.g. ``rbac_actions.ROLE_CREATE``, or the
     name of one member of a declared family, e.g. ``RECORD_UPDATE.of("expense")`` for
@@ -187,14 +189,30 @@ def seal_trail() -> bool:
         return cursor.fetchone()[0]
 
 
+def seal_events() -> AuditBlock | None:
+    """Seal the current tenant's committed events that no block holds yet into the next block; return it.
+
+    None when there is nothing to seal. A block takes the events of the transactions that have
+    ended (below the oldest transaction still running anywhere in the database): a transaction
+    still running, even a long one elsewhere, holds the newer events back for a later run. Writers
+    never wait for it; two sealers of a tenant take turns. Celery beat runs it every few seconds
+    (`audit.seal_events`); the owner role's `lowcode_guard.seal_events` does the work.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lowcode_guard.seal_events(%s)", [connection.schema_name])
+        number = cursor.fetchone()[0]
+    return None if number is None else AuditBlock.objects.get(number=number)
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A signed statement, kept in the file storage, that event `last_seq` of a trail had `head_hash`.
+    """A signed statement, kept in the file storage, that block `block` of a trail had `block_hash`.
 
     Signed with HMAC-SHA256 and `settings.AUDIT_CHECKPOINT_KEY`, a key the database never sees:
     whoever rewrites the trail, even as the database superuser, cannot make matching checkpoints.
-    `kind` is ``head`` (the newest event, taken periodically or on demand) or ``retention`` (the
-    last event a retention run removed: the only thing that lets a trail start after seq 1).
+    `kind` is ``head`` (the newest block, taken periodically or on demand) or ``retention`` (the
+    last block whose events a retention run removed: the only thing that lets a trail start after
+    block 1).
     """
 
     HEAD = "head"
@@ -203,15 +221,15 @@ class Checkpoint:
     database: str
     schema: str
     kind: str
-    last_seq: int
-    head_hash: str
+    block: int
+    block_hash: str
     created_at: str
     signature: str = ""
     name: str = field(default="", compare=False)
 
     def _payload(self) -> bytes:
         return json.dumps({"database": self.database, "schema": self.schema, "kind": self.kind,
-                           "last_seq": self.last_seq, "head_hash": self.head_hash, "created_at": self.created_at},
+                           "block": self.block, "block_hash": self.block_hash, "created_at": self.created_at},
                           sort_keys=True, separators=(",", ":")).encode()
 
     def _expected_signature(self) -> str:
@@ -228,6 +246,11 @@ class Checkpoint:
 
     def to_json(self) -> str:
         return json.dumps({**json.loads(self._payload()), "signature": self.signature}, sort_keys=True)
+
+
+#: Checkpoint files start with it. Those of the trails chained event by event (before blocks) do not:
+#: they vouch for nothing `verify` checks any more, and are left alone.
+CHECKPOINT_PREFIX = "block-"
 
 
 def _trail_identity() -> tuple[str, str]:
@@ -249,18 +272,20 @@ def checkpoints() -> list[Checkpoint]:
         return []
     found = []
     for name in names:
+        if not name.startswith(CHECKPOINT_PREFIX):
+            continue
         path = f"{directory}/{name}"
         with default_storage.open(path, "rb") as file:
             try:
                 data = json.loads(file.read())
                 found.append(Checkpoint(database=str(data["database"]), schema=str(data["schema"]),
-                                        kind=str(data["kind"]), last_seq=int(data["last_seq"]),
-                                        head_hash=str(data["head_hash"]), created_at=str(data["created_at"]),
+                                        kind=str(data["kind"]), block=int(data["block"]),
+                                        block_hash=str(data["block_hash"]), created_at=str(data["created_at"]),
                                         signature=str(data["signature"]), name=path))
             except (ValueError, KeyError, TypeError):
-                found.append(Checkpoint(database="", schema="", kind="", last_seq=0, head_hash="", created_at="",
+                found.append(Checkpoint(database="", schema="", kind="", block=0, block_hash="", created_at="",
                                         name=path))
-    return sorted(found, key=lambda checkpoint: (checkpoint.last_seq, checkpoint.created_at))
+    return sorted(found, key=lambda checkpoint: (checkpoint.block, checkpoint.created_at))
 
 
 def forget_checkpoints() -> int:
@@ -273,160 +298,221 @@ def forget_checkpoints() -> int:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """What `verify()` found. `broken_seq` is the first event that does not check out.
+    """What `verify()` found.
 
-    Against the checkpoints: `truncated` when the newest one's event is gone, `forged_seqs` the
-    checkpointed events whose recomputed hash differs from the checkpoint's, `bad_checkpoints`
-    the stored names whose signature does not check out.
+    Events: `count` of them (seq `first_seq` to `last_seq`); `bad_hashes` whose content does not
+    match their own hash, the first being `bad_seq`; `unsealed` ones no block holds yet (the
+    newest, from seq `unsealed_first_seq`; only their own hashes vouch for them); `strays`, events
+    below the blocks' range (added to sealed transactions, or left behind by a purge).
+    Blocks: `blocks` of them (`first_block` to `last_block`, the newest's hash `head_hash`);
+    `bad_blocks` whose fields or events no longer match their hashes (events changed, removed or
+    added), `bad_links` that do not follow the block before; `broken_block` is the first block
+    that does not check out. The first block starts the chain (block 1) or, after a retention
+    run, is the `anchor_block` both its `audit.archive` event and a signed retention checkpoint
+    record. Against the checkpoints: `truncated` when the newest one's block is gone,
+    `forged_blocks` the checkpointed blocks whose hash differs from the checkpoint's,
+    `bad_checkpoints` the stored names whose signature does not check out.
     """
 
     count: int
     first_seq: int | None
     last_seq: int | None
+    blocks: int
+    first_block: int | None
+    last_block: int | None
     head_hash: str
-    broken_seq: int | None
+    unsealed: int
+    unsealed_first_seq: int | None
+    bad_seq: int | None
     bad_hashes: int
+    broken_block: int | None
+    bad_blocks: int
     bad_links: int
+    strays: int
     start_anchored: bool
-    anchor_seq: int | None = None
+    anchor_block: int | None = None
     checkpoint: Checkpoint | None = None
     truncated: bool = False
-    forged_seqs: tuple[int, ...] = ()
+    forged_blocks: tuple[int, ...] = ()
     bad_checkpoints: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None and not self.truncated and not self.forged_seqs and not self.bad_checkpoints
+        return (self.bad_seq is None and self.broken_block is None and not self.strays and not self.truncated
+                and not self.forged_blocks and not self.bad_checkpoints)
 
     @property
     def message(self) -> str:
         if self.ok:
-            text = _("OK: %(count)d events (seq %(first)s to %(last)s) verified; head hash %(head)s.") % {
+            text = _("OK: %(count)d events (seq %(first)s to %(last)s) verified, %(blocks)d blocks (%(first_block)s "
+                     "to %(last_block)s); head hash %(head)s.") % {
                 "count": self.count, "first": self.first_seq or "-", "last": self.last_seq or "-",
+                "blocks": self.blocks, "first_block": self.first_block or "-", "last_block": self.last_block or "-",
                 "head": self.head_hash or "-"}
+            if self.unsealed:
+                text += " " + _("%(count)d newer events (from seq %(seq)d) are not sealed into a block yet: their "
+                                "own hashes check out, and the next sealing (every few seconds) chains them.") % {
+                    "count": self.unsealed, "seq": self.unsealed_first_seq}
             if self.checkpoint:
-                text += " " + _("Matches the newest checkpoint (seq %(seq)d, %(time)s).") % {
-                    "seq": self.checkpoint.last_seq, "time": self.checkpoint.created_at}
+                text += " " + _("Matches the newest checkpoint (block %(block)d, %(time)s).") % {
+                    "block": self.checkpoint.block, "time": self.checkpoint.created_at}
             return text
         problems = []
-        if self.broken_seq is not None:
+        if self.bad_seq is not None:
+            problems.append(_("%(n)d events whose content does not match their hash (the first: seq %(seq)d)") % {
+                "n": self.bad_hashes, "seq": self.bad_seq})
+        if self.broken_block is not None:
             parts = []
-            if self.bad_hashes:
-                parts.append(_("%(n)d events whose content does not match their hash") % {"n": self.bad_hashes})
+            if self.bad_blocks:
+                parts.append(_("%(n)d blocks whose events or fields no longer match their hash (events changed, "
+                               "removed or added)") % {"n": self.bad_blocks})
             if self.bad_links:
-                parts.append(_("%(n)d breaks in the chain (missing or reordered events)") % {"n": self.bad_links})
+                parts.append(_("%(n)d breaks in the chain of blocks (missing or reordered blocks)") % {
+                    "n": self.bad_links})
             if not self.start_anchored:
-                parts.append(_("the first event (seq %(seq)s) follows no archived event") % {"seq": self.first_seq})
-            problems.append(_("first broken event is seq %(seq)d of %(count)d: %(details)s") % {
-                "seq": self.broken_seq, "count": self.count, "details": "; ".join(parts)})
+                parts.append(_("the first block (%(block)s) follows no archived block") % {"block": self.first_block})
+            problems.append(_("first broken block is %(block)d of %(count)d: %(details)s") % {
+                "block": self.broken_block, "count": self.blocks, "details": "; ".join(parts)})
+        if self.strays:
+            problems.append(_("%(n)d events outside every block, in transactions already sealed") % {
+                "n": self.strays})
         if self.truncated:
-            problems.append(_("truncated tail: the newest checkpoint (%(time)s) records event %(seq)d, which the "
+            problems.append(_("truncated tail: the newest checkpoint (%(time)s) records block %(block)d, which the "
                               "trail no longer holds (it ends at %(last)s)") % {
-                "seq": self.checkpoint.last_seq, "time": self.checkpoint.created_at, "last": self.last_seq or "-"})
-        if self.forged_seqs:
-            problems.append(_("re-chained forgery: events %(seqs)s no longer hash to what their checkpoints "
+                "block": self.checkpoint.block, "time": self.checkpoint.created_at, "last": self.last_block or "-"})
+        if self.forged_blocks:
+            problems.append(_("re-chained forgery: blocks %(blocks)s no longer hash to what their checkpoints "
                               "recorded (rewritten, or removed and replaced)") % {
-                "seqs": ", ".join(map(str, self.forged_seqs))})
+                "blocks": ", ".join(map(str, self.forged_blocks))})
         if self.bad_checkpoints:
             problems.append(_("checkpoints with a bad signature (changed, copied, or signed with another key): "
                               "%(names)s") % {"names": ", ".join(self.bad_checkpoints)})
         return _("TAMPERED: %(problems)s.") % {"problems": "; ".join(problems)}
 
 
+#: One statement, so one snapshot. Each block against its events (recomputed with the sealing's own
+#: `audit_events_digest`), its own fields (`audit_block_hash`) and the block before; each event
+#: against its own hash (the insert trigger's `audit_event_hash`).
 _VERIFY_SQL = """
 WITH chain AS (
-    SELECT e.seq, e.hash, e.prev_hash, audit_event_hash(e) AS computed,
-           lag(e.hash) OVER w AS expected_prev, lag(e.seq) OVER w AS prev_seq, lead(e.seq) OVER w AS next_seq
-    FROM audit_auditevent e
-    WINDOW w AS (ORDER BY e.seq)
+    SELECT b.number, b.hash, b.prev_hash, b.txid_from, b.txid_to, audit_block_hash(b) AS computed, d.count AS present,
+           (d.count, d.first_seq, d.last_seq, d.events_hash)
+               IS NOT DISTINCT FROM (b.count, b.first_seq, b.last_seq, b.events_hash) AS events_match,
+           lag(b.hash) OVER w AS expected_prev, lag(b.number) OVER w AS prev_number, lag(b.txid_to) OVER w AS prev_end
+    FROM audit_auditblock b CROSS JOIN LATERAL audit_events_digest(b.txid_from, b.txid_to) d
+    WINDOW w AS (ORDER BY b.number)
+),
+bounds AS (
+    SELECT (SELECT min(txid_from) FROM chain) AS start, (SELECT max(txid_to) FROM chain) AS finish
+),
+events AS (
+    SELECT count(*) AS count, min(seq) AS first_seq, max(seq) AS last_seq,
+           min(seq) FILTER (WHERE audit_event_hash(e) IS DISTINCT FROM e.hash) AS bad_seq,
+           count(*) FILTER (WHERE audit_event_hash(e) IS DISTINCT FROM e.hash) AS bad_hashes,
+           count(*) FILTER (WHERE bounds.finish IS NULL OR e.txid >= bounds.finish) AS unsealed,
+           min(seq) FILTER (WHERE bounds.finish IS NULL OR e.txid >= bounds.finish) AS unsealed_first,
+           count(*) FILTER (WHERE e.txid < bounds.start) AS below
+    FROM audit_auditevent e CROSS JOIN bounds
 )
-SELECT count(*), min(seq), max(seq),
-       min(seq) FILTER (WHERE computed IS DISTINCT FROM hash),
-       count(*) FILTER (WHERE computed IS DISTINCT FROM hash),
-       min(seq) FILTER (WHERE prev_seq IS NOT NULL
-                        AND (prev_hash IS DISTINCT FROM expected_prev OR seq <> prev_seq + 1)),
-       count(*) FILTER (WHERE prev_seq IS NOT NULL
-                        AND (prev_hash IS DISTINCT FROM expected_prev OR seq <> prev_seq + 1)),
-       max(prev_hash) FILTER (WHERE prev_seq IS NULL),
-       max(hash) FILTER (WHERE next_seq IS NULL),
-       jsonb_object_agg(seq, computed) FILTER (WHERE seq = ANY(%s::bigint[]))
-FROM chain
+SELECT (SELECT count(*) FROM chain), (SELECT min(number) FROM chain), (SELECT max(number) FROM chain),
+       (SELECT hash FROM chain ORDER BY number DESC LIMIT 1),
+       first.hash, first.prev_hash, first.computed = first.hash, first.events_match, first.present,
+       (SELECT min(number) FROM chain WHERE prev_number IS NOT NULL AND (computed <> hash OR NOT events_match)),
+       (SELECT count(*) FROM chain WHERE prev_number IS NOT NULL AND (computed <> hash OR NOT events_match)),
+       (SELECT min(number) FROM chain WHERE prev_number IS NOT NULL
+            AND (prev_hash <> expected_prev OR number <> prev_number + 1 OR txid_from <> prev_end)),
+       (SELECT count(*) FROM chain WHERE prev_number IS NOT NULL
+            AND (prev_hash <> expected_prev OR number <> prev_number + 1 OR txid_from <> prev_end)),
+       (SELECT jsonb_object_agg(number, computed) FROM chain WHERE number = ANY(%s::bigint[])),
+       events.count, events.first_seq, events.last_seq, events.bad_seq, events.bad_hashes, events.unsealed,
+       events.unsealed_first, events.below
+FROM events LEFT JOIN (SELECT * FROM chain WHERE prev_number IS NULL) first ON true
 """
 
 
 def verify() -> VerifyResult:
-    """Recompute every event's hash in the database and check the chain and the checkpoints (AD-2).
+    """Recompute every event's and every block's hash in the database and check them against the signed
+    checkpoints (AD-2).
 
-    One query (one snapshot) recomputes the hashes with the insert trigger's own function and
-    compares each event's `prev_hash` with its predecessor's hash. The first event must start the
-    chain (seq 1, empty `prev_hash`) or, after a retention purge, continue from the last removed
-    event as recorded both by the `audit.archive` event that removed it and by the signed
-    retention checkpoint written before. Then the stored checkpoints: the newest one's event must
-    still be there, and every checkpointed event still present must hash to what its checkpoint
-    recorded. Events newer than the newest checkpoint are anchored by nothing outside the database.
+    One query (one snapshot). Each event must match its own hash; each block must match its fields,
+    the events of its transactions (none added, removed or changed since it was sealed) and the
+    block before it. The first block must start the chain (block 1, empty `prev_hash`) or, after a
+    retention purge, be the last block whose events were removed, as recorded both by the
+    `audit.archive` event that removed them and by the signed retention checkpoint written before.
+    Then the stored checkpoints: the newest one's block must still be there, and every checkpointed
+    block still present must hash to what its checkpoint recorded. Events not sealed yet are
+    reported, vouched for by their own hashes only; blocks newer than the newest checkpoint are
+    anchored by nothing outside the database.
     """
     stored = checkpoints()
     valid = [checkpoint for checkpoint in stored if checkpoint.is_valid]
     with connection.cursor() as cursor:
-        cursor.execute(_VERIFY_SQL, [[checkpoint.last_seq for checkpoint in valid]])
-        (count, first, last, bad_hash_seq, bad_hashes, bad_link_seq, bad_links, start_prev_hash, head_hash,
-         computed) = cursor.fetchone()
-    start_anchored, anchor_seq = True, None
-    if count and first == 1:
-        start_anchored = start_prev_hash == ""
-    elif count:
-        anchor_seq = AuditEvent.objects.filter(
-            action=ARCHIVE_ACTION, data__last_seq=first - 1, data__last_hash=start_prev_hash,
+        cursor.execute(_VERIFY_SQL, [[checkpoint.block for checkpoint in valid]])
+        (blocks, first_block, last_block, head_hash, first_hash, first_prev_hash, first_hash_ok, first_events_match,
+         first_present, bad_block, bad_blocks, bad_link, bad_links, computed, count, first_seq, last_seq, bad_seq,
+         bad_hashes, unsealed, unsealed_first, below) = cursor.fetchone()
+    start_anchored, anchor_block, strays = True, None, below
+    if blocks:
+        anchor_event = AuditEvent.objects.filter(
+            action=ARCHIVE_ACTION, data__last_block=first_block, data__last_block_hash=first_hash,
         ).values_list("seq", flat=True).order_by("-seq").first()
-        start_anchored = anchor_seq is not None and any(
-            (checkpoint.kind, checkpoint.last_seq, checkpoint.head_hash) == (Checkpoint.RETENTION, first - 1,
-                                                                            start_prev_hash) for checkpoint in valid)
+        if anchor_event is not None and any(
+                (checkpoint.kind, checkpoint.block, checkpoint.block_hash) == (Checkpoint.RETENTION, first_block,
+                                                                               first_hash) for checkpoint in valid):
+            # Its events were archived and removed: any left in its range is a stray.
+            anchor_block, strays, first_ok = first_block, below + first_present, first_hash_ok
+        else:
+            start_anchored = first_block == 1 and first_prev_hash == ""
+            first_ok = first_hash_ok and first_events_match
+        if not first_ok:
+            bad_block, bad_blocks = first_block, bad_blocks + 1
     computed = json.loads(computed) if computed else {}  # Django's connection leaves jsonb as text.
     newest = valid[-1] if valid else None
-    # Below the first event: removed by retention, which the start's anchor vouches for.
-    truncated = newest is not None and (not count or newest.last_seq > last)
-    forged = sorted({checkpoint.last_seq for checkpoint in valid if count and first <= checkpoint.last_seq <= last
-                     and computed.get(str(checkpoint.last_seq)) != checkpoint.head_hash})
-    broken = [seq for seq in (bad_hash_seq, bad_link_seq, None if start_anchored else first) if seq is not None]
-    return VerifyResult(count=count, first_seq=first, last_seq=last, head_hash=head_hash or "",
-                        broken_seq=min(broken) if broken else None, bad_hashes=bad_hashes, bad_links=bad_links,
-                        start_anchored=start_anchored, anchor_seq=anchor_seq, checkpoint=newest, truncated=truncated,
-                        forged_seqs=tuple(forged),
+    # Below the first block: removed by retention, which the start's anchor vouches for.
+    truncated = newest is not None and (not blocks or newest.block > last_block)
+    forged = sorted({checkpoint.block for checkpoint in valid if blocks and first_block <= checkpoint.block <= last_block
+                     and computed.get(str(checkpoint.block)) != checkpoint.block_hash})
+    broken = [number for number in (bad_block, bad_link, None if start_anchored else first_block) if number is not None]
+    return VerifyResult(count=count, first_seq=first_seq, last_seq=last_seq, blocks=blocks, first_block=first_block,
+                        last_block=last_block, head_hash=head_hash or "", unsealed=unsealed,
+                        unsealed_first_seq=unsealed_first, bad_seq=bad_seq, bad_hashes=bad_hashes,
+                        broken_block=min(broken) if broken else None, bad_blocks=bad_blocks, bad_links=bad_links,
+                        strays=strays, start_anchored=start_anchored, anchor_block=anchor_block, checkpoint=newest,
+                        truncated=truncated, forged_blocks=tuple(forged),
                         bad_checkpoints=tuple(checkpoint.name for checkpoint in stored if not checkpoint.is_valid))
 
 
 def write_checkpoint(verified: VerifyResult | None = None) -> Checkpoint | None:
-    """Sign and store a checkpoint of the trail's newest event, once the trail verifies.
+    """Seal what is committed, then sign and store a checkpoint of the newest block, once the trail verifies.
 
-    Return it, or None when there is nothing new to anchor (no event, or the newest checkpoint is
-    of the newest event) or when called inside a transaction: the events it sees may yet roll back,
-    and a checkpoint must only ever record committed ones. Raise TrailTampered if the trail does
-    not verify: a checkpoint never vouches for a tampered trail.
+    Return it, or None when there is nothing new to anchor (no block, or the newest checkpoint is
+    of the newest block) or when called inside a transaction: the blocks it sees may yet roll
+    back, and a checkpoint must only ever record committed ones. Raise TrailTampered if the trail
+    does not verify: a checkpoint never vouches for a tampered trail.
 
-    :param verified: the result of a `verify()` just made outside a transaction, to save a second one.
+    :param verified: the result of a `verify()` just made outside a transaction, to save a second
+        one (nothing is sealed then: the checkpoint is of the newest block that verify saw).
     """
     if connection.in_atomic_block:
         return None
-    result = verified or verify()
-    if not result.ok:
-        raise TrailTampered(result.message)
-    if not result.last_seq or (result.checkpoint and result.checkpoint.last_seq == result.last_seq):
+    if verified is None:
+        seal_events()
+        verified = verify()
+    if not verified.ok:
+        raise TrailTampered(verified.message)
+    if not verified.last_block or (verified.checkpoint and verified.checkpoint.block == verified.last_block):
         return None
-    return _store_checkpoint(Checkpoint.HEAD, result.last_seq, result.head_hash)
+    return _store_checkpoint(Checkpoint.HEAD, verified.last_block, verified.head_hash)
 
 
-def _store_checkpoint(kind: str, seq: int, event_hash: str) -> Checkpoint:
+def _store_checkpoint(kind: str, block: int, block_hash: str) -> Checkpoint:
     database, schema = _trail_identity()
-    checkpoint = Checkpoint(database=database, schema=schema, kind=kind, last_seq=seq, head_hash=event_hash,
+    checkpoint = Checkpoint(database=database, schema=schema, kind=kind, block=block, block_hash=block_hash,
                             created_at=timezone.now().isoformat()).signed()
-    name = default_storage.save(f"{checkpoint_dir()}/{seq:012d}-{kind}.json", ContentFile(checkpoint.to_json().encode()))
-    logger.info("audit checkpoint (%s): %s seq %d, %s", kind, schema, seq, name)
+    name = default_storage.save(f"{checkpoint_dir()}/{CHECKPOINT_PREFIX}{block:012d}-{kind}.json",
+                                ContentFile(checkpoint.to_json().encode()))
+    logger.info("audit checkpoint (%s): %s block %d, %s", kind, schema, block, name)
     return Checkpoint(**{**checkpoint.__dict__, "name": name})
-
-
-def _lock_trail(cursor) -> None:
-    """Take the lock the insert trigger takes: nobody appends until this transaction ends."""
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit'))")
 
 
 # --- query and export (AD-4) -----------------------------------------------------------------
@@ -596,6 +682,7 @@ class RetentionResult:
     removed: int
     first_seq: int
     last_seq: int
+    last_block: int
     cutoff: datetime
     file: str = ""
     event: AuditEvent | None = field(default=None, compare=False)
@@ -614,14 +701,16 @@ def archive_path(schema_name: str, first_seq: int, last_seq: int) -> str:
 def apply_retention() -> RetentionResult | None:
     """Archive and remove the events older than the tenant's retention (AD-5); None if nothing to do.
 
-    In one transaction holding the trail's lock: write the old events as gzipped JSON Lines to
-    the default storage (if the settings ask for it), sign a retention checkpoint of the last
-    removed event and record an `audit.archive` event holding its seq and hash (the anchors
-    `verify()` checks the remaining chain against), then delete them through the owner's
+    Whole blocks go: the oldest blocks all of whose events are older than the cutoff. In one
+    transaction holding the sealing's lock (writers do not wait): write their events as gzipped
+    JSON Lines to the default storage (if the settings ask for it), sign a retention checkpoint of
+    the last such block and record an `audit.archive` event holding its number and hash (the
+    anchors `verify()` checks the remaining chain against), then delete the events and the blocks
+    before that one (kept as the anchor the next block links to) through the owner's
     `lowcode_guard.purge_audit`, which refuses events newer than the cutoff or not so anchored.
 
     Runs outside any transaction (like the nightly task): the checkpoint must only ever record
-    committed events, never ones a caller's transaction may yet roll back.
+    committed blocks, never ones a caller's transaction may yet roll back.
     """
     config = AuditSettings.load()
     if not config.retention_days:
@@ -629,35 +718,41 @@ def apply_retention() -> RetentionResult | None:
     if connection.in_atomic_block:
         raise RuntimeError("apply_retention() must run outside a transaction: its checkpoint records committed events")
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock_trail(cursor)
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s || '.audit_seal'))", [connection.schema_name])
         # The database's clock, as purge_audit's.
         cursor.execute("SELECT now() - make_interval(days => %s)", [config.retention_days])
         cutoff = cursor.fetchone()[0]
-        # Events are numbered in commit order, their times in the order the changes began: remove
-        # the prefix of old events up to the first newer one, so the chain keeps no hole.
-        newer = AuditEvent.objects.filter(created_at__gte=cutoff).aggregate(first=Min("seq"))["first"]
-        prefix = AuditEvent.objects.filter(seq__lt=newer) if newer is not None else AuditEvent.objects.all()
-        last = prefix.aggregate(last=Max("seq"))["last"]
-        if last is None:
+        cursor.execute(_BLOCK_AGES_SQL)
+        removable = list(takewhile(lambda block: block[3] < cutoff, cursor.fetchall()))
+        if not removable:
             return None
-        first = AuditEvent.objects.order_by("seq").values_list("seq", flat=True)[:1].get()
-        last_hash = AuditEvent.objects.filter(seq=last).values_list("hash", flat=True).get()
-        old = AuditEvent.objects.filter(seq__lte=last)
+        last_block, last_hash, block_end = removable[-1][:3]
+        first, last = min(block[4] for block in removable), max(block[5] for block in removable)
+        old = AuditEvent.objects.filter(txid__lt=block_end)
         path = ""
         if config.archive_to_storage:
             path, removed = _write_archive(old, archive_path(connection.schema_name, first, last))
         else:
             removed = old.count()
-        anchor = _store_checkpoint(Checkpoint.RETENTION, last, last_hash)
+        anchor = _store_checkpoint(Checkpoint.RETENTION, last_block, last_hash)
         event = record(audit_actions.ARCHIVE, target_type="audit.auditevent", target_id=f"{first}-{last}",
                        target_repr=_("Events %(first)s to %(last)s") % {"first": first, "last": last},
-                       data={"first_seq": first, "last_seq": last, "last_hash": last_hash, "count": removed,
-                             "cutoff": cutoff.isoformat(), "retention_days": config.retention_days, "file": path,
-                             "checkpoint": anchor.name})
-        cursor.execute("SELECT lowcode_guard.purge_audit(%s, %s)", [connection.schema_name, last])
-    logger.info("audit retention: %d events removed (seq %d to %d), archive %s", removed, first, last, path or "-")
-    return RetentionResult(removed=removed, first_seq=first, last_seq=last, cutoff=cutoff, file=path, event=event,
-                           checkpoint=anchor)
+                       data={"first_seq": first, "last_seq": last, "last_block": last_block,
+                             "last_block_hash": last_hash, "count": removed, "cutoff": cutoff.isoformat(),
+                             "retention_days": config.retention_days, "file": path, "checkpoint": anchor.name})
+        cursor.execute("SELECT lowcode_guard.purge_audit(%s, %s)", [connection.schema_name, last_block])
+    logger.info("audit retention: %d events removed (seq %d to %d, blocks to %d), archive %s", removed, first, last,
+                last_block, path or "-")
+    return RetentionResult(removed=removed, first_seq=first, last_seq=last, last_block=last_block, cutoff=cutoff,
+                           file=path, event=event, checkpoint=anchor)
+
+
+#: The blocks whose events are still there, oldest first: number, hash, end, newest event's time, first and last seq.
+_BLOCK_AGES_SQL = """
+SELECT b.number, b.hash, b.txid_to, max(e.created_at), min(e.seq), max(e.seq)
+FROM audit_auditblock b JOIN audit_auditevent e ON e.txid >= b.txid_from AND e.txid < b.txid_to
+GROUP BY b.number ORDER BY b.number
+"""
 
 
 def _write_archive(queryset: QuerySet, path: str) -> tuple[str, int]:

@@ -155,6 +155,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "audit-retention": {"task": "audit.apply_retention", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
     "audit-checkpoint": {"task": "audit.write_checkpoints", "schedule": 60 * 60, "options": {"expires": 1800}},
+    # Every tenant's committed events into its next hash-chained block (one task, not one per tenant).
+    "audit-seal": {"task": "audit.seal_events", "schedule": 10, "options": {"expires": 10}},
     "files-garbage": {"task": "files.collect_garbage", "schedule": 24 * 60 * 60, "options": {"expires": 3600}},
     # Workflow timers, reminders and escalations (WF-5): every minute, fanned out per tenant.
     "workflows-tick": {"task": "workflows.tick", "schedule": 60, "options": {"expires": 55}},

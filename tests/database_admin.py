@@ -45,6 +45,6 @@ def as_superuser(schema: str, *statements: str | tuple[str, list]) -> list:
 
 def reset_trail(schema: str) -> None:
     """Empty the schema's committed trail and forget its checkpoints: a fresh start for a test."""
-    as_superuser(schema, "TRUNCATE audit_auditevent")
+    as_superuser(schema, "TRUNCATE audit_auditevent, audit_auditblock")
     with schema_context(schema):
         services.forget_checkpoints()

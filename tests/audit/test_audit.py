@@ -73,7 +73,7 @@ def sql(statement: str, params=()) -> list:
 # Recording
 
 
-def test_record_fills_in_the_request_context_and_chains_the_hash(alice, in_request):
+def test_record_fills_in_the_request_context_and_hashes_the_event(alice, in_request):
     previous = services.record("test.first")
     in_request(user=alice, api_key=SimpleNamespace(prefix="abcd1234"))
 
@@ -81,8 +81,9 @@ def test_record_fills_in_the_request_context_and_chains_the_hash(alice, in_reque
                             before={"amount": "12.50"}, after={"amount": "13.00"}, data={"reason": "typo"})
 
     stored = AuditEvent.objects.get(seq=event.seq)
-    assert event.seq == previous.seq + 1
-    assert event.prev_hash == previous.hash and len(event.hash) == 64 and event.hash == stored.hash
+    # Numbered by the sequence and hashed alone; the chain is the blocks' (tests/audit/test_audit_blocks.py).
+    assert event.seq == previous.seq + 1 and event.txid == previous.txid == stored.txid > 0
+    assert event.prev_hash == "" and len(event.hash) == 64 and event.hash == stored.hash
     assert (stored.actor, stored.actor_repr, stored.api_key_prefix) == (alice, "alice", "abcd1234")
     assert (stored.target_type, stored.target_id, stored.target_repr) == ("data.expense", "7", "Taxi")
     assert (stored.before, stored.after, stored.data) == ({"amount": "12.50"}, {"amount": "13.00"}, {"reason": "typo"})

@@ -10,7 +10,7 @@ from django.core.management.commands import flush
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connections
 
-from audit.models import AuditEvent
+from audit.models import AuditBlock, AuditEvent
 
 
 class Command(flush.Command):
@@ -21,7 +21,7 @@ class Command(flush.Command):
         connection = connections[database]
         tables = [table for table in connection.introspection.django_table_names(only_existing=True,
                                                                                  include_views=False)
-                  if table != AuditEvent._meta.db_table]
+                  if table not in (AuditEvent._meta.db_table, AuditBlock._meta.db_table)]
         sql_list = connection.ops.sql_flush(no_style(), tables, reset_sequences=options.get("reset_sequences", True),
                                             allow_cascade=options.get("allow_cascade", False))
         if options["interactive"] and input(

@@ -1,0 +1,109 @@
+"""Audit without a tenant-wide lock (issue 16, finding 5): events hashed alone, sealed into blocks.
+
+Writers never wait for each other (tests/audit/test_audit_integrity.py, concurrent inserts); the
+sealing takes the events of the transactions that have ended, so one still running holds the newer
+events back until it ends, and `verify` reports them as not sealed yet meanwhile.
+"""
+
+import threading
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+
+from audit import services, tasks
+from audit.models import AuditBlock
+from tests.database_admin import reset_trail
+
+pytestmark = pytest.mark.usefixtures("test_audit_actions")
+
+
+@pytest.fixture
+def trail(committed_acme):
+    reset_trail("acme")
+    with tenant_context(committed_acme):
+        yield committed_acme
+    reset_trail("acme")
+
+
+def test_a_running_transaction_holds_back_the_sealing_of_newer_events_until_it_ends(trail):
+    before = services.record("test.before")
+    started, release = threading.Event(), threading.Event()
+
+    def hold_open():
+        try:
+            with tenant_context(trail), transaction.atomic():
+                services.record("test.open")
+                started.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_open)
+    holder.start()
+    try:
+        assert started.wait(10)
+        committed = services.record("test.committed")  # Committed, but newer than the open transaction.
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.record("test.rolled_back")  # Takes a number it leaves unused.
+            raise RuntimeError
+        block = services.seal_events()
+        assert (block.number, block.count, block.first_seq, block.last_seq) == (1, 1, before.seq, before.seq)
+        assert services.seal_events() is None  # Nothing more until the open transaction ends.
+        result = services.verify()
+        assert result.ok and (result.unsealed, result.unsealed_first_seq) == (1, committed.seq)
+        assert "1 newer events (from seq" in result.message and "not sealed into a block yet" in result.message
+    finally:
+        release.set()
+        holder.join(20)
+
+    block = services.seal_events()
+    assert block.number == 2 and block.count == 2 and block.prev_hash == AuditBlock.objects.get(number=1).hash
+    assert block.last_seq == committed.seq  # The open transaction's event, numbered before it, too.
+    result = services.verify()
+    assert result.ok and result.unsealed == 0 and (result.blocks, result.count) == (2, 3)
+    assert result.head_hash == block.hash
+
+
+def test_the_seal_command_and_the_task_over_every_tenant(trail):
+    assert settings.CELERY_BEAT_SCHEDULE["audit-seal"]["task"] == "audit.seal_events"
+    event = services.record("test.event")
+    out = StringIO()
+    call_command("lowcode", "audit", "seal", "--tenant", "acme", stdout=out)
+    assert f"Block 1 sealed: 1 events (seq {event.seq} to {event.seq})." in out.getvalue()
+    out = StringIO()
+    call_command("lowcode", "audit", "seal", "--tenant", "acme", stdout=out)
+    assert "Nothing to seal" in out.getvalue()
+
+    event = services.record("test.event")
+    with schema_context(get_public_schema_name()):
+        summary = tasks.seal_events()
+    assert summary["sealed"]["acme"] == 2 and summary["failed"] == []
+    assert AuditBlock.objects.get(number=2).first_seq == event.seq
+    services.record("test.event")
+    assert tasks.seal_events() == {"schema": "acme", "block": 3}
+
+
+def test_the_guard_upgrades_a_sealed_trail_again_without_harm(tenant):
+    """Migration 0003 runs through the guard, so a trail sealed before it (owned by the owner role) upgrades."""
+    def owners():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'acme' "
+                           "AND tablename IN ('audit_auditevent', 'audit_auditblock') "
+                           "UNION SELECT proowner::regrole::text FROM pg_proc WHERE pronamespace = 'acme'::regnamespace "
+                           "AND proname LIKE 'audit\\_%%'")
+            return {row[0] for row in cursor.fetchall()}
+
+    before = owners()
+    assert connection.settings_dict["USER"] not in before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lowcode_guard.upgrade_audit('acme')")
+    assert owners() == before
+    event = services.record("test.event")
+    assert event.txid > 0 and event.prev_hash == ""
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO audit_auditblock SELECT * FROM audit_auditblock")
+    assert services.verify().ok
