@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
-from dynamic_models import designer, diagram, file_fields, keys, records, runtime, services, transfer
+from dynamic_models import designer, diagram, file_fields, keys, records, runtime, services, single, transfer
 from dynamic_models.api.transfer import export_response
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
@@ -191,7 +191,7 @@ class EntityAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": [key, ("label", "label_plural"), ("app", "display_field", "ordering")]}),
             (_("More settings"), {"classes": ["collapse"], "fields": [
-                "description", "sensitive", "translations", "rules", "published_version", "created_at",
+                "description", "single", "sensitive", "translations", "rules", "published_version", "created_at",
                 "updated_at"]}),
         ]
 
@@ -553,9 +553,24 @@ class RecordAdmin(admin.ModelAdmin):
     # --- export and import, with the API's services (DM-5) -----------------------------------
 
     def changelist_view(self, request, extra_context=None):
+        if single.is_single(self.model) and not request.GET:
+            return self._open_the_record()
         extra_context = {**(extra_context or {}), "can_export": self._allowed(request, "export"),
                          "can_import": self._allowed(request, "import"), "list_query": request.GET.urlencode()}
         return super().changelist_view(request, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if single.is_single(self.model) and single.the_record(self.model) is not None:
+            return self._open_the_record()
+        return super().add_view(request, form_url, extra_context)
+
+    def _open_the_record(self):
+        """A settings entity's list and add pages open its one record (or the form creating it)."""
+        record = single.the_record(self.model)
+        info = self.opts.app_label, self.opts.model_name
+        if record is None:
+            return redirect(reverse("admin:{}_{}_add".format(*info), current_app=self.admin_site.name))
+        return redirect(reverse("admin:{}_{}_change".format(*info), args=[record.pk], current_app=self.admin_site.name))
 
     def _transfer_serializer(self, request):
         """The entity's API serializer for the signed-in user (their column rules), relations as ids."""

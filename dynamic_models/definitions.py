@@ -83,6 +83,7 @@ class EntityKind(DefinitionKind):
                 "description": {"type": "string", "maxLength": 2000},
                 "app": {"type": "string", "maxLength": 63},
                 "sensitive": {"type": "boolean", "description": "Reads through API keys are audited."},
+                "single": {"type": "boolean", "description": "Settings: exactly one record."},
                 "display_field": {"type": "string"},
                 "ordering": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
                 "translations": {

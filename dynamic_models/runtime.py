@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
 
+from dynamic_models import single
 from dynamic_models.formulas import Formula
 from dynamic_models.registries import field_type_registry
 from dynamic_models.validation import rule_errors
@@ -97,6 +98,7 @@ class DynamicRecord(models.Model):
         if errors:
             raise ValidationError(errors)
         if self._state.adding:
+            single.check_new_record(self)
             # Told on the form, before the save refuses it (validation.save_record checks again).
             quotas.check("records")
 

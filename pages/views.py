@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from dynamic_models import file_fields, records, transfer
+from dynamic_models import file_fields, records, single, transfer
 from dynamic_models.api.transfer import export_response
 from pages import queries, services
 from pages.queries import RecordQuery
@@ -72,6 +72,10 @@ def entity_context(request, model, query: RecordQuery, view_type: str) -> dict:
 def table(request, entity):
     model = queries.entity_model(entity)
     queries.require(request, model, "view")
+    if single.is_single(model) and not request.GET:  # A settings entity: its one record.
+        record = single.the_record(model)
+        return redirect("pages:detail", entity=entity, pk=record.pk) if record is not None else \
+            redirect("pages:create", entity=entity)
     query = RecordQuery(request, model)
     queryset = query.with_display_data(query.queryset, query.shown)
     page = queries.paginate(query, queryset)
