@@ -16,16 +16,21 @@ from django.utils.safestring import SafeString
 
 from forms_engine import conditions, services
 from forms_engine.definitions import FIELD_CONDITIONS, GROUP_CONDITIONS, entity_fields, walk_items
-from lowcode.expressions import ExpressionError, compile_expression, serialize
+from lowcode.expressions import ExpressionError, compile_expression, function_registry, serialize
 
 
 def media() -> SafeString:
     """The stylesheet and scripts a page embedding `render()` includes (in its <head>)."""
-    scripts = ["lowcode/vendor/decimal.js/decimal.js", "lowcode/expressions.js", "forms_engine/form.js"]
+    # Between expressions.js and form.js: the JavaScript twins of the functions that plugins
+    # enabled in this tenant add (their static URLs).
+    plugin_scripts = sorted({function.browser_script for function in function_registry.get_all()
+                             if function.browser_script})
+    urls = [static("lowcode/vendor/decimal.js/decimal.js"), static("lowcode/expressions.js"), *plugin_scripts,
+            static("forms_engine/form.js")]
     # schema.js is an ES module (it imports the vendored validator); modules run deferred, and
     # form.js starts on DOMContentLoaded, after both.
     tags = [format_html('<link rel="stylesheet" href="{}">', static("forms_engine/form.css")),
-            *(format_html('<script src="{}" defer></script>', static(path)) for path in scripts),
+            *(format_html('<script src="{}" defer></script>', url) for url in urls),
             format_html('<script type="module" src="{}"></script>', static("forms_engine/schema.js"))]
     return format_html_join("\n", "{}", ((tag,) for tag in tags))
 

@@ -2,10 +2,16 @@
 
 An owning app declares a base `Instance` subclass and a `Registry` singleton in its
 `registries.py`, and registers built-in types from its `AppConfig.ready()`.
+
+Plugins register more instances, tagged with their name (`Instance.plugin`): such an instance
+exists only where `plugin_visibility` says its plugin is enabled (the `plugins` app sets it to
+the connection's tenant's enabled plugins), so a plugin disabled in one tenant vanishes there
+only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 
@@ -13,6 +19,36 @@ class Instance:
     """A registered type, identified by its stable `type` string."""
 
     type: str = ""
+    #: The plugin that contributed it ("" for the product's own types).
+    plugin: str = ""
+
+
+def _every_plugin() -> None:
+    return None
+
+
+#: Returns the names of the plugins whose instances are visible now, or None for all of them
+#: (hashable: caches key on it). Replaced by the plugins app (`set_plugin_visibility`), whose
+#: function also loads the plugins the connection's tenant enables, so registries ask it first.
+plugin_visibility: Callable[[], frozenset[str] | None] = _every_plugin
+
+
+def set_plugin_visibility(function: Callable[[], frozenset[str] | None]) -> None:
+    global plugin_visibility
+    plugin_visibility = function
+
+
+def visibility_key() -> Hashable:
+    """What the registries' visible content depends on now, for caches of derived values."""
+    return plugin_visibility()
+
+
+def _visible(instance: Instance, visible: frozenset[str] | None) -> bool:
+    return not instance.plugin or visible is None or instance.plugin in visible
+
+
+def is_visible(instance: Instance) -> bool:
+    return _visible(instance, plugin_visibility())
 
 
 T = TypeVar("T", bound=Instance)
@@ -50,16 +86,20 @@ class Registry(Generic[T]):
             raise NotRegistered(f"{self.name} type {type_name!r} is not registered.")
 
     def get(self, type_name: str) -> T:
-        try:
-            return self._registry[type_name]
-        except KeyError:
-            raise NotRegistered(f"{self.name} type {type_name!r} does not exist.") from None
+        visible = plugin_visibility()
+        instance = self._registry.get(type_name)
+        if instance is None or not _visible(instance, visible):
+            raise NotRegistered(f"{self.name} type {type_name!r} does not exist.")
+        return instance
 
     def is_registered(self, type_name: str) -> bool:
-        return type_name in self._registry
+        visible = plugin_visibility()
+        instance = self._registry.get(type_name)
+        return instance is not None and _visible(instance, visible)
 
     def get_all(self) -> list[T]:
-        return list(self._registry.values())
+        visible = plugin_visibility()
+        return [instance for instance in self._registry.values() if _visible(instance, visible)]
 
     def get_types(self) -> list[str]:
-        return list(self._registry)
+        return [instance.type for instance in self.get_all()]

@@ -167,6 +167,8 @@ AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="") or embedded.s
 
 # Files: local folders per tenant by default; S3 (or MinIO) when a bucket is configured.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(embedded.HOME / "media")))
+# Installed plugins' verified copies (their code is imported from here) and their data.
+PLUGINS_ROOT = Path(env("PLUGINS_ROOT", default=str(embedded.HOME / "plugins")))
 MEDIA_URL = "/media/"
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
 STATIC_URL = "/static/"

@@ -66,6 +66,7 @@ from lowcode.expressions.exceptions import (
 from lowcode.expressions.functions import ExpressionFunction, as_bool, function_registry
 from lowcode.expressions.parser import Field, Node, parse, walk
 from lowcode.expressions.types import ExpressionType
+from lowcode.registry import visibility_key
 
 __all__ = [
     "Expression",
@@ -146,7 +147,7 @@ def compile_expression(source: str) -> Expression:
     """
     if not isinstance(source, str):
         raise ExpressionSyntaxError(_("An expression must be text."))
-    return _compile(source)
+    return _compile(source, visibility_key())
 
 
 def editor_check(source: str, fields: checker.FieldTypes, **options) -> dict:
@@ -159,10 +160,11 @@ def editor_check(source: str, fields: checker.FieldTypes, **options) -> dict:
     return {"type": value_type.describe(), "errors": []}
 
 
-# Parsing depends only on the source text (no tenant or user data), so one process-wide
-# cache is safe; failed parses raise and are not cached.
+# Parsing depends only on the source text and on which functions exist (plugins' functions
+# exist only in tenants that enable them), so one process-wide cache keyed on both is safe;
+# failed parses raise and are not cached.
 @lru_cache(maxsize=1024)
-def _compile(source: str) -> Expression:
+def _compile(source: str, functions_visible) -> Expression:
     tree = parse(source)
     fields = frozenset(node.name for node in walk(tree) if isinstance(node, Field))
     return Expression(source, tree, fields)

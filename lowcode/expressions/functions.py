@@ -395,6 +395,10 @@ class ExpressionFunction(Instance):
     """Per argument, the whole numbers it must lie between (None: any value): a constant
     outside is refused when checking, a value outside gives null."""
 
+    browser_script: str = ""
+    """The URL of the script defining the function's JavaScript twin in
+    `LowcodeExpressions.functions` (a plugin's; the built-ins' are in expressions.js)."""
+
     @property
     def in_database(self) -> bool:
         """Whether `to_orm()` can compute the function over columns."""

@@ -1,0 +1,1 @@
+"""fx-tools, the scenario's example plugin: the expression function fx(amount, currency)."""
