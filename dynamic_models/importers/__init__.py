@@ -14,7 +14,7 @@ from pathlib import Path
 from django.utils.translation import gettext as _
 
 from dynamic_models.importers import baserow, frappe
-from dynamic_models.importers.conversion import Conversion, settle
+from dynamic_models.importers.conversion import Conversion, fit_values, settle
 from dynamic_models.importers.loading import ImportResult, run
 from metadata.sources import BundleSource
 
@@ -23,6 +23,7 @@ MAX_FILES = 500
 
 
 def import_conversion(conversion: Conversion, *, dry_run: bool, author=None) -> ImportResult:
+    fit_values(conversion)
     settle(conversion)
     return run(conversion, dry_run=dry_run, author=author)
 

@@ -1,15 +1,16 @@
 """Baserow templates and exports (the JSON of `backend/templates/*.json`, or a workspace export's
 `export`) as a conversion: each table an entity, each field its equivalent, the rows kept.
 
-Link fields come in pairs in Baserow (a link and its reverse in the related table): the first
-becomes a relation, the reverse is that relation seen from the other side (related records) and
-is no field of its own. Formulas are translated where our expression language has the same
+Link fields come in pairs in Baserow (a link and its reverse in the related table): one becomes a
+relation (the one more lookups and rollups read through, else the first), the other is that
+relation seen from the other side (related records) and no field of its own. Formulas are translated where our expression language has the same
 functions; those it cannot check are reported with the checker's reason.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
@@ -35,11 +36,16 @@ FUNCTIONS = {
     "concat": "concat", "upper": "upper", "lower": "lower", "trim": "trim", "length": "len", "if": "if",
     "isblank": "is_null", "abs": "abs", "round": "round", "year": "year", "month": "month", "day": "day",
     "today": "today", "now": "now", "contains": "contains", "when_empty": "coalesce", "greatest": "max",
-    "least": "min", "not": "not",
+    "least": "min", "not": "not", "totext": "concat",
 }
 _TOKEN = re.compile(r"""\s+|(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<number>\d+(?:\.\d+)?)"""
                     r"""|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>&&|\|\||!=|<=|>=|=|[-+*/<>(),])""")
 _OPERATORS = {"&&": "and", "||": "or", "=": "=="}
+_QUOTED = r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+#: count(field('Tasks')), sum(field('Hours lookup')), sum(lookup('Tasks', 'Hours')): a count or rollup.
+_AGGREGATE = re.compile(
+    rf"""\s*(?P<function>sum|avg|min|max|count)\(\s*(?:field\(\s*(?P<field>{_QUOTED})\s*\)"""
+    rf"""|lookup\(\s*(?P<link>{_QUOTED})\s*,\s*(?P<target>{_QUOTED})\s*\))\s*\)\s*""", re.IGNORECASE)
 
 
 class FormulaNotTranslated(ValueError):
@@ -70,6 +76,20 @@ class _Converter:
         self.choices: dict[int, dict] = {}  # select field id -> {option id: value}
         self.reverse_links: list[tuple[str, str, object, object]] = []  # (entity, field, its row id, linked id)
         self.users = {}  # e-mail address -> user id, for collaborators
+        self.kept_links = self._kept_links()
+
+    def _kept_links(self) -> set[int]:
+        """Of each pair of links, the one that becomes the relation: the one more lookups, rollups and
+        counts read through (they need it on their side), else the first."""
+        uses = Counter(self._reads_through(source) for _table, source in self.fields.values())
+        order = {field: index for index, field in enumerate(self.fields)}
+
+        def rank(field: int) -> tuple[int, int]:
+            return uses[field], -order[field]
+
+        return {field for field, (_table, source) in self.fields.items() if source["type"] == "link_row" and (
+            source.get("link_row_related_field_id") not in self.fields
+            or rank(field) > rank(source["link_row_related_field_id"]))}
 
     def run(self) -> None:
         for table in self.tables:
@@ -176,9 +196,15 @@ class _Converter:
             return None
         return ("choice" if source["type"] == "single_select" else "multiple_choice"), {"choices": choices}, {}
 
+    def _reads_through(self, source: dict) -> int | None:
+        """The link a lookup, rollup, count (or a formula that is one) reads through."""
+        if source["type"] == "formula":
+            source = self._aggregate(source) or {}
+        return source.get("through_field_id")
+
     def _link(self, source: dict, report):
         related = source.get("link_row_related_field_id")
-        if related in self.fields and self._kept(related):
+        if related in self.fields and source["id"] not in self.kept_links:
             self.reverse[source["id"]] = related
             report.note = _("The reverse of %(entity)s.%(field)s: its related records.") % {
                 "entity": self.entity_of[self.fields[related][0]], "field": self.field_keys[related]}
@@ -190,18 +216,38 @@ class _Converter:
         many = source.get("link_row_multiple_relationships", True) is not False
         return "relation", {"target": target, "cardinality": "many_to_many" if many else "many_to_one"}, {}
 
-    def _kept(self, related: int) -> bool:
-        """Whether the other link of a pair became a relation already (the first of a pair is kept)."""
-        return any(spec["id"] == field_id("baserow", related) for body in self.conversion.bodies.values()
-                   for spec in body["fields"])
-
     def _formula(self, source: dict, report):
+        aggregate = self._aggregate(source)
+        if aggregate is not None:
+            return self._across(aggregate, report)
         try:
             expression = self.translate(source.get("formula", ""), self.fields_of_table(source["id"]))
         except FormulaNotTranslated as error:
             report.note = str(error)
             return None
         return "formula", {"expression": expression}, {}
+
+    def _aggregate(self, source: dict) -> dict | None:
+        """A formula that is a count or rollup over a link (`count(field('Tasks'))`, `sum(lookup('Tasks',
+        'Hours'))`, `sum(field('Hours lookup'))`) as the count or rollup field it amounts to."""
+        match = _AGGREGATE.fullmatch(source.get("formula", ""))
+        if match is None:
+            return None
+        function, names = match["function"].lower(), self.fields_of_table(source["id"])
+        through = names.get(_unquote(match["link"] or match["field"]))
+        kind = self.fields.get(through, (None, {}))[1].get("type")
+        if match["field"] and kind == "link_row" and function == "count":
+            return {"type": "count", "through_field_id": through}
+        if match["field"] and kind == "lookup":
+            lookup = self.fields[through][1]
+            return {"type": "rollup", "through_field_id": lookup.get("through_field_id"),
+                    "target_field_id": lookup.get("target_field_id"), "rollup_function": function}
+        if match["link"] and kind == "link_row":
+            target_names = {item["name"]: field for field, (table, item) in self.fields.items()
+                            if table == self.fields[through][1].get("link_row_table_id")}
+            return {"type": "rollup", "through_field_id": through,
+                    "target_field_id": target_names.get(_unquote(match["target"])), "rollup_function": function}
+        return None
 
     def fields_of_table(self, field: int) -> dict[str, int]:
         table = self.fields[field][0]
@@ -329,6 +375,10 @@ class _Converter:
         if missing:
             self.users.update(get_user_model().objects.filter(email__in=missing).values_list("email", "pk"))
         return [self.users[email] for email in emails if email in self.users]
+
+
+def _unquote(text: str | None) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1]) if text else ""
 
 
 def _ids(value) -> list:

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from dynamic_models import runtime, services
@@ -122,6 +123,51 @@ def set_entity_option(conversion: Conversion, body: dict, name: str, value, *, s
         report.key, report.type = name, what
     else:
         report.note = _("Entities of this workspace have no option %(option)s.") % {"option": name}
+
+
+#: Types whose values the source may hold in any form: a column with one they refuse becomes text.
+CHECKED_TYPES = ("phone", "email", "url")
+#: Text longer than this is long text.
+TEXT_MAX = 10000
+
+
+def fit_values(conversion: Conversion) -> None:
+    """Fit fields to the rows the source holds, which are kept as they are: a phone, email or URL
+    column with a value its type refuses becomes text (reported with that value), and text is as
+    long as its longest value (long text past TEXT_MAX)."""
+    reports = {(report.entity, report.key): report for report in conversion.fields if report.mapped}
+    for key, body in conversion.bodies.items():
+        for spec in body["fields"]:
+            values = [row.values[spec["key"]] for row in conversion.rows.get(key, ())
+                      if isinstance(row.values.get(spec["key"]), str)]
+            if not values:
+                continue
+            refused = _first_refused(key, spec, values) if spec["type"] in CHECKED_TYPES else ""
+            if refused:
+                report = reports.get((key, spec["key"]))
+                spec["type"], spec["options"] = "text", {}
+                if report is not None:
+                    report.type, report.note = "text", _("Kept as text: not every value is a valid %(type)s "
+                                                         "(%(refused)s).") % {"type": report.type, "refused": refused}
+            longest = max(map(len, values))
+            if spec["type"] == "text" and longest > spec["options"].get("max_length", 255):
+                if longest > TEXT_MAX:
+                    spec["type"], spec["options"] = "long_text", {}
+                    if (key, spec["key"]) in reports:
+                        reports[key, spec["key"]].type = "long_text"
+                else:
+                    spec["options"]["max_length"] = longest
+
+
+def _first_refused(entity: str, spec: dict, values: list[str]) -> str:
+    """The first of `values` that the field of `spec` refuses, with why ("" if none)."""
+    model_field = field_type_registry.get(spec["type"]).get_model_field({**spec, "entity": entity})
+    for value in values:
+        try:
+            model_field.clean(value, None)
+        except ValidationError as error:
+            return f"{value!r}: {' '.join(error.messages)}"
+    return ""
 
 
 def settle(conversion: Conversion) -> None:

@@ -214,3 +214,54 @@ def test_importing_again_changes_nothing_and_adds_no_rows(tenant):
     assert {row["action"] for row in again.definitions} == {"unchanged"}
     assert again.rows == []
     assert runtime.get_model("goals").objects.count() == 37
+
+
+def small_template(fields: list[dict], rows: list[dict], *, linked: bool = False) -> dict:
+    """A Baserow export of one table "Tasks" (and a table "Projects" its link points to)."""
+    tables = [{"id": 1, "name": "Tasks", "order": 1, "fields": [
+        {"id": 10, "type": "text", "name": "Name", "order": 0, "primary": True}, *fields], "rows": rows}]
+    if linked:
+        tables.append({"id": 2, "name": "Projects", "order": 2, "fields": [
+            {"id": 20, "type": "text", "name": "Name", "order": 0, "primary": True},
+            {"id": 21, "type": "number", "name": "Budget", "order": 1, "number_decimal_places": 2,
+             "number_prefix": "€"},
+            {"id": 22, "type": "link_row", "name": "Tasks", "order": 2, "link_row_table_id": 1,
+             "link_row_related_field_id": 11},
+            {"id": 23, "type": "formula", "name": "Tasks count", "order": 3, "formula": "count(field('Tasks'))"},
+            {"id": 24, "type": "formula", "name": "Hours", "order": 4,
+             "formula": "sum(lookup('Tasks', 'Hours'))"}],
+            "rows": [{"id": 1, "field_20": "Apollo", "field_21": "1000.50", "field_22": [1]}]})
+    return {"name": "Small", "export": [{"type": "database", "name": "Small", "tables": tables}]}
+
+
+def test_baserow_values_a_type_refuses_keep_the_column_as_text(tenant):
+    result = import_baserow(small_template(
+        [{"id": 11, "type": "phone_number", "name": "Phone", "order": 1},
+         {"id": 12, "type": "text", "name": "Notes", "order": 2}],
+        [{"id": 1, "field_10": "Call", "field_11": "543-294-2844", "field_12": "x" * 300}]), dry_run=False)
+
+    assert not result.refused, result.as_dict()
+    assert types(result, "tasks")["Phone"] == "text"
+    assert notes(result, "tasks")["Phone"].startswith("Kept as text: not every value is a valid phone ('543-294-2844'")
+    record = runtime.get_model("tasks").objects.get()
+    assert (record.phone, len(record.notes)) == ("543-294-2844", 300)
+
+
+def test_baserow_link_pair_and_aggregate_formulas(tenant):
+    result = import_baserow(small_template(
+        [{"id": 11, "type": "link_row", "name": "Project", "order": 1, "link_row_table_id": 2,
+          "link_row_related_field_id": 22},
+         {"id": 12, "type": "number", "name": "Hours", "order": 2, "number_decimal_places": 0}],
+        [{"id": 1, "field_10": "Design", "field_11": [1], "field_12": "3"}], linked=True), dry_run=False)
+
+    assert not result.refused, result.as_dict()
+    # The Projects side is read through by two aggregates: it is the relation, Tasks.Project its reverse.
+    assert types(result, "projects") == {"Name": "text", "Budget": available("currency"), "Tasks": "relation",
+                                         "Tasks count": available("count"), "Hours": available("rollup")}
+    assert types(result, "tasks")["Project"] == ""
+    projects = get_published("entity", "projects").body
+    budget = next(spec for spec in projects["fields"] if spec["key"] == "budget")
+    assert budget["options"] == {"currency": "EUR", "decimal_places": 2}
+    apollo = runtime.get_model("projects").objects.get()
+    assert list(apollo.tasks.values_list("name", flat=True)) == ["Design"]
+    assert str(apollo.budget) == "1000.50"
