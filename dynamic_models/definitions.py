@@ -181,6 +181,27 @@ class EntityKind(DefinitionKind):
                 result.append(("entity", target))
         return result
 
+    def without_dependencies(self, body: dict, dependencies: set[tuple[str, str]]) -> dict:
+        """`body` without its relations to `dependencies` and what reads them (formulas, rules,
+        the display field, ordering, translations): its table can be created before theirs."""
+        targets = {key for kind, key in dependencies if kind == self.type}
+        dropped = {spec["key"] for spec in body["fields"] if field_type_registry.is_registered(spec["type"])
+                   and field_type_registry.get(spec["type"]).is_relation
+                   and (spec.get("options") or {}).get("target") in targets}
+        for spec in body["fields"]:  # What reads a dropped field goes too (formulas read no formulas).
+            if spec["key"] not in dropped and dropped & formulas.references(spec):
+                dropped.add(spec["key"])
+        result = {**body, "fields": [spec for spec in body["fields"] if spec["key"] not in dropped]}
+        result["rules"] = [rule for rule in body.get("rules", []) if rule.get("field") not in dropped
+                           and not dropped & formulas.expression_references(rule.get("expression"))]
+        if body.get("display_field") in dropped:
+            result.pop("display_field")
+        result["ordering"] = [name for name in body.get("ordering", []) if name.lstrip("-") not in dropped]
+        result["translations"] = {code: {**texts, "fields": {name: text for name, text in texts.get("fields", {}).items()
+                                                             if name not in dropped}}
+                                  for code, texts in body.get("translations", {}).items()}
+        return {name: value for name, value in result.items() if value or name in body}
+
     def preview(self, body: dict, *, key: str, published) -> dict:
         """Preview publishing `body` as services.preview() does for a design, changing nothing.
 
@@ -254,6 +275,9 @@ OPTION_LABELS = {
     "expression": gettext_lazy("expression"), "allowed_types": gettext_lazy("allowed file types"),
     "max_size": gettext_lazy("maximum size in bytes"), "multiple": gettext_lazy("several files"),
     "value": gettext_lazy("value"), "label": gettext_lazy("label"), "color": gettext_lazy("colour"),
+    "currency": gettext_lazy("currency"), "currency_field": gettext_lazy("field holding the currency"),
+    "region": gettext_lazy("phone region"), "pattern": gettext_lazy("pattern"),
+    "entities": gettext_lazy("entities it may link to"),
 }
 #: What a missing required option asks the builder to do.
 _MISSING_OPTION = {

@@ -76,6 +76,21 @@ def expression_fields(body: dict, *, database: bool, formulas: bool = False) -> 
     return result
 
 
+def expression_references(source) -> frozenset[str]:
+    """The fields an expression reads; none if it does not parse (its own error says why)."""
+    try:
+        return compile_expression(source).references
+    except ExpressionError:
+        return frozenset()
+
+
+def references(spec: dict) -> frozenset[str]:
+    """The other fields of its entity that the field of `spec` reads."""
+    if spec["type"] == FormulaType.type:
+        return expression_references((spec.get("options") or {}).get("expression"))
+    return frozenset()
+
+
 def expression_errors(body: dict) -> list[dict]:
     """Check the formulas and rules of a valid-shaped entity body; errors as {"path", "code", "message"}.
 

@@ -1,7 +1,9 @@
 """App bundles: export a tenant's published definitions, import them into another (MD-4).
 
 A bundle is one JSON document holding definitions with their dependencies, dependencies
-first. An import is one transaction: a dry run performs it completely, so the previews of
+first; definitions that depend on each other (a cycle) stand side by side, and an import takes
+them in two steps: each without what needs the others (`DefinitionKind.without_dependencies`:
+entities without those relations, so all tables exist), then each whole. An import is one transaction: a dry run performs it completely, so the previews of
 dependants see their dependencies published, and then rolls back; a real import commits only
 when every definition was created, updated or found unchanged. Kinds take part through the
 `dependencies`, `preview` and `normalize` hooks of DefinitionKind.
@@ -102,7 +104,7 @@ def export_bundle(*, app: str | None = None, keys: list[tuple[str, str]] | None 
         along whatever their app).
     :param keys: keep only these (kind, key) pairs.
     :raises DefinitionNotFound: a requested key is not published.
-    :raises DependencyError: a dependency is not published, or definitions depend on each other.
+    :raises DependencyError: a dependency is not published.
     """
     published = {(d.kind, d.key): d for d in Definition.objects.filter(status=Definition.Status.PUBLISHED)}
     if keys is None:
@@ -132,7 +134,7 @@ def export_bundle(*, app: str | None = None, keys: list[tuple[str, str]] | None 
         "definitions": [
             {"kind": kind, "key": key, "version": published[kind, key].version,
              "checksum": published[kind, key].checksum, "body": _sorted(published[kind, key].body)}
-            for kind, key in _dependency_order(selected, dependencies)
+            for component in _components(selected, dependencies) for kind, key in component
         ],
     }
 
@@ -307,7 +309,8 @@ def _forget_rolled_back(tenant, tokens: dict | None) -> None:
 
 
 def _checked_entries(bundle: dict) -> list[dict]:
-    """Validate the bundle's format and return its definitions, dependencies first."""
+    """Validate the bundle's format and return its definitions in components (those that depend on
+    each other together), dependencies first."""
     validator = Draft202012Validator(BUNDLE_SCHEMA)
     errors = [{"path": "/".join(str(p) for p in error.absolute_path), "message": error.message}
               for error in sorted(validator.iter_errors(bundle), key=lambda e: list(map(str, e.absolute_path)))]
@@ -326,23 +329,58 @@ def _checked_entries(bundle: dict) -> list[dict]:
     def dependencies(node: Node) -> list[Node]:
         return [d for d in _dependencies(node[0], entries[node]["body"]) if d in entries]
 
-    try:
-        order = _dependency_order(entries, dependencies)
-    except DependencyError as error:
-        raise InvalidBundle([{"path": "definitions", "message": str(error)}]) from None
-    return [entries[node] for node in order]
+    return [[entries[node] for node in component] for component in _components(entries, dependencies)]
 
 
-def _import_entries(entries: list[dict], *, author) -> list[dict]:
-    in_bundle = {(entry["kind"], entry["key"]) for entry in entries}
+def _import_entries(components: list[list[dict]], *, author) -> list[dict]:
+    in_bundle = {(entry["kind"], entry["key"]) for component in components for entry in component}
     failed: set[Node] = set()
     report = []
-    for entry in entries:
+
+    def run(entry: dict) -> dict:
         row = _import_entry(entry, in_bundle, failed, author=author)
         if row["action"] in REFUSED:
             failed.add((entry["kind"], entry["key"]))
-        report.append(row)
+        return row
+
+    for component in components:
+        first_steps = _first_steps(component) if len(component) > 1 else {}
+        first_rows = {}
+        for node, entry in first_steps.items():
+            first_rows[node] = row = run(entry) if entry is not None else {
+                "kind": node[0], "key": node[1], "action": Action.ERROR, "preview": None,
+                "message": _("It depends on definitions that depend on it, and its kind cannot be imported in two "
+                             "steps.")}
+            if row["action"] in REFUSED:
+                failed.add(node)
+                report.append(row)
+        # Whole bodies that needed no first step first: the others may need them.
+        for entry in sorted(component, key=lambda item: (item["kind"], item["key"]) in first_steps):
+            node = (entry["kind"], entry["key"])
+            if node in first_rows and first_rows[node]["action"] in REFUSED:
+                continue
+            row = run(entry)
+            if first_rows.get(node, {}).get("action") == Action.CREATE and row["action"] not in REFUSED:
+                row = {**row, "action": Action.CREATE, "message": first_rows[node]["message"]}
+            report.append(row)
     return report
+
+
+def _first_steps(component: list[dict]) -> dict[Node, dict | None]:
+    """The first steps of definitions that depend on each other: each one not published yet,
+    without what needs the others not published yet (None: its kind cannot do without)."""
+    unpublished = {(entry["kind"], entry["key"]) for entry in component
+                   if services.get_published(entry["kind"], entry["key"]) is None}
+    steps = {}
+    for entry in component:
+        node = (entry["kind"], entry["key"])
+        needed = set(_dependencies(node[0], entry["body"])) & (unpublished - {node})
+        if node not in unpublished or not needed:
+            continue
+        kind = definition_kind_registry.get(node[0]) if definition_kind_registry.is_registered(node[0]) else None
+        body = kind.without_dependencies(entry["body"], needed) if kind is not None else None
+        steps[node] = None if body is None else {"kind": node[0], "key": node[1], "body": body}
+    return steps
 
 
 def _import_entry(entry: dict, in_bundle: set[Node], failed: set[Node], *, author) -> dict:
@@ -407,30 +445,36 @@ def _dependencies(kind_name: str, body: dict) -> list[Node]:
     return [tuple(node) for node in definition_kind_registry.get(kind_name).dependencies(body)]
 
 
-def _dependency_order(roots: Iterable[Node], dependencies: Callable[[Node], list[Node]]) -> list[Node]:
-    """Return `roots` and everything they depend on, each after its dependencies."""
-    ordered: list[Node] = []
-    done: set[Node] = set()
-    path: list[Node] = []
+def _components(roots: Iterable[Node], dependencies: Callable[[Node], list[Node]]) -> list[list[Node]]:
+    """Return `roots` and everything they depend on, grouped in components (definitions that
+    depend on each other, directly or not, are one), each after the components it depends on.
+
+    Tarjan's algorithm, which finds each component once all it depends on are found.
+    """
+    index: dict[Node, int] = {}
+    low: dict[Node, int] = {}
+    stack: list[Node] = []
+    components: list[list[Node]] = []
 
     def visit(node: Node) -> None:
-        if node in done:
-            return
-        if node in path:
-            cycle = [*path[path.index(node):], node]
-            raise DependencyError(_("Definitions depend on each other (%(cycle)s): a bundle needs each "
-                                    "dependency before its dependants.")
-                                  % {"cycle": " → ".join(_label(n) for n in cycle)})
-        path.append(node)
+        index[node] = low[node] = len(index)
+        stack.append(node)
         for dependency in dependencies(node):
-            visit(dependency)
-        path.pop()
-        done.add(node)
-        ordered.append(node)
+            if dependency not in index:
+                visit(dependency)
+                low[node] = min(low[node], low[dependency])
+            elif dependency in stack:
+                low[node] = min(low[node], index[dependency])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            components.append(sorted(component))
 
     for root in roots:
-        visit(root)
-    return ordered
+        if root not in index:
+            visit(root)
+    return components
 
 
 def _app_of(body: dict) -> str | None:

@@ -49,6 +49,13 @@ class DefinitionKind(Instance):
         """
         return []
 
+    def without_dependencies(self, body: dict, dependencies: set[tuple[str, str]]) -> dict | None:
+        """Return `body` without what needs `dependencies`: the first of two steps of an import
+        where definitions depend on each other (a cycle), the whole body being the second.
+        None: this kind cannot be imported in two steps.
+        """
+        return None
+
     def preview(self, body: dict, *, key: str, published: Definition | None) -> dict:
         """Describe what publishing `body` over `published` (None: new) would change, changing nothing.
 

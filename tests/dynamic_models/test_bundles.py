@@ -18,7 +18,7 @@ from dynamic_models import runtime, services
 from dynamic_models.models import Entity, Field
 from lowcode.tenancy.services import create_tenant
 from metadata.bundles import export_bundle, import_bundle
-from metadata.exceptions import BundleError, DependencyError, InvalidBundle
+from metadata.exceptions import BundleError, InvalidBundle
 from metadata.models import Definition
 from metadata.services import get_published
 from rbac import services as rbac
@@ -280,20 +280,62 @@ def test_export_takes_dependencies_from_other_apps_first(tenant):
         call_command("lowcode", "export", "--tenant", "acme", "--app", "nope", stdout=io.StringIO())
 
 
-def test_export_refuses_a_dependency_cycle(tenant):
+@pytest.fixture
+def loop(tenant) -> dict:
+    """acme's alpha and beta, related to each other (published in two steps), exported."""
     alpha = design("alpha", [{"key": "name", "type": "text"}], app="loop")
     services.publish(alpha)
-    services.publish(design("beta", [{"key": "alpha", "type": "relation", "options": {"target": "alpha"}}], app="loop"))
+    services.publish(design("beta", [{"key": "name", "type": "text"},
+                                     {"key": "alpha", "type": "relation", "options": {"target": "alpha"}},
+                                     {"key": "alpha_name", "type": "formula", "options": {"expression": "name"}}],
+                            app="loop"))
     Field.objects.create(entity=alpha, key="beta", type="relation", options={"target": "beta"}, position=1)
+    Field.objects.create(entity=alpha, key="has_beta", type="formula", options={"expression": "not is_null(beta)"},
+                         position=2)
+    alpha.display_field, alpha.ordering = "name", "-beta,name"
+    alpha.save()
     services.publish(alpha)
-    with pytest.raises(DependencyError, match="entity 'alpha' → entity 'beta' → entity 'alpha'"):
-        export_bundle(app="loop")
-    with pytest.raises(CommandError, match="depend on each other"):
-        call_command("lowcode", "export", "--tenant", "acme", "--app", "loop", stdout=io.StringIO())
-    cyclic = {"format": "lowcode.bundle", "format_version": 1, "definitions": [
-        {"kind": "entity", "key": key, "body": get_published("entity", key).body} for key in ("alpha", "beta")]}
-    with pytest.raises(InvalidBundle, match="depend on each other"):
-        import_bundle(cyclic, dry_run=True)
+    return export_bundle(app="loop")
+
+
+def test_entities_related_to_each_other_are_exported(loop):
+    assert [d["key"] for d in loop["definitions"]] == ["alpha", "beta"]
+    assert [d["key"] for d in export_bundle(keys=[("entity", "beta")])["definitions"]] == ["alpha", "beta"]
+    out = io.StringIO()
+    call_command("lowcode", "export", "--tenant", "acme", "--app", "loop", stdout=out)
+    assert '"key": "alpha"' in out.getvalue()
+
+
+def test_entities_related_to_each_other_round_trip(loop, initech):
+    with tenant_context(initech):
+        assert rows(import_bundle(loop, dry_run=True)) == [("alpha", "create"), ("beta", "create")]
+        assert runtime.published_entity_bodies() == {}
+        assert rows(import_bundle(loop, dry_run=False)) == [("alpha", "create"), ("beta", "create")]
+        for definition in loop["definitions"]:
+            assert get_published("entity", definition["key"]).body == definition["body"]
+        alpha_model, beta_model = runtime.get_model("alpha"), runtime.get_model("beta")
+        alpha = alpha_model.objects.create(name="A")
+        beta = beta_model.objects.create(name="B", alpha=alpha)
+        alpha.beta = beta
+        alpha.save()
+        assert alpha_model.objects.get().has_beta is True
+        assert export_bundle(app="loop")["definitions"] == [
+            {**d, "version": 2, "checksum": get_published("entity", d["key"]).checksum} for d in loop["definitions"]]
+        # Imported again: nothing to do.
+        assert rows(import_bundle(loop, dry_run=False)) == [("alpha", "unchanged"), ("beta", "unchanged")]
+    assert {"dm_alpha", "dm_beta"} <= entity_tables("initech")
+
+
+def test_a_refused_entity_of_a_cycle_refuses_the_import(loop, initech):
+    spoiled = copy.deepcopy(loop)
+    spoiled["definitions"][1]["body"]["fields"][0]["type"] = "no_such_type"
+    spoiled["definitions"][1].pop("checksum")
+    with pytest.raises(BundleError) as refused:
+        import_bundle(spoiled, dry_run=False)
+    assert {row["key"]: row["action"] for row in refused.value.report}["beta"] == "error"
+    with tenant_context(initech):
+        assert not Definition.objects.exists() and runtime.published_entity_bodies() == {}
+    assert not {"dm_alpha", "dm_beta"} & entity_tables("initech")
 
 
 def labelled(spec: dict) -> dict:
