@@ -149,6 +149,7 @@ class EntityKind(DefinitionKind):
                                "message": _("Unknown field %(key)r.") % {"key": body[name]}})
         errors += _rule_errors(body.get("rules", []), field_keys)
         errors += formulas.expression_errors(body)
+        errors += formulas.related_errors(body)
         errors += _default_errors(body)
         errors += _column_errors(body)
         errors += _read_only_errors(body)
@@ -179,6 +180,10 @@ class EntityKind(DefinitionKind):
             if field_type_registry.get(spec["type"]).is_relation and isinstance(target, str) \
                     and target != body.get("key") and ("entity", target) not in result:
                 result.append(("entity", target))
+            # A rollup or count over `entity.field` (a relation pointing here) reads that entity.
+            source, _dot, _field = str(options.get("relation", "") if isinstance(options, dict) else "").rpartition(".")
+            if source and source != body.get("key") and ("entity", source) not in result:
+                result.append(("entity", source))
         return result
 
     def without_dependencies(self, body: dict, dependencies: set[tuple[str, str]]) -> dict:
@@ -188,8 +193,9 @@ class EntityKind(DefinitionKind):
         dropped = {spec["key"] for spec in body["fields"] if field_type_registry.is_registered(spec["type"])
                    and field_type_registry.get(spec["type"]).is_relation
                    and (spec.get("options") or {}).get("target") in targets}
-        for spec in body["fields"]:  # What reads a dropped field goes too (formulas read no formulas).
-            if spec["key"] not in dropped and dropped & formulas.references(spec):
+        for spec in body["fields"]:  # What reads a dropped field or entity goes too (formulas read no formulas).
+            source = str((spec.get("options") or {}).get("relation", "")).rpartition(".")[0]
+            if spec["key"] not in dropped and (dropped & formulas.references(spec) or source in targets):
                 dropped.add(spec["key"])
         result = {**body, "fields": [spec for spec in body["fields"] if spec["key"] not in dropped]}
         result["rules"] = [rule for rule in body.get("rules", []) if rule.get("field") not in dropped

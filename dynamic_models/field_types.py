@@ -647,8 +647,55 @@ class FormulaType(FieldType):
     # The expression is checked against the entity's other fields: dynamic_models/formulas.py.
 
 
+# --- Computed from related records (issue 17) -----------------------------------------------
+# Values the database computes per record when it is read (dynamic_models/formulas.py builds the
+# SQL): nothing is stored, so nothing can fall out of sync. `relation` names the way there: a
+# many-to-one or one-to-one field of this entity (lookup), a many-to-many field of this entity or
+# `<entity>.<field>`, another entity's many-to-one field pointing here (rollup and count).
+
+ROLLUP_FUNCTIONS = ("sum", "avg", "min", "max", "count")
+_RELATION_PATH = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$"}
+_FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 50}
+
+
+class ComputedType(FieldType):
+    """A read-only value computed by the database from related records."""
+
+    has_column = False
+    can_be_unique = False
+    orderable = False
+
+    def diagram_label(self, spec):
+        return f"{self.type} ← {spec.get('options', {}).get('relation')}"
+
+
+class LookupType(ComputedType):
+    """A field of the record a many-to-one (or one-to-one) relation points to: `project` → its `budget`."""
+
+    type = "lookup"
+    verbose_name = gettext_lazy("Lookup")
+    options_schema = {**_schema(relation=_RELATION_PATH, field=_FIELD_KEY), "required": ["relation", "field"]}
+
+
+class RollupType(ComputedType):
+    """sum, avg, min, max or count of a field over the records of a many-to-many or reverse relation."""
+
+    type = "rollup"
+    verbose_name = gettext_lazy("Rollup")
+    options_schema = {**_schema(relation=_RELATION_PATH, field=_FIELD_KEY, function={"enum": list(ROLLUP_FUNCTIONS)}),
+                      "required": ["relation", "field", "function"]}
+
+
+class CountType(ComputedType):
+    """How many records a many-to-many or reverse relation holds."""
+
+    type = "count"
+    verbose_name = gettext_lazy("Count")
+    options_schema = {**_schema(relation=_RELATION_PATH), "required": ["relation"]}
+
+
 BUILTIN_FIELD_TYPES = [
     TextType, LongTextType, RichTextType, IntegerType, DecimalType, BooleanType, DateType, DateTimeType,
     TimeType, EmailType, URLType, PhoneType, ChoiceType, MultipleChoiceType, JSONType, UUIDType,
-    AutoNumberType, UserType, RelationType, FormulaType,
+    AutoNumberType, UserType, RelationType, FormulaType, LookupType, RollupType, CountType,
 ]

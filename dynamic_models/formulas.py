@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Value
 from django.utils.translation import gettext as _
 
-from dynamic_models.field_types import FormulaType
+from dynamic_models.field_types import ComputedType, FormulaType
 from dynamic_models.registries import field_type_registry
 from lowcode.expressions import (
     Expression,
@@ -86,8 +86,11 @@ def expression_references(source) -> frozenset[str]:
 
 def references(spec: dict) -> frozenset[str]:
     """The other fields of its entity that the field of `spec` reads."""
+    options = spec.get("options") or {}
     if spec["type"] == FormulaType.type:
-        return expression_references((spec.get("options") or {}).get("expression"))
+        return expression_references(options.get("expression"))
+    if isinstance(field_type_registry.get(spec["type"]), ComputedType) and "." not in str(options.get("relation")):
+        return frozenset({str(options.get("relation"))})
     return frozenset()
 
 
@@ -250,3 +253,158 @@ def _count_failures(model, key: str, expression: Expression, columns: dict[str, 
 def _impact_item(key: str, count: int, sample_ids: list[int], message: str) -> dict:
     return {"field": key, "code": "formula_null", "count": count, "sample_ids": sample_ids, "blocking": False,
             "message": message}
+
+
+# --- Lookups, rollups and counts ------------------------------------------------------------
+
+
+def computed_value(body: dict, spec: dict):
+    """The runtime object of a field without a column (`lowcode_formulas` of its model): a
+    Formula, or a RelatedValue (lookup, rollup, count); both annotate querysets and compute
+    a record's value."""
+    if spec["type"] == FormulaType.type:
+        return Formula(body, spec["key"], spec["options"].get("expression", ""))
+    return RelatedValue(body, spec)
+
+
+def related_path(body: dict, spec: dict, bodies: dict[str, dict]) -> dict | str:
+    """Where a lookup, rollup or count reads, or why it cannot, in words.
+
+    :returns: {"way": "one" (a many-to-one or one-to-one field of `body`), "many" (its
+        many-to-many field) or "reverse" (another entity's many-to-one field pointing here),
+        "entity": the key of the records read, "relation": the relation field's key (of `body`
+        for one and many, of "entity" for reverse), "target": the spec of the field read, if any}.
+    """
+    bodies = {**bodies, body["key"]: body}
+    options = spec.get("options") or {}
+    path = str(options.get("relation", ""))
+    owner_key, _dot, relation_key = path.rpartition(".")
+    owner = bodies.get(owner_key or body["key"])
+    if owner is None:
+        return _("Unknown entity %(key)r: publish it first.") % {"key": owner_key}
+    relation = next((item for item in owner["fields"] if item["key"] == relation_key), None)
+    if relation is None or not field_type_registry.get(relation["type"]).is_relation:
+        return _("%(path)s is not a relation.") % {"path": path}
+    cardinality = (relation.get("options") or {}).get("cardinality", "many_to_one")
+    if owner_key:
+        if cardinality == "many_to_many" or relation["options"].get("target") != body["key"]:
+            return _("%(path)s does not point to %(entity)s from one record: it cannot be read backwards.") % {
+                "path": path, "entity": body["key"]}
+        result = {"way": "reverse", "entity": owner_key, "relation": relation_key}
+    else:
+        result = {"way": "many" if cardinality == "many_to_many" else "one",
+                  "entity": relation["options"].get("target"), "relation": relation_key}
+    if (result["way"] == "one") != (spec["type"] == "lookup"):
+        return _("A lookup reads through a relation to one record (many-to-one or one-to-one); a rollup or "
+                 "count through many (a many-to-many field, or entity.field pointing here).")
+    if "field" in options:
+        target_body = bodies.get(result["entity"])
+        target = next((item for item in (target_body or {"fields": []})["fields"]
+                       if item["key"] == options["field"]), None)
+        if target is None:
+            return _("%(entity)s has no field %(key)r.") % {"entity": result["entity"], "key": options["field"]}
+        target_type = field_type_registry.get(target["type"])
+        if not target_type.has_column or (target.get("options") or {}).get("cardinality") == "many_to_many" \
+                or target.get("encrypted"):
+            return _("%(entity)s.%(key)s is not a stored value that the database can read (computed, "
+                     "many-to-many or encrypted).") % {"entity": result["entity"], "key": target["key"]}
+        value_type = _field_type(target, result["entity"])
+        if options.get("function") in ("sum", "avg") and getattr(value_type, "kind", None) != "number":
+            return _("%(function)s adds numbers; %(entity)s.%(key)s holds none.") % {
+                "function": options["function"], "entity": result["entity"], "key": target["key"]}
+        result["target"] = target
+    return result
+
+
+def related_errors(body: dict) -> list[dict]:
+    """Check where each lookup, rollup and count of `body` reads (published entities and itself)."""
+    from dynamic_models import runtime
+
+    bodies = runtime.published_entity_bodies()
+    errors = []
+    for index, spec in enumerate(body["fields"]):
+        if isinstance(field_type_registry.get(spec["type"]), ComputedType):
+            found = related_path(body, spec, bodies)
+            if isinstance(found, str):
+                errors.append({"path": f"fields/{index}/options/relation", "code": "relation", "message": found})
+    return errors
+
+
+class RelatedValue:
+    """A lookup, rollup or count at runtime: a subquery (or a join, for a lookup) that the
+    database computes when the record is read; nothing is stored, nothing goes stale."""
+
+    def __init__(self, body: dict, spec: dict):
+        self.body, self.spec = body, spec
+        self.key = spec["key"]
+
+    def __repr__(self):
+        return f"<{self.spec['type']} {self.body['key']}.{self.key}>"
+
+    def to_orm(self) -> models.Expression:
+        return _RelatedExpression(self)
+
+    def path(self, model) -> dict | None:
+        bodies = {other.lowcode_entity["key"]: other.lowcode_entity for other in model._meta.apps.get_models()
+                  if getattr(other, "lowcode_entity", None)}
+        found = related_path(self.body, self.spec, bodies)
+        if isinstance(found, str):
+            logger.warning("%r cannot run, its value is null: %s", self, found)
+            return None
+        return found
+
+    def orm(self, model) -> models.Expression:
+        """The value as an expression over rows of `model` (the entity's model of the query's snapshot)."""
+        from django.db.models import DecimalField, F, Func, OuterRef, Subquery
+        from django.db.models.functions import Coalesce
+
+        found = self.path(model)
+        if found is None:
+            return Value(None, output_field=models.Field())
+        options = self.spec["options"]
+        if found["way"] == "one":
+            return F(f"{found['relation']}__{options['field']}")
+        related = model._meta.apps.get_model("data", found["entity"])
+        rows = related.all_objects.filter(deleted_at__isnull=True).order_by()
+        if found["way"] == "many":
+            rows = rows.filter(**{f"{self.body['key']}_{found['relation']}_set": OuterRef("pk")})
+        else:
+            rows = rows.filter(**{found["relation"]: OuterRef("pk")})
+        function = options.get("function", "count")
+        if function == "count":
+            return Subquery(rows.annotate(value=Func(F("pk"), function="COUNT")).values("value"),
+                            output_field=models.BigIntegerField())
+        target = related._meta.get_field(options["field"])
+        output = DecimalField() if function == "avg" else target
+        aggregate = Subquery(rows.annotate(value=Func(F(target.name), function=function.upper(),
+                                                      output_field=output)).values("value"), output_field=output)
+        return Coalesce(aggregate, Value(0), output_field=output) if function == "sum" else aggregate
+
+    def evaluate(self, record: dict):
+        """The value for a record's field values (a record not read through the manager, or changed)."""
+        from dynamic_models import runtime
+
+        model = runtime.get_model(self.body["key"])
+        found = self.path(model)
+        if found is None:
+            return None
+        if found["way"] == "one":
+            related = model._meta.apps.get_model("data", found["entity"])
+            pk = record.get(found["relation"])
+            return None if pk is None else \
+                related.all_objects.filter(pk=pk).values_list(self.spec["options"]["field"], flat=True).first()
+        if record.get("id") is None:
+            return 0 if self.spec["options"].get("function", "count") in ("count", "sum") else None
+        return model.all_objects.filter(pk=record["id"]).annotate(value=self.to_orm()) \
+            .values_list("value", flat=True).first()
+
+
+class _RelatedExpression(models.Expression):
+    """A lookup's, rollup's or count's value in a query, built for the query's model."""
+
+    def __init__(self, related: RelatedValue):
+        super().__init__()
+        self.related = related
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        return self.related.orm(query.model).resolve_expression(query, allow_joins, reuse, summarize, for_save)

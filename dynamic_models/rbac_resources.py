@@ -10,14 +10,22 @@ from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from dynamic_models import formulas, runtime
-from dynamic_models.field_types import FormulaType
+from dynamic_models.field_types import ComputedType, FormulaType
 from dynamic_models.registries import field_type_registry
 from lowcode.expressions import ExpressionError, compile_expression
 from rbac.registries import ENTITY_PREFIX, Resource, ResourceField, ResourceType
 
 
-def _reads(spec: dict) -> frozenset[str] | None:
-    """The fields a formula reads (None if it cannot run); nothing for a stored field."""
+def _reads(body: dict, spec: dict) -> frozenset[str] | None:
+    """The fields a formula, lookup, rollup or count reads (None if it cannot run), those of other
+    entities as `entity.field`; nothing for a stored field."""
+    if isinstance(field_type_registry.get(spec["type"]), ComputedType):
+        found = formulas.related_path(body, spec, runtime.published_entity_bodies())
+        if isinstance(found, str):
+            return None
+        relation = found["relation"] if found["way"] != "reverse" else f"{found['entity']}.{found['relation']}"
+        target = found.get("target")
+        return frozenset({relation, *([f"{found['entity']}.{target['key']}"] if target else [])})
     if spec["type"] != FormulaType.type:
         return frozenset()
     try:
@@ -29,7 +37,7 @@ def _reads(spec: dict) -> frozenset[str] | None:
 def _resource(body: dict) -> Resource:
     return Resource(key=body["key"], label=body.get("label") or body["key"], fields=tuple(
         ResourceField(key=spec["key"], label=spec.get("label") or spec["key"],
-                      owner=field_type_registry.get(spec["type"]).links_user, reads=_reads(spec))
+                      owner=field_type_registry.get(spec["type"]).links_user, reads=_reads(body, spec))
         for spec in body.get("fields", ())))
 
 

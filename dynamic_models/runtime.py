@@ -30,7 +30,7 @@ from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
 
 from dynamic_models import single
-from dynamic_models.formulas import Formula
+from dynamic_models.formulas import computed_value
 from dynamic_models.registries import field_type_registry
 from dynamic_models.validation import rule_errors
 from lowcode.tenancy import quotas
@@ -170,7 +170,7 @@ def build_model(apps: SnapshotApps, body: dict) -> type[models.Model]:
             attrs[spec["key"]] = field
         else:
             # Compiled on first use: building models (and the tenant's URLs) evaluates no formula.
-            attrs["lowcode_formulas"][spec["key"]] = Formula(body, spec["key"], spec["options"].get("expression", ""))
+            attrs["lowcode_formulas"][spec["key"]] = computed_value(body, {**spec, "options": spec.get("options", {})})
     return type(key, (DynamicRecord,), attrs)
 
 

@@ -67,14 +67,18 @@ class ColumnAccess:
 FREE = ColumnAccess(rules={})
 
 
-def _formula_rules(fields: tuple[ResourceField, ...], rules: dict[str, str]) -> dict[str, str]:
-    """Formulas take the strictest rule of the fields they read (hidden over masked)."""
+def _formula_rules(fields: tuple[ResourceField, ...], rules: dict[str, str],
+                   other_rules: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Formulas (and values read from related records) take the strictest rule of the fields they
+    read (hidden over masked); `entity.field` names a field of another entity, ruled by `other_rules`."""
     derived = {}
     for field in fields:
         if field.key in rules or field.reads == frozenset():
             continue  # Ruled already, or read from no field.
         # A formula that cannot run (reads nothing known) shows nothing.
-        read = {HIDDEN} if field.reads is None else {rules.get(name) for name in field.reads}
+        read = {HIDDEN} if field.reads is None else {
+            other_rules.get(name.partition(".")[0], {}).get(name.partition(".")[2]) if "." in name
+            else rules.get(name) for name in field.reads}
         if HIDDEN in read:
             derived[field.key] = HIDDEN
         elif MASKED in read:
@@ -104,7 +108,7 @@ def column_access(user, model, *, request=None) -> ColumnAccess:
     access = eff.filters.get(memo_key)
     if access is None or access[0] is not model:
         rules = dict(eff.columns.get(entity_key, {}))
-        rules.update(_formula_rules(resource_type.describe(model).fields, rules))
+        rules.update(_formula_rules(resource_type.describe(model).fields, rules, eff.columns))
         owners = eff.owner_fields.get(entity_key, frozenset())
         specs = eff.scopes.get(entity_key, {}).get("change", ())
         if not any(spec.unconditional for spec in specs):

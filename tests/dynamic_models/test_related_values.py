@@ -1,0 +1,143 @@
+"""Lookup, rollup and count fields (issue 17): values of related records computed by the database
+when a record is read, through the API (read-only), admin and export, and behind rbac's column rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from dynamic_models import runtime, services
+from lowcode.apikeys import services as apikeys
+from metadata.exceptions import DefinitionValidationError
+from rbac import services as rbac
+from rbac.models import Role
+
+from .test_design_errors import body
+
+NAME = {"key": "name", "type": "text"}
+PROJECT = [NAME, {"key": "budget", "type": "decimal"},
+           {"key": "tags", "type": "relation", "options": {"target": "tag", "cardinality": "many_to_many"}}]
+ROLLUPS = [
+    {"key": "spent", "type": "rollup", "options": {"relation": "expense.project", "field": "amount", "function": "sum"}},
+    {"key": "average", "type": "rollup",
+     "options": {"relation": "expense.project", "field": "amount", "function": "avg"}},
+    {"key": "largest", "type": "rollup",
+     "options": {"relation": "expense.project", "field": "amount", "function": "max"}},
+    {"key": "first_spent_on", "type": "rollup",
+     "options": {"relation": "expense.project", "field": "spent_on", "function": "min"}},
+    {"key": "expenses", "type": "count", "options": {"relation": "expense.project"}},
+    {"key": "tag_count", "type": "count", "options": {"relation": "tags"}},
+    {"key": "longest_tag", "type": "rollup", "options": {"relation": "tags", "field": "name", "function": "max"}},
+]
+EXPENSE = [{"key": "title", "type": "text"}, {"key": "amount", "type": "decimal"}, {"key": "spent_on", "type": "date"},
+           {"key": "project", "type": "relation", "options": {"target": "project"}},
+           {"key": "project_budget", "type": "lookup", "options": {"relation": "project", "field": "budget"}},
+           {"key": "project_name", "type": "lookup", "options": {"relation": "project", "field": "name"}}]
+
+
+@pytest.fixture
+def related(tenant):
+    """tag, project (budget, tags, rollups and counts of its expenses) and expense (lookups of its project)."""
+    services.publish_body(body("tag", NAME))
+    services.publish_body(body("project", *PROJECT))
+    services.publish_body(body("expense", *EXPENSE))
+    services.publish_body(body("project", *PROJECT, *ROLLUPS))
+    tag, project, expense = (runtime.get_model(key) for key in ("tag", "project", "expense"))
+    apollo = project.objects.create(name="Apollo", budget="1000.00")
+    apollo.tags.set([tag.objects.create(name="space"), tag.objects.create(name="moon")])
+    project.objects.create(name="Gemini")
+    for title, amount, day in (("Taxi", "12.50", "2026-01-05"), ("Hotel", "200.00", "2026-01-03"),
+                               ("Gone", "999.00", "2026-01-01")):
+        expense.objects.create(title=title, amount=amount, spent_on=day, project=apollo)
+    expense.objects.get(title="Gone").soft_delete()
+    return apollo
+
+
+def test_values_are_computed_by_the_database(related):
+    apollo = runtime.get_model("project").objects.get(name="Apollo")
+    assert (apollo.spent, apollo.expenses, apollo.largest, str(apollo.first_spent_on)) == \
+        (Decimal("212.50"), 2, Decimal("200.00"), "2026-01-03")
+    assert round(apollo.average, 2) == Decimal("106.25")
+    assert (apollo.tag_count, apollo.longest_tag) == (2, "space")
+    gemini = runtime.get_model("project").objects.get(name="Gemini")
+    assert (gemini.spent, gemini.expenses, gemini.average, gemini.tag_count) == (0, 0, None, 0)
+    taxi = runtime.get_model("expense").objects.get(title="Taxi")
+    assert (taxi.project_budget, taxi.project_name) == (Decimal("1000.00"), "Apollo")
+    # Never stale: the budget changes, the lookup follows.
+    runtime.get_model("project").objects.filter(pk=apollo.pk).update(budget="5.00")
+    assert runtime.get_model("expense").objects.get(title="Taxi").project_budget == Decimal("5.00")
+    # A record not read through the manager computes its values too.
+    unannotated = runtime.get_model("expense").all_objects.get(title="Taxi")
+    assert unannotated.formula_value("project_budget") == Decimal("5.00")
+    assert runtime.get_model("project").all_objects.get(name="Apollo").formula_value("expenses") == 2
+
+
+@pytest.fixture
+def admin_api(related, acme, make_user):
+    user = make_user(acme, "frank", is_superuser=True, is_staff=True)
+    connection.set_tenant(acme)
+    return client_of(user)
+
+
+def client_of(user) -> Client:
+    _key, secret = apikeys.create_key(user, name="test", scopes=["*:write"])
+    return Client(HTTP_HOST="acme.localhost", HTTP_AUTHORIZATION=f"Api-Key {secret}")
+
+
+def test_the_api_shows_the_values_read_only(admin_api, related):
+    record = admin_api.get(f"/api/v1/data/project/{related.pk}/").json()
+    assert (record["spent"], record["expenses"], record["tag_count"]) == ("212.50", 2, 2)
+    listed = admin_api.get("/api/v1/data/expense/?ordering=title").json()["results"]
+    assert [(row["title"], row["project_budget"], row["project_name"]) for row in listed] == [
+        ("Hotel", "1000.00", "Apollo"), ("Taxi", "1000.00", "Apollo")]
+    refused = admin_api.post("/api/v1/data/expense/", {"title": "Bus", "project_budget": "1.00"},
+                             content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["project_budget"][0]["code"] == "read_only"
+    created = admin_api.post("/api/v1/data/expense/", {"title": "Bus", "amount": "3.00", "project": related.pk},
+                             content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["project_budget"] == "1000.00"
+    schema = admin_api.get("/api/schema/?format=json").json()
+    expense = schema["components"]["schemas"]["Expense"]["properties"]
+    assert expense["project_budget"].get("readOnly") is True
+    assert "project_budget" not in schema["components"]["schemas"]["ExpenseRequest"]["properties"]
+
+
+def test_a_lookup_hides_what_the_viewer_may_not_see_of_the_related_record(related, acme, make_user):
+    member = Role.objects.get(key=Role.MEMBER)
+    rbac.grant(member, "data.view_expense", "data.view_project")
+    rbac.add_scope(member, "expense", "all")
+    rbac.add_scope(member, "project", "all")
+    bob = make_user(acme, "bob", is_staff=True)
+    connection.set_tenant(acme)
+    rbac.assign_role(bob, member)
+    rbac.set_column_rule(member, "project", "budget", "hidden")
+    rbac.set_column_rule(member, "expense", "amount", "masked")
+    client = client_of(bob)
+    taxi = client.get("/api/v1/data/expense/?title=Taxi").json()["results"][0]
+    assert "project_budget" not in taxi and taxi["project_name"] == "Apollo"
+    apollo = client.get(f"/api/v1/data/project/{related.pk}/").json()
+    assert "budget" not in apollo
+    assert apollo["expenses"] == 2 and apollo["spent"] not in ("212.50", None)  # Masked like the amounts.
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"key": "x", "type": "lookup", "options": {"relation": "tags", "field": "name"}}, "relation to one record"),
+    ({"key": "x", "type": "rollup", "options": {"relation": "project", "field": "name", "function": "max"}},
+     "relation to one record"),
+    ({"key": "x", "type": "rollup", "options": {"relation": "tags", "field": "name", "function": "sum"}},
+     "adds numbers"),
+    ({"key": "x", "type": "lookup", "options": {"relation": "name", "field": "name"}}, "is not a relation"),
+    ({"key": "x", "type": "count", "options": {"relation": "nope.project"}}, "Unknown entity"),
+    ({"key": "x", "type": "lookup", "options": {"relation": "project", "field": "nope"}}, "has no field"),
+])
+def test_where_a_computed_field_reads_is_checked(related, spec, message):
+    with pytest.raises(DefinitionValidationError) as refused:
+        services.publish_body(body("expense", *EXPENSE, {"key": "tags", "type": "relation",
+                                                         "options": {"target": "tag", "cardinality": "many_to_many"}},
+                                   {**spec, "label": "Computed"}))
+    assert [(e["path"], e["code"]) for e in refused.value.errors] == [("fields/7/options/relation", "relation")]
+    assert message in refused.value.errors[0]["message"] and "Computed" in refused.value.errors[0]["message"]
