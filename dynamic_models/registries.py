@@ -29,6 +29,8 @@ class FieldType(Instance):
     searchable: bool = False
     #: Offered as an admin list filter.
     filterable: bool = False
+    #: Whether a field marked filterable gets an index (lists filtered by it skip a full scan).
+    index_when_filterable: bool = True
     #: A relation to another entity, resolved through the snapshot's registry.
     is_relation: bool = False
     #: Values may be encrypted at rest (the `encrypted` option); stored as text.
@@ -113,7 +115,8 @@ class FieldType(Instance):
         }
         if self.can_be_unique:
             kwargs["unique"] = spec.get("unique", False)
-            kwargs["db_index"] = spec.get("index", False) and not kwargs["unique"]
+            indexed = spec.get("index") or (spec.get("filterable") and self.filterable and self.index_when_filterable)
+            kwargs["db_index"] = bool(indexed) and not kwargs["unique"]
         if spec.get("default") is not None:
             kwargs["default"] = self.to_python(spec["default"])
         kwargs.update(self.model_field_kwargs(spec))

@@ -430,7 +430,7 @@ def test_openapi_schema_documents_the_metadata_api(api, scenario):
             "/api/v1/meta/entities/{entity_key}/fields/{field_key}/", "/api/v1/meta/bundles/import/",
             "/api/v1/meta/migrations/"} <= set(paths)
     publish = paths["/api/v1/meta/entities/{key}/publish/"]["post"]
-    assert publish["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PublishRequest")
+    assert publish["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EntityPublishRequest")
     assert publish["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/SchemaMigration")
     assert set(paths["/api/v1/meta/bundles/import/"]["post"]["requestBody"]["content"]) == {
         "application/json", "multipart/form-data"}

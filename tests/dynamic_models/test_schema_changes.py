@@ -7,10 +7,14 @@ at most SCHEMA_LOCK_TIMEOUT_MS for its lock and fails with a conflict naming the
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -146,6 +150,13 @@ def test_the_api_previews_and_publishes_with_data_changes(scenario, acme, make_u
     assert runtime.get_model("expense").objects.get(pk=meals).category == "travel"
 
 
+def test_fields_marked_filterable_are_indexed_where_the_type_benefits(scenario):
+    indexed = {definition.rsplit("(", 1)[1].split(")")[0].split()[0] for (definition,) in _sql(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'acme' AND tablename = 'dm_expense'")}
+    assert {"currency", "category", "status", "project_id"} <= indexed  # Filterable choices; a relation.
+    assert not {"title", "amount", "notes"} & indexed  # Not filterable.
+
+
 def _other_session():
     db = connection.settings_dict
     return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None,
@@ -268,3 +279,38 @@ def test_a_failure_midway_rolls_back_every_phase_and_publishes_nothing(ledger):
     assert migration.to_version == 2 and migration.status == "applied"
     assert SchemaMigration.objects.get(pk=failed.pk).status == "failed"
     assert services.eject("ledger")  # The failed attempt is no version of its own.
+
+
+def test_a_publish_killed_midway_is_taken_up_where_it_stopped_by_the_next_one(ledger, test_database_url):
+    Ledger = runtime.get_model("ledger")
+    Ledger.objects.bulk_create(Ledger(ref=f"S{index}", amount=str(index)) for index in range(3000))
+    _change(ledger, "ref", index=True)
+    _change(ledger, "amount", type="integer", options={})
+    command = [sys.executable, "manage.py", "lowcode", "entity", "publish", "ledger", "--tenant", "acme"]
+    environment = {**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING",
+                   "SCHEMA_BACKFILL_BATCH": "1"}  # One row per transaction: slow enough to stop midway.
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=environment)
+
+    def copying() -> dict | None:
+        migration = SchemaMigration.objects.filter(entity_key="ledger", status="preparing").first()
+        copy = migration and migration.phases[-1]
+        return copy if copy and copy["status"] == "running" and copy.get("copied_to") else None
+
+    deadline = time.monotonic() + 120
+    while copying() is None:
+        assert process.poll() is None and time.monotonic() < deadline, "the publish did not reach the copy"
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    stopped = SchemaMigration.objects.get(entity_key="ledger", status="preparing")
+    assert _phases(stopped) == [("build_index", "ref", "done"), ("add_shadow_column", "amount", "done"),
+                                ("copy_values", "amount", "running")]
+    assert 0 < stopped.phases[2]["copied_to"] < 3030
+
+    migration = services.publish(ledger)
+    assert migration.pk == stopped.pk and migration.status == "applied" and migration.to_version == 2
+    assert migration.phases[0] == stopped.phases[0]  # The index was built once.
+    assert _phases(migration)[2] == ("copy_values", "amount", "done")
+    assert migration.phases[2]["rows"] == Ledger.objects.exclude(amount=None).count() == 3024
+    Ledger = runtime.get_model("ledger")
+    assert Ledger.objects.get(ref="S2999").amount == 2999 and Ledger.objects.get(ref="R6").amount == 60
