@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+
+from lowcode.sandbox_child import ApiGroup
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 MIB = 1024 * 1024
@@ -123,6 +126,40 @@ def run(target: str, payload: Any, *, paths: list[str] | tuple = (), limits: Lim
         outcome = _died(process.returncode, limits)
     outcome.duration_ms = (time.monotonic() - started) * 1000
     outcome.calls = calls
+    return outcome
+
+
+class TrustedContext:
+    """The `context` of a trusted handler run in this process: the same API as in the sandbox."""
+
+    def __init__(self, api: Mapping[str, Callable], user: dict):
+        self._api, self.user, self.logs = api, user, []
+
+    def call(self, name: str, *args, **kwargs):
+        if name not in self._api:
+            raise PermissionError(_("%(name)s is not in the sandbox's API.") % {"name": name})
+        return self._api[name](*args, **kwargs)
+
+    def log(self, message) -> None:
+        self.logs.append(str(message))
+
+    def __getattr__(self, group: str):
+        if group.startswith("_"):
+            raise AttributeError(group)
+        return ApiGroup(self, group)
+
+
+def run_trusted(target: str, payload: Any, *, api: Mapping[str, Callable] | None = None,
+                user: dict | None = None) -> Outcome:
+    """Call `target` in this process, as `run` would in the sandbox: for code the platform trusts."""
+    started = time.monotonic()
+    context = TrustedContext(dict(api or {}), user or {})
+    try:
+        value = import_string(target.replace(":", "."))(payload, context)
+        outcome = Outcome(ok=True, value=value)
+    except Exception as error:  # noqa: BLE001 - a handler's failure is its result.
+        outcome = Outcome(ok=False, error="failed", message=f"{type(error).__name__}: {error}")
+    outcome.logs, outcome.duration_ms = context.logs, (time.monotonic() - started) * 1000
     return outcome
 
 

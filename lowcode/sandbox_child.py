@@ -133,10 +133,12 @@ class Context:
     def __getattr__(self, group: str):
         if group.startswith("_"):
             raise AttributeError(group)
-        return _Group(self, group)
+        return ApiGroup(self, group)
 
 
-class _Group:
+class ApiGroup:
+    """`context.records` of `context.records.create(...)`: calls `context.call("records.create", ...)`."""
+
     def __init__(self, context: Context, group: str):
         self._context, self._group = context, group
 

@@ -62,6 +62,7 @@ TENANT_APPS = [
     "viewflow",
     "viewflow.workflow",
     "workflows",
+    "datafactory",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

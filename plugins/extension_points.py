@@ -19,17 +19,6 @@ from django.utils.module_loading import import_string
 from lowcode.registry import Instance, Registry, is_visible
 
 
-class DataFactoryModule(Instance):
-    """A data-factory module (PL-4): its form, route and handler are defined by the module runner,
-    which is built later on this registry; plugins can already declare theirs."""
-
-    #: `space/action`, served at /dmm/<space>/<action>.
-    route: str = ""
-
-
-datafactory_module_registry: Registry[DataFactoryModule] = Registry("data-factory module")
-
-
 class ExtensionPoint(Instance):
     """A kind of contribution; `add` registers one and returns how to take it back."""
 
@@ -73,6 +62,13 @@ class _PluginTag:
     plugin: str
 
 
+class DataFactoryModulePoint(ExtensionPoint):
+    """A module's handler runs in the sandbox with its plugin's folder on sys.path."""
+
+    def prepare(self, plugin, instance):
+        instance.paths = (plugin.path,)
+
+
 class SignalReceiverPoint(ExtensionPoint):
     def add(self, plugin, contribution):
         undo = []
@@ -101,6 +97,6 @@ EXTENSION_POINTS = (
     ExtensionPoint("workflow_actions", "workflows.registries.service_action_registry"),
     ExtensionPoint("notification_channels", "workflows.notifications.channel_registry"),
     ExtensionPoint("commands", "lowcode.cli.subcommand_registry"),
-    ExtensionPoint("datafactory_modules", "plugins.extension_points.datafactory_module_registry"),
+    DataFactoryModulePoint("datafactory_modules", "datafactory.modules.module_registry"),
     SignalReceiverPoint("signal_receivers"),
 )
