@@ -144,7 +144,8 @@ def empty_audit_trail() -> None:
     conninfo = embedded.EmbeddedPostgres().admin_conninfo(connection.settings_dict["NAME"])
     with psycopg.connect(conninfo, autocommit=True) as admin, admin.transaction():
         admin.execute("SET LOCAL lowcode.audit_flush = 'on'")
-        admin.execute(sql.SQL("TRUNCATE {}.audit_auditevent").format(sql.Identifier(connection.schema_name)))
+        admin.execute(sql.SQL("TRUNCATE {0}.audit_auditevent, {0}.audit_auditblock").format(
+            sql.Identifier(connection.schema_name)))
 
 
 def published_keys() -> set[str]:

@@ -61,7 +61,7 @@ DEPARTMENTS = ["Sales", "Finance", "Marketing", "Engineering", "Support", "Opera
                "Training", "Customer Success", "Partnerships", "Strategy"]
 PER_DEPARTMENT = 10
 USER_PREFIX = "bench_rbac_u"
-AUDITED, UNAUDITED = "audited", "unaudited"
+AUDITED, UNAUDITED, EVENT_ONLY = "audited", "unaudited", "event only"
 
 
 @dataclass
@@ -395,7 +395,19 @@ def indexes(table: str) -> list[str]:
 def write_functions() -> dict[str, Callable]:
     from dynamic_models import records, validation
 
-    return {AUDITED: records.save, UNAUDITED: validation.save_record}
+    return {AUDITED: records.save, UNAUDITED: validation.save_record, EVENT_ONLY: save_with_event}
+
+
+def save_with_event(record, *, user):
+    """`validation.save_record` and the audit event `records.save` writes with it, nothing else of
+    `records.save` (permission checks, file fields, workflow triggers): what the audit adds to a write."""
+    from audit import services as audit
+    from dynamic_models import audit_actions, validation
+
+    verb = "create" if record._state.adding else "update"
+    validation.save_record(record, user=user)
+    audit.record(audit_actions.RECORD_ACTIONS[verb].of(record._meta.model_name), target=record, actor=user,
+                 after={"title": record.title, "amount": str(record.amount)})
 
 
 def new_values(rng: random.Random, tag: str) -> tuple[str, decimal.Decimal]:
