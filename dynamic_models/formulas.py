@@ -267,6 +267,12 @@ def computed_value(body: dict, spec: dict):
     return RelatedValue(body, spec)
 
 
+class UnknownEntity(str):
+    """Why a computed field cannot read: the entity it reads is not published (yet)."""
+
+    code = "unknown_entity"
+
+
 def related_path(body: dict, spec: dict, bodies: dict[str, dict]) -> dict | str:
     """Where a lookup, rollup or count reads, or why it cannot, in words.
 
@@ -281,7 +287,7 @@ def related_path(body: dict, spec: dict, bodies: dict[str, dict]) -> dict | str:
     owner_key, _dot, relation_key = path.rpartition(".")
     owner = bodies.get(owner_key or body["key"])
     if owner is None:
-        return _("Unknown entity %(key)r: publish it first.") % {"key": owner_key}
+        return UnknownEntity(_("Unknown entity %(key)r: publish it first.") % {"key": owner_key})
     relation = next((item for item in owner["fields"] if item["key"] == relation_key), None)
     if relation is None or not field_type_registry.get(relation["type"]).is_relation:
         return _("%(path)s is not a relation.") % {"path": path}
@@ -299,8 +305,9 @@ def related_path(body: dict, spec: dict, bodies: dict[str, dict]) -> dict | str:
                  "count through many (a many-to-many field, or entity.field pointing here).")
     if "field" in options:
         target_body = bodies.get(result["entity"])
-        target = next((item for item in (target_body or {"fields": []})["fields"]
-                       if item["key"] == options["field"]), None)
+        if target_body is None:
+            return UnknownEntity(_("Unknown entity %(key)r: publish it first.") % {"key": result["entity"]})
+        target = next((item for item in target_body["fields"] if item["key"] == options["field"]), None)
         if target is None:
             return _("%(entity)s has no field %(key)r.") % {"entity": result["entity"], "key": options["field"]}
         target_type = field_type_registry.get(target["type"])
@@ -326,7 +333,8 @@ def related_errors(body: dict) -> list[dict]:
         if isinstance(field_type_registry.get(spec["type"]), ComputedType):
             found = related_path(body, spec, bodies)
             if isinstance(found, str):
-                errors.append({"path": f"fields/{index}/options/relation", "code": "relation", "message": found})
+                errors.append({"path": f"fields/{index}/options/relation",
+                               "code": getattr(found, "code", "relation"), "message": str(found)})
     return errors
 
 
