@@ -3,17 +3,20 @@ install, upgrade, uninstall and keys; enable and disable in a tenant. Shells ove
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_tenant_model
 from rich.console import Console
 from rich.table import Table
 
-from lowcode.cli import Subcommand, add_tenant_argument
+from lowcode.cli import Subcommand, add_tenant_argument, tenant_from_option
+from lowcode.registry import NotRegistered
 from plugins import packages, services
+from plugins.extension_points import plugin_command_registry
 from plugins.models import Plugin, PublisherKey
 
 
@@ -61,6 +64,11 @@ class PluginCommand(Subcommand):
         revoke = actions.add_parser("revoke-key", help=_("Revoke a publisher key."))
         revoke.add_argument("key_id")
         actions.add_parser("keys", help=_("The registered publisher keys."))
+        run = actions.add_parser("run", help=_("Run a command a plugin enabled in the tenant adds: "
+                                              "run --tenant T <command> [its arguments]."))
+        add_tenant_argument(run)
+        run.add_argument("command_name", metavar="command")
+        run.add_argument("arguments", nargs=argparse.REMAINDER, help=_("The command's own arguments."))
 
     def handle(self, command, action, **options):
         try:
@@ -138,3 +146,16 @@ class PluginCommand(Subcommand):
         for key in PublisherKey.objects.all():
             table.add_row(key.name, key.key_id, str(key.revoked_at or "-"))
         Console(file=command.stdout, width=140).print(table)
+
+    def _run(self, command, command_name, tenant, arguments, **options):
+        name = command_name
+        with tenant_from_option(tenant):
+            try:
+                contributed = plugin_command_registry.get(name)
+            except NotRegistered:
+                raise CommandError(_("No plugin enabled in %(tenant)s adds the command %(command)r.")
+                                   % {"tenant": tenant, "command": name}) from None
+            parser = CommandParser(prog=f"lowcode plugin run {name}", description=contributed.help,
+                                   called_from_command_line=command._called_from_command_line)
+            contributed.add_arguments(parser)
+            contributed.handle(command, **vars(parser.parse_args(arguments)))

@@ -7,6 +7,8 @@ Each value is a class (instantiated with no arguments) or an instance of the reg
 type. A contribution is tagged with its plugin (`Instance.plugin`), so the registry shows it
 only in tenants that enable the plugin (lowcode/registry.py). `signal_receivers` take a list of
 (dotted path of a Signal, receiver) pairs instead; a receiver runs only in those tenants too.
+`commands` are `lowcode.cli.Subcommand`s, run as `lowcode plugin run --tenant T <command> ...`
+in tenants that enable their plugin.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
 
+from lowcode.cli import Subcommand
 from lowcode.registry import Instance, Registry, is_visible
+
+#: Plugins' management commands (`lowcode plugin run`): apart from the `lowcode` subcommands,
+#: whose parser is built before any tenant, and so before a plugin is known to be enabled.
+plugin_command_registry: Registry[Subcommand] = Registry("plugin command")
 
 
 class ExtensionPoint(Instance):
@@ -96,7 +103,7 @@ EXTENSION_POINTS = (
     ExtensionPoint("page_view_types", "pages.registries.view_type_registry"),
     ExtensionPoint("workflow_actions", "workflows.registries.service_action_registry"),
     ExtensionPoint("notification_channels", "workflows.notifications.channel_registry"),
-    ExtensionPoint("commands", "lowcode.cli.subcommand_registry"),
+    ExtensionPoint("commands", "plugins.extension_points.plugin_command_registry"),
     DataFactoryModulePoint("datafactory_modules", "datafactory.modules.module_registry"),
     SignalReceiverPoint("signal_receivers"),
 )

@@ -35,7 +35,7 @@ from packaging.version import Version
 
 from audit import services as audit
 from metadata.services import _bump_definition_version
-from plugins import audit_actions, loader, packages
+from plugins import audit_actions, loader, packages, signals
 from plugins.extension_points import extension_point_registry
 from plugins.models import Activation, Plugin, PluginEvent, PublisherKey
 from plugins.packages import refuse
@@ -297,7 +297,7 @@ def enable(tenant, name: str, *, user=None) -> bool:
         raise refuse("dependency_disabled", _("Enable %(dependencies)s first: %(name)s depends on it."),
                      dependencies=", ".join(missing), name=name)
     Activation.objects.create(tenant=tenant, plugin=plugin)
-    _tenant_step(tenant, audit_actions.ENABLE, plugin, user)
+    _tenant_step(tenant, audit_actions.ENABLE, plugin, user, signals.plugin_enabled)
     return True
 
 
@@ -314,15 +314,21 @@ def disable(tenant, name: str, *, user=None) -> bool:
         raise refuse("required_by", _("%(name)s cannot be disabled: %(dependents)s depend on it here."),
                      name=name, dependents=", ".join(dependents))
     Activation.objects.filter(tenant=tenant, plugin=plugin).delete()
-    _tenant_step(tenant, audit_actions.DISABLE, plugin, user)
+    _tenant_step(tenant, audit_actions.DISABLE, plugin, user, signals.plugin_disabled)
     return True
 
 
-def _tenant_step(tenant, action, plugin: Plugin, user) -> None:
+def _tenant_step(tenant, action, plugin: Plugin, user, signal) -> None:
     with tenant_context(tenant):
         _bump_definition_version(TOKEN_KIND)
         audit.record(action, target_type="plugins.plugin", target_id=plugin.name, target_repr=str(plugin),
                      actor=user, data={"version": plugin.version})
+
+    def send():
+        with tenant_context(tenant):
+            signal.send(sender=Plugin, plugin=plugin, tenant=tenant)
+
+    transaction.on_commit(send)
     if getattr(connection, "tenant", None) is not tenant and connection.schema_name == tenant.schema_name:
         connection.tenant.definition_versions = tenant.definition_versions
 
