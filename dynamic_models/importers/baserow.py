@@ -72,11 +72,13 @@ class _Converter:
         self.entity_of = {table["id"]: self.keys.entity(table["name"]) for table in tables}
         self.fields = {source["id"]: (table["id"], source) for table in tables for source in table["fields"]}
         self.field_keys: dict[int, str] = {}  # Baserow field id -> our key, for fields that have a column
-        self.reverse: dict[int, int] = {}  # a reverse link field's id -> the id of the link kept
         self.choices: dict[int, dict] = {}  # select field id -> {option id: value}
         self.reverse_links: list[tuple[str, str, object, object]] = []  # (entity, field, its row id, linked id)
         self.users = {}  # e-mail address -> user id, for collaborators
-        self.kept_links = self._kept_links()
+        kept = self._kept_links()
+        # A reverse link's id -> the id of the link of its pair that becomes the relation.
+        self.reverse = {field: source["link_row_related_field_id"] for field, (_table, source) in self.fields.items()
+                        if source["type"] == "link_row" and field not in kept}
 
     def _kept_links(self) -> set[int]:
         """Of each pair of links, the one that becomes the relation: the one more lookups, rollups and
@@ -101,7 +103,7 @@ class _Converter:
         for table in self.tables:
             body = self.conversion.bodies[self.entity_of[table["id"]]]
             for source in sorted(table["fields"], key=lambda item: (not item.get("primary"), item.get("order", 0))):
-                self._field(table, body, source)
+                self._field(body, source)
             if body["fields"] and body["fields"][0]["type"] in ("text", "auto_number"):
                 body["display_field"] = body["fields"][0]["key"]
         for table in self.tables:
@@ -111,7 +113,7 @@ class _Converter:
                 if row.id == row_id and linked not in row.links.setdefault(key, []):
                     row.links[key].append(linked)
 
-    def _field(self, table: dict, body: dict, source: dict) -> None:
+    def _field(self, body: dict, source: dict) -> None:
         entity, kind = body["key"], source["type"]
         report = self.conversion.report(entity, source["name"], kind)
         mapped = self._mapping(source, report)
@@ -142,7 +144,7 @@ class _Converter:
         if kind == "duration":
             return "duration", {}, {}
         if kind in ("single_select", "multiple_select"):
-            return self._select(source)
+            return self._select(source, report)
         if kind == "file":
             report.note = _("The files themselves are not in the JSON (a template's zip holds them): the field "
                             "is kept, empty.")
@@ -172,15 +174,16 @@ class _Converter:
         places = source.get("number_decimal_places") or 0
         sign = (source.get("number_prefix") or source.get("number_suffix") or "").strip()
         if sign in CURRENCY_SIGNS:
-            return "currency", {"currency": CURRENCY_SIGNS[sign], "decimal_places": min(places, 4)}, {}
-        if sign == "%":
-            return "percent", {"decimal_places": places}, {}
+            return "currency", {"currency": CURRENCY_SIGNS[sign], "decimal_places": min(places, 6)}, {}
+        if sign == "%":  # Both keep a percentage as written: 12.5 is 12.5 %.
+            return "percent", {"decimal_places": min(places, 6)}, {}
         minimum = {} if source.get("number_negative") else {"min": 0}
+        unit = {"help_text": _("In %(unit)s.") % {"unit": sign}} if sign else {}
         if places == 0:
-            return "integer", minimum, {}
-        return "decimal", {"max_digits": 20, "decimal_places": places, **minimum}, {}
+            return "integer", minimum, unit
+        return "decimal", {"max_digits": 20, "decimal_places": places, **minimum}, unit
 
-    def _select(self, source: dict):
+    def _select(self, source: dict, report):
         values, choices = {}, []
         for option in sorted(source.get("select_options", []), key=lambda item: item.get("order", 0)):
             value = (slug(option["value"]) or f"option_{option['id']}")[:64]
@@ -193,6 +196,7 @@ class _Converter:
             choices.append(choice)
         self.choices[source["id"]] = values
         if not choices:
+            report.note = _("A select without options.")
             return None
         return ("choice" if source["type"] == "single_select" else "multiple_choice"), {"choices": choices}, {}
 
@@ -204,8 +208,7 @@ class _Converter:
 
     def _link(self, source: dict, report):
         related = source.get("link_row_related_field_id")
-        if related in self.fields and source["id"] not in self.kept_links:
-            self.reverse[source["id"]] = related
+        if source["id"] in self.reverse:
             report.note = _("The reverse of %(entity)s.%(field)s: its related records.") % {
                 "entity": self.entity_of[self.fields[related][0]], "field": self.field_keys[related]}
             return None
@@ -304,13 +307,14 @@ class _Converter:
     def _across(self, source: dict, report):
         """Lookup, rollup and count: a value of the records a link points to."""
         through = source.get("through_field_id")
-        if through in self.reverse:
-            report.note = _("It reads through the reverse side of a link; convert it on the other table.")
-            return None
         if through not in self.field_keys or self.fields.get(through, (None, {}))[1].get("type") != "link_row":
             report.note = _("It reads through a field that is not a link.")
             return None
-        relation = self.field_keys[through]
+        if through in self.reverse:  # The relation seen from the other side: `<entity>.<relation>`.
+            kept = self.reverse[through]
+            relation = f"{self.entity_of[self.fields[kept][0]]}.{self.field_keys[kept]}"
+        else:
+            relation = self.field_keys[through]
         if source["type"] == "count":
             return "count", {"relation": relation}, {}
         target = self.field_keys.get(source.get("target_field_id"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from dynamic_models import runtime, services
+from dynamic_models import formulas, runtime, services
 from dynamic_models.keys import ENTITY_KEY_MAX, FIELD_KEY_MAX, key_errors
 from dynamic_models.registries import field_type_registry
 from metadata import bundles
@@ -172,20 +172,22 @@ def _first_refused(entity: str, spec: dict, values: list[str]) -> str:
 
 def settle(conversion: Conversion) -> None:
     """Take out the fields whose design is invalid (a formula that does not check, options the
-    type refuses), reporting each with the reason, until every body validates as far as the
-    fields go. Relations to entities of the same conversion count as valid: the bundle
-    publishes those first."""
+    type refuses, a lookup through many records), reporting each with the reason, until every body
+    validates as far as the fields go. Entities of the same conversion count as published: the
+    bundle publishes them first."""
     reports = {(report.entity, report.key): report for report in conversion.fields if report.mapped}
-    coming = set(conversion.bodies) | set(runtime.published_entity_bodies())
+    bodies = {**runtime.published_entity_bodies(), **conversion.bodies}
     for key, body in conversion.bodies.items():
         for _attempt in range(len(body["fields"]) + 1):
             bad = {index: _("The field type %(type)s is not available in this workspace.") % {"type": spec["type"]}
                    for index, spec in enumerate(body["fields"]) if not field_type_registry.is_registered(spec["type"])}
             for error in [] if bad else services.design_errors(body):
                 match = re.match(r"fields/(\d+)(/|$)", error.get("path", ""))
-                if match is None or _pending_entity(error, body["fields"][int(match[1])], coming):
+                if match is None:
                     continue
-                bad.setdefault(int(match[1]), error["message"])
+                message = _still_wrong(error, body, body["fields"][int(match[1])], bodies)
+                if message:
+                    bad.setdefault(int(match[1]), message)
             if not bad:
                 break
             for index, message in bad.items():
@@ -201,9 +203,14 @@ def settle(conversion: Conversion) -> None:
                 body.pop("display_field", None)
 
 
-def _pending_entity(error: dict, spec: dict, coming: set[str]) -> bool:
-    """An error only because a related entity of the conversion is not published yet."""
+def _still_wrong(error: dict, body: dict, spec: dict, bodies: dict[str, dict]) -> str:
+    """The error's message, unless it is only that an entity of the conversion is not published yet
+    (then what is wrong once it is, if anything)."""
     if error.get("code") != "unknown_entity":
-        return False
-    target = spec.get("options", {}).get("target") or spec.get("options", {}).get("entity")
-    return target in coming
+        return error["message"]
+    if spec["type"] == "relation":
+        return "" if spec["options"].get("target") in bodies else error["message"]
+    if spec["type"] in ("lookup", "rollup", "count"):
+        found = formulas.related_path(body, spec, bodies)
+        return str(found) if isinstance(found, str) else ""
+    return ""

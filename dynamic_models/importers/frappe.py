@@ -31,7 +31,8 @@ USER_DOCTYPES = {"User"}
 
 def convert(doctypes: list[dict], *, app: str = "") -> Conversion:
     """Convert DocType documents (as Frappe writes them: `"doctype": "DocType"`)."""
-    doctypes = [doc for doc in doctypes if isinstance(doc, dict) and doc.get("doctype") == "DocType"]
+    doctypes = [doc for doc in doctypes if isinstance(doc, dict) and doc.get("doctype") == "DocType"
+                and isinstance(doc.get("name"), str) and isinstance(doc.get("fields", []), list)]
     if not doctypes:
         raise ValueError(_("No Frappe DocType found: each file holds a JSON object with \"doctype\": \"DocType\"."))
     module = app or next((doc.get("module") for doc in doctypes if doc.get("module")), "") or "frappe"
@@ -65,7 +66,7 @@ class _Converter:
         if doc.get("description"):
             body["description"] = str(doc["description"])[:2000]
         if doc.get("issingle"):
-            set_entity_option(self.conversion, body, "settings", True, source="issingle", source_type="DocType",
+            set_entity_option(self.conversion, body, "single", True, source="issingle", source_type="DocType",
                               what=_("settings entity"))
         self._naming(doc, body)
         if doc.get("istable"):
@@ -97,9 +98,8 @@ class _Converter:
                 pattern = first if "#" in first else f"{first}.#####"
         report = self.conversion.report(body["key"], "name", "autoname " + (autoname or "hash"))
         if not pattern:
-            report.note = _("Records are numbered by their id.") if autoname != "field:" else ""
-            if autoname.startswith("field:"):
-                report.note = _("Named by the field %(field)s, which is made unique.") % {"field": autoname[6:]}
+            report.note = _("Named by the field %(field)s, which is made unique.") % {"field": autoname[6:]} \
+                if autoname.startswith("field:") else _("Records are numbered by their id.")
             return
         key = self.keys.field(body["key"], "name")
         body["fields"].append({"id": field_id("frappe", doc["name"], "name"), "key": key, "type": "auto_number",
