@@ -59,6 +59,11 @@ def modules_for(user) -> list[DataFactoryModule]:
                   key=lambda module: (str(module.group).lower(), str(module.label).lower()))
 
 
+def in_menu(request) -> bool:
+    """The end-user menu links the data factory for those who may run one of its modules."""
+    return request.user.is_authenticated and bool(modules_for(request.user))
+
+
 def get_module(space: str, action: str, user) -> DataFactoryModule:
     """The module at space/action; Http404 if this tenant has none there, PermissionDenied if the
     user may not run it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
@@ -36,4 +38,5 @@ class ModuleView(View):
         return render(request, "datafactory/module.html", {
             "module": module, "form_html": rendering.render(form, request=request, data=data, errors=errors),
             "media": rendering.media(), "run": run, "runs": services.recent_runs(module, request.user),
+            "output": json.dumps(run.output, indent=2, ensure_ascii=False) if run and run.output is not None else "",
         }, status=status)

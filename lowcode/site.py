@@ -38,6 +38,8 @@ class MenuEntry:
     badge: str = ""
     #: Static path of an icon: the link then sits in the top bar as that icon (the bell), not in the menu.
     icon: str = ""
+    #: Dotted path of a function(request) -> bool: the link shows only when it is true.
+    visible: str = ""
 
 
 class SitePart(Instance):

@@ -95,7 +95,7 @@ def _site_links(request, *, icons: bool = False) -> list[MenuLink]:
     """Apps' links: those of the menu, or (`icons`) those of the top bar, with their badges counted."""
     links = []
     for entry in site.menu_entries():
-        if bool(entry.icon) != icons:
+        if bool(entry.icon) != icons or (entry.visible and not import_string(entry.visible)(request)):
             continue
         try:
             url = reverse(entry.url_name)
