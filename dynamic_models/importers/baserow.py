@@ -40,6 +40,10 @@ FUNCTIONS = {
 }
 _TOKEN = re.compile(r"""\s+|(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<number>\d+(?:\.\d+)?)"""
                     r"""|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>&&|\|\||!=|<=|>=|=|[-+*/<>(),])""")
+#: Baserow functions that are an operator of ours between their arguments.
+OPERATOR_FUNCTIONS = {"and": "and", "or": "or", "equal": "==", "not_equal": "!=", "add": "+", "minus": "-",
+                      "multiply": "*", "divide": "/", "greater_than": ">", "greater_than_or_equal": ">=",
+                      "less_than": "<", "less_than_or_equal": "<="}
 _OPERATORS = {"&&": "and", "||": "or", "=": "=="}
 _QUOTED = r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
 #: count(field('Tasks')), sum(field('Hours lookup')), sum(lookup('Tasks', 'Hours')): a count or rollup.
@@ -267,32 +271,41 @@ class _Converter:
             position = match.end()
             if match.lastgroup:
                 tokens.append((match.lastgroup, match[match.lastgroup]))
+        return self._translated(tokens, names)
+
+    def _translated(self, tokens: list[tuple[str, str]], names: dict[str, int]) -> str:
         output, index = [], 0
         while index < len(tokens):
             kind, text = tokens[index]
-            following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
-            if kind == "name" and text.lower() == "field" and following == "(":
-                if index + 3 >= len(tokens) or tokens[index + 2][0] != "string" or tokens[index + 3][1] != ")":
-                    raise FormulaNotTranslated(_("field() takes the name of a field."))
-                name = tokens[index + 2][1][1:-1].replace("\\'", "'").replace('\\"', '"')
-                output.append(self._field_reference(name, names))
-                index += 4
-                continue
-            if kind == "name" and following == "(":
-                if text.lower() not in FUNCTIONS:
-                    raise FormulaNotTranslated(_("The function %(name)s() has no equivalent in our expressions.")
-                                               % {"name": text})
-                output.append(FUNCTIONS[text.lower()] + "(")
-                index += 2
+            if kind == "name" and index + 1 < len(tokens) and tokens[index + 1][1] == "(":
+                end = _closing(tokens, index + 1)
+                output.append(self._call(text.lower(), _arguments(tokens[index + 2:end]), names))
+                index = end + 1
                 continue
             if kind == "name" and text.lower() in ("true", "false"):
                 output.append(text.lower())
             elif kind == "name":
                 raise FormulaNotTranslated(_("Unknown name %(name)s.") % {"name": text})
+            elif text == ",":
+                raise FormulaNotTranslated(_("A comma outside a function's arguments."))
             else:
                 output.append(_OPERATORS.get(text, text))
             index += 1
-        return " ".join(output).replace("( ", "(").replace(" )", ")").replace(" ,", ",")
+        return " ".join(output).replace("( ", "(").replace(" )", ")")
+
+    def _call(self, name: str, arguments: list[list], names: dict[str, int]) -> str:
+        if name == "field":
+            if len(arguments) != 1 or len(arguments[0]) != 1 or arguments[0][0][0] != "string":
+                raise FormulaNotTranslated(_("field() takes the name of a field."))
+            return self._field_reference(_unquote(arguments[0][0][1]), names)
+        translated = [self._translated(argument, names) for argument in arguments]
+        if name in OPERATOR_FUNCTIONS and len(translated) >= 2:
+            return "(" + f" {OPERATOR_FUNCTIONS[name]} ".join(f"({part})" if " " in part else part
+                                                              for part in translated) + ")"
+        if name not in FUNCTIONS:
+            raise FormulaNotTranslated(_("The function %(name)s() has no equivalent in our expressions.")
+                                       % {"name": name})
+        return f"{FUNCTIONS[name]}({', '.join(translated)})"
 
     def _field_reference(self, name: str, names: dict[str, int]) -> str:
         field = names.get(name)
@@ -379,6 +392,30 @@ class _Converter:
         if missing:
             self.users.update(get_user_model().objects.filter(email__in=missing).values_list("email", "pk"))
         return [self.users[email] for email in emails if email in self.users]
+
+
+def _closing(tokens: list[tuple[str, str]], opening: int) -> int:
+    """The index of the parenthesis that closes the one at `opening`."""
+    depth = 0
+    for index in range(opening, len(tokens)):
+        depth += {"(": 1, ")": -1}.get(tokens[index][1], 0) if tokens[index][0] == "op" else 0
+        if depth == 0:
+            return index
+    raise FormulaNotTranslated(_("A parenthesis is not closed."))
+
+
+def _arguments(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """A call's argument tokens split at its own commas (none: no argument)."""
+    arguments, current, depth = [], [], 0
+    for token in tokens:
+        if token[0] == "op" and token[1] in "()":
+            depth += 1 if token[1] == "(" else -1
+        if token == ("op", ",") and depth == 0:
+            arguments.append(current)
+            current = []
+        else:
+            current.append(token)
+    return [*arguments, current] if current or arguments else []
 
 
 def _unquote(text: str | None) -> str:

@@ -129,10 +129,13 @@ def test_baserow_formulas_translate_or_say_why():
     assert converter.translate("if(field('Price') >= 10 && not(isblank(field(\"Name\"))), concat('A', field('Name')), 'B')",
                                names) == "if(price >= 10 and not(is_null(name)), concat('A', name), 'B')"
     assert converter.translate("field('Price') = 2 || field('Price') != 3", names) == "price == 2 or price != 3"
+    assert converter.translate("and(field('Price') > 1, or(equal(field('Name'), 'x'), true))", names) == \
+        "((price > 1) and ((name == 'x') or true))"
     for formula, reason in [("date_diff('dd', field('Name'), now())", "date_diff() has no equivalent"),
                             ("field('Missing')", "unknown field 'Missing'"),
                             ("join(field('Tags'), ',')", "join() has no equivalent"),
-                            ("field('Tags')", "a list of values (link_row)"), ("1 ; 2", "cannot read at 2")]:
+                            ("field('Tags')", "a list of values (link_row)"), ("1 ; 2", "cannot read at 2"),
+                            ("if(1, 2", "not closed"), ("1, 2", "A comma outside")]:
         with pytest.raises(baserow.FormulaNotTranslated, match=reason.replace("(", r"\(").replace(")", r"\)")):
             converter.translate(formula, names)
 
