@@ -136,7 +136,7 @@ class PluginEventAdmin(admin.ModelAdmin):
 class TenantPluginAdmin(admin.ModelAdmin):
     """The installed plugins in a tenant's admin: its superusers enable and disable them here."""
 
-    list_display = ["name", "version", "description", "enabled"]
+    list_display = ["name", "version", "enabled", "description"]
     readonly_fields = ["name", "version", "description", "author", "manifest"]
     fields = readonly_fields
     actions = ["enable", "disable"]

@@ -58,3 +58,56 @@ def test_fx_in_a_form_condition_in_the_browser(live_acme, committed_acme, page, 
     page.reload()
     assert page.evaluate("typeof LowcodeExpressions.functions.fx") == "undefined"
     assert page.locator('script[src*="/plugins/static/"]').count() == 0
+
+
+def _sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/admin/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_plugins_in_the_platform_and_tenant_admins(live_server, live_acme, committed_acme, page, output_dir, tmp_path):
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from lowcode.tenancy.models import Tenant
+
+    from .conftest import members_of, zip_of
+
+    services.register_key("Examples", (EXAMPLES / "test-publisher.pub").read_text())
+    password = "correct-horse-battery"
+    staff = f"staff-{uuid.uuid4().hex[:8]}"
+    with tenant_context(Tenant.objects.get(schema_name="public")):
+        get_user_model().objects.create_superuser(staff, f"{staff}@example.com", password)
+    with tenant_context(committed_acme):
+        get_user_model().objects.create_superuser("boss", "boss@example.com", password)
+
+    # Platform staff: a tampered package is refused with its reason, the signed one installs.
+    platform = f"http://localhost:{live_server.thread.port}"
+    _sign_in(page, platform, staff, password)
+    tampered = members_of(FX_PACKAGE.read_bytes())
+    tampered["fx_tools/functions.py"] += b"\n"
+    (tmp_path / "tampered.zip").write_bytes(zip_of(tampered))
+    page.goto(f"{platform}/admin/plugins/plugin/add/")
+    page.get_by_label("Signed package (.zip)").set_input_files(str(tmp_path / "tampered.zip"))
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".errorlist")).to_contain_text("fx_tools/functions.py was changed after signing")
+    page.screenshot(path=output_dir / "platform-install-refused.png", full_page=True)
+    page.get_by_label("Signed package (.zip)").set_input_files(str(FX_PACKAGE))
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#result_list")).to_contain_text("fx-tools")
+    page.screenshot(path=output_dir / "platform-plugins.png", full_page=True)
+
+    # acme's administrator enables it for acme.
+    _sign_in(page, live_acme, "boss", password)
+    page.goto(f"{live_acme}/admin/plugins/plugin/")
+    page.locator('input[name="_selected_action"]').first.check()
+    page.locator('select[name="action"]').select_option("enable")
+    page.locator('.actions button[name="index"]').click()
+    expect(page.locator(".messagelist")).to_contain_text("is enabled")
+    page.screenshot(path=output_dir / "tenant-plugins.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=output_dir / "tenant-plugins-phone.png", full_page=True)
+    assert services.tenant_plugins(committed_acme)[0][1] is True
