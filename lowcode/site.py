@@ -14,6 +14,7 @@ import threading
 import types
 from dataclasses import dataclass
 
+from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.contrib import admin
 from django.db import connection
 from django.templatetags.static import static
@@ -175,9 +176,16 @@ def urlconf() -> types.ModuleType:
             module.handler403, module.handler404, module.handler500 = ERROR_HANDLERS
             built = _sites[schema_name] = _BuiltSite(tokens, module)
             if replaced is not None:
-                # Resolvers cache the old URLconf (and through it the old admin and views).
-                clear_url_caches()
+                _clear_urlconf_caches()
     return built.urlconf
+
+
+def _clear_urlconf_caches() -> None:
+    """Drop Django's caches keyed by URLconf: they hold replaced and dropped sites (and through them
+    the old admin, views and models). Django cannot drop one URLconf's, so every tenant's go, and
+    are filled again on their next request."""
+    clear_url_caches()
+    is_language_prefix_patterns_used.cache_clear()  # LocaleMiddleware's; clear_url_caches() leaves it.
 
 
 def forget(schema_names: list[str]) -> None:
@@ -185,9 +193,7 @@ def forget(schema_names: list[str]) -> None:
     with _build_lock:
         dropped = [_sites.pop(schema_name, None) for schema_name in schema_names]
     if any(dropped):
-        # Resolvers cache the URLconfs (and through them the admin, views and models); Django
-        # cannot drop one, so all go, and the other tenants' are repopulated on their next request.
-        clear_url_caches()
+        _clear_urlconf_caches()
 
 
 class TenantURLConfMiddleware:

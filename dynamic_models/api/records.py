@@ -444,6 +444,8 @@ def build_viewset(key: str, serializer_class) -> type[RecordViewSet]:
         "serializer_class": serializer_class,
         "search_fields": searchable, "ordering_fields": ordering, "ordering": model._meta.ordering,
         "relations": relations,
+        # Its own: DRF's inspector keeps the last view it described, which would keep a replaced snapshot alive.
+        "schema": RecordAutoSchema(),
     })
     return _document(viewset, parameters, body)
 

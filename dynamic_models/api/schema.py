@@ -7,7 +7,7 @@ import copy
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.plumbing import build_basic_type, force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -104,6 +104,15 @@ class RecordAutoSchema(AutoSchema):
             return serializer
         records = {"type": "array", "items": self.resolve_serializer(serializer, "response").ref}
         return {201 if self.method == "POST" else 200: records}  # Not paginated.
+
+    def _map_basic_serializer(self, serializer, direction):
+        serializer = force_instance(serializer)
+        shared = not serializer.context  # Given to @extend_schema (module level): drf-spectacular binds this view to it.
+        try:
+            return super()._map_basic_serializer(serializer, direction)
+        finally:
+            if shared:  # Unbound again: kept, the view would keep its tenant's replaced snapshot alive.
+                serializer.context.clear()
 
     def get_examples(self):
         if self.method in ("POST", "PUT", "PATCH") and self.view.action in ("create", "update", "partial_update"):

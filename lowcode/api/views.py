@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from drf_spectacular import drainage, plumbing
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.decorators import api_view, permission_classes
@@ -43,7 +44,22 @@ class TenantSchemaView(SpectacularAPIView):
                 self.generator_class, section[1])
             generator = generator_class(urlconf=urlconf, api_version=self.api_version, patterns=self.patterns)
             cache[key] = generator.get_schema(request=request, public=self.serve_public)
+            _forget_described(generator)
         return Response(data=cache[key], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
+
+
+def _forget_described(generator) -> None:
+    """Drop what drf-spectacular keeps of a generation: the URL patterns and classes it described
+    (caches without bound) and, on each view's schema inspector, the last view and components.
+    They would keep replaced tenant sites and snapshots alive."""
+    plumbing.detype_patterns.cache_clear()
+    drainage._get_source_location.cache_clear()
+    for _path, _regex, _method, callback in generator.endpoints or ():
+        # The view's inspector, and an action's (@extend_schema on it: a class, bound as such).
+        for inspector in (callback.cls.schema, (getattr(callback, "initkwargs", None) or {}).get("schema")):
+            for name in ("_view", "registry"):
+                if name in getattr(inspector, "__dict__", ()):
+                    setattr(inspector, name, None)
 
 
 def _section_generator(generator_class, keep):
