@@ -408,3 +408,19 @@ def test_enabling_and_disabling_reach_another_process_on_its_next_request(commit
     finally:
         process.stdin.close()
         process.wait(timeout=30)
+
+
+def test_uninstall_keeps_the_plugins_data_unless_purged(installed, publisher, fx_package,
+                                                       django_capture_on_commit_callbacks):
+    data = services.data_dir("fx-tools")
+    data.mkdir(parents=True)
+    (data / "rates.json").write_text("{}")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.uninstall("fx-tools")
+    assert (data / "rates.json").exists() and not Path(installed.path).exists()
+    assert loader.loaded("fx-tools") is None
+    services.install(fx_package)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.uninstall("fx-tools", purge=True)
+    assert not data.exists()
+    assert list(PluginEvent.objects.filter(action="uninstall").values_list("detail__purged", flat=True)) == [True, False]
