@@ -298,13 +298,15 @@ class _Converter:
             if len(arguments) != 1 or len(arguments[0]) != 1 or arguments[0][0][0] != "string":
                 raise FormulaNotTranslated(_("field() takes the name of a field."))
             return self._field_reference(_unquote(arguments[0][0][1]), names)
-        translated = [self._translated(argument, names) for argument in arguments]
-        if name in OPERATOR_FUNCTIONS and len(translated) >= 2:
-            return "(" + f" {OPERATOR_FUNCTIONS[name]} ".join(f"({part})" if " " in part else part
-                                                              for part in translated) + ")"
-        if name not in FUNCTIONS:
+        if name not in FUNCTIONS and not (name in OPERATOR_FUNCTIONS and len(arguments) >= 2):
             raise FormulaNotTranslated(_("The function %(name)s() has no equivalent in our expressions.")
                                        % {"name": name})
+        translated = [self._translated(argument, names) for argument in arguments]
+        if name in OPERATOR_FUNCTIONS and len(translated) >= 2:
+            # An operand is parenthesised unless it is one word or an operator call (parenthesised already).
+            return "(" + f" {OPERATOR_FUNCTIONS[name]} ".join(
+                part if " " not in part or _operator_call(argument) else f"({part})"
+                for part, argument in zip(translated, arguments, strict=True)) + ")"
         return f"{FUNCTIONS[name]}({', '.join(translated)})"
 
     def _field_reference(self, name: str, names: dict[str, int]) -> str:
@@ -402,6 +404,12 @@ def _closing(tokens: list[tuple[str, str]], opening: int) -> int:
         if depth == 0:
             return index
     raise FormulaNotTranslated(_("A parenthesis is not closed."))
+
+
+def _operator_call(tokens: list[tuple[str, str]]) -> bool:
+    """Whether `tokens` are one call of an operator function (`and(a, b)`)."""
+    return len(tokens) > 2 and tokens[0][0] == "name" and tokens[0][1].lower() in OPERATOR_FUNCTIONS \
+        and tokens[1] == ("op", "(") and _closing(tokens, 1) == len(tokens) - 1
 
 
 def _arguments(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
