@@ -66,6 +66,9 @@ def expression_fields(body: dict, *, database: bool, formulas: bool = False) -> 
         else:
             columns[spec["key"]] = _field_type(spec, body["key"])
     result = dict(columns)
+    if database:
+        result.update(related_fields(body))
+        columns.update(result)
     for spec in body["fields"]:
         if spec["type"] != FormulaType.type:
             continue
@@ -87,11 +90,48 @@ def expression_references(source) -> frozenset[str]:
 def references(spec: dict) -> frozenset[str]:
     """The other fields of its entity that the field of `spec` reads."""
     options = spec.get("options") or {}
-    if spec["type"] == FormulaType.type:
-        return expression_references(options.get("expression"))
+    if spec["type"] == FormulaType.type:  # `project.budget` reads the relation `project`.
+        return frozenset(name.partition(".")[0] for name in expression_references(options.get("expression")))
     if isinstance(field_type_registry.get(spec["type"]), ComputedType) and "." not in str(options.get("relation")):
         return frozenset({str(options.get("relation"))})
     return frozenset()
+
+
+def related_fields(body: dict) -> dict[str, ExpressionType | str]:
+    """`relation.field` for the stored fields of the record each many-to-one or one-to-one
+    relation of `body` points to: the database reads them through a join (`project.budget`)."""
+    from dynamic_models import runtime
+
+    bodies = {**runtime.published_entity_bodies(), body["key"]: body}
+    result = {}
+    for spec in body["fields"]:
+        options = spec.get("options") or {}
+        if not field_type_registry.get(spec["type"]).is_relation or options.get("cardinality") == "many_to_many" \
+                or options.get("target") not in bodies:
+            continue
+        target = bodies[options["target"]]
+        for target_spec in target["fields"]:
+            target_options = target_spec.get("options") or {}
+            if not field_type_registry.get(target_spec["type"]).has_column \
+                    or target_options.get("cardinality") == "many_to_many":
+                continue
+            result[f"{spec['key']}.{target_spec['key']}"] = _("The field “%(key)s” is encrypted: the database holds "
+                                                             "only its ciphertext.") % {"key": target_spec["key"]} \
+                if target_spec.get("encrypted") else _field_type(target_spec, target["key"])
+    return result
+
+
+def related_value(body: dict, name: str, record: dict):
+    """The value of `relation.field` for a record's values (its relation's id), read from the database."""
+    from dynamic_models import runtime
+
+    relation_key, _dot, field_key = name.partition(".")
+    pk = record.get(relation_key)
+    spec = next((item for item in body["fields"] if item["key"] == relation_key), None)
+    if pk is None or spec is None:
+        return None
+    model = runtime.get_model(spec["options"]["target"])
+    return model.all_objects.filter(pk=pk).values_list(field_key, flat=True).first()
 
 
 def expression_errors(body: dict) -> list[dict]:
@@ -157,6 +197,8 @@ class Formula:
         """The value for a record's field values, computed in Python as the database would."""
         if self.expression is None:
             return None
+        record = {**record, **{name: related_value(self.body, name, record)
+                               for name in self.expression.references if "." in name and name not in record}}
         try:
             value = self.expression.evaluate({"record": record})
         except ExpressionError as error:
@@ -212,6 +254,9 @@ def formula_impact(old_body: dict | None, new_body: dict) -> list[dict]:
         expression = compile_expression(source)
         columns = {}  # Field key in the new body -> key of its live column.
         for name in sorted(expression.references):
+            if name not in new_specs:  # `relation.field`: read through a join, not counted here.
+                columns = None
+                break
             live_field = live_specs.get(new_specs[name]["id"])
             if live_field is None or live_field["type"] != new_specs[name]["type"]:
                 columns = None

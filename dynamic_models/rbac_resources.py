@@ -29,9 +29,15 @@ def _reads(body: dict, spec: dict) -> frozenset[str] | None:
     if spec["type"] != FormulaType.type:
         return frozenset()
     try:
-        return frozenset(compile_expression(spec["options"]["expression"]).references)
+        references = compile_expression(spec["options"]["expression"]).references
     except ExpressionError:
         return None
+    targets = {item["key"]: (item.get("options") or {}).get("target") for item in body["fields"]}
+    result = set()
+    for name in references:  # `project.budget`: the relation, and the field of the entity it points to.
+        relation, _dot, field = name.partition(".")
+        result |= {relation, f"{targets.get(relation)}.{field}"} if field else {name}
+    return frozenset(result)
 
 
 def _resource(body: dict) -> Resource:

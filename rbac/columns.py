@@ -15,11 +15,13 @@ a role reaches them all, and nothing shows or infers a value the rule hides:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from rbac import services
 from rbac.models import ColumnRule
-from rbac.registries import ResourceField, entity_records
+from rbac.registries import ENTITY_PREFIX, ResourceField, entity_records
 
 HIDDEN, MASKED, READ_ONLY = ColumnRule.Rule.HIDDEN, ColumnRule.Rule.MASKED, ColumnRule.Rule.READ_ONLY
 _UNREADABLE = (HIDDEN, MASKED)
@@ -68,22 +70,29 @@ FREE = ColumnAccess(rules={})
 
 
 def _formula_rules(fields: tuple[ResourceField, ...], rules: dict[str, str],
-                   other_rules: dict[str, dict[str, str]]) -> dict[str, str]:
+                   other_rule: Callable[[str], str | None]) -> dict[str, str]:
     """Formulas (and values read from related records) take the strictest rule of the fields they
-    read (hidden over masked); `entity.field` names a field of another entity, ruled by `other_rules`."""
+    read (hidden over masked); `entity.field` names a field of another entity, ruled by `other_rule`."""
     derived = {}
     for field in fields:
         if field.key in rules or field.reads == frozenset():
             continue  # Ruled already, or read from no field.
         # A formula that cannot run (reads nothing known) shows nothing.
         read = {HIDDEN} if field.reads is None else {
-            other_rules.get(name.partition(".")[0], {}).get(name.partition(".")[2]) if "." in name
-            else rules.get(name) for name in field.reads}
+            other_rule(name) if "." in name else rules.get(name) for name in field.reads}
         if HIDDEN in read:
             derived[field.key] = HIDDEN
         elif MASKED in read:
             derived[field.key] = MASKED
     return derived
+
+
+def _other_rule(eff, name: str) -> str | None:
+    """The rule of `entity.field`: hidden for whoever may not view that entity's records at all."""
+    entity, _dot, field = name.partition(".")
+    if not eff.has_perm(f"{ENTITY_PREFIX}.view_{entity}"):
+        return HIDDEN
+    return eff.columns.get(entity, {}).get(field)
 
 
 def column_access(user, model, *, request=None) -> ColumnAccess:
@@ -108,7 +117,7 @@ def column_access(user, model, *, request=None) -> ColumnAccess:
     access = eff.filters.get(memo_key)
     if access is None or access[0] is not model:
         rules = dict(eff.columns.get(entity_key, {}))
-        rules.update(_formula_rules(resource_type.describe(model).fields, rules, eff.columns))
+        rules.update(_formula_rules(resource_type.describe(model).fields, rules, partial(_other_rule, eff)))
         owners = eff.owner_fields.get(entity_key, frozenset())
         specs = eff.scopes.get(entity_key, {}).get("change", ())
         if not any(spec.unconditional for spec in specs):

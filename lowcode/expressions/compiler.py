@@ -199,7 +199,7 @@ class _Compiler:
             return ExpressionWrapper(self.condition(node), output_field=BooleanField())
         match node:
             case Field(name=name):
-                return F(name)
+                return F(name.replace(".", "__"))  # `project.budget`: a join to the related record.
             case UnaryOp(operator="-", operand=operand):
                 return self._arithmetic("-", node.position, Value(0), self.value(operand))
             case BinaryOp(operator=operator, left=left, right=right) if operator in ARITHMETIC_OPERATORS:

@@ -15,7 +15,7 @@ Grammar, loosest binding first::
                     | "(" expression ")"
                     | NAME "(" [expression ("," expression)*] ")"
                     | ("record" | "user") "." NAME
-                    | NAME
+                    | NAME ["." NAME]      (a field of the record a relation points to)
 
 The source is never handed to Python's `eval`, `compile` or `ast`: only the node types below
 exist, so there is no way to name a Python attribute, builtin or module.
@@ -481,9 +481,18 @@ class _Parser:
             node = node_class(attribute.value, position=token.position)
         else:
             node = Field(name, position=token.position)
+            if self._at("op", "."):  # A field of the record a relation points to: `project.budget`.
+                self._advance()
+                attribute = self._peek()
+                if attribute.kind != "name":
+                    raise ExpressionSyntaxError(
+                        _("Expected a name after “%(name)s.”.") % {"name": name}, attribute.position
+                    )
+                self._advance()
+                node = Field(f"{name}.{attribute.value}", position=token.position)
         if self._at("op", "."):
             raise ExpressionSyntaxError(
-                _("Only record.<field> and user.<attribute> can be written with a dot."),
+                _("Only relation.<field>, record.<field> and user.<attribute> can be written with a dot."),
                 self._peek().position,
             )
         return node

@@ -158,3 +158,42 @@ def test_admin_and_export_show_the_values(admin_api, related, acme):
     text = b"".join(exported.streaming_content).decode() if exported.streaming else exported.content.decode()
     header, first = text.splitlines()[:2]
     assert "project_budget" in header and "1000.00" in first
+
+
+def test_formulas_reach_across_many_to_one_relations(related, acme, make_user):
+    services.publish_body(body("expense", *EXPENSE, {"key": "share", "type": "formula",
+                                                     "options": {"expression": "amount / project.budget * 100"}},
+                               {"key": "label", "type": "formula",
+                                "options": {"expression": "concat(title, ' @ ', project.name)"}}))
+    expense = runtime.get_model("expense")
+    taxi = expense.objects.get(title="Taxi")
+    assert (round(taxi.share, 2), taxi.label) == (Decimal("1.25"), "Taxi @ Apollo")
+    assert [row.title for row in expense.objects.filter(share__gt=10)] == ["Hotel"]
+    # Computed in Python the same way (a record not read through the manager).
+    assert round(expense.all_objects.get(title="Taxi").formula_value("share"), 2) == Decimal("1.25")
+    # What the browser's evaluator gets: the tree names `project.budget`, the page gives its value.
+    from lowcode.expressions import compile_expression
+
+    assert compile_expression("project.budget").to_json()["name"] == "project.budget"
+    # A viewer who may not see the budget does not see a formula over it.
+    member = Role.objects.get(key=Role.MEMBER)
+    rbac.grant(member, "data.view_expense")
+    rbac.add_scope(member, "expense", "all")
+    bob = make_user(acme, "bob", is_staff=True)
+    connection.set_tenant(acme)
+    rbac.assign_role(bob, member)
+    shown = client_of(bob).get("/api/v1/data/expense/?title=Taxi").json()["results"][0]
+    assert "share" not in shown and "label" not in shown  # bob may not view projects at all.
+    rbac.grant(member, "data.view_project")
+    rbac.set_column_rule(member, "project", "budget", "hidden")
+    shown = client_of(bob).get("/api/v1/data/expense/?title=Taxi").json()["results"][0]
+    assert "share" not in shown and shown["label"] == "Taxi @ Apollo"
+
+
+@pytest.mark.parametrize(("expression", "code"), [("project.nope", "unknown_field"), ("tags.name", "unknown_field"),
+                                                   ("project.budget.x", "syntax")])
+def test_a_formula_across_a_relation_is_checked(related, expression, code):
+    with pytest.raises(DefinitionValidationError) as refused:
+        services.publish_body(body("project", *PROJECT, {"key": "x", "type": "formula",
+                                                         "options": {"expression": expression}}))
+    assert [e["path"] for e in refused.value.errors] == ["fields/3/options/expression"]

@@ -254,7 +254,7 @@ SYNTAX_ERRORS = [
     ("1 +", 3, "ends too early"),
     ("", 0, "empty"),
     ("'\\q'", 1, "escape"),
-    ("amount.value", 6, "dot"),
+    ("project.amount.value", 14, "dot"),
     ("1.", 1, "Unexpected"),
     ("x ? 1 : 2", 2, "Unexpected character"),
 ]
