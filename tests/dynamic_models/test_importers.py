@@ -282,3 +282,20 @@ def test_baserow_link_pair_and_aggregate_formulas(tenant):
     apollo = runtime.get_model("projects").objects.get()
     assert list(apollo.tasks.values_list("name", flat=True)) == ["Design"]
     assert str(apollo.budget) == "1000.50"
+
+
+def test_command_refuses_an_import_that_conflicts_and_changes_nothing(tenant):
+    from dynamic_models import services
+    from tests.dynamic_models.conftest import design
+
+    services.publish(design("goals", [{"key": "title", "type": "text"}]))  # Another `goals` lives here.
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Dry run: the import would be refused"):
+        call_command("lowcode", "import", str(SAMPLES / "baserow" / "bucket-list.json"), "--from", "baserow",
+                     "--tenant", "acme", "--dry-run", stdout=out)
+    assert "different entity" in out.getvalue()
+    with pytest.raises(CommandError, match="The import was refused; nothing was changed"):
+        call_command("lowcode", "import", str(SAMPLES / "baserow" / "bucket-list.json"), "--from", "baserow",
+                     "--tenant", "acme", stdout=io.StringIO())
+    assert get_published("entity", "categories") is None
+    assert [spec["key"] for spec in get_published("entity", "goals").body["fields"]] == ["title"]
