@@ -57,7 +57,14 @@ class _Converter:
                     self.field_keys[doc["name"], source["fieldname"]] = self.keys.field(entity, source["fieldname"])
                 if source.get("fieldtype") == "Table" and source.get("options"):
                     self.parents.setdefault(source["options"], []).append((doc["name"], source))
+        link_tables = {source.get("options") for doc in self.doctypes for source in doc.get("fields", [])
+                       if source.get("fieldtype") == "Table MultiSelect"}
         for doc in self.doctypes:
+            if doc.get("istable") and doc["name"] in link_tables and doc["name"] not in self.parents:
+                # Only a Table MultiSelect's list of links: that field is the many-to-many relation.
+                self.conversion.report(self.entity_of[doc["name"]], doc["name"], "child table",
+                                       note=_("The links of a Table MultiSelect: a many-to-many relation there."))
+                continue
             self.conversion.bodies[self.entity_of[doc["name"]]] = self._body(doc)
 
     def _body(self, doc: dict) -> dict:

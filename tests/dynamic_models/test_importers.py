@@ -157,9 +157,13 @@ def test_frappe_doctypes_map_as_documented(tenant):
         "user_id": "user", "company_email": "email", "cell_number": "phone", "date_of_joining": "date",
         "reports_to": "relation", "performance": available("rating"), "signature": ""}
     assert types(result, "project") == {
-        "name": "", "project_name": "text", "project_lead": "relation", "percent_complete": available("percent"),
+        "name": "", "project_name": "text", "project_lead": "relation", "users": available("users"),
+        "percent_complete": available("percent"),
         "expected_time": available("duration"), "estimated_costing": available("currency"), "reference_type": "",
         "reference_name": available("generic_link"), "api_secret": ""}
+    assert get_published("entity", "project_user") is None
+    assert notes(result, "project_user") == {"Project User": "The links of a Table MultiSelect: a many-to-many "
+                                                             "relation there."}
     assert notes(result, "project")["reference_type"] == "Links to the DocType DocType, which is not among the files."
     claim = get_published("entity", "expense_claim").body
     fields = {spec["key"]: spec for spec in claim["fields"]}
