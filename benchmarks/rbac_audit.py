@@ -61,7 +61,7 @@ DEPARTMENTS = ["Sales", "Finance", "Marketing", "Engineering", "Support", "Opera
                "Training", "Customer Success", "Partnerships", "Strategy"]
 PER_DEPARTMENT = 10
 USER_PREFIX = "bench_rbac_u"
-AUDITED, UNAUDITED, EVENT_ONLY = "audited", "unaudited", "event only"
+AUDITED, UNAUDITED, EVENT_ONLY, EVENT_LOCKED = "audited", "unaudited", "event only", "event, lock until commit"
 
 
 @dataclass
@@ -395,7 +395,8 @@ def indexes(table: str) -> list[str]:
 def write_functions() -> dict[str, Callable]:
     from dynamic_models import records, validation
 
-    return {AUDITED: records.save, UNAUDITED: validation.save_record, EVENT_ONLY: save_with_event}
+    return {AUDITED: records.save, UNAUDITED: validation.save_record, EVENT_ONLY: save_with_event,
+            EVENT_LOCKED: save_with_event_locked}
 
 
 def save_with_event(record, *, user):
@@ -408,6 +409,16 @@ def save_with_event(record, *, user):
     validation.save_record(record, user=user)
     audit.record(audit_actions.RECORD_ACTIONS[verb].of(record._meta.model_name), target=record, actor=user,
                  after={"title": record.title, "amount": str(record.amount)})
+
+
+def save_with_event_locked(record, *, user):
+    """`save_with_event` holding the tenant's lock until the commit, as the audit's insert trigger took it
+    before issue 16: what the audit cost concurrent writers then."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit'))")
+    save_with_event(record, user=user)
 
 
 def new_values(rng: random.Random, tag: str) -> tuple[str, decimal.Decimal]:
@@ -431,9 +442,13 @@ def update_batch(model, side: str, ids: list[int], user, tag: str) -> tuple[floa
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def create_batch(model, side: str, count: int, user, tag: str) -> tuple[float, float]:
-    """Create `count` records, each in its own transaction; building the instances is untimed."""
-    from django.db import transaction
+def create_batch(model, side: str, count: int, user, tag: str, *, hold: float = 0.0) -> tuple[float, float]:
+    """Create `count` records, each in its own transaction; building the instances is untimed.
+
+    :param hold: seconds each transaction stays open after the save (`pg_sleep`), as a request's
+        other work would keep it.
+    """
+    from django.db import connection, transaction
 
     save = write_functions()[side]
     rng = random.Random(tag)
@@ -448,6 +463,9 @@ def create_batch(model, side: str, count: int, user, tag: str) -> tuple[float, f
     for record in made:
         with transaction.atomic():
             save(record, user=user)
+            if hold:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_sleep(%s)", [hold])
     return time.perf_counter() - started, time.process_time() - cpu
 
 
