@@ -298,6 +298,11 @@ class _Converter:
             if len(arguments) != 1 or len(arguments[0]) != 1 or arguments[0][0][0] != "string":
                 raise FormulaNotTranslated(_("field() takes the name of a field."))
             return self._field_reference(_unquote(arguments[0][0][1]), names)
+        if name == "date_diff" and len(arguments) == 3:
+            unit = _unquote(arguments[0][0][1]) if len(arguments[0]) == 1 and arguments[0][0][0] == "string" else ""
+            if unit.lower() not in ("d", "dd", "day", "days"):
+                raise FormulaNotTranslated(_("date_diff() counts days only in our expressions (days_between)."))
+            return f"days_between({self._translated(arguments[1], names)}, {self._translated(arguments[2], names)})"
         if name not in FUNCTIONS and not (name in OPERATOR_FUNCTIONS and len(arguments) >= 2):
             raise FormulaNotTranslated(_("The function %(name)s() has no equivalent in our expressions.")
                                        % {"name": name})

@@ -131,7 +131,8 @@ def test_baserow_formulas_translate_or_say_why():
     assert converter.translate("field('Price') = 2 || field('Price') != 3", names) == "price == 2 or price != 3"
     assert converter.translate("and(field('Price') > 1, or(equal(field('Name'), 'x'), true))", names) == \
         "((price > 1) and ((name == 'x') or true))"
-    for formula, reason in [("date_diff('dd', field('Name'), now())", "date_diff() has no equivalent"),
+    assert converter.translate("date_diff('dd', field('Name'), today())", names) == "days_between(name, today())"
+    for formula, reason in [("date_diff('hh', field('Name'), now())", "date_diff() counts days only"),
                             ("field('Missing')", "unknown field 'Missing'"),
                             ("join(field('Tags'), ',')", "join() has no equivalent"),
                             ("field('Tags')", "a list of values (link_row)"), ("1 ; 2", "cannot read at 2"),
