@@ -64,9 +64,6 @@ class Conversion:
                 "definitions": [{"kind": "entity", "key": key, "body": services.normalize_body(body)}
                                 for key, body in self.bodies.items()]}
 
-    def unmapped(self) -> list[FieldReport]:
-        return [report for report in self.fields if not report.mapped]
-
     def report(self, entity: str, source: str, source_type: str, **mapping) -> FieldReport:
         item = FieldReport(entity, source, source_type, **mapping)
         self.fields.append(item)
@@ -87,8 +84,8 @@ def slug(name: str) -> str:
 class KeyMaker:
     """Keys for entities and fields from the source's names: valid, unique, within the length limits."""
 
-    def __init__(self, taken_entities=()):
-        self.entities: set[str] = set(taken_entities)
+    def __init__(self):
+        self.entities: set[str] = set()
         self.fields: dict[str, set[str]] = {}
 
     def entity(self, name: str) -> str:
@@ -116,7 +113,7 @@ class KeyMaker:
 
 def set_entity_option(conversion: Conversion, body: dict, name: str, value, *, source: str, source_type: str,
                       what: str) -> None:
-    """Set an entity option (`settings`, `child_of`) if entities have it here, else report it unmapped."""
+    """Set an entity option (`single`, `child_of`) if entities have it here, else report it unmapped."""
     report = conversion.report(body["key"], source, source_type)
     if name in definition_kind_registry.get("entity").schema["properties"]:
         body[name] = value
