@@ -63,6 +63,7 @@ TENANT_APPS = [
     "viewflow.workflow",
     "workflows",
     "datafactory",
+    "scripts",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
