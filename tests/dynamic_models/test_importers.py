@@ -83,6 +83,9 @@ def test_baserow_dry_run_validates_rows_and_changes_nothing(tenant):
 
 
 def test_baserow_all_field_types_map_as_documented(tenant):
+    from django.contrib.auth import get_user_model
+
+    bram = get_user_model().objects.create_user(username="bram", email="bram@baserow.io")  # A collaborator.
     result = import_baserow(template("all-fields"), dry_run=False)
 
     assert not result.refused, result.as_dict()
@@ -115,6 +118,8 @@ def test_baserow_all_field_types_map_as_documented(tenant):
     assert (record.name, record.number, record.boolean, record.single_select, record.multiple_select,
             str(record.price), record.formula_text) == (
         "First row", 100, True, "option_1_with_a_long_name", ["option_a", "option_b"], "100.00", "First row")
+    if available("users"):
+        assert record.collaborators == [bram.pk]
     # Row 1 links rows 1-5 of a table of 2 rows: the 3 that do not exist are counted, not invented.
     assert sorted(record.related.values_list("name", flat=True)) == ["Row 1", "Row 2 with a very long name"]
     assert result.rows[0]["dangling_links"] == 3
