@@ -56,17 +56,30 @@ class FormulaNotTranslated(ValueError):
     pass
 
 
-def convert(document: dict) -> Conversion:
-    """Convert a Baserow template (or export) document: every table of its databases."""
-    if not isinstance(document, dict) or not isinstance(document.get("export"), list):
+def convert(document) -> Conversion:
+    """Convert a Baserow template or export (`{"export": [applications]}`, or the list of applications):
+    every table of its databases."""
+    applications = document.get("export") if isinstance(document, dict) else document
+    if not isinstance(applications, list) or not all(isinstance(item, dict) for item in applications):
         raise ValueError(_("Not a Baserow template or export: no “export” list of applications."))
-    tables = [table for application in document["export"] if application.get("type") == "database"
-              for table in application.get("tables", [])]
+    tables = [table for application in applications if application.get("type") == "database"
+              for table in application.get("tables") or []]
     if not tables:
         raise ValueError(_("The Baserow file holds no database table."))
-    conversion = Conversion(app=slug(document.get("name") or "baserow")[:63] or "baserow")
+    for table in tables:
+        if not _well_formed(table, {"id": int, "name": str, "fields": list}) or not all(
+                _well_formed(item, {"id": int, "name": str, "type": str}) for item in table["fields"]) \
+                or not isinstance(table.get("rows", []), list) \
+                or not all(isinstance(row, dict) for row in table.get("rows", [])):
+            raise ValueError(_("Not a Baserow template or export: a table or field lacks its id, name or type."))
+    name = document.get("name") if isinstance(document, dict) else None
+    conversion = Conversion(app=slug(name or "baserow")[:63] or "baserow")
     _Converter(conversion, tables).run()
     return conversion
+
+
+def _well_formed(item, keys: dict[str, type]) -> bool:
+    return isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in keys.items())
 
 
 class _Converter:

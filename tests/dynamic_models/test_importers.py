@@ -228,6 +228,13 @@ def test_command_refuses_what_is_not_the_format(tenant, tmp_path):
     path.write_text('{"tables": []}')
     with pytest.raises(CommandError, match="Not a Baserow template or export"):
         call_command("lowcode", "import", str(path), "--from", "baserow", "--tenant", "acme")
+    path.write_text('{"export": [{"type": "database", "tables": [{"id": 1, "name": "T", "fields": [{"id": 2}]}]}]}')
+    with pytest.raises(CommandError, match="a table or field lacks its id, name or type"):
+        call_command("lowcode", "import", str(path), "--from", "baserow", "--tenant", "acme")
+    path.write_text("not json")
+    with pytest.raises(CommandError, match="Cannot read .* as JSON"):
+        call_command("lowcode", "import", str(path), "--from", "baserow", "--tenant", "acme")
+    path.write_text('{"doctype": "Report", "name": "X"}')
     with pytest.raises(CommandError, match="No Frappe DocType found"):
         call_command("lowcode", "import", str(path), "--from", "frappe", "--tenant", "acme")
     with pytest.raises(CommandError, match="no such file"):
