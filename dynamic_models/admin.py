@@ -936,8 +936,9 @@ def _plain_text_display(key: str, label: str):
     return _named(admin.display(ordering=key)(display), f"plain_{key}", label)
 
 
-def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
-    """Generate the ModelAdmin of one runtime model from its entity body."""
+def model_admin_for(model, referrers: list) -> type[RecordAdmin]:
+    """Generate the ModelAdmin of one runtime model from its entity body; `referrers`, the
+    (model, foreign key) of the other entities pointing at it, become its inlines."""
     body = model.lowcode_entity
     display = body.get("display_field")
     # The first column links to the record: its display field, else its text.
@@ -997,13 +998,8 @@ def model_admin_for(model, models_by_key: dict) -> type[RecordAdmin]:
         widget = field_type.form_widget(spec)
         if widget is not None:
             widgets[key] = widget
-    inlines = []
-    for other in models_by_key.values():
-        for other_field in other._meta.fields:
-            if isinstance(other_field, models.ForeignKey) and other_field.remote_field.model is model \
-                    and other is not model:
-                inlines.append(type(f"{other.__name__}_{other_field.name}_inline", (RecordInline,), {
-                    "model": other, "fk_name": other_field.name}))
+    inlines = [type(f"{other.__name__}_{foreign_key.name}_inline", (RecordInline,), {
+        "model": other, "fk_name": foreign_key.name}) for other, foreign_key in referrers]
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,
         "readonly_fields": [*readonly, "created_at", "updated_at", "created_by", "updated_by"],
@@ -1031,8 +1027,14 @@ class RuntimeProtectionMixin:
 def register_entity_admins(site: admin.AdminSite, snapshot) -> None:
     """Register the generated admin of every entity of `snapshot` on a tenant's admin site."""
     models_by_key = {key: snapshot.get_model(key) for key in snapshot.bodies}
+    referrers = {model: [] for model in models_by_key.values()}  # One pass: not each entity's fields per entity.
+    for other in models_by_key.values():
+        for foreign_key in other._meta.fields:
+            target = foreign_key.remote_field.model if isinstance(foreign_key, models.ForeignKey) else None
+            if target in referrers and target is not other:
+                referrers[target].append((other, foreign_key))
     for model in models_by_key.values():
-        site.register(model, model_admin_for(model, models_by_key))
+        site.register(model, model_admin_for(model, referrers[model]))
 
 
 @admin.register(ImportJob)
