@@ -38,7 +38,14 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from dynamic_models.field_types import RANGE_LOOKUPS, TEXT_LOOKUPS, DecimalType, _range_validators, _schema
+from dynamic_models.field_types import (
+    RANGE_LOOKUPS,
+    TEXT_LOOKUPS,
+    DecimalType,
+    IntegerType,
+    _range_validators,
+    _schema,
+)
 from dynamic_models.registries import FieldType
 
 _CURRENCY_CODE = {"type": "string", "pattern": "^[A-Z]{3}$"}
@@ -91,7 +98,8 @@ class CurrencyType(DecimalType):
     formatted = True
 
     def example(self, spec):
-        return "1234.50"
+        places = self.model_field_kwargs(spec)["decimal_places"]
+        return str(decimal.Decimal("1234.50").quantize(decimal.Decimal(1).scaleb(-places)))
 
     def display_text(self, spec, record, value):
         return format_money(value, self.currency_of(spec, record))
@@ -212,7 +220,7 @@ class DurationSerializerField(serializers.Field):
         return value
 
 
-class DurationType(FieldType):
+class DurationType(IntegerType):
     type = "duration"
     verbose_name = gettext_lazy("Duration")
     options_schema = _schema(min={"type": "integer", "minimum": 0}, max={"type": "integer", "minimum": 0})
@@ -244,7 +252,7 @@ class DurationType(FieldType):
 
 # --- rating -----------------------------------------------------------------------------------
 
-class RatingType(FieldType):
+class RatingType(IntegerType):
     type = "rating"
     verbose_name = gettext_lazy("Rating")
     options_schema = _schema(max={"type": "integer", "minimum": 1, "maximum": 10})
@@ -453,6 +461,9 @@ class GenericLinkType(FieldType):
 
     def example(self, spec):
         return None  # No record to point at is known.
+
+    def invalid_cast_predicate(self, column, old_type):
+        return None if old_type.type == self.type else f"NOT ({column}::text ~ '{_LINK.pattern}')"
 
     formatted = True
 

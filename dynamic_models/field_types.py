@@ -482,7 +482,7 @@ def _padded(number: models.Expression, digits: int) -> models.Expression:
 class AutoNumberType(FieldType):
     """`EXP-0001`: a prefix and a zero-padded number from a PostgreSQL sequence; or a date pattern
     such as `HR-EXP-.YYYY.-.####` (HR-EXP-2026-0001), counted per period (here per year) in
-    dm_auto_number_counter (migration 0006), the period in the server's time zone."""
+    dynamic_models_auto_number_counter (migrations 0006, 0008), the period in the server's time zone."""
 
     type = "auto_number"
     verbose_name = gettext_lazy("Auto number")

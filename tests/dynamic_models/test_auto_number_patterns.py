@@ -35,12 +35,12 @@ def test_numbers_follow_the_pattern_and_count_per_year(claim_entity, api_client_
     assert (first.number, second.number) == (f"HR-EXP-{year}-0001", f"HR-EXP-{year}-0002")
     field_id = claim_entity.fields.get(key="number").uid
     with connection.cursor() as cursor:
-        cursor.execute("SELECT series, value FROM dm_auto_number_counter ORDER BY series")
+        cursor.execute("SELECT series, value FROM dynamic_models_auto_number_counter ORDER BY series")
         assert cursor.fetchall() == [(f"{field_id}:{year}", 2)]
         # Another year's counter is another series: it does not move this year's numbers.
-        cursor.execute("INSERT INTO dm_auto_number_counter VALUES (%s, 500)", [f"{field_id}:{year - 1}"])
+        cursor.execute("INSERT INTO dynamic_models_auto_number_counter VALUES (%s, 500)", [f"{field_id}:{year - 1}"])
         # Past its digits the number grows instead of being cut.
-        cursor.execute("UPDATE dm_auto_number_counter SET value = 9999 WHERE series = %s", [f"{field_id}:{year}"])
+        cursor.execute("UPDATE dynamic_models_auto_number_counter SET value = 9999 WHERE series = %s", [f"{field_id}:{year}"])
     response = api_client_for_claims.post("/api/v1/data/claim/", {"title": "Train"}, content_type="application/json")
     assert response.status_code == 201, response.json()
     assert response.json()["number"] == f"HR-EXP-{year}-10000"
