@@ -1,22 +1,29 @@
-"""Many tenants in one process: memory, build time, lookups, one tenant's rebuild (DM-2).
+"""Many tenants in one process: memory, build time, lookups, one tenant's rebuild (DM-2, issue 16).
 
-Set-up (once; kept for later runs): 20 tenants `bench_t01`..`bench_t20`, each with the same 20
-entities of 30 fields of mixed types, relations between some of them included (many-to-one,
-one-to-one, many-to-many, to users), published through `dynamic_models.services.publish_body`.
+Set-up (once; kept for later runs): 400 tenants `bench_t001`..`bench_t400` (`--tenants N`), each
+with the same 20 entities of 30 fields of mixed types, relations between some of them included
+(many-to-one, one-to-one, many-to-many, to users), published through
+`dynamic_models.services.publish_body`, and a superuser `bench`.
 
 The measurements then run in a fresh child process, so that neither set-up nor imports of the
 publish path count in the memory figures:
 - RSS (VmRSS) before and after building every tenant's snapshot (`runtime.current()` in each
-  tenant), and after building their admin sites and URLconfs too;
+  tenant), and after building their admin sites and URLconfs too (the process keeps the least
+  recently used within settings.TENANT_STATE_MEMORY_MB);
 - build time per tenant and in total;
 - warm lookups across tenants: `connection.set_tenant(t)` + `runtime.get_model(key)`
   round-robin over tenants and keys, `set_tenant` alone, and `get_model` alone;
 - a republish of one entity in one tenant: which tenants rebuild on their next
   `runtime.current()` (only that one should), how long that takes, whether the replaced
   snapshot is freed, and how many times the publish and that next `current()` built the
-  tenant's models (`runtime.build_apps`; at most once: the snapshot adopts the publish's models).
+  tenant's models (`runtime.build_apps`; at most once: the snapshot adopts the publish's models);
+- after a restart (every snapshot and site dropped): each tenant's first list request
+  (`GET /api/v1/data/ent03/?page_size=20` as its superuser, Django's test client), cold: median,
+  95th percentile and worst (target: under 100 ms), and the process's RSS after all of them
+  against `--rss-bound-mb` (default 1024).
 
-Run: .venv/bin/python benchmarks/many_tenants.py [--quick]   (--quick: 5 tenants)
+Run: .venv/bin/python benchmarks/many_tenants.py [--quick] [--tenants N] [--rss-bound-mb MB]
+(--quick: 5 tenants). Creating a tenant with its 20 entities takes about 10 s on this machine.
 """
 
 from __future__ import annotations
@@ -36,21 +43,34 @@ ENTITIES = 20
 FIELDS = 30
 
 
-def tenant_names(quick: bool) -> list[str]:
-    return [f"bench_t{index:02d}" for index in range(1, (5 if quick else 20) + 1)]
+TARGET_COLD_LIST_MS = 100
+COLD_LIST = "/api/v1/data/ent03/?page_size=20"
+#: Tenants whose snapshots the republish check holds (all of them would defeat the memory bound).
+REPUBLISH_TENANTS = 20
+
+
+def tenant_names(count: int) -> list[str]:
+    return [f"bench_t{index:03d}" for index in range(1, count + 1)]
 
 
 def set_up(names: list[str]) -> None:
     bodies = _setup.tenant_bodies(ENTITIES, FIELDS)
     tenants = _setup.ensure_tenants(names)
+    from django.contrib.auth import get_user_model
+
     for tenant in tenants:
         with _setup.in_tenant(tenant):
             _setup.publish_missing(bodies, label=f"Publishing {ENTITIES} entities x {FIELDS} fields "
                                                  f"in {tenant.schema_name} (once)")
+            if not get_user_model().objects.filter(username="bench").exists():
+                get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-1")
 
 
-def measure(names: list[str], quick: bool) -> None:
+def measure(names: list[str], quick: bool, rss_bound_mb: int) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
     from django.db import connection
+    from django.test import Client
 
     from dynamic_models import runtime, services
     from lowcode import site
@@ -105,8 +125,9 @@ def measure(names: list[str], quick: bool) -> None:
     connection.set_tenant(target)
     body = dict(runtime.current().bodies["ent05"])
     body["label"] = f"Ent05 republished {time.strftime('%H:%M:%S')}"
+    checked = tenants[:REPUBLISH_TENANTS]
     before = {}
-    for tenant in tenants:
+    for tenant in checked:
         connection.set_tenant(tenant)
         before[tenant.schema_name] = runtime.current()
     old = weakref.ref(before[target.schema_name])
@@ -117,7 +138,7 @@ def measure(names: list[str], quick: bool) -> None:
     try:
         publish_wall, migration = _setup.timed(lambda: services.publish_body(body, note="benchmark: republish"))
         after, rebuilt = {}, []
-        for tenant in tenants:
+        for tenant in checked:
             connection.set_tenant(tenant)
             seconds, snapshot = _setup.timed(runtime.current)
             after[tenant.schema_name] = seconds
@@ -127,12 +148,41 @@ def measure(names: list[str], quick: bool) -> None:
         runtime.build_apps = build_apps
     connection.set_tenant(target)
     assert runtime.current().bodies["ent05"]["label"] == body["label"]
+    site.urlconf()  # As the tenant's next request: its site, built from the replaced snapshot, is rebuilt.
     connection.set_schema_to_public()
     before.clear()
     del snapshot
     gc.collect()
     freed = old() is None
     rss.append(("after the republish", _setup.rss_mb()))
+
+    # After a restart: each tenant's first list request, cold.
+    client = Client()
+    user_model = get_user_model()
+
+    def sign_in(tenant):
+        client.defaults["HTTP_HOST"] = tenant.get_primary_domain().domain
+        with _setup.in_tenant(tenant):
+            client.force_login(user_model.objects.get(username="bench"))
+
+    sign_in(tenants[0])
+    assert client.get(COLD_LIST).status_code == 200  # Loads the client's middleware once.
+    runtime._snapshots.clear()
+    gc.collect()
+    cold = []
+    with _setup.progress() as bar:
+        task = bar.add_task(f"First list request in {len(tenants)} cold tenants", total=len(tenants))
+        for tenant in tenants:
+            sign_in(tenant)
+            seconds, response = _setup.timed(lambda: client.get(COLD_LIST))
+            assert response.status_code == 200, response.content[:200]
+            cold.append(seconds)
+            bar.advance(task)
+    connection.set_schema_to_public()
+    gc.collect()
+    rss.append((f"after {len(tenants)} cold first lists", _setup.rss_mb()))
+    cold_sorted = sorted(cold)
+    cold_p95 = cold_sorted[min(len(cold) - 1, int(len(cold) * 0.95))]
 
     # Output.
     build_values = list(builds.values())
@@ -161,7 +211,10 @@ def measure(names: list[str], quick: bool) -> None:
         ["current() in the other tenants, median",
          fmt_time(_setup.median([v for k, v in after.items() if k != target.schema_name] or [0.0]))],
         ["replaced snapshot freed (weakref, after gc.collect())", "yes" if freed else "[bold red]no[/]"],
-        ["RSS at the end", f"{rss[-1][1]:.1f} MiB"],
+        ["cold first list request per tenant: median / p95 / worst",
+         f"{fmt_time(_setup.median(cold))} / {fmt_time(cold_p95)} / {fmt_time(cold_sorted[-1])}"],
+        ["RSS at the end (settings.TENANT_STATE_MEMORY_MB)",
+         f"{rss[-1][1]:.1f} MiB ({settings.TENANT_STATE_MEMORY_MB} MiB estimated state; bound {rss_bound_mb} MiB)"],
     ])
     lookup_ok = _setup.median(switch_get) * 1e6 < _setup.TARGET_WARM_LOOKUP_US
     only_one = rebuilt == [target.schema_name]
@@ -177,17 +230,25 @@ def measure(names: list[str], quick: bool) -> None:
                   f"(target < {_setup.TARGET_WARM_LOOKUP_US:.0f} µs); only the republished tenant rebuilt: "
                   f"{_setup.verdict(only_one)}; replaced snapshot freed: {_setup.verdict(freed)}; models built at "
                   f"most once by the label-only republish ({len(model_builds)}): {_setup.verdict(built_once)}")
+    peak = max(value for _label, value in rss)
+    console.print(f"Cold first list request, median {fmt_time(_setup.median(cold))} -> "
+                  f"{_setup.verdict(_setup.median(cold) * 1000 < TARGET_COLD_LIST_MS)} (target < {TARGET_COLD_LIST_MS} ms); "
+                  f"RSS peak {peak:.0f} MiB for {len(tenants)} tenants -> {_setup.verdict(peak < rss_bound_mb)} "
+                  f"(bound {rss_bound_mb} MiB)")
 
 
 def main(argv: list[str] | None = None) -> int:
     def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--tenants", type=int, default=None,
+                            help="how many tenants (default 400; 5 with --quick)")
+        parser.add_argument("--rss-bound-mb", type=int, default=1024, help="RSS a web process must stay under")
         parser.add_argument("--phase", choices=["all", "measure"], default="all", help=argparse.SUPPRESS)
 
     args = _setup.parse_args(__doc__.splitlines()[0], argv, extra=extra)
-    names = tenant_names(args.quick)
+    names = tenant_names(args.tenants or (5 if args.quick else 400))
     if args.phase == "measure":
         with _setup.django_environment(keep_servers=True, migrate=False):
-            measure(names, args.quick)
+            measure(names, args.quick, args.rss_bound_mb)
         return 0
     _setup.header(f"Many tenants: {len(names)} x {ENTITIES} entities x {FIELDS} fields", args.quick)
     with _setup.django_environment(keep_servers=args.keep_servers):
@@ -198,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connections
 
         connections.close_all()
-        child = subprocess.run([sys.executable, __file__, "--phase", "measure", *(["--quick"] if args.quick else [])],
+        child = subprocess.run([sys.executable, __file__, "--phase", "measure", "--tenants", str(len(names)),
+                                "--rss-bound-mb", str(args.rss_bound_mb), *(["--quick"] if args.quick else [])],
                                check=False)
     return child.returncode
 
