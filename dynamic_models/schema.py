@@ -15,6 +15,8 @@ was renamed away.
 from __future__ import annotations
 
 import copy
+import random
+import re
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.db import OperationalError, connection, models
+from django.db import OperationalError, connection, models, transaction
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
@@ -55,24 +57,58 @@ class TableBusy(PublishConflict):
                            "nothing; try again.") % {"table": table, "ms": settings.SCHEMA_LOCK_TIMEOUT_MS})
 
 
+#: How long one attempt of a statement waits for its table's lock: queries that arrive
+#: meanwhile queue behind it, so less than the 50 ms a request may be held up.
+LOCK_ATTEMPT_MS = 40
+#: Statements that lock their table (CREATE INDEX CONCURRENTLY does not block it: not retried).
+_LOCKING = re.compile(r"\s*(ALTER TABLE|ALTER INDEX|ALTER SEQUENCE|DROP TRIGGER|CREATE (OR REPLACE )?TRIGGER|"
+                      r"DROP INDEX(?! CONCURRENTLY)|CREATE (UNIQUE )?INDEX(?! CONCURRENTLY)|DROP TABLE)",
+                      re.IGNORECASE)
+
+
+class _LockAttempts:
+    """Run each locking statement in attempts of LOCK_ATTEMPT_MS, pausing between them (the
+    queries queued behind an attempt go on), until SCHEMA_LOCK_TIMEOUT_MS have passed; then
+    raise TableBusy. In a transaction each attempt is a savepoint, so a failed one costs nothing."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.deadline = time.monotonic() + settings.SCHEMA_LOCK_TIMEOUT_MS / 1000
+
+    def __call__(self, execute, sql, params, many, context):
+        if not _LOCKING.match(sql):
+            return execute(sql, params, many, context)
+        while True:
+            try:
+                if not connection.in_atomic_block:
+                    return execute(sql, params, many, context)
+                with transaction.atomic():
+                    return execute(sql, params, many, context)
+            except OperationalError as error:
+                if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                if time.monotonic() > self.deadline:
+                    raise TableBusy(self.table) from error
+                time.sleep(random.uniform(0.02, 0.08))
+
+
 @contextmanager
 def lock_timeout(table: str):
-    """Let DDL on `table` wait at most SCHEMA_LOCK_TIMEOUT_MS for its lock, then raise TableBusy.
+    """Let statements on `table` wait for its lock in short attempts, for SCHEMA_LOCK_TIMEOUT_MS in
+    all, then raise TableBusy (see _LockAttempts).
 
-    While DDL waits for a lock, every query on the table queues behind it: a short wait that
-    fails is better than a long one that stalls every request reading the table.
+    While DDL waits for a lock, every query on the table queues behind it: short waits that give
+    way, then a clear failure, are better than one long wait that stalls every request reading
+    the table (autovacuum, which DDL only cancels after deadlock_timeout, is waited out).
     """
     local = connection.in_atomic_block  # In a transaction the setting ends with it.
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, %s)",
-                       [f"{settings.SCHEMA_LOCK_TIMEOUT_MS}ms", local])
+                       [f"{LOCK_ATTEMPT_MS}ms", local])
         previous = cursor.fetchone()[0]
     try:
-        yield
-    except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
-            raise TableBusy(table) from error
-        raise
+        with connection.execute_wrapper(_LockAttempts(table)):
+            yield
     finally:
         if not local or not connection.needs_rollback:
             with connection.cursor() as cursor:
@@ -392,14 +428,17 @@ def data_change_errors(old_body: dict | None, new_body: dict, data_changes: dict
         new_choices = {choice["value"] for choice in spec.get("options", {}).get("choices", [])}
         removed = {choice["value"] for choice in old_spec.get("options", {}).get("choices", [])} - new_choices
         value_map = change.get("value_map", {})
-        for old, new in value_map.items() if isinstance(value_map, dict) else [(None, None)]:
+        if not isinstance(value_map, dict):
+            errors.append({"path": f"{path}/value_map", "code": "type", "message": _("Expected a JSON object.")})
+            value_map = {}
+        for old, new in value_map.items():
             if old not in removed or old_spec["type"] != spec["type"]:
                 errors.append({"path": f"{path}/value_map/{old}", "code": "not_removed", "message": _(
                     "%(value)r is not a choice this change removes.") % {"value": old}})
             elif new is None and spec.get("required") and spec["type"] == "choice":
                 errors.append({"path": f"{path}/value_map/{old}", "code": "required", "message": _(
                     "%(key)s is required: map %(value)r to one of its choices.") % {"key": key, "value": old}})
-            elif new is not None and new not in new_choices:
+            elif new is not None and (not isinstance(new, str) or new not in new_choices):
                 errors.append({"path": f"{path}/value_map/{old}", "code": "invalid_choice", "message": _(
                     "%(value)r is not one of the choices of %(key)s.") % {"value": new, "key": key}})
         if "clear" in change:
@@ -460,7 +499,7 @@ def _run(editor, operation: dict, model, old_field, new_field) -> None:
 
 
 def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: tuple | None = None,
-         data_changes: dict | None = None, prepared: dict | None = None) -> Plan:
+         data_changes: dict | None = None, prepared: dict | None = None, measure: bool = True) -> Plan:
     """Plan (and with `execute`, run) the change of one entity's table from `old_body` to `new_body`.
 
     Steps run in an order where no column name is taken twice: removed fields' columns are
@@ -472,6 +511,8 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
         `data_change_errors`); run before the table changes.
     :param prepared: {field id: (phases done, statements ending them)} of the online phases run
         before the publish (`schema_online.finishing`): those statements replace the slow ones.
+    :param measure: whether to count the rows the change would break (a full scan each); not for
+        the SQL of the way back.
     """
     _assert_tenant_schema()
     data_changes = data_changes or {}
@@ -525,17 +566,17 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                     kept_field = _kept_field(new_model, new_field, kept_spec)
                     additions.append(({"op": "restore_field", "field": spec["key"], "from": kept_field.column},
                                       new_model, kept_field, new_field))
-                    result.impact += _impact(table, spec, kept_spec, kept_field, new_field)
+                    result.impact += _impact(table, spec, kept_spec, kept_field, new_field) if measure else []
                 else:
                     operation = {"op": "add_field", "field": spec["key"], "type": spec["type"]}
                     sequence = field_type_registry.get(spec["type"]).sequence_name(key, spec["key"])
                     if sequence:
                         operation["sequence"] = sequence
                     additions.append((operation, new_model, None, new_field))
-                    result.impact += _impact(table, spec, None, None, new_field)
+                    result.impact += _impact(table, spec, None, None, new_field) if measure else []
                 continue
             items, statements = _data_change_impact(table, spec, old_spec, old_field, new_field,
-                                                    data_changes.get(spec["key"], {}))
+                                                    data_changes.get(spec["key"], {})) if measure else ([], [])
             result.impact += items
             if statements:
                 data_statements += statements
@@ -554,7 +595,7 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
                     operation["rename_sequence"] = [field_type.sequence_name(key, old_spec["key"]),
                                                     field_type.sequence_name(key, spec["key"])]
             if not new_field.many_to_many:
-                result.impact += _impact(table, spec, old_spec, old_field, new_field)
+                result.impact += _impact(table, spec, old_spec, old_field, new_field) if measure else []
             if staying.get(new_field.column, field_id) != field_id and not new_field.many_to_many:
                 # Its new name is still another staying column's (a swap): park it under a free name first.
                 parked = _renamed(old_field, f"_renaming_{field_id}")
@@ -571,22 +612,26 @@ def plan(old_body: dict | None, new_body: dict, *, execute: bool, models_pair: t
     if execute and result.blocking:
         raise MigrationRefused(result.blocking)
     if execute:
-        with connection.cursor() as cursor:
-            # Deferred foreign-key checks pending in this transaction would block ALTER TABLE.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.cursor() as cursor:
-            for statement, params in data_statements:
-                cursor.execute(statement, params)
-        with lock_timeout(table), connection.execute_wrapper(_SqlRecorder(result.sql)), \
-                connection.schema_editor() as editor:
-            for operation, model, old_field, new_field in steps:
-                _run(editor, operation, model, old_field, new_field)
+        _at_the_end(lambda: _execute(table, result, data_statements, steps))
     else:
         with connection.schema_editor(collect_sql=True) as editor:
             for operation, model, old_field, new_field in steps:
                 _run(editor, operation, model, old_field, new_field)
         result.sql = [statement.rstrip(";") for statement in editor.collected_sql]
     return result
+
+
+def _execute(table: str, result: Plan, data_statements: list[tuple[str, list]], steps: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        # Deferred foreign-key checks pending in this transaction would block ALTER TABLE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with connection.execute_wrapper(_SqlRecorder(result.sql)), connection.cursor() as cursor:
+        for statement, params in data_statements:
+            cursor.execute(statement, params)
+    with lock_timeout(table), connection.execute_wrapper(_SqlRecorder(result.sql)), \
+            connection.schema_editor() as editor:
+        for operation, model, old_field, new_field in steps:
+            _run(editor, operation, model, old_field, new_field)
 
 
 class _SqlRecorder:
@@ -613,19 +658,43 @@ def _estimated_rows(table: str) -> int:
 
 #: The builder's data changes for the publish under way (`publishing_with`), by entity key.
 _data_changes: ContextVar[dict | None] = ContextVar("lowcode_data_changes", default=None)
+#: What the publish under way runs last (`publishing_with`, `run_last`).
+_last: ContextVar[list | None] = ContextVar("lowcode_publish_last", default=None)
 
 
 @contextmanager
 def publishing_with(entity_key: str, data_changes: dict | None):
-    """Let the publish of `entity_key` run inside this block apply `data_changes` (see `plan`).
+    """Let the publish of `entity_key` run inside this block apply `data_changes` (see `plan`),
+    and keep its table changes for `run_last()`.
 
     The publish hook is called by metadata's kind-agnostic publish, which knows nothing of them.
     """
-    token = _data_changes.set({entity_key: data_changes or {}})
+    tokens = _data_changes.set({entity_key: data_changes or {}}), _last.set([])
     try:
         yield
     finally:
-        _data_changes.reset(token)
+        _data_changes.reset(tokens[0])
+        _last.reset(tokens[1])
+
+
+def _at_the_end(work) -> None:
+    """Run `work` by `run_last()` inside `publishing_with`, else now.
+
+    From its first ALTER TABLE a transaction holds the table's lock until it commits: the rest of
+    the publish (definitions, design rows, audit events) must come before, not while requests wait.
+    """
+    last = _last.get()
+    if last is None:
+        work()
+    else:
+        last.append(work)
+
+
+def run_last() -> None:
+    """Run the table changes of the publish under way: the last thing before its transaction commits."""
+    last = _last.get() or []
+    while last:
+        last.pop(0)()
 
 
 def apply_entity_version(definition, previous, *, author=None) -> SchemaMigration:
@@ -636,27 +705,31 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
     old_body = previous.body if previous else None
     old_model, model = _model_pair(old_body, definition.body)  # Built once for all three uses.
     runtime.prepare(model._meta.apps)  # And for the snapshot after the publish.
-    backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model)).sql if old_body \
-        else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
+    backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model), measure=False).sql \
+        if old_body else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
     rbac.ensure_entity_permissions(model)
     prepared = schema_online.preparing(definition.key, definition.body)
-    # Last: from its first ALTER TABLE the transaction holds the table's lock until it commits.
     result = plan(old_body, definition.body, execute=True, models_pair=(old_model, model),
                   data_changes=(_data_changes.get() or {}).get(definition.key),
                   prepared=schema_online.finishing(prepared))
     migration = prepared or SchemaMigration(entity_key=definition.key)
     migration.from_version = previous.version if previous else None
     migration.to_version, migration.operations, migration.author = definition.version, result.operations, author
-    migration.forward_sql = "\n".join(s.rstrip(";") + ";" for s in schema_online.phase_sql(prepared) + result.sql)
     migration.backward_sql = "\n".join(s.rstrip(";") + ";" for s in backward)
     migration.duration_ms = int((time.monotonic() - started) * 1000) + sum(
         phase.get("ms", 0) for phase in migration.phases)
     migration.rows_affected = _estimated_rows(f"dm_{definition.key}") if old_body else 0
     migration.status = SchemaMigration.Status.APPLIED
     migration.save()
-    audit.record(dm_actions.MIGRATION_APPLY, target=migration, actor=author,
-                 data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
-                       "sql": migration.forward_sql[:10_000]})
+
+    def record() -> None:  # Once the SQL has run.
+        migration.forward_sql = "\n".join(s.rstrip(";") + ";" for s in schema_online.phase_sql(prepared) + result.sql)
+        migration.save(update_fields=["forward_sql"])
+        audit.record(dm_actions.MIGRATION_APPLY, target=migration, actor=author,
+                     data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
+                           "sql": migration.forward_sql[:10_000]})
+
+    _at_the_end(record)
     return migration
 
 

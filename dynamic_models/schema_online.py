@@ -238,7 +238,10 @@ def _add_shadow_column(migration: SchemaMigration, table: str, phase: dict) -> N
     old, shadow = quote(phase["field"]), quote(phase["name"])
     trigger = quote(_copy_trigger(migration.entity_key, phase["field_id"]))
     with schema.lock_timeout(table), connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {shadow} {phase['type']} NULL")
+        # Autovacuum, woken by the copy's dead rows, would hold the table when the publish swaps the
+        # columns: it stays off until then.
+        cursor.execute(f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {shadow} {phase['type']} NULL, "
+                       "SET (autovacuum_enabled = false)")
         # Rows written while the copy runs: the new type's value goes along (or the write is refused).
         cursor.execute(f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
                        f"BEGIN NEW.{shadow} := CAST(NEW.{old} AS {phase['type']}); RETURN NEW; END $$")
@@ -247,7 +250,11 @@ def _add_shadow_column(migration: SchemaMigration, table: str, phase: dict) -> N
 
 
 def _copy_values(migration: SchemaMigration, table: str, phase: dict) -> None:
-    """Copy the old column into the shadow one, SCHEMA_BACKFILL_BATCH rows per transaction."""
+    """Copy the old column into the shadow one, SCHEMA_BACKFILL_BATCH rows per transaction.
+
+    After each batch the copy rests as long as the batch took: its bursts of writes leave the
+    table's readers and writers half of the server's time.
+    """
     quote = connection.ops.quote_name
     old, shadow = quote(phase["field"]), quote(phase["name"])
     with connection.cursor() as cursor:
@@ -257,8 +264,10 @@ def _copy_values(migration: SchemaMigration, table: str, phase: dict) -> None:
         start = phase.get("copied_to", 0)
         while start < last:
             end = start + settings.SCHEMA_BACKFILL_BATCH
+            batch_started = time.monotonic()
             cursor.execute(f"UPDATE {quote(table)} SET {shadow} = CAST({old} AS {phase['type']}) "
                            f"WHERE id > %s AND id <= %s AND {old} IS NOT NULL", [start, end])
+            time.sleep(time.monotonic() - batch_started)
             phase["rows"] += cursor.rowcount
             start = phase["copied_to"] = end
             if time.monotonic() - saved > _PROGRESS_EVERY:
@@ -299,7 +308,8 @@ def rollback(migration: SchemaMigration, error: BaseException | None) -> None:
                 with schema.lock_timeout(table):
                     cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {quote(table)}")
                     cursor.execute(f"DROP FUNCTION IF EXISTS {trigger}()")
-                    cursor.execute(f"ALTER TABLE {quote(table)} DROP COLUMN IF EXISTS {quote(phase['name'])}")
+                    cursor.execute(f"ALTER TABLE {quote(table)} DROP COLUMN IF EXISTS {quote(phase['name'])}, "
+                                   "RESET (autovacuum_enabled)")
             if phase["status"] != "failed":
                 phase["status"] = "rolled_back"
     migration.status = Status.FAILED
@@ -326,7 +336,7 @@ def finishing(migration: SchemaMigration | None) -> dict[str, tuple[set[str], li
         elif phase["phase"] == COPY_VALUES:
             trigger = quote(_copy_trigger(migration.entity_key, phase["field_id"]))
             statements += [f"DROP TRIGGER {trigger} ON {table}", f"DROP FUNCTION {trigger}()",
-                           f"ALTER TABLE {table} DROP COLUMN {column}",
+                           f"ALTER TABLE {table} DROP COLUMN {column}, RESET (autovacuum_enabled)",
                            f"ALTER TABLE {table} RENAME COLUMN {quote(phase['name'])} TO {column}"]
     return result
 

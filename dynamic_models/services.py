@@ -142,6 +142,7 @@ def publish(entity: Entity, *, author=None, note: str = "", expected_version: in
             schema.publishing_with(entity.key, data_changes):
         definition = metadata.save_and_publish(KIND, entity.key, body, author=author, note=note,
                                                expected_version=expected_version)
+        schema.run_last()
         return _migration_to(entity.key, definition.version)
 
 
@@ -169,8 +170,10 @@ def normalize_body(body: dict) -> dict:
 def publish_body(body: dict, *, author=None, note: str = "") -> SchemaMigration:
     """Publish a body directly (imports, commands): the design rows follow it."""
     body = normalize_body(body)
-    with schema_online.online(body.get("key"), body, author=author), transaction.atomic():
+    with schema_online.online(body.get("key"), body, author=author), transaction.atomic(), \
+            schema.publishing_with(body.get("key"), None):
         definition = metadata.save_and_publish(KIND, body["key"], body, author=author, note=note)
+        schema.run_last()
         return _migration_to(body["key"], definition.version)
 
 

@@ -347,10 +347,11 @@ API_IMPORT_MAX_BYTES = env.int("API_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 # XLSX files are zips: refused before unpacking above these (real workbooks compress about 5-30 times).
 API_IMPORT_MAX_UNPACKED_BYTES = env.int("API_IMPORT_MAX_UNPACKED_BYTES", default=100 * 1024 * 1024)
 API_IMPORT_MAX_COMPRESSION_RATIO = env.int("API_IMPORT_MAX_COMPRESSION_RATIO", default=100)
-# Entity schema changes (dynamic_models/schema.py): how long DDL waits for a table's lock before
-# the publish fails with a conflict (queries queue behind a waiting lock), rows per backfill batch.
-SCHEMA_LOCK_TIMEOUT_MS = env.int("SCHEMA_LOCK_TIMEOUT_MS", default=500)
-SCHEMA_BACKFILL_BATCH = env.int("SCHEMA_BACKFILL_BATCH", default=2000)
+# Entity schema changes (dynamic_models/schema.py): how long DDL may try to lock a table, in
+# attempts of 40 ms (queries queue behind a waiting lock), before the publish fails with a
+# conflict; rows per transaction of a type change's copy.
+SCHEMA_LOCK_TIMEOUT_MS = env.int("SCHEMA_LOCK_TIMEOUT_MS", default=5000)
+SCHEMA_BACKFILL_BATCH = env.int("SCHEMA_BACKFILL_BATCH", default=1000)
 
 # Sandboxed handlers (lowcode/sandbox.py, PL-5): default limits of one run.
 SANDBOX_LIMITS = {

@@ -314,3 +314,32 @@ def test_a_publish_killed_midway_is_taken_up_where_it_stopped_by_the_next_one(le
     assert migration.phases[2]["rows"] == Ledger.objects.exclude(amount=None).count() == 3024
     Ledger = runtime.get_model("ledger")
     assert Ledger.objects.get(ref="S2999").amount == 2999 and Ledger.objects.get(ref="R6").amount == 60
+
+
+def test_a_lock_held_briefly_is_waited_out_in_short_attempts(ledger):
+    import threading
+
+    _change(ledger, "ref", options={"max_length": 30})  # A change that needs the table's lock.
+    with _other_session() as reader:
+        reader.execute("SELECT count(*) FROM acme.dm_ledger")  # Holds the table until it ends.
+        threading.Timer(0.3, reader.commit).start()
+        started = time.monotonic()
+        migration = services.publish(ledger)
+    assert migration.to_version == 2 and time.monotonic() - started >= 0.3
+    assert "varchar(30)" in migration.forward_sql
+
+
+def test_the_table_is_changed_last_in_the_publish_transaction(scenario):
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    Field.objects.create(entity=scenario["project"], key="region", type="text", position=9)
+    with connection.execute_wrapper(record):
+        services.publish(scenario["project"])
+    first_ddl = next(index for index, sql in enumerate(statements) if sql.startswith('ALTER TABLE "dm_project"'))
+    bookkeeping = [index for index, sql in enumerate(statements)
+                   if '"metadata_definition"' in sql or '"dynamic_models_field"' in sql]
+    assert bookkeeping and max(bookkeeping) < first_ddl  # The lock is held from there to the commit only.
