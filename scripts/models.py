@@ -9,7 +9,7 @@ class Script(models.Model):
     `records.*` and `log()`, and returns a JSON value."""
 
     key = models.SlugField(_("key"), max_length=100, unique=True,
-                           help_text=_("Its name in URLs and workflows: /api/v1/scripts/<key>/run/."))
+                           help_text=_("Its name in URLs and workflows, e.g. /api/v1/scripts/usd_value/run/ for usd_value."))
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     code = models.TextField(_("code"), help_text=_(

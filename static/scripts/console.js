@@ -16,6 +16,7 @@
       document.getElementById("sc-message").textContent = message.text || "";
       document.getElementById("sc-output").textContent = output;
       document.getElementById("sc-logs").textContent = logs;
+      document.getElementById("sc-log-box").hidden = !logs;
     }
     button.addEventListener("click", function () {
       var params;
