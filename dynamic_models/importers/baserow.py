@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from contextlib import suppress
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
@@ -375,7 +376,8 @@ class _Converter:
                 # The reverse side holds the same links: the record it names links to this row.
                 self._reverse_links(source["id"], row.get("id"), _ids(value))
             elif spec is not None and value not in (None, "", []):
-                value = self._value(source, spec, value)
+                with suppress(TypeError, ValueError, AttributeError):  # Else kept: the row's validation says why.
+                    value = self._value(source, spec, value)
                 if value is not None:
                     result.values[spec["key"]] = value
         return result
@@ -403,7 +405,6 @@ class _Converter:
         if kind == "rating":
             return int(value) or None
         return value
-
 
     def _user_ids(self, emails) -> list[int]:
         """The people of this workspace with these e-mail addresses (others are left out)."""

@@ -31,7 +31,8 @@ USER_DOCTYPES = {"User"}
 
 def convert(doctypes: list[dict], *, app: str = "") -> Conversion:
     """Convert DocType documents (as Frappe writes them: `"doctype": "DocType"`)."""
-    doctypes = [doc for doc in doctypes if isinstance(doc, dict) and doc.get("doctype") == "DocType"
+    doctypes = [{**doc, "fields": [item for item in doc.get("fields", []) if isinstance(item, dict)]}
+                for doc in doctypes if isinstance(doc, dict) and doc.get("doctype") == "DocType"
                 and isinstance(doc.get("name"), str) and isinstance(doc.get("fields", []), list)]
     if not doctypes:
         raise ValueError(_("No Frappe DocType found: each file holds a JSON object with \"doctype\": \"DocType\"."))

@@ -316,3 +316,14 @@ def test_command_refuses_an_import_that_conflicts_and_changes_nothing(tenant):
                      "--tenant", "acme", stdout=io.StringIO())
     assert get_published("entity", "categories") is None
     assert [spec["key"] for spec in get_published("entity", "goals").body["fields"]] == ["title"]
+
+
+def test_baserow_row_a_field_refuses_is_reported_and_nothing_is_imported(tenant):
+    result = import_baserow(small_template([{"id": 11, "type": "number", "name": "Hours", "order": 1}],
+                                           [{"id": 1, "field_10": "Design", "field_11": "many"}]), dry_run=False)
+
+    assert result.refused
+    assert result.rows == [{"entity": "tasks", "total": 1, "valid": 0, "created": 0, "links": 0, "dangling_links": 0,
+                            "errors": [{"row": 1, "errors": {"hours": [
+                                {"code": "incorrect_type", "message": "Incorrect type: expected an integer."}]}}]}]
+    assert get_published("entity", "tasks") is None
