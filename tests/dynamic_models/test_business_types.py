@@ -257,3 +257,19 @@ def test_the_end_user_form_has_a_widget_per_type(deals, acme, frank, apollo):
     refused = client.post("/data/deal/new/", {"name": "Bad", "effort": "later", "stars": "9"})
     assert refused.status_code in (200, 400)
     assert not deals.filter(name="Bad").exists()
+
+
+def test_expressions_read_each_type(tenant):
+    from dynamic_models.formulas import expression_fields
+
+    types = expression_fields({"key": "deal", "fields": [{**spec, "id": f"f{index:05d}"} for index, spec in
+                                                         enumerate(DEAL_FIELDS)]}, database=False)
+    assert {key: getattr(types[key], "kind", None) for key in (
+        "amount", "local_amount", "discount", "effort", "stars", "watchers", "about")} == {
+        "amount": "number", "local_amount": "number", "discount": "number", "effort": "number", "stars": "number",
+        "watchers": "list", "about": "text"}
+    assert types["watchers"].item.kind == "number"
+    from lowcode.expressions import compile_expression
+
+    # A rule (checked in Python) may ask whether a user is among them.
+    assert compile_expression("3 in watchers and stars >= 4").check(types, database=False).kind == "boolean"
