@@ -429,12 +429,15 @@ class GenericLinkSerializerField(serializers.Field):
 
     def to_representation(self, value):
         entity, pk = parse_link(value)
-        user, request = self._user_and_request()
-        try:
-            display = str(linked_record(value, user=user, request=request))
-        except ValidationError:
-            display = None
-        return {"entity": entity, "id": pk, "display": display}
+        # Per response: a list of records linking to the same few records looks each up once.
+        shown = self.context.setdefault("linked_displays", {})
+        if (entity, pk) not in shown:
+            user, request = self._user_and_request()
+            try:
+                shown[entity, pk] = str(linked_record(value, user=user, request=request))
+            except ValidationError:
+                shown[entity, pk] = None
+        return {"entity": entity, "id": pk, "display": shown[entity, pk]}
 
 
 class GenericLinkType(FieldType):

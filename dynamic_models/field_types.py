@@ -362,8 +362,13 @@ class PhoneType(TextType):
         field.region = spec.get("options", {}).get("region")  # Not a keyword: encrypted fields have another class.
         return field
 
+    formatted = True
+
     def form_widget(self, spec):
         return forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "class": "vTextField"})
+
+    def display_text(self, spec, record, value):
+        return field_validators.format_phone(value)
 
 
 class ChoiceType(FieldType):

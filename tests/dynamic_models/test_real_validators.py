@@ -104,3 +104,14 @@ def test_admin_takes_real_numbers_and_addresses(api, acme, make_user, acme_clien
     assert contacts.values_list("phone", "email").get() == ("+19184584364", "clara.lefèvre@example.com")
     refused = client.post("/admin/data/contact/add/", {"name": "Bad", "phone": "call me"})
     assert "Enter a valid phone number" in refused.content.decode()
+
+
+def test_lists_show_numbers_as_people_write_them(api, acme, make_user, contacts):
+    set_phone_region(acme, "US")
+    contacts.create(name="Clara", phone="+19184584364", office_phone="+33142685300")
+    user = make_user(acme, "bea", is_staff=True, is_superuser=True)
+    client = type(api)(HTTP_HOST="acme.localhost")
+    client.force_login(user)
+    for url in ("/admin/data/contact/", "/data/contact/"):
+        page = client.get(url).content.decode()
+        assert "(918) 458-4364" in page and "+33 1 42 68 53 00" in page, url
