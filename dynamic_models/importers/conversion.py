@@ -174,30 +174,41 @@ def settle(conversion: Conversion) -> None:
     bundle publishes them first."""
     reports = {(report.entity, report.key): report for report in conversion.fields if report.mapped}
     bodies = {**runtime.published_entity_bodies(), **conversion.bodies}
-    for key, body in conversion.bodies.items():
-        for _attempt in range(len(body["fields"]) + 1):
-            bad = {index: _("The field type %(type)s is not available in this workspace.") % {"type": spec["type"]}
-                   for index, spec in enumerate(body["fields"]) if not field_type_registry.is_registered(spec["type"])}
-            for error in [] if bad else services.design_errors(body):
-                match = re.match(r"fields/(\d+)(/|$)", error.get("path", ""))
-                if match is None:
-                    continue
-                message = _still_wrong(error, body, body["fields"][int(match[1])], bodies)
-                if message:
-                    bad.setdefault(int(match[1]), message)
-            if not bad:
-                break
-            for index, message in bad.items():
-                spec = body["fields"][index]
-                report = reports.get((key, spec["key"]))
-                if report is not None:
-                    report.key, report.type, report.note = "", "", message
-                for row in conversion.rows.get(key, ()):
-                    row.values.pop(spec["key"], None)
-                    row.links.pop(spec["key"], None)
-            body["fields"] = [spec for index, spec in enumerate(body["fields"]) if index not in bad]
-            if body.get("display_field") not in {spec["key"] for spec in body["fields"]}:
-                body.pop("display_field", None)
+    changed = True
+    while changed:  # A field taken out may be what another entity's field reads: again until nothing changes.
+        changed = False
+        for key, body in conversion.bodies.items():
+            changed = _settle_body(conversion, key, body, bodies, reports) or changed
+
+
+def _settle_body(conversion: Conversion, key: str, body: dict, bodies: dict, reports: dict) -> bool:
+    """Take the invalid fields out of one body; return whether there were any."""
+    changed = False
+    for _attempt in range(len(body["fields"]) + 1):
+        bad = {index: _("The field type %(type)s is not available in this workspace.") % {"type": spec["type"]}
+               for index, spec in enumerate(body["fields"]) if not field_type_registry.is_registered(spec["type"])}
+        for error in [] if bad else services.design_errors(body):
+            match = re.match(r"fields/(\d+)(/|$)", error.get("path", ""))
+            if match is None:
+                continue
+            message = _still_wrong(error, body, body["fields"][int(match[1])], bodies)
+            if message:
+                bad.setdefault(int(match[1]), message)
+        if not bad:
+            break
+        changed = True
+        for index, message in bad.items():
+            spec = body["fields"][index]
+            report = reports.get((key, spec["key"]))
+            if report is not None:
+                report.key, report.type, report.note = "", "", message
+            for row in conversion.rows.get(key, ()):
+                row.values.pop(spec["key"], None)
+                row.links.pop(spec["key"], None)
+        body["fields"] = [spec for index, spec in enumerate(body["fields"]) if index not in bad]
+        if body.get("display_field") not in {spec["key"] for spec in body["fields"]}:
+            body.pop("display_field", None)
+    return changed
 
 
 def _still_wrong(error: dict, body: dict, spec: dict, bodies: dict[str, dict]) -> str:
