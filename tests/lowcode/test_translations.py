@@ -16,7 +16,7 @@ from django.conf import settings
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 #: What makemessages reads: the project's own code and templates (not .venv, data or test results).
 SOURCES = ("lowcode", "rbac", "audit", "metadata", "dynamic_models", "files", "forms_engine", "pages", "workflows",
-           "templates", "manage.py")
+           "plugins", "datafactory", "scripts", "templates", "manage.py")
 
 
 @dataclass
