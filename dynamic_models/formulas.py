@@ -345,9 +345,9 @@ def related_path(body: dict, spec: dict, bodies: dict[str, dict]) -> dict | str:
     else:
         result = {"way": "many" if cardinality == "many_to_many" else "one",
                   "entity": relation["options"].get("target"), "relation": relation_key}
-    if (result["way"] == "one") != (spec["type"] == "lookup"):
-        return _("A lookup reads through a relation to one record (many-to-one or one-to-one); a rollup or "
-                 "count through many (a many-to-many field, or entity.field pointing here).")
+    if result["way"] == "one" and spec["type"] != "lookup":
+        return _("A rollup or count reads through a relation to many records (a many-to-many field, or "
+                 "entity.field pointing here); through a relation to one record, use a lookup.")
     if "field" in options:
         target_body = bodies.get(result["entity"])
         if target_body is None:
@@ -408,6 +408,8 @@ class RelatedValue:
 
     def orm(self, model) -> models.Expression:
         """The value as an expression over rows of `model` (the entity's model of the query's snapshot)."""
+        from django.contrib.postgres.aggregates import ArrayAgg
+        from django.contrib.postgres.fields import ArrayField
         from django.db.models import DecimalField, F, Func, OuterRef, Subquery
         from django.db.models.functions import Coalesce
 
@@ -419,10 +421,12 @@ class RelatedValue:
             return F(f"{found['relation']}__{options['field']}")
         related = model._meta.apps.get_model("data", found["entity"])
         rows = related.all_objects.filter(deleted_at__isnull=True).order_by()
-        if found["way"] == "many":
-            rows = rows.filter(**{f"{self.body['key']}_{found['relation']}_set": OuterRef("pk")})
-        else:
-            rows = rows.filter(**{found["relation"]: OuterRef("pk")})
+        link = f"{self.body['key']}_{found['relation']}_set" if found["way"] == "many" else found["relation"]
+        rows = rows.filter(**{link: OuterRef("pk")})
+        if self.spec["type"] == "lookup":  # Through many records: their values, in the order they were created.
+            target = related._meta.get_field(options["field"])
+            values = rows.values(link).annotate(value=ArrayAgg(target.name, order_by="pk")).values("value")
+            return Subquery(values, output_field=ArrayField(target))
         function = options.get("function", "count")
         if function == "count":
             return Subquery(rows.annotate(value=Func(F("pk"), function="COUNT")).values("value"),
