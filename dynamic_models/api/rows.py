@@ -82,7 +82,9 @@ class RowReader:
 
     def rows(self, queryset):
         """The query as rows of `columns` (relations are read per page, not joined or prefetched)."""
-        return queryset.prefetch_related(None).values(*self.columns)
+        if queryset._prefetch_related_lookups:
+            queryset = queryset.prefetch_related(None)
+        return queryset.values(*self.columns)
 
     def record(self, row: dict):
         """The model instance of a row, as the ORM would load it (permission checks, files, many-to-many)."""
@@ -91,6 +93,21 @@ class RowReader:
         for name in self.formulas:
             setattr(record, name, row[name])
         return record
+
+    def row_of(self, record) -> dict:
+        """A loaded record as the row `rows()` would give."""
+        row = {f.attname: getattr(record, f.attname) for f in self.model._meta.concrete_fields}
+        row.update((name, record.__dict__.get(name)) for name in self.formulas)
+        return row
+
+    def expansions(self):
+        """(target model, its serializer class) of each expanded relation."""
+        for model_field, target_serializer in self.expanded.values():
+            yield model_field.related_model, target_serializer
+        for serializer_field in self.from_records.values():
+            child = getattr(serializer_field, "child_relation", None)
+            if child is not None and child.expanded:
+                yield child.target_serializer.Meta.model, child.target_serializer
 
     def represent(self, rows: list[dict], request, context: dict, records: list | None = None) -> list[dict]:
         """The rows as the serializer shows their records."""
@@ -122,7 +139,9 @@ class RowReader:
                 if serializer_field.child_relation.expanded:
                     # Related records are expanded only within the caller's scope of their entity.
                     related = rbac.scope_queryset(request.user, related, request=request)
-                prefetch_related_objects(records, Prefetch(name, queryset=related.only("pk")))
+                else:
+                    related = related.only("pk")
+                prefetch_related_objects(records, Prefetch(name, queryset=related))
             elif not model_field.many_to_many:  # A single file: fetched for the page at once.
                 ids = {getattr(record, model_field.attname) for record in records} - {None}
                 stored = model_field.related_model.objects.in_bulk(ids) if ids else {}
@@ -131,13 +150,18 @@ class RowReader:
         shown = {}
         for name, serializer_field in self.from_records.items():
             if isinstance(serializer_field, ManyRelatedField):
-                ids = [[related.pk for related in getattr(record, name).all()] for record in records]
+                related = [list(getattr(record, name).all()) for record in records]
                 child = serializer_field.child_relation
-                if child.expanded:  # Shown for this caller (the bound field's context is the compiling request's).
-                    found = _related_shown(self.model._meta.get_field(name), child.target_serializer,
-                                           {pk for some in ids for pk in some}, request, context)
-                    ids = [[found[pk] for pk in some if pk in found] for some in ids]
-                shown[name] = ids
+                if not child.expanded:
+                    shown[name] = [[one.pk for one in some] for some in related]
+                    continue
+                # Shown for this caller by the target's reader (the bound field's context is the compiling request's).
+                reader = _target_reader(self.model._meta.get_field(name).related_model, child.target_serializer,
+                                        request, context)
+                unique = {one.pk: one for some in related for one in some}
+                found = dict(zip(unique, reader.represent([reader.row_of(one) for one in unique.values()], request,
+                                                          context, records=list(unique.values())), strict=True))
+                shown[name] = [[found[one.pk] for one in some] for some in related]
                 continue
             values = shown[name] = []
             for record in records:
@@ -158,15 +182,19 @@ def _related_shown(model_field, target_serializer, wanted: set, request, context
     if not wanted:
         return {}
     target = model_field.related_model
-    if target is get_user_model():
-        reader = _compiled(target_serializer, context, ())
-        queryset = target.objects.filter(pk__in=wanted)
-    else:
-        reader = _compiled(target_serializer, context, rbac_columns.column_access(
-            request.user, target, request=request).rules.items())
-        queryset = rbac.scope_queryset(request.user, target.objects.filter(pk__in=wanted), request=request)
+    reader = _target_reader(target, target_serializer, request, context)
+    queryset = target.objects.filter(pk__in=wanted)
+    if target is not get_user_model():
+        queryset = rbac.scope_queryset(request.user, queryset, request=request)
     rows = list(reader.rows(queryset))
     return dict(zip((row["id"] for row in rows), reader.represent(rows, request, context), strict=True))
+
+
+def _target_reader(target, target_serializer, request, context: dict) -> RowReader:
+    """The reader of an expanded relation's records for this caller (users: no column rules)."""
+    rules = () if target is get_user_model() else rbac_columns.column_access(
+        request.user, target, request=request).rules.items()
+    return _compiled(target_serializer, context, rules)
 
 
 def _compile(serializer_class, context: dict) -> RowReader:
@@ -249,6 +277,9 @@ def reader_for(serializer_class, context: dict, request) -> RowReader | None:
     """The compiled reader for this caller, `fields=` and `expand=`, or None where only the serializer path can show the records."""
     access = rbac_columns.column_access(request.user, serializer_class.Meta.model, request=request)
     try:
-        return _compiled(serializer_class, context, access.rules.items())
+        reader = _compiled(serializer_class, context, access.rules.items())
+        for target, target_serializer in reader.expansions():  # Readable for this caller too.
+            _target_reader(target, target_serializer, request, context)
     except NotReadable:
         return None
+    return reader
