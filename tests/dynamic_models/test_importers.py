@@ -95,25 +95,25 @@ def test_baserow_all_field_types_map_as_documented(tenant):
         "Boolean": "boolean", "Date european": "date", "Date us include time": "datetime", "Last modified": "",
         "Created on": "", "URL": "url", "Email": "email", "File": "file", "Single select": "choice",
         "Multiple select": "multiple_choice", "Phone number": "phone", "Formula text": "formula",
-        "Formula file": "", "Related": "relation", "Lookup text": "", "Lookup number": "",
-        "Lookup single select": "", "Lookup": "", "Lookup date": "", "Count": available("count"),
+        "Formula file": "", "Related": "relation", "Lookup text": available("lookup"),
+        "Lookup number": available("lookup"), "Lookup single select": available("lookup"),
+        "Lookup": available("lookup"), "Lookup date": available("lookup"), "Count": available("count"),
         "Rollup sum": available("rollup"), "Collaborators": available("users"), "Price": "decimal",
         "Last modified by": "", "Created by": "", "Duration": available("duration"), "Formula Duration": "",
-        "Lookup duration": "", "Formula": "", "Button lookup": "", "Multiple select lookup": "", "URL lookup": ""}
+        "Lookup duration": available("lookup"), "Formula": "", "Button lookup": "",
+        "Multiple select lookup": available("lookup"), "URL lookup": available("lookup")}
     why = notes(result, "all_field_types")
     assert why["Created on"] == "Every record has it: the system field created_at."
     assert why["Formula"] == "The function button() has no equivalent in our expressions."
     assert why["Formula file"] == "The formula reads 'File', a list of values (file): our formulas read one value per field."
-    # Baserow looks up through its many-to-many links: a list of values, which our lookups are not.
-    assert why["Lookup text"] == (
-        "Field “Lookup text”: A lookup reads through a relation to one record (many-to-one or one-to-one); a rollup "
-        "or count through many (a many-to-many field, or entity.field pointing here)."
-        if available("lookup") else "The field type lookup is not available in this workspace.")
+    assert why["Button lookup"]  # It reads the button formula, which has no equivalent.
     if available("rollup"):
         rollup = next(spec for spec in get_published("entity", "all_field_types").body["fields"]
                       if spec["key"] == "rollup_sum")
         assert rollup["options"] == {"relation": "related", "field": "number", "function": "sum"}
         assert runtime.get_model("all_field_types").objects.get().rollup_sum == 3  # Rows 1 and 2 of Related.
+    if available("lookup"):  # Through many links: the list of their values.
+        assert runtime.get_model("all_field_types").objects.get().lookup_text == ["Row 1", "Row 2 with a very long name"]
     record = runtime.get_model("all_field_types").objects.get()
     assert (record.name, record.number, record.boolean, record.single_select, record.multiple_select,
             str(record.price), record.formula_text) == (
