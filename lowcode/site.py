@@ -157,7 +157,8 @@ class _BuiltSite:
 
 
 _sites: dict[str, _BuiltSite] = {}
-_build_lock = threading.Lock()
+# Reentrant: building a site may build a tenant's state, which may drop other sites (forget()).
+_build_lock = threading.RLock()
 
 
 def urlconf() -> types.ModuleType:
