@@ -94,6 +94,8 @@ class LimitedCountPaginator(Paginator):
     def count(self):
         if not self.counted:
             return None
+        if not hasattr(self.object_list, "order_by"):  # A list: counted as Django counts it.
+            return super().count
         limit = exact_count_limit()
         exact = self.object_list.order_by()[:limit + 1].count()
         if exact <= limit:
