@@ -23,6 +23,7 @@ index; the others run inside the publish transaction as before.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from metadata import services as metadata
 from metadata.exceptions import PublishConflict
 from metadata.models import Definition
 
+logger = logging.getLogger(__name__)
 Status = SchemaMigration.Status
 #: Phases run before the publish transaction, and the catalog step each leaves to it.
 BUILD_INDEX, BUILD_UNIQUE_INDEX, ADD_SHADOW_COLUMN, COPY_VALUES = (
@@ -148,18 +150,19 @@ def online(entity_key: str, body: dict, *, author=None, data_changes: dict | Non
     `schema.plan`; `data_changes` as it takes them) refuse it before anything is prepared.
     """
     published = Definition.objects.filter(kind="entity", key=entity_key, status=Definition.Status.PUBLISHED).first()
+    if published is None or connection.in_atomic_block:
+        yield
+        return
     stale = SchemaMigration.objects.filter(entity_key=entity_key, status=Status.PREPARING).first()
-    phases = []
-    if published is not None and not connection.in_atomic_block:
-        metadata.validate("entity", body)  # The phases are read from a valid design only.
-        phases = _phases(published.body, body)
-        if phases:
-            with transaction.atomic():  # Introspection only.
-                refused = schema.plan(published.body, body, execute=False, data_changes=data_changes).blocking
-                transaction.set_rollback(True)
-            if refused:
-                raise schema.MigrationRefused(refused)
-    if not phases and stale is None:
+    metadata.validate("entity", body)  # The phases are read from a valid design only.
+    phases = _phases(published.body, body)
+    if phases:
+        with transaction.atomic():  # Introspection only.
+            refused = schema.plan(published.body, body, execute=False, data_changes=data_changes).blocking
+            transaction.set_rollback(True)
+        if refused:
+            raise schema.MigrationRefused(refused)
+    elif stale is None:
         yield
         return
     with _publish_lock():
@@ -170,7 +173,11 @@ def online(entity_key: str, body: dict, *, author=None, data_changes: dict | Non
         except BaseException as error:
             migration.refresh_from_db()
             if migration.status == Status.PREPARING:  # Not applied: the publish did not happen.
-                rollback(migration, error)
+                try:
+                    rollback(migration, error)
+                except (DatabaseError, PublishConflict):
+                    # Left PREPARING: the next publish of the entity resumes or undoes it.
+                    logger.exception("Rolling back the prepared change of %s failed", entity_key)
             raise
 
 
