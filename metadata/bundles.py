@@ -354,13 +354,28 @@ def _import_entries(components: list[list[dict]], *, author) -> list[dict]:
             if row["action"] in REFUSED:
                 failed.add(node)
                 report.append(row)
-        # Whole bodies that needed no first step first: the others may need them.
-        for entry in sorted(component, key=lambda item: (item["kind"], item["key"]) in first_steps):
+        # Whole bodies that needed no first step first: the others may need them. One whole body
+        # may need another's (a count over the relation the other gets back): a refused one is
+        # tried again while others go in.
+        pending = [entry for entry in sorted(component, key=lambda item: (item["kind"], item["key"]) in first_steps)
+                   if first_rows.get((entry["kind"], entry["key"]), {}).get("action") not in REFUSED]
+        rows = {}
+        while pending:
+            refused = []
+            for entry in pending:
+                node = (entry["kind"], entry["key"])
+                rows[node] = _import_entry(entry, in_bundle, failed, author=author)
+                if rows[node]["action"] in REFUSED:
+                    refused.append(entry)
+            pending = refused if len(refused) < len(pending) else []
+        for entry in component:
             node = (entry["kind"], entry["key"])
-            if node in first_rows and first_rows[node]["action"] in REFUSED:
+            row = rows.get(node)
+            if row is None:
                 continue
-            row = run(entry)
-            if first_rows.get(node, {}).get("action") == Action.CREATE and row["action"] not in REFUSED:
+            if row["action"] in REFUSED:
+                failed.add(node)
+            elif first_rows.get(node, {}).get("action") == Action.CREATE:
                 row = {**row, "action": Action.CREATE, "message": first_rows[node]["message"]}
             report.append(row)
     return report

@@ -329,9 +329,6 @@ def test_baserow_row_a_field_refuses_is_reported_and_nothing_is_imported(tenant)
     assert get_published("entity", "tasks") is None
 
 
-@pytest.mark.xfail(strict=True, reason="EntityKind.dependencies() does not count the entity of a rollup or count's "
-                   "`entity.field` path, so the bundle publishes projects before tasks and the count cannot be "
-                   "checked; remove this mark once it does (the two-step import of cycles then handles it)")
 def test_baserow_count_through_the_reverse_of_a_link_imports(tenant):
     template = small_template(
         [{"id": 11, "type": "link_row", "name": "Project", "order": 1, "link_row_table_id": 2,
