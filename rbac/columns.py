@@ -88,9 +88,16 @@ def _formula_rules(fields: tuple[ResourceField, ...], rules: dict[str, str],
 
 
 def _other_rule(eff, name: str) -> str | None:
-    """The rule of `entity.field`: hidden for whoever may not view that entity's records at all."""
+    """The rule of `entity.field`: hidden for whoever may not view every record of that entity.
+
+    A value read from related records (a lookup, a rollup, a count, a formula over a relation) is
+    computed over all of them, so a viewer whose scope shows only some (their own, their
+    department's) would learn of the others through it: for them it is hidden too.
+    """
     entity, _dot, field = name.partition(".")
     if not eff.has_perm(f"{ENTITY_PREFIX}.view_{entity}"):
+        return HIDDEN
+    if not any(spec.unconditional for spec in eff.scopes.get(entity, {}).get("view", ())):
         return HIDDEN
     return eff.columns.get(entity, {}).get(field)
 

@@ -127,6 +127,24 @@ def test_a_lookup_hides_what_the_viewer_may_not_see_of_the_related_record(relate
     assert apollo["expenses"] == 2 and apollo["spent"] not in ("212.50", None)  # Masked like the amounts.
 
 
+def test_values_over_related_records_are_hidden_from_a_viewer_who_sees_only_some(related, acme, make_user):
+    """A member who sees only her own expenses would learn the others' amounts from a project's sum,
+    count or list of titles: those are hidden from her; the project's own fields are not."""
+    member = Role.objects.get(key=Role.MEMBER)
+    rbac.grant(member, "data.view_expense", "data.view_project")
+    rbac.add_scope(member, "expense", "own", owner_field="created_by")
+    rbac.add_scope(member, "project", "all")
+    bob = make_user(acme, "bob", is_staff=True)
+    connection.set_tenant(acme)
+    rbac.assign_role(bob, member)
+
+    apollo = client_of(bob).get(f"/api/v1/data/project/{related.pk}/").json()
+
+    assert apollo["name"] == "Apollo" and apollo["tag_count"] == 2  # Tags: every one visible to him.
+    assert not {"spent", "average", "largest", "first_spent_on", "expenses", "expense_titles"} & set(apollo)
+    assert client_of(bob).get("/api/v1/data/project/?expenses__gt=0").status_code == 400  # Not a filter to probe with.
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ({"key": "x", "type": "rollup", "options": {"relation": "project", "field": "name", "function": "max"}},
      "use a lookup"),
@@ -187,6 +205,7 @@ def test_formulas_reach_across_many_to_one_relations(related, acme, make_user):
     shown = client_of(bob).get("/api/v1/data/expense/?title=Taxi").json()["results"][0]
     assert "share" not in shown and "label" not in shown  # bob may not view projects at all.
     rbac.grant(member, "data.view_project")
+    rbac.add_scope(member, "project", "all")
     rbac.set_column_rule(member, "project", "budget", "hidden")
     shown = client_of(bob).get("/api/v1/data/expense/?title=Taxi").json()["results"][0]
     assert "share" not in shown and shown["label"] == "Taxi @ Apollo"
