@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from datafactory.models import ModuleRun
+from lowcode.admin_site import ReadOnlyAdminMixin
 
 
 @admin.register(ModuleRun)
-class ModuleRunAdmin(admin.ModelAdmin):
+class ModuleRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The execution log (PL-4): read-only, as an audit trail is."""
 
     list_display = ("created_at", "module", "user", "status", "error", "duration_ms", "cached")
@@ -12,12 +13,3 @@ class ModuleRunAdmin(admin.ModelAdmin):
     search_fields = ("module", "message", "user__username")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from lowcode.admin_site import ReadOnlyAdminMixin
 from lowcode.tenancy.admin import platform_site
 from plugins import services
 from plugins.models import Activation, Plugin, PluginEvent, PublisherKey
@@ -117,19 +118,10 @@ class PlatformPluginAdmin(admin.ModelAdmin):
 
 
 @admin.register(PluginEvent, site=platform_site)
-class PluginEventAdmin(admin.ModelAdmin):
+class PluginEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "action", "plugin", "version", "result", "actor"]
     list_filter = ["action", "result"]
     readonly_fields = ["created_at", "action", "plugin", "version", "result", "actor", "detail"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Plugin)

@@ -12,6 +12,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 
 from dynamic_models.records_api import RecordsApiError
+from lowcode.admin_site import ReadOnlyAdminMixin
 from scripts import services
 from scripts.models import Script, ScriptRun
 
@@ -58,19 +59,10 @@ class ScriptAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScriptRun)
-class ScriptRunAdmin(admin.ModelAdmin):
+class ScriptRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every run, read-only (SC-1: each run logged)."""
 
     list_display = ("created_at", "script", "user", "trigger", "status", "error", "duration_ms")
     list_filter = ("status", "trigger", "script")
     list_select_related = ("script", "user")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
