@@ -133,7 +133,7 @@ def _stored_count() -> int:
 
 @pytest.mark.parametrize(("value", "code"), [
     ("not-an-id", "invalid"),
-    (str(uuid.uuid4()), "does_not_exist"),
+    ("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f", "does_not_exist"),  # A well-formed id of no file.
     (123, "incorrect_type"),
 ])
 def test_bad_file_ids_are_refused_naming_the_field(api, claims, value, code):
