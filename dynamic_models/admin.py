@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
-from dynamic_models import designer, diagram, file_fields, keys, records, runtime, services, single, transfer
+from dynamic_models import children, designer, diagram, file_fields, keys, records, runtime, services, single, transfer
 from dynamic_models.api.transfer import export_response
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
@@ -191,7 +191,7 @@ class EntityAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": [key, ("label", "label_plural"), ("app", "display_field", "ordering")]}),
             (_("More settings"), {"classes": ["collapse"], "fields": [
-                "description", "single", "sensitive", "translations", "rules", "published_version", "created_at",
+                "description", "single", "child_of", "sensitive", "translations", "rules", "published_version", "created_at",
                 "updated_at"]}),
         ]
 
@@ -534,6 +534,24 @@ class RecordAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         records.delete(obj, user=request.user, request=request)
 
+    def save_formset(self, request, form, formset, change):
+        if not children.is_child_relation(formset.model, getattr(getattr(formset, "fk", None), "name", None)):
+            return super().save_formset(request, form, formset, change)
+        # Child rows: each written through the record services (rbac, audit); a new row without an
+        # order number goes last.
+        order_field = children.child_option(formset.model)["order_field"]
+        rows = formset.save(commit=False)
+        for record in formset.deleted_objects:
+            records.delete(record, user=request.user, request=request)
+        last = max([getattr(record, order_field) or 0 for record in formset.get_queryset()] +
+                   [getattr(record, order_field) or 0 for record in rows], default=0)
+        for record in rows:
+            if getattr(record, order_field) is None:
+                last += 1
+                setattr(record, order_field, last)
+            records.save(record, user=request.user, request=request)
+        formset.save_m2m()
+
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for obj in queryset:
@@ -773,6 +791,49 @@ class RecordInline(ReadOnlyAdminMixin, admin.TabularInline):
         return [name for name in super().get_fields(request, obj) if name not in unreadable]
 
 
+class ChildInline(admin.TabularInline):
+    """The ordered child rows of a record (an entity with the option `child_of`, see
+    dynamic_models.children), edited in place: added, changed, reordered by their order number and
+    deleted under the child entity's permissions, each written by RecordAdmin.save_formset through
+    the record services."""
+
+    extra = 0
+    form = RecordForm
+    formfield_overrides = JSON_INPUTS
+    exclude = ["deleted_at"]
+
+    def _allowed(self, request, action: str, obj=None) -> bool:
+        return rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), obj, request=request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, "view") or self._allowed(request, "change")
+
+    def has_add_permission(self, request, obj=None):
+        return self._allowed(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, "delete")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs["queryset"] = records.pickable(request.user, db_field.related_model, request=request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        order_field = children.child_option(self.model)["order_field"]
+        return rbac.scope_queryset(request.user, super().get_queryset(request), request=request).order_by(
+            order_field, "pk")
+
+    def get_fields(self, request, obj=None):
+        # The order number first; no column the caller may not read.
+        order_field = children.child_option(self.model)["order_field"]
+        unreadable = rbac_columns.column_access(request.user, self.model, request=request).unreadable()
+        return [order_field, *(name for name in super().get_fields(request, obj)
+                               if name not in unreadable and name != order_field)]
+
+
 #: Prefix of the annotation telling whether the viewer may see a row's related record.
 VISIBLE = "lowcode_visible_"
 
@@ -998,7 +1059,8 @@ def model_admin_for(model, referrers: list) -> type[RecordAdmin]:
         widget = field_type.form_widget(spec)
         if widget is not None:
             widgets[key] = widget
-    inlines = [type(f"{other.__name__}_{foreign_key.name}_inline", (RecordInline,), {
+    inlines = [type(f"{other.__name__}_{foreign_key.name}_inline",
+                    (ChildInline if children.is_child_relation(other, foreign_key.name) else RecordInline,), {
         "model": other, "fk_name": foreign_key.name}) for other, foreign_key in referrers]
     attrs.update({
         "list_display": list_display, "list_filter": list_filter, "search_fields": search_fields,

@@ -84,6 +84,11 @@ class EntityKind(DefinitionKind):
                 "app": {"type": "string", "maxLength": 63},
                 "sensitive": {"type": "boolean", "description": "Reads through API keys are audited."},
                 "single": {"type": "boolean", "description": "Settings: exactly one record."},
+                "child_of": {
+                    "type": "object", "required": ["relation", "order_field"], "additionalProperties": False,
+                    "description": "Ordered child rows edited inline in their parent (dynamic_models.children).",
+                    "properties": {"relation": {"type": "string"}, "order_field": {"type": "string"}},
+                },
                 "display_field": {"type": "string"},
                 "ordering": {"type": "array", "maxItems": 5, "items": {"type": "string"}},
                 "translations": {
@@ -148,6 +153,7 @@ class EntityKind(DefinitionKind):
                 errors.append({"path": name, "code": "unknown_field",
                                "message": _("Unknown field %(key)r.") % {"key": body[name]}})
         errors += _rule_errors(body.get("rules", []), field_keys)
+        errors += _child_of_errors(body)
         errors += formulas.expression_errors(body)
         errors += formulas.related_errors(body)
         errors += _default_errors(body)
@@ -369,6 +375,30 @@ def _rule_errors(rules: list[dict], field_keys: set[str]) -> list[dict]:
         if rule.get("field") and rule["field"] not in field_keys:
             errors.append({"path": f"{path}/field", "code": "unknown_field",
                            "message": _("Unknown field %(key)r.") % {"key": rule["field"]}})
+    return errors
+
+
+def _child_of_errors(body: dict) -> list[dict]:
+    """The option `child_of` names a many-to-one relation of the entity (to its parent) and an integer
+    field holding the children's order."""
+    option = body.get("child_of")
+    if not option:
+        return []
+    specs = {spec["key"]: spec for spec in body["fields"]}
+    errors = []
+    relation = specs.get(option["relation"])
+    if relation is None:
+        errors.append({"path": "child_of/relation", "code": "unknown_field", "message": _(
+            "Child of: unknown relation %(key)r.") % {"key": option["relation"]}})
+    elif relation["type"] != "relation" \
+            or (relation.get("options") or {}).get("cardinality", "many_to_one") != "many_to_one":
+        errors.append({"path": "child_of/relation", "code": "not_many_to_one", "message": _(
+            "Child of: %(key)r is not a many-to-one relation to the parent entity.") % {"key": option["relation"]}})
+    order = specs.get(option["order_field"])
+    if order is None or order["type"] != "integer":
+        errors.append({"path": "child_of/order_field", "code": "order_field", "message": _(
+            "Child of: the order field %(key)r must be an integer field of this entity.") % {
+            "key": option["order_field"]}})
     return errors
 
 

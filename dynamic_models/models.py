@@ -41,6 +41,11 @@ class Entity(TimestampedModel):
     single = models.BooleanField(
         _("settings (one record)"), default=False,
         help_text=_("Holds exactly one record, such as a company's settings: lists open it, and there is no second."))
+    child_of = models.JSONField(
+        _("child of"), default=dict, blank=True,
+        help_text=_('Ordered child rows edited inline in their parent, e.g. {"relation": "claim", '
+                    '"order_field": "position"}: a many-to-one relation to the parent and an integer field '
+                    'holding the order.'))
     rules = models.JSONField(
         _("rules"), default=list, blank=True,
         help_text=_('Cross-field rules checked on every save, e.g. [{"key": "dates", "expression": '

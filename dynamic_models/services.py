@@ -47,6 +47,8 @@ def entity_body(entity: Entity, *, fields: list[Field] | None = None) -> dict:
         body["sensitive"] = True
     if entity.single:
         body["single"] = True
+    if entity.child_of:
+        body["child_of"] = entity.child_of
     ordering = [name.strip() for name in entity.ordering.split(",") if name.strip()]
     if ordering:
         body["ordering"] = ordering
@@ -67,7 +69,8 @@ def save_design(body: dict, *, published_version: int | None = None) -> Entity:
                 "description": body.get("description", ""), "app": body.get("app", ""),
                 "display_field": body.get("display_field", ""), "ordering": ",".join(body.get("ordering", [])),
                 "translations": body.get("translations", {}), "rules": body.get("rules", []),
-                "sensitive": body.get("sensitive", False), "single": body.get("single", False)}
+                "sensitive": body.get("sensitive", False), "single": body.get("single", False),
+                "child_of": body.get("child_of", {})}
     if published_version is not None:
         defaults["published_version"] = published_version
     entity, _created = Entity.objects.update_or_create(key=body["key"], defaults=defaults)
