@@ -724,7 +724,9 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
 
     def record() -> None:  # Once the SQL has run.
         migration.forward_sql = "\n".join(s.rstrip(";") + ";" for s in schema_online.phase_sql(prepared) + result.sql)
-        migration.save(update_fields=["forward_sql"])
+        migration.duration_ms = int((time.monotonic() - started) * 1000) + sum(
+            phase.get("ms", 0) for phase in migration.phases)
+        migration.save(update_fields=["forward_sql", "duration_ms"])
         audit.record(dm_actions.MIGRATION_APPLY, target=migration, actor=author,
                      data={"entity": definition.key, "from": migration.from_version, "to": migration.to_version,
                            "sql": migration.forward_sql[:10_000]})
