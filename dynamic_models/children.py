@@ -41,7 +41,7 @@ def child_rows_of(parent_model: type[models.Model]) -> list[ChildRows]:
     result = []
     for related in parent_model._meta.related_objects:
         option = child_option(related.related_model)
-        if related.many_to_one and option.get("relation") == related.field.name:
+        if related.one_to_many and option.get("relation") == related.field.name:
             result.append(ChildRows(related.related_model, option["relation"], option["order_field"]))
     return sorted(result, key=lambda rows: rows.key)
 

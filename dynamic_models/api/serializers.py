@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.db.models import Model
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
@@ -23,7 +24,7 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.utils import html
 from rest_framework.validators import UniqueValidator
 
-from dynamic_models import file_fields, records, validation
+from dynamic_models import children, file_fields, records, validation
 from dynamic_models.registries import field_type_registry
 from lowcode.api.exceptions import as_validation_error
 from lowcode.api.fields import FlatListField
@@ -188,6 +189,46 @@ class FilesField(serializers.Field):
         return result
 
 
+class ChildRowsField(serializers.ListField):
+    """The ordered child rows of a record (dynamic_models.children) as a list, in order, that the
+    caller may see; written, the list replaces them: rows with an `id` of one of them change it,
+    rows without one are created, the others are deleted, and the order is the list's. Errors name
+    the row: `claim_line[2].amount`."""
+
+    def __init__(self, rows: children.ChildRows, **kwargs):
+        self.rows = rows
+        super().__init__(required=False, **kwargs)
+
+    def get_attribute(self, instance):
+        return children.rows(instance, self.rows, user=self.parent._user(), request=self.context.get("request"))
+
+    def to_representation(self, data):
+        return [self.child.to_representation(record) for record in data]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        parent = self.parent.instance
+        existing = {record.pk: record for record in children.rows(
+            parent, self.rows, user=self.parent._user(), request=self.context.get("request"))} if parent else {}
+        context = {name: value for name, value in self.context.items() if name not in ("fields", "expand")}
+        validated, errors = [], {}
+        for index, item in enumerate(data):
+            record_id = item.get("id") if isinstance(item, dict) else None
+            if record_id is not None and record_id not in existing:
+                errors[f"[{index}].id"] = [serializers.ErrorDetail(_("No row of this record with this id."),
+                                                                   code="not_found")]
+                continue
+            row = type(self.child)(existing.get(record_id), data=item, context=context)
+            if row.is_valid():
+                validated.append(row.validated_data)
+            else:
+                errors.update({f"[{index}].{name}": detail for name, detail in row.errors.items()})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return validated
+
+
 class RecordListSerializer(serializers.ListSerializer):
     """Bulk create: every row validated, then all saved in one transaction by the view."""
 
@@ -210,6 +251,8 @@ class RecordSerializer(serializers.ModelSerializer):
     ignored_keys = frozenset(SYSTEM_FIELDS)
     #: Set by build_serializer(): related entity key -> its serializer class (the snapshot's).
     serializers_by_key: dict = {}
+    #: The rows' serializer of a child entity (inside its parent's record): what makes it a child is not the client's.
+    child_rows: children.ChildRows | None = None
 
     class Meta:
         list_serializer_class = RecordListSerializer
@@ -229,6 +272,10 @@ class RecordSerializer(serializers.ModelSerializer):
             # Uniqueness is checked once, by the validation engine (and the database).
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
         fields = self._apply_column_rules(fields)
+        if self.child_rows is not None:
+            for name in (self.child_rows.relation, self.child_rows.order_field):
+                if name in fields:
+                    fields[name].read_only, fields[name].required = True, False
         if not self._is_top_level():
             return fields
         selected = self.context.get("fields")
@@ -266,11 +313,25 @@ class RecordSerializer(serializers.ModelSerializer):
         return self.parent is None or (self.parent.parent is None and isinstance(self.parent, serializers.ListSerializer))
 
     def to_internal_value(self, data):
+        try:
+            return self._to_internal_value(data)
+        except serializers.ValidationError as error:
+            if not isinstance(error.detail, dict):
+                raise
+            # A child row's errors under their own path (`claim_line[2].amount`), as the error format has fields.
+            raise serializers.ValidationError({
+                f"{name}{path}" if isinstance(detail, dict) else name: row_detail
+                for name, detail in error.detail.items()
+                for path, row_detail in (detail.items() if isinstance(detail, dict) else [("", detail)])}) from None
+
+    def _to_internal_value(self, data):
         if isinstance(data, dict):
             writable = {name for name, field in self.fields.items() if not field.read_only}
+            ignored = self.ignored_keys | ({self.child_rows.relation, self.child_rows.order_field}
+                                           if self.child_rows is not None else set())
             refused = {}
             for name in data:
-                if name in writable or name in self.ignored_keys:
+                if name in writable or name in ignored:
                     continue
                 if name in self.fields:
                     refused[name] = [serializers.ErrorDetail(_("This field is read-only."), code="read_only")]
@@ -286,19 +347,20 @@ class RecordSerializer(serializers.ModelSerializer):
         model = self.Meta.model
         file_keys = set(file_fields.file_specs(model))
         files = {name: attrs.pop(name) for name in list(attrs) if name in file_keys}
+        rows = {name: attrs.pop(name) for name in list(attrs) if isinstance(self.fields[name], ChildRowsField)}
         many = {name: attrs.pop(name) for name in list(attrs) if model._meta.get_field(name).many_to_many}
         record = self.instance if self.instance is not None else model()
         for name, value in attrs.items():
             setattr(record, name, value)
         # Relations were looked up by the serializer; read-only fields are not the client's.
         exclude = {name for name, field in self.fields.items() if field.read_only or
-                   isinstance(field, serializers.RelatedField | serializers.ManyRelatedField)}
+                   isinstance(field, serializers.RelatedField | serializers.ManyRelatedField | ChildRowsField)}
         exclude |= {f.name for f in model._meta.fields if not f.editable} | file_keys
         try:
             validation.clean_record(record, exclude=exclude)
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
-        return {"record": record, "many": many, "files": files}
+        return {"record": record, "many": many, "files": files, "rows": rows}
 
     def create(self, validated_data):
         return self._save(validated_data)
@@ -308,17 +370,23 @@ class RecordSerializer(serializers.ModelSerializer):
 
     def _save(self, validated_data):
         record = validated_data["record"]
-        user = self._user()
+        user, request = self._user(), self.context.get("request")
         try:
-            records.save(record, user=user, request=self.context.get("request"), files=validated_data["files"])
+            with transaction.atomic():  # The record and its child rows, all or nothing.
+                records.save(record, user=user, request=request, files=validated_data["files"])
+                for name, values in validated_data["many"].items():
+                    getattr(record, name).set(values)
+                for name, rows in validated_data.get("rows", {}).items():
+                    children.replace(record, self.fields[name].rows,
+                                     [(row["record"], row["files"], row["many"]) for row in rows],
+                                     user=user, request=request)
         except DjangoValidationError as error:
             raise as_validation_error(error) from None
-        for name, values in validated_data["many"].items():
-            getattr(record, name).set(values)
         return record
 
 
-def build_serializer(model, serializers_by_key) -> type[RecordSerializer]:
+def build_serializer(model, serializers_by_key, *, child_rows: children.ChildRows | None = None
+                     ) -> type[RecordSerializer]:
     """Generate the serializer class of a runtime model; `serializers_by_key` (the snapshot's,
     built on first use) gives the serializers its relations expand to.
 
@@ -346,7 +414,13 @@ def build_serializer(model, serializers_by_key) -> type[RecordSerializer]:
                 allow_null=not spec.get("required"), help_text=spec.get("help_text") or None)
         elif spec.get("read_only") or field_type.filled_by_database:
             read_only.append(spec["key"])
+    if child_rows is None:  # Child rows one level deep: the rows' serializer has no rows of its own.
+        for rows in children.child_rows_of(model):
+            fields.append(rows.key)
+            declared[rows.key] = ChildRowsField(rows, child=build_serializer(rows.model, serializers_by_key,
+                                                                             child_rows=rows)())
     meta = type("Meta", (RecordSerializer.Meta,), {"model": model, "fields": fields, "read_only_fields": read_only})
-    return type(f"{key.title()}Serializer", (RecordSerializer,), {
-        "Meta": meta, "entity": body, "serializers_by_key": serializers_by_key, **declared,
+    name = f"{key.title()}RowSerializer" if child_rows is not None else f"{key.title()}Serializer"
+    return type(name, (RecordSerializer,), {
+        "Meta": meta, "entity": body, "serializers_by_key": serializers_by_key, "child_rows": child_rows, **declared,
         "__doc__": body.get("description") or body.get("label") or key})
