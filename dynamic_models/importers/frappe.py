@@ -1,8 +1,9 @@
 """Frappe DocTypes (the `<doctype>.json` files of an app's modules) as a conversion: each DocType an
 entity, each data field its equivalent. DocType files hold no records, so nothing else comes.
 
-Child tables (`istable`) become entities whose rows belong to a parent record, in order: a
-required relation to the parent (deleted with it). Frappe's `name` becomes an auto number when
+Child tables (`istable`) become child entities (the option `child_of`, dynamic_models.children)
+edited inline and in order in their parent: a required relation to the parent (deleted with it)
+and an integer `idx` (Frappe's row order). Frappe's `name` becomes an auto number when
 the DocType names its records by a pattern (`HR-EXP-.YYYY.-.####`), and `fetch_from` a lookup.
 """
 
@@ -126,9 +127,13 @@ class _Converter:
         body["fields"].append({"id": field_id("frappe", doc["name"], "parent"), "key": key, "type": "relation",
                                "label": parents[0][:200], "required": True,
                                "options": {"target": parent, "on_delete": "cascade"}})
-        set_entity_option(self.conversion, body, "child_of", {"field": key, "ordered": True}, source="istable",
-                          source_type="DocType", what=_("ordered child rows"))
         report.key, report.type = key, "relation"
+        # Frappe keeps a row's place in `idx`: the order field of the child rows.
+        order = self.keys.field(body["key"], "idx")
+        body["fields"].append({"id": field_id("frappe", doc["name"], "idx"), "key": order, "type": "integer",
+                               "label": _("Row"), "show_in_list": False})
+        set_entity_option(self.conversion, body, "child_of", {"relation": key, "order_field": order},
+                          source="istable", source_type="DocType", what=_("ordered child rows"))
 
     def _field(self, doc: dict, body: dict, source: dict) -> None:
         kind, name = source.get("fieldtype") or "Data", source.get("fieldname")

@@ -181,6 +181,9 @@ def test_frappe_doctypes_map_as_documented(tenant):
     assert claim["ordering"] == ["-posting_date"]
     detail = {spec["key"]: spec for spec in get_published("entity", "expense_claim_detail").body["fields"]}
     assert detail["expense_claim"]["required"] and detail["expense_claim"]["options"]["on_delete"] == "cascade"
+    assert get_published("entity", "expense_claim_detail").body["child_of"] == {
+        "relation": "expense_claim", "order_field": "idx"}
+    assert detail["idx"]["type"] == "integer"
     project = {spec["key"]: spec for spec in get_published("entity", "project").body["fields"]}
     assert project["project_name"]["unique"] and project["project_name"]["required"]
     settings = get_published("entity", "hr_settings").body
