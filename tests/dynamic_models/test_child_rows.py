@@ -197,3 +197,21 @@ def test_openapi_shows_the_nested_rows(api, claims):
     schema = api.get("/api/schema/?format=json").json()
     claim = schema["components"]["schemas"]["Claim"]["properties"]["claim_line"]
     assert claim["type"] == "array" and claim["items"]["$ref"].endswith("/Claim_LineRow")
+
+
+def test_frappe_child_tables_map_to_child_rows(tenant):
+    from dynamic_models.importers import frappe
+
+    conversion = frappe.convert([
+        {"doctype": "DocType", "name": "Claim", "fields": [
+            {"fieldname": "title", "fieldtype": "Data"},
+            {"fieldname": "lines", "fieldtype": "Table", "options": "Claim Line"}]},
+        {"doctype": "DocType", "name": "Claim Line", "istable": 1, "fields": [
+            {"fieldname": "amount", "fieldtype": "Float"}]}])
+    line = conversion.bodies["claim_line"]
+    assert line["child_of"] == {"relation": "claim", "order_field": "idx"}
+    assert {spec["key"]: spec["type"] for spec in line["fields"]} == {
+        "claim": "relation", "idx": "integer", "amount": "decimal"}
+    services.publish_body(conversion.bodies["claim"])
+    services.publish_body(line)  # A valid design: the option names the relation and the integer field.
+    assert runtime.get_model("claim_line").lowcode_entity["child_of"]["order_field"] == "idx"
