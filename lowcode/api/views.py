@@ -13,6 +13,7 @@ import weakref
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import get_language
@@ -23,7 +24,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 
 _schemas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -45,7 +45,14 @@ class TenantSchemaView(SpectacularAPIView):
             generator = generator_class(urlconf=urlconf, api_version=self.api_version, patterns=self.patterns)
             cache[key] = generator.get_schema(request=request, public=self.serve_public)
             _forget_described(generator)
-        return Response(data=cache[key], headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
+        # Rendered once per format too: a large tenant's document takes seconds to serialize.
+        renderer, media_type = request.accepted_renderer, request.accepted_media_type
+        rendered_key = (*key, media_type)
+        if rendered_key not in cache:
+            cache[rendered_key] = renderer.render(cache[key], media_type, self.get_renderer_context())
+        content_type = f"{media_type}; charset={renderer.charset}" if renderer.charset else media_type
+        return HttpResponse(cache[rendered_key], content_type=content_type,
+                            headers={"Content-Disposition": 'inline; filename="openapi.yaml"'})
 
 
 def _forget_described(generator) -> None:

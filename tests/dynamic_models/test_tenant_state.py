@@ -123,3 +123,15 @@ def test_replaced_snapshots_are_freed_after_requests(api, acme, make_user, acme_
     connection.set_schema_to_public()
     gc.collect()
     assert [(snapshot() is None, urlconf() is None) for snapshot, urlconf in replaced] == [(True, True)] * 4
+
+
+def test_the_openapi_schema_is_rendered_once_per_format(api):
+    from lowcode.api.views import _schemas
+
+    first = api.get("/api/schema/?format=json&entity=expense")
+    assert first["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    rendered = [value for value in _schemas[site.urlconf()].values() if isinstance(value, bytes)]
+    assert rendered == [first.content]  # Kept rendered: the next request serializes nothing.
+    assert api.get("/api/schema/?format=json&entity=expense").content == first.content
+    yaml = api.get("/api/schema/?entity=expense")
+    assert yaml.content.startswith(b"openapi:") and yaml.content != first.content
