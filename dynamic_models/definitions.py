@@ -208,6 +208,8 @@ class EntityKind(DefinitionKind):
                            and not dropped & formulas.expression_references(rule.get("expression"))]
         if body.get("display_field") in dropped:
             result.pop("display_field")
+        if (body.get("child_of") or {}).get("relation") in dropped:
+            result.pop("child_of")  # Back with the relation, in the second step.
         result["ordering"] = [name for name in body.get("ordering", []) if name.lstrip("-") not in dropped]
         result["translations"] = {code: {**texts, "fields": {name: text for name, text in texts.get("fields", {}).items()
                                                              if name not in dropped}}

@@ -215,3 +215,10 @@ def test_frappe_child_tables_map_to_child_rows(tenant):
     services.publish_body(conversion.bodies["claim"])
     services.publish_body(line)  # A valid design: the option names the relation and the integer field.
     assert runtime.get_model("claim_line").lowcode_entity["child_of"]["order_field"] == "idx"
+
+
+def test_a_bundle_cycle_leaves_the_option_for_the_second_step():
+    from dynamic_models.definitions import EntityKind
+
+    first_step = EntityKind().without_dependencies(body("claim_line", LINE, child_of=CHILD_OF), {("entity", "claim")})
+    assert "child_of" not in first_step and "claim" not in {spec["key"] for spec in first_step["fields"]}
