@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 .PHONY: run test lint messages
 
 # pytest-xdist: one test process per core (each with its own test database, Redis database and
-# live server); test files stay whole on one process. `make test PYTEST_ARGS=...` replaces it.
-PYTEST_ARGS ?= -n auto --dist loadfile --durations=15
+# live server). Tests go out one by one in collection order, so each process still runs the tests
+# that commit (and flush) after those that roll back. `make test PYTEST_ARGS=...` replaces it.
+PYTEST_ARGS ?= -n auto --dist load --durations=15
 
 run:
 	@scripts/bootstrap.sh run
