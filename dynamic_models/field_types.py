@@ -296,7 +296,9 @@ class EmailType(TextType):
     verbose_name = gettext_lazy("Email")
     sample_value = "alice@example.com"
     options_schema = _schema()
-    json_schema = {"format": "idn-email"}
+    # No JSON Schema "format": an optional address may be "", and the server checks the rest
+    # (international addresses included) with email-validator.
+    json_schema = {}
 
     def model_field_class(self, spec):
         return InternationalEmailField

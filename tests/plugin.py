@@ -11,18 +11,25 @@ import tempfile
 
 from lowcode import embedded
 
-# Under pytest-xdist each worker process loads this plugin: worker gwN gets Redis database 15 - N
-# (its Celery worker's broker and its cache apart from the others'), and its own test database
-# (pytest-django's `_gwN` suffix). The controller starts the servers before it spawns the workers.
+# Under pytest-xdist each worker process loads this plugin too, with the controller's environment:
+# the LOWCODE_TEST_* markers say which settings are the test run's own to set again per worker.
+# Worker gwN gets Redis database 15 - N (its cache and its Celery worker's broker apart from the
+# others'), its own MEDIA_ROOT and PLUGINS_ROOT, and its own test database (pytest-django's `_gwN`
+# suffix). The controller starts the servers before it spawns the workers.
 _worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
-_embedded_redis = not os.environ.get("REDIS_URL")
+_embedded_redis = os.environ.get("LOWCODE_TEST_REDIS") == "own" or not os.environ.get("REDIS_URL")
 if _embedded_redis:
+    os.environ["LOWCODE_TEST_REDIS"] = "own"
     os.environ["REDIS_URL"] = embedded.redis_url(db=15 - _worker)
-# The run's files (uploads, audit archives and checkpoints) apart from `make run`'s and from an
-# earlier run's, whose test database is gone: its audit checkpoints would not match the new trails.
-_media_root = None if os.environ.get("MEDIA_ROOT") else tempfile.mkdtemp(prefix="lowcode-test-media-")
+# The run's files (uploads, audit archives and checkpoints, installed plugins) apart from `make
+# run`'s and from an earlier run's, whose test database is gone: its audit checkpoints would not
+# match the new trails.
+_own_media = os.environ.get("LOWCODE_TEST_MEDIA") == "own" or not os.environ.get("MEDIA_ROOT")
+_media_root = tempfile.mkdtemp(prefix="lowcode-test-media-") if _own_media else None
 if _media_root:
+    os.environ["LOWCODE_TEST_MEDIA"] = "own"
     os.environ["MEDIA_ROOT"] = _media_root
+    os.environ["PLUGINS_ROOT"] = os.path.join(_media_root, "plugins")
 # Playwright's sync API runs an event loop in the main thread; the ORM refuses that without this.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -210,8 +210,21 @@ class PreviewSerializer(serializers.Serializer):
     impact = ImpactSerializer(many=True)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
+class DataChangesField(serializers.JSONField):
+    """{field key: {what to do}}; one flat error when it is not an object of objects (the API's
+    error format has a list of messages per field, never nested objects)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict) or not all(isinstance(item, dict) for item in value.values()):
+            raise serializers.ValidationError(gettext_lazy(
+                'Give an object by field key, e.g. {"category": {"value_map": {"meals": "other"}}}.'), code="invalid")
+        return value
+
+
 def _data_changes_field():
-    return serializers.DictField(child=serializers.DictField(), required=False, default=dict, help_text=gettext_lazy(
+    return DataChangesField(required=False, default=dict, help_text=gettext_lazy(
         "What to do with rows the change would damage, by field key: {\"category\": {\"value_map\": "
         "{\"meals\": \"other\"}}} stores another value (or null) where a removed choice is held; "
         "{\"project\": {\"clear\": true}} empties a relation that now leads to another entity."))
