@@ -26,6 +26,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
 from django.utils.translation import gettext as _
 
+from lowcode.expressions import compile_expression
+from lowcode.expressions.exceptions import ExpressionError
 from workflows.definitions import ELEMENT_ID
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -270,17 +272,35 @@ def _flow(element: Element, ids: dict, report: _Report) -> dict:
         flow["label"] = element.get("name")
     conditions = element.find(BPMN, "conditionExpression")
     if conditions:
-        condition = _text(conditions[0])
-        juel = re.fullmatch(r"[$#]\{(.*)\}", condition, re.DOTALL)
-        if juel:
-            condition = juel.group(1).strip()
-            report.warn(conditions[0], "condition_unwrapped", _(
-                "%(element)s: the condition's ${…} wrapper is removed; check that “%(condition)s” is an expression of ours.")
-                % {"element": _describe(element), "condition": condition})
-        flow["condition"] = condition
+        flow["condition"] = _condition(element, conditions[0], report)
     flow.update(_lc_values(element, STANDARD_FLOW_KEYS, report))
     _check_children(element, {"conditionExpression"}, report)
     return flow
+
+
+def _condition(flow: Element, expression: Element, report: _Report) -> str:
+    """A flow's condition, without Camunda 7's ${…} or #{…} (JUEL) or Camunda 8's "=…" (FEEL)
+    wrapper, with a warning: one our language reads, "check it means the same"; one it cannot read is
+    kept (the designer marks it on the flow) and named with the reason. Conditions without a wrapper
+    are the designer's to check, like any other."""
+    condition = _text(expression)
+    wrapped = re.fullmatch(r"\s*(?:[$#]\{(.*)\}|=(.*))\s*", condition, re.DOTALL)
+    if not wrapped:
+        return condition
+    condition = next(group for group in wrapped.groups() if group is not None).strip()
+    values = {"element": _describe(flow), "condition": condition,
+              "wrapper": "${…}" if wrapped.group(1) is not None else "=…"}
+    try:
+        compile_expression(condition)
+    except ExpressionError as error:
+        report.warn(expression, "condition_unreadable", _(
+            "%(element)s: the condition %(wrapper)s “%(condition)s” is not an expression of ours (%(error)s); "
+            "write it again in the designer.") % {**values, "error": error})
+    else:
+        report.warn(expression, "condition_unwrapped", _(
+            "%(element)s: the condition's %(wrapper)s wrapper is removed; check that “%(condition)s” means "
+            "the same here.") % values)
+    return condition
 
 
 def _number(text: str | None):
@@ -338,6 +358,7 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
     if root.namespace != BPMN or root.name != "definitions":
         report.error(root, "not_bpmn", _("This is not a BPMN 2.0 file (its root is %(name)s).") % {"name": root.name})
         return None, report.warnings, report.errors
+    _foreign_attributes(root, report)
     processes = []
     for child in root.children:
         if child.namespace == BPMN and child.name == "process":
@@ -359,14 +380,18 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
     body.update(_lc_values(process, STANDARD_PROCESS_KEYS, report))
     ids = _renamed_ids(process, report)
     nodes, flows = [], []
+    elements = {}  # Node and flow id -> its XML element, for warnings about its layout.
     for element in process.children:
         if element.namespace == BPMN and element.name in TYPE_OF_ELEMENT:
-            if element.name == "intermediateCatchEvent" or not _has_event_definition(element, report):
+            timer = {"timerEventDefinition"} if element.name == "intermediateCatchEvent" else set()
+            if not _has_event_definition(element, report, allowed=timer):
                 node = _node(element, ids, report)
                 if node:
                     nodes.append(node)
+                    elements[node["id"]] = element
         elif element.namespace == BPMN and element.name == "sequenceFlow":
             flows.append(_flow(element, ids, report))
+            elements[flows[-1]["id"]] = element
         elif element.namespace == BPMN and element.name == "documentation":
             continue
         elif element.namespace == BPMN and element.name == "extensionElements":
@@ -380,13 +405,48 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
         else:
             report.error(element, "unsupported", _("%(element)s is not supported.") % {"element": _describe(element)})
     body["nodes"], body["flows"] = nodes, flows
-    body["diagram"] = _diagram(root, {process.get("id"), *(participant.get("id") for collaboration in
-                                                            root.find(BPMN, "collaboration")
-                                                            for participant in collaboration.find(BPMN, "participant"))},
-                               ids, {node["id"] for node in nodes}, {flow["id"] for flow in flows}, report)
+    body["diagram"] = _diagram(root, _diagram_owners(root, process), ids, {node["id"] for node in nodes},
+                               {flow["id"] for flow in flows}, report)
+    _complete_layout(body, process, elements, report)
     if report.errors:
         return None, report.warnings, report.errors
     return body, report.warnings, report.errors
+
+
+def _diagram_owners(root: Element, process: Element) -> set[str]:
+    """The ids a diagram plane of `process` names: the process, or, when the process is drawn as a
+    pool (bpmn-js and Camunda Modeler put pools on the collaboration's plane), its participant and
+    the collaboration holding it."""
+    owners = {process.get("id")}
+    for collaboration in root.find(BPMN, "collaboration"):
+        pools = {participant.get("id") for participant in collaboration.find(BPMN, "participant")
+                 if participant.get("processRef") == process.get("id")}
+        if pools:
+            owners |= {collaboration.get("id"), *pools}
+    return owners
+
+
+def _complete_layout(body: dict, process: Element, elements: dict, report: _Report) -> None:
+    """Nodes and flows the file's diagram leaves out get the places export would give them, so that
+    export then import gives the same body; each is a warning (one for a file without a diagram)."""
+    diagram, missing = body["diagram"], []
+    placed = auto_layout(body)
+    for node in body["nodes"]:
+        if node["id"] not in diagram["nodes"]:
+            diagram["nodes"][node["id"]] = placed[node["id"]]
+            missing.append(node["id"])
+    for flow in body["flows"]:
+        ends = diagram["nodes"].get(flow["source"]), diagram["nodes"].get(flow["target"])
+        if flow["id"] not in diagram["flows"] and all(ends):
+            diagram["flows"][flow["id"]] = _waypoints(*ends)
+            missing.append(flow["id"])
+    if missing and len(missing) == len(body["nodes"]) + len(body["flows"]):
+        report.warn(process, "laid_out", _("%(element)s has no diagram; it is laid out automatically.")
+                    % {"element": _describe(process)})
+    else:
+        for item_id in missing:
+            report.warn(elements[item_id], "laid_out", _("%(element)s has no shape in the diagram; it is placed automatically.")
+                        % {"element": _describe(elements[item_id])})
 
 
 def _renamed_ids(process: Element, report: _Report) -> dict:
@@ -411,10 +471,10 @@ def _renamed_ids(process: Element, report: _Report) -> dict:
     return renamed
 
 
-def _has_event_definition(element: Element, report: _Report) -> bool:
-    """Start and end events with a trigger or result (message, signal, terminate...): refused."""
-    definitions = [child for child in element.children
-                   if child.namespace == BPMN and child.name.endswith("EventDefinition")]
+def _has_event_definition(element: Element, report: _Report, *, allowed: set[str]) -> bool:
+    """Events with a trigger or result other than `allowed` (message, signal, terminate...): refused."""
+    definitions = [child for child in element.children if child.namespace == BPMN
+                   and child.name.endswith("EventDefinition") and child.name not in allowed]
     for definition in definitions:
         report.error(definition, "unsupported", _("%(element)s: %(name)s is not supported.")
                      % {"element": _describe(element), "name": definition.name})
