@@ -222,3 +222,22 @@ def test_a_timer_without_duration_is_refused():
     body, _warnings, errors = bpmn.import_xml(xml)
     assert body is None
     assert [(item["element"], item["type"]) for item in errors] == [("wait", "intermediateCatchEvent")]
+
+
+@pytest.mark.parametrize(("written", "condition", "code"), [
+    ("${amount &gt; 1000}", "amount > 1000", "condition_unwrapped"),  # Camunda 7 (JUEL)
+    ("#{ amount &gt; 1000 }", "amount > 1000", "condition_unwrapped"),
+    ("= amount &gt; 1000", "amount > 1000", "condition_unwrapped"),  # Camunda 8 (FEEL)
+    ('=reviewOutcome = "approved"', 'reviewOutcome = "approved"', "condition_unreadable"),
+    ("${!approved}", "!approved", "condition_unreadable"),
+    ("amount &gt; 1000 &amp;&amp; x", "amount > 1000 && x", None),  # Ours: the designer checks it.
+])
+def test_other_modelers_conditions_lose_their_wrapper_and_unreadable_ones_are_named(written, condition, code):
+    xml = bpmn.export(laid_out(EXPENSE_APPROVAL)).replace(
+        "amount &gt; 1000 &amp;&amp; title != \"&lt;x&gt;\"", written)
+    body, warnings, errors = bpmn.import_xml(xml)
+    assert errors == []
+    assert next(flow for flow in body["flows"] if flow["id"] == "f_big")["condition"] == condition
+    assert [item["code"] for item in warnings] == ([code] if code else [])
+    if code:
+        assert "“f_big”" in warnings[0]["message"] and f"“{condition}”" in warnings[0]["message"]
