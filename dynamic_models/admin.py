@@ -793,14 +793,23 @@ class RecordInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class ChildInline(admin.TabularInline):
     """The ordered child rows of a record (an entity with the option `child_of`, see
-    dynamic_models.children), edited in place: added, changed, reordered by their order number and
-    deleted under the child entity's permissions, each written by RecordAdmin.save_formset through
-    the record services."""
+    dynamic_models.children), edited in place: added, changed, reordered (dragged, moved by buttons
+    or, without JavaScript, by their order number) and deleted under the child entity's
+    permissions, each written by RecordAdmin.save_formset through the record services."""
 
     extra = 0
     form = RecordForm
     formfield_overrides = JSON_INPUTS
     exclude = ["deleted_at"]
+    template = "dynamic_models/child_inline.html"
+
+    class Media:
+        js = ["lowcode/vendor/sortablejs/Sortable.min.js", "lowcode/records/child_rows.js"]
+        css = {"all": ["lowcode/records/child_rows.css"]}
+
+    @property
+    def order_field(self) -> str:
+        return children.child_option(self.model)["order_field"]
 
     def _allowed(self, request, action: str, obj=None) -> bool:
         return rbac.check(request.user, rbac.entity_operation(self.opts.model_name, action), obj, request=request)
@@ -822,16 +831,14 @@ class ChildInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_queryset(self, request):
-        order_field = children.child_option(self.model)["order_field"]
         return rbac.scope_queryset(request.user, super().get_queryset(request), request=request).order_by(
-            order_field, "pk")
+            self.order_field, "pk")
 
     def get_fields(self, request, obj=None):
-        # The order number first; no column the caller may not read.
-        order_field = children.child_option(self.model)["order_field"]
+        # The order number first (child_rows.js puts the handle beside it); no column the caller may not read.
         unreadable = rbac_columns.column_access(request.user, self.model, request=request).unreadable()
-        return [order_field, *(name for name in super().get_fields(request, obj)
-                               if name not in unreadable and name != order_field)]
+        return [self.order_field, *(name for name in super().get_fields(request, obj)
+                                    if name not in unreadable and name != self.order_field)]
 
 
 #: Prefix of the annotation telling whether the viewer may see a row's related record.

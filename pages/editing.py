@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from forms_engine import rendering
 from forms_engine import services as forms
-from pages import queries
+from pages import child_rows, queries
 
 
 def _form_page(request, model, *, record=None):
@@ -30,6 +30,7 @@ def _form_page(request, model, *, record=None):
         "title_plural": str(model._meta.verbose_name_plural).capitalize(),
         "form_html": rendering.render(form, request=request, record=record, data=data, errors=errors),
         "form_media": rendering.media(), "errors": errors,
+        "child_rows": child_rows.sections(request, record) if record is not None else [],
     }, status=status)
 
 

@@ -34,7 +34,7 @@ from django_filters.filterset import filterset_factory
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
-from dynamic_models import file_fields, records, runtime
+from dynamic_models import children, file_fields, records, runtime
 from dynamic_models.api.records import RecordFilterSet
 from dynamic_models.registries import field_type_registry
 from lowcode.api.pagination import Cursors
@@ -183,12 +183,14 @@ _filtersets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def filterset_class(model):
-    """django-filter's filter set of the entity's filterable fields, with the API's lookups (built once per model)."""
+    """django-filter's filter set of the entity's filterable fields, with the API's lookups (built once per
+    model); a child entity's relation to its parent is one (a parent's pages link to its rows' list)."""
     built = _filtersets.get(model)
     if built is None:
         lookups = {spec["key"]: field_type_registry.get(spec["type"]).filter_lookups(spec)
                    for spec in model.lowcode_entity["fields"]
-                   if spec.get("filterable") and field_type_registry.get(spec["type"]).filterable
+                   if (spec.get("filterable") or children.is_child_relation(model, spec["key"]))
+                   and field_type_registry.get(spec["type"]).filterable
                    and field_type_registry.get(spec["type"]).filter_lookups(spec)}
         built = _filtersets[model] = filterset_factory(model, filterset=RecordFilterSet, fields=lookups)
     return built

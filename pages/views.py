@@ -19,9 +19,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from dynamic_models import file_fields, records, single, transfer
+from dynamic_models import children, file_fields, records, single, transfer
 from dynamic_models.api.transfer import export_response
-from pages import queries, services
+from pages import child_rows, queries, services
 from pages.queries import RecordQuery
 from pages.registries import view_type_registry
 from rbac import columns as rbac_columns
@@ -234,7 +234,7 @@ def detail(request, entity, pk):
     context = entity_context(request, model, query, "table")
     context.update({
         "record": record, "row": row, "fields": fields, "attachments": attachments,
-        "related": _related(request, model, record),
+        "child_rows": child_rows.sections(request, record), "related": _related(request, model, record),
         "history": [(version, VERBS.get(version.verb, version.verb))
                     for version in reversed(records.history(record, user=request.user, request=request))],
         "can_edit": queries.may(request, model, "change", record),
@@ -250,7 +250,8 @@ RELATED_COLUMNS = 5
 
 
 def _related(request, model, record) -> list[dict]:
-    """Records of other entities pointing here that the viewer may see, per relation, a page of each."""
+    """Records of other entities pointing here that the viewer may see, per relation, a page of each
+    (child rows excepted: pages.child_rows shows them in their order)."""
     sections = []
     for other in type(record)._meta.apps.get_models():
         if not hasattr(other, "lowcode_entity") or other is model:
@@ -260,7 +261,8 @@ def _related(request, model, record) -> list[dict]:
             continue
         for model_field in other._meta.fields:
             if not (model_field.is_relation and model_field.related_model is model) \
-                    or isinstance(model_field, file_fields.FILE_MODEL_FIELDS):
+                    or isinstance(model_field, file_fields.FILE_MODEL_FIELDS) \
+                    or children.is_child_relation(other, model_field.name):
                 continue
             access = rbac_columns.column_access(request.user, other, request=request)
             if not access.can_query(model_field.name):  # Listing by a hidden relation would reveal it.
