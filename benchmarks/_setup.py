@@ -98,12 +98,20 @@ def django_environment(*, keep_servers: bool = False, migrate: bool = True) -> I
                 embedded.stop(started)
 
 
+def tenant_name(schema_name: str) -> str:
+    return f"Benchmark {schema_name}"
+
+
+def tenant_domain(schema_name: str) -> str:
+    return f"{schema_name.replace('_', '-')}.bench.localhost"
+
+
 def ensure_tenant(schema_name: str):
     """Return `(tenant, created)` for a benchmark tenant, creating it (about 2 s) only once."""
     from lowcode.tenancy import services as tenancy
 
-    return tenancy.ensure_tenant(schema_name=schema_name, name=f"Benchmark {schema_name}",
-                                 domain=f"{schema_name.replace('_', '-')}.bench.localhost")
+    return tenancy.ensure_tenant(schema_name=schema_name, name=tenant_name(schema_name),
+                                 domain=tenant_domain(schema_name))
 
 
 def ensure_tenants(schema_names: list[str]) -> list:
@@ -118,6 +126,68 @@ def ensure_tenants(schema_names: list[str]) -> list:
             for name in missing:
                 existing[name], _created = ensure_tenant(name)
                 bar.advance(task)
+    return [existing[name] for name in schema_names]
+
+
+#: Tenants restored by one psql run.
+CLONE_BATCH = 10
+
+
+def clone_tenants(template, schema_names: list[str]) -> list:
+    """Return the tenants, creating the missing ones as copies of `template`'s schema.
+
+    A copy is the template schema's pg_dump with its name replaced, restored by the cluster's
+    superuser (tables, data, owners, grants and the audit trail's functions as in the template),
+    then its Tenant row, with the template's definition tokens, and Domain row. About 20x faster
+    than creating a tenant and publishing its entities: the set-up of hundreds of tenants takes
+    minutes, not hours. A schema left without its row by an interrupted run is replaced.
+    """
+    import re
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from lowcode import embedded
+    from lowcode.tenancy.models import Domain, Tenant
+
+    existing = {t.schema_name: t for t in Tenant.objects.filter(schema_name__in=schema_names)}
+    missing = [name for name in schema_names if name not in existing]
+    if missing:
+        server = embedded.EmbeddedPostgres()
+        admin = conninfo_to_dict(server.admin_conninfo(connection.settings_dict["NAME"]))
+        # The password through the environment, not the command line (seen in `ps`).
+        env = {**os.environ, "PGPASSWORD": admin.pop("password", "")}
+        conninfo = make_conninfo(**admin)
+        template.refresh_from_db()  # Its tokens as of the dump.
+        dump = subprocess.run([str(server.bin_dir() / "pg_dump"), "--schema", template.schema_name, "-d", conninfo],
+                              env=env, check=True, capture_output=True, text=True).stdout
+        template_name = re.compile(rf"\b{re.escape(template.schema_name)}\b")
+
+        def restore(batch: list[str]) -> list[str]:
+            # A transaction per tenant: one for the batch would run out of locks (max_locks_per_transaction).
+            script = "".join(f'BEGIN;\nDROP SCHEMA IF EXISTS "{name}" CASCADE;\n{template_name.sub(name, dump)}\nCOMMIT;\n'
+                             for name in batch)
+            psql = subprocess.run([str(server.bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo],
+                                  input=script, env=env, capture_output=True, text=True)
+            if psql.returncode:
+                raise RuntimeError(f"Restoring {', '.join(batch)} failed: {psql.stderr.strip()}")
+            return batch
+
+        batches = [missing[start:start + CLONE_BATCH] for start in range(0, len(missing), CLONE_BATCH)]
+        connection.set_schema_to_public()
+        with progress() as bar, ThreadPoolExecutor(max_workers=2) as pool:  # One per core of this machine.
+            task = bar.add_task(f"Cloning {len(missing)} tenants from {template.schema_name} (kept for later runs)",
+                                total=len(missing))
+            for batch in pool.map(restore, batches):
+                tenants = Tenant.objects.bulk_create([
+                    Tenant(schema_name=name, name=tenant_name(name), definition_versions=template.definition_versions)
+                    for name in batch])
+                Domain.objects.bulk_create([Domain(domain=tenant_domain(t.schema_name), tenant=t, is_primary=True)
+                                            for t in tenants])
+                existing.update((t.schema_name, t) for t in tenants)
+                bar.advance(task, len(batch))
     return [existing[name] for name in schema_names]
 
 
