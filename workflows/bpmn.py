@@ -36,6 +36,8 @@ DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 LC = "https://lowcode.example/bpmn"
+CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 PREFIXES = {"bpmn": BPMN, "bpmndi": BPMNDI, "dc": DC, "di": DI, "xsi": XSI, "lc": LC}
 for _prefix, _uri in PREFIXES.items():
     ET.register_namespace(_prefix, _uri)
@@ -60,7 +62,7 @@ IGNORED_ELEMENTS = {"textAnnotation", "association", "group", "category", "laneS
 # Derived from the flows: read from sourceRef/targetRef instead.
 DERIVED_ELEMENTS = {"incoming", "outgoing"}
 KNOWN_MODELERS = {
-    "http://camunda.org/schema/1.0/bpmn": "Camunda", "http://camunda.org/schema/zeebe/1.0": "Zeebe",
+    CAMUNDA: "Camunda", ZEEBE: "Zeebe",
     "http://camunda.org/schema/modeler/1.0": "Camunda Modeler", "http://www.signavio.com": "Signavio",
     "http://bpmn.io/schema/bpmn/biocolor/1.0": "bpmn-js", "http://www.omg.org/spec/BPMN/non-normative/color/1.0": "bpmn-js",
 }
@@ -239,7 +241,7 @@ def _documentation(element: Element) -> str:
     return "\n".join(_text(child) for child in element.find(BPMN, "documentation"))
 
 
-def _node(element: Element, ids: dict, report: _Report) -> dict | None:
+def _node(element: Element, ids: dict, report: _Report, assignable) -> dict | None:
     node_type = TYPE_OF_ELEMENT.get(element.name)
     node = {"id": ids.get(element.get("id"), element.get("id", "")), "type": node_type}
     if element.get("name"):
@@ -261,8 +263,42 @@ def _node(element: Element, ids: dict, report: _Report) -> dict | None:
             return None
         node["duration"] = _text(durations[0])
     node.update(_lc_values(element, STANDARD_NODE_KEYS, report))
+    if node_type == "user_task" and "assign" not in node and assignable:
+        assign = _camunda_assignment(element, assignable, report)
+        if assign:
+            node["assign"] = assign
     _check_children(element, allowed, report)
     return node
+
+
+def _camunda_assignment(element: Element, assignable, report: _Report) -> dict | None:
+    """Camunda's assignee (a user) or candidate group (a role), from Camunda 7's camunda: attributes
+    or Camunda 8's zeebe:assignmentDefinition, as the task's assignment when it names an existing
+    user or role (`assignable` says); otherwise a warning saying to assign the task here."""
+    definitions = [child for extension in element.find(BPMN, "extensionElements")
+                   for child in extension.find(ZEEBE, "assignmentDefinition")]
+    written = [(kind, name) for kind, attribute in (("user", "assignee"), ("role", "candidateGroups"))
+               for name in [element.attributes.get((CAMUNDA, attribute)),
+                            *(definition.get(attribute) for definition in definitions)] if name]
+    for kind, name in written:
+        if re.fullmatch(r"[\w.@+-]+", name) and assignable({kind: name}):
+            report.warn(element, "assignment_read", _("%(element)s: Camunda's “%(name)s” is assigned the task (%(kind)s).")
+                        % {"element": _describe(element), "name": name, "kind": kind})
+            return {kind: name}
+    if written:
+        report.warn(element, "assignment_unknown", _(
+            "%(element)s: Camunda's assignment (%(names)s) names no user or role here; assign the task in the designer.")
+            % {"element": _describe(element), "names": ", ".join(f"“{name}”" for _kind, name in written)})
+    return None
+
+
+def existing_assignment(assign: dict) -> bool:
+    """Whether `assign` ({"user": name} or {"role": key}) names an active user or a role of the
+    current tenant: what the designer passes import_xml as `assignable`."""
+    from workflows.registries import assignment_kind_registry
+
+    (kind, value), = assign.items()
+    return not assignment_kind_registry.get(kind).problems(value, {}, None)
 
 
 def _flow(element: Element, ids: dict, report: _Report) -> dict:
@@ -344,11 +380,14 @@ def _diagram(root: Element, process_ids: set[str], ids: dict, node_ids: set[str]
     return diagram
 
 
-def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
+def import_xml(data: bytes | str, *, assignable=None) -> tuple[dict | None, list[dict], list[dict]]:
     """The workflow body a BPMN 2.0 file describes, with what was ignored and what is refused.
 
     Returns (body, warnings, errors); each warning and error is {"element": id, "type": the XML
     element, "line", "code", "message"}. With errors the body is None: the file is refused.
+    `assignable` ({"user"|"role": name} -> bool, e.g. existing_assignment) lets Camunda's assignees
+    and candidate groups that name an existing user or role become user tasks' assignments; without
+    it they are ignored like Camunda's other attributes (no database needed).
     """
     report = _Report()
     try:
@@ -385,7 +424,7 @@ def import_xml(data: bytes | str) -> tuple[dict | None, list[dict], list[dict]]:
         if element.namespace == BPMN and element.name in TYPE_OF_ELEMENT:
             timer = {"timerEventDefinition"} if element.name == "intermediateCatchEvent" else set()
             if not _has_event_definition(element, report, allowed=timer):
-                node = _node(element, ids, report)
+                node = _node(element, ids, report, assignable)
                 if node:
                     nodes.append(node)
                     elements[node["id"]] = element

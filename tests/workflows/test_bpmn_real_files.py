@@ -211,3 +211,41 @@ def test_elements_the_diagram_leaves_out_are_placed_and_named():
     body, warnings, _errors = bpmn.import_xml(without_diagram)
     assert [(item["type"], item["code"]) for item in warnings if item["code"] == "laid_out"] == [("process", "laid_out")]
     assert through_bpmn(body) == body
+
+
+def test_camunda_assignees_and_candidate_groups_become_assignments_when_the_names_exist(people, acme, make_user):
+    from rbac import services as rbac
+    from workflows import designer
+
+    def assignments(name, text=None):
+        body, warnings, errors = bpmn.import_xml(text or real(name), assignable=bpmn.existing_assignment)
+        assert errors == []
+        return ({node["id"]: node.get("assign") for node in body["nodes"] if node["type"] == "user_task"},
+                {item["element"]: item["code"] for item in warnings if item["code"].startswith("assignment_")})
+
+    # No role "engineering", and Camunda expressions name nobody: each task says so.
+    assigned, codes = assignments("camunda7_job_announcement.bpmn")
+    assert assigned == {"review": None, "edit": None, "correct": None, "publish": None}
+    assert codes == {"review": "assignment_unknown", "edit": "assignment_unknown", "correct": "assignment_unknown",
+                     "publish": "assignment_unknown"}
+    rbac.create_role("engineering", "Engineering")
+    assigned, codes = assignments("camunda7_job_announcement.bpmn")
+    assert assigned == {"review": None, "edit": {"role": "engineering"}, "correct": None,
+                        "publish": {"role": "engineering"}}
+    assert codes["edit"] == codes["publish"] == "assignment_read"
+
+    make_user(acme, "demo")
+    assert assignments("camunda7_invoice_approval.bpmn")[0] == {"UserTask_1": {"user": "demo"}}
+    # Camunda 8 writes it as an extension element.
+    zeebe = real("camunda7_invoice_approval.bpmn").decode().replace(
+        ' camunda:assignee="demo">', '><bpmn2:extensionElements><zeebe:assignmentDefinition '
+        'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" candidateGroups="finance" /></bpmn2:extensionElements>')
+    assert assignments("", zeebe)[0] == {"UserTask_1": {"role": "finance"}}
+    # The hand-written Camunda sample names mia and the finance role, who exist in acme.
+    assigned, _codes = assignments("", (REAL.parent / "camunda_modeler_expense.bpmn").read_bytes())
+    assert assigned == {"manager": {"user": "mia"}, "finance": {"role": "finance"}}
+
+    # The designer reads a Camunda file so, and marks the condition it cannot read on its flow.
+    checked = designer.check(real("camunda7_job_announcement.bpmn").decode())
+    assert next(node for node in checked.body["nodes"] if node["id"] == "edit")["assign"] == {"role": "engineering"}
+    assert any(problem["node"] == "Flow_0yjunvn" and "not" in problem["message"] for problem in checked.problems)
