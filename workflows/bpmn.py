@@ -10,7 +10,11 @@ attributes of our own namespace, `lc:<key>` on the element: a text as it is, any
 Files are parsed by defusedxml's expat reader with DTDs, entities and external references
 forbidden (no XXE, no billion laughs). Other modelers' extensions (Camunda, Zeebe, Signavio,
 bpmn-js colours) are ignored with a warning; elements outside the subset are errors naming the
-element's id, type and line: nothing is dropped silently.
+element's id, type and line: nothing is dropped silently. Real files of bpmn-js and Camunda
+Modeler (tests/workflows/bpmn_samples/real) are read as those tools write them: any namespace
+prefix, a pool drawn on its collaboration's plane, JUEL ${…} and FEEL =… conditions (unwrapped,
+and named when our language cannot read them), Camunda's assignee and candidate group (an
+assignment when they name an existing user or role), elements the diagram leaves out placed.
 """
 
 from __future__ import annotations
@@ -407,7 +411,7 @@ def import_xml(data: bytes | str, *, assignable=None) -> tuple[dict | None, list
                         % {"element": _describe(child)})
         elif not (child.namespace == BPMNDI and child.name == "BPMNDiagram"):
             report.warn(child, "ignored", _("%(element)s is ignored.") % {"element": _describe(child)})
-    processes = [process for process in processes if process.children] or processes[:1]
+    processes = _the_process(processes, report)
     if len(processes) != 1:
         report.error(root, "process_count", _("The file must hold exactly one process (it holds %(count)s).")
                      % {"count": len(processes)})
@@ -450,6 +454,20 @@ def import_xml(data: bytes | str, *, assignable=None) -> tuple[dict | None, list
     if report.errors:
         return None, report.warnings, report.errors
     return body, report.warnings, report.errors
+
+
+def _the_process(processes: list[Element], report: _Report) -> list[Element]:
+    """The processes a file holds that could be the workflow: those with content, and of several
+    pools the one Camunda Modeler marks executable (the others are warned about, not read)."""
+    processes = [process for process in processes if process.children] or processes[:1]
+    executable = [process for process in processes if process.get("isExecutable") == "true"]
+    if len(processes) > 1 and len(executable) == 1:
+        for process in processes:
+            if process is not executable[0]:
+                report.warn(process, "ignored", _("%(element)s is not executable; only “%(read)s” is read.")
+                            % {"element": _describe(process), "read": executable[0].get("id")})
+        return executable
+    return processes
 
 
 def _diagram_owners(root: Element, process: Element) -> set[str]:

@@ -24,6 +24,7 @@ EXPECTED_ERRORS = {
     "bpmn_js_collaboration_participant.bpmn": [("SubProcess_1", "subProcess", 7)],
     "camunda7_job_announcement.bpmn": None,
     "camunda7_invoice_approval.bpmn": None,
+    "camunda_modeler_two_pools.bpmn": None,
     "camunda8_cloud_8_0.bpmn": [
         ("", "multiInstanceLoopCharacteristics", 17), ("", "multiInstanceLoopCharacteristics", 32),
         ("Gateway_0v1y6l3", "eventBasedGateway", 47), ("MessageEventDefinition_1gucz9d", "messageEventDefinition", 55),
@@ -105,7 +106,7 @@ def test_other_modelers_extensions_are_warned_never_errors(name):
     # Inside an element refused or ignored as a whole (a message, a pool), that covers it.
     covering = {item["line"] for item in errors} | {item["line"] for item in warnings if item["code"] == "ignored"}
     items = list(foreign_items(bpmn.parse(real(name))))
-    assert items or name.startswith("bpmn_js_")
+    assert items or name.startswith(("bpmn_js_", "camunda_modeler_"))
     for element, ancestors in items:
         assert element.line in warned or any(ancestor.line in covering for ancestor in ancestors), \
             (element.name, element.line)
@@ -249,3 +250,12 @@ def test_camunda_assignees_and_candidate_groups_become_assignments_when_the_name
     checked = designer.check(real("camunda7_job_announcement.bpmn").decode())
     assert next(node for node in checked.body["nodes"] if node["id"] == "edit")["assign"] == {"role": "engineering"}
     assert any(problem["node"] == "Flow_0yjunvn" and "not" in problem["message"] for problem in checked.problems)
+
+
+def test_of_two_pools_the_executable_process_is_read_and_the_other_named():
+    body, warnings, errors = bpmn.import_xml(real("camunda_modeler_two_pools.bpmn"))
+    assert errors == []
+    assert [node["id"] for node in body["nodes"]] == ["StartEvent_10fksg9"]
+    assert body["diagram"]["nodes"] == {"StartEvent_10fksg9": {"x": 252, "y": 422, "width": 36, "height": 36}}
+    assert [(item["element"], item["type"], item["line"], item["code"]) for item in warnings] == [
+        ("Collaboration_1hcwsxy", "collaboration", 3, "ignored"), ("Process_1tp2lk4", "process", 7, "ignored")]
