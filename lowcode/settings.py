@@ -73,8 +73,10 @@ PUBLIC_SCHEMA_URLCONF = "lowcode.urls_public"
 ROOT_URLCONF = "lowcode.urls"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 EXTRA_SET_TENANT_METHOD_PATH = "lowcode.tenancy.hooks.on_set_tenant"
-# TENANT_LIMIT_SET_CALLS stays off: a SET search_path inside a savepoint that rolls back is
-# undone by PostgreSQL while django-tenants would believe it still holds.
+# SET search_path once per switch of tenant, not before every cursor: the backend (lowcode.db_backend)
+# forgets the path where PostgreSQL undoes it (a rollback, a savepoint's) and keeps it across
+# switches back to the same tenant.
+TENANT_LIMIT_SET_CALLS = True
 PUBLIC_DOMAIN = env("PUBLIC_DOMAIN", default="localhost")
 
 MIDDLEWARE = [
@@ -86,7 +88,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "lowcode.health.HealthCheckMiddleware",
     "lowcode.logs.RequestContextMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "lowcode.tenancy.middleware.CachedTenantMainMiddleware",
     "lowcode.tenancy.middleware.SuspendedTenantMiddleware",
     "lowcode.site.TenantURLConfMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -122,7 +124,7 @@ WSGI_APPLICATION = "lowcode.wsgi.application"
 # The runtime role: not a superuser, reaching the audit trails only through the owner (README).
 DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else
              env.db_url_config(embedded.database_url())}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["ENGINE"] = "lowcode.db_backend"  # django-tenants' (see TENANT_LIMIT_SET_CALLS).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Lets two test runs share one server (default: test_<name>).

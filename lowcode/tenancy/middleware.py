@@ -1,6 +1,9 @@
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from lowcode.tenancy import domains
 
 
 def wants_json(request) -> bool:
@@ -8,6 +11,14 @@ def wants_json(request) -> bool:
     return request.path.startswith("/api/") or (
         "application/json" in accept and "text/html" not in accept
     )
+
+
+class CachedTenantMainMiddleware(TenantMainMiddleware):
+    """django-tenants' middleware reading the tenant of a host name from the process's cache,
+    checked against the shared token on each request (tenancy.domains), not from the database."""
+
+    def get_tenant(self, domain_model, hostname):
+        return domains.tenant_for_host(hostname)
 
 
 class SuspendedTenantMiddleware:

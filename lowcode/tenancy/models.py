@@ -19,6 +19,19 @@ def validate_upload_types(value) -> None:
                               code="invalid_upload_types")
 
 
+class TenantRowsQuerySet(models.QuerySet):
+    """Bulk updates of tenant and domain rows reach the processes' cached copies (tenancy.domains),
+    as saves and deletes do through signals: a publish's definition token is written so."""
+
+    def update(self, **kwargs):
+        from lowcode.tenancy import domains
+
+        rows = super().update(**kwargs)
+        if rows:
+            domains.tenant_rows_changed()
+        return rows
+
+
 class Tenant(TenantMixin, TimestampedModel):
     """A customer company: one PostgreSQL schema holding its users and data."""
 
@@ -58,6 +71,8 @@ class Tenant(TenantMixin, TimestampedModel):
 
     auto_create_schema = True
 
+    objects = TenantRowsQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("tenant")
         verbose_name_plural = _("tenants")
@@ -92,6 +107,8 @@ class Tenant(TenantMixin, TimestampedModel):
 
 class Domain(DomainMixin):
     """A host name routed to a tenant, for example `acme.localhost`."""
+
+    objects = TenantRowsQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("domain")
