@@ -82,6 +82,7 @@ class Element:
     line: int
     children: list = field(default_factory=list)
     text: str = ""
+    parent: Element | None = field(default=None, repr=False, compare=False)
 
     def get(self, name: str, default=None):
         return self.attributes.get(("", name), default)
@@ -105,6 +106,7 @@ class _TreeBuilder(xml.sax.handler.ContentHandler):
                           self.locator.getLineNumber() if self.locator else 0)
         if self.stack:
             self.stack[-1].children.append(element)
+            element.parent = self.stack[-1]
         else:
             self.root = element
         self.stack.append(element)
@@ -172,7 +174,12 @@ class _Report:
 
     @staticmethod
     def _item(element: Element, code: str, message: str) -> dict:
-        return {"element": element.get("id", ""), "type": element.name, "line": element.line,
+        """The item names the element, or for one without an id (a condition, a loop marker,
+        an extension) the element it belongs to, so the designer can mark it."""
+        owner = element
+        while owner.parent is not None and not owner.get("id"):
+            owner = owner.parent
+        return {"element": owner.get("id", ""), "type": element.name, "line": element.line,
                 "code": code, "message": message}
 
     def warn(self, element: Element, code: str, message: str) -> None:

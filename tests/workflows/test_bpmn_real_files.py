@@ -24,9 +24,14 @@ EXPECTED_ERRORS = {
     "bpmn_js_collaboration_participant.bpmn": [("SubProcess_1", "subProcess", 7)],
     "camunda7_job_announcement.bpmn": None,
     "camunda7_invoice_approval.bpmn": None,
+    # A timer start event (a cron cycle) and a conditional boundary event: outside the subset.
+    "camunda7_order_handling.bpmn": [("Task_1nbdup3", "subProcess", 5), ("StartEvent_1", "timerEventDefinition", 32),
+                                     ("BoundaryEvent_1y1bvad", "boundaryEvent", 36)],
     "camunda_modeler_two_pools.bpmn": None,
     "camunda8_cloud_8_0.bpmn": [
-        ("", "multiInstanceLoopCharacteristics", 17), ("", "multiInstanceLoopCharacteristics", 32),
+        # A marker without an id of its own is named by the element it belongs to.
+        ("Activity_0tmvr8k", "multiInstanceLoopCharacteristics", 17),
+        ("Activity_19dosz4", "multiInstanceLoopCharacteristics", 32),
         ("Gateway_0v1y6l3", "eventBasedGateway", 47), ("MessageEventDefinition_1gucz9d", "messageEventDefinition", 55),
         ("Event_0cyp3nd", "intermediateCatchEvent", 57), ("Activity_0v05780", "receiveTask", 62),
         ("ErrorEventDefinition_075l6v5", "errorEventDefinition", 72), ("Activity_09495yf", "subProcess", 74),
