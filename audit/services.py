@@ -193,8 +193,9 @@ def seal_events() -> AuditBlock | None:
     """Seal the current tenant's committed events that no block holds yet into the next block; return it.
 
     None when there is nothing to seal. A block takes the events of the transactions that have
-    ended (below the oldest transaction still running anywhere in the database): a transaction
-    still running, even a long one elsewhere, holds the newer events back for a later run. Writers
+    ended (below the oldest transaction still running in this database; the server's other
+    databases do not count): a transaction still running, even a long one in another session,
+    holds the newer events back for a later run. Writers
     never wait for it; two sealers of a tenant take turns. Celery beat runs it every few seconds
     (`audit.seal_events`); the owner role's `lowcode_guard.seal_events` does the work.
     """

@@ -258,6 +258,8 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER").format(owner))
             # The owner takes over what the runtime role creates (schemas, audit tables) by membership.
             conn.execute(sql.SQL("GRANT {} TO {}").format(runtime, owner))
+            # The audit sealing reads which transactions run in its database (audit/sql/guard.sql).
+            conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(owner))
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE_NAME), owner))
                 conn.execute(sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}").format(

@@ -12,6 +12,7 @@ SELECT 'CREATE ROLE lowcode_owner NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_role
 SELECT 'CREATE ROLE lowcode LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lowcode') \gexec
 ALTER ROLE lowcode LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD :'password';
 GRANT lowcode TO lowcode_owner;
+GRANT pg_read_all_stats TO lowcode_owner;
 SELECT 'CREATE DATABASE lowcode OWNER lowcode_owner'
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'lowcode') \gexec
 GRANT CONNECT, CREATE, TEMPORARY ON DATABASE lowcode TO lowcode;

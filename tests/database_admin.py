@@ -19,9 +19,9 @@ from audit import services
 from lowcode import embedded
 
 
-def admin_connection() -> psycopg.Connection:
-    """An autocommit connection to the test database as its superuser."""
-    database = connection.settings_dict["NAME"]
+def admin_connection(database: str = "") -> psycopg.Connection:
+    """An autocommit connection to the test database (or another `database` of its server) as its superuser."""
+    database = database or connection.settings_dict["NAME"]
     if os.environ.get("DATABASE_URL"):
         conninfo = make_conninfo(os.environ["DATABASE_ADMIN_URL"], dbname=database)
     else:

@@ -199,6 +199,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     blocks regclass := to_regclass(format('%I.audit_auditblock', target_schema));
     horizon bigint;
+    running bigint[];
     last_number bigint;
     last_end bigint;
     last_hash text;
@@ -211,10 +212,39 @@ BEGIN
     END IF;
     -- Sealers of a schema take turns; writers never wait for this lock.
     PERFORM pg_advisory_xact_lock(hashtext(target_schema || '.audit_seal'));
-    -- Every transaction with an id below the oldest one still running has ended: no event of one of
-    -- them can appear any more, so the events below that horizon are final. Read in a statement
-    -- before the events are: whatever of them committed is visible to the later statement.
-    horizon := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+    -- The horizon: every transaction of this database with an id below it has ended, so no event of
+    -- one of them can appear any more and the events below it are final. Only this database's
+    -- transactions write its events, so one running in another database of the server (another
+    -- product, a parallel test process) must not hold the sealing back, as the cluster-wide oldest
+    -- running transaction (the snapshot's xmin) would. Why the least of the ids below is exact:
+    -- S, the snapshot of the statement reading pg_stat_activity, is taken before that read. A
+    -- transaction of this database with an id below S's xmax had that id when S was taken; by the
+    -- read it has either ended, or it is still running and listed with its backend_xid (a
+    -- prepared one in pg_prepared_xacts, read after it: preparing lists it there before it leaves
+    -- its backend). A transaction that gets an id after S gets one >= xmax. So every id below
+    -- min(xmax, the listed ids) is of a transaction that has ended (or of another database), and
+    -- as each later statement of a read committed transaction takes a new snapshot, the events'
+    -- statement sees whatever of them committed. Our own transaction, if it has an id, is listed.
+    -- pg_stat_activity is read once per transaction and then cached: pg_stat_clear_snapshot()
+    -- makes this read a fresh one. backend_xid is 32 bits: each listed id is widened to 64 next
+    -- to xmax (a running id is within 2^31 of it). Other roles' sessions show every column only to
+    -- pg_read_all_stats (granted to the owner: README, "Audit trail: roles"). Without it, or in
+    -- another isolation level (whose later statements keep the transaction's first snapshot and
+    -- would not see transactions ended since), the horizon is the snapshot's xmin: every id
+    -- below it had ended when the snapshot was taken, in every database.
+    IF current_setting('transaction_isolation') = 'read committed'
+            AND pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') THEN
+        PERFORM pg_stat_clear_snapshot();
+        SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, array_agg(backend_xid::text::bigint)
+            INTO horizon, running FROM pg_stat_activity
+            WHERE datname = current_database() AND backend_xid IS NOT NULL;
+        running := running || ARRAY(SELECT transaction::text::bigint FROM pg_prepared_xacts
+                                    WHERE database = current_database());
+        SELECT LEAST(horizon, min(horizon + (id - horizon % 4294967296 + 6442450944) % 4294967296 - 2147483648))
+            INTO horizon FROM unnest(running) AS id;
+    ELSE
+        horizon := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+    END IF;
     EXECUTE format('SELECT number, txid_to, hash FROM %s ORDER BY number DESC LIMIT 1', blocks)
         INTO last_number, last_end, last_hash;
     IF COALESCE(last_end, 0) >= horizon THEN

@@ -16,7 +16,7 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 
 from audit import services, tasks
 from audit.models import AuditBlock
-from tests.database_admin import reset_trail
+from tests.database_admin import admin_connection, reset_trail
 
 pytestmark = pytest.mark.usefixtures("test_audit_actions")
 
@@ -66,6 +66,60 @@ def test_a_running_transaction_holds_back_the_sealing_of_newer_events_until_it_e
     result = services.verify()
     assert result.ok and result.unsealed == 0 and (result.blocks, result.count) == (2, 3)
     assert result.head_hash == block.hash
+
+
+def test_only_the_transactions_of_this_database_hold_back_the_sealing(trail):
+    """Another database of the server (another product, a parallel test process) has transactions of
+    its own: they write no event here, so they do not hold the sealing back; one here still does."""
+    before = services.record("test.before")
+    with admin_connection("postgres") as elsewhere, elsewhere.transaction():
+        elsewhere.execute("SELECT pg_current_xact_id()")  # Running, with an id, until the block ends.
+        after = services.record("test.after")
+        block = services.seal_events()
+        assert (block.number, block.count, block.first_seq, block.last_seq) == (1, 2, before.seq, after.seq)
+
+        with admin_connection() as here, here.transaction():
+            here.execute("SELECT pg_current_xact_id()")
+            held = services.record("test.held")
+            assert services.seal_events() is None
+            assert services.verify().unsealed_first_seq == held.seq
+        assert services.seal_events().first_seq == held.seq
+    assert services.verify().ok
+
+
+def test_a_sealer_in_repeatable_read_seals_only_what_its_snapshot_sees(trail):
+    """Its later statements keep the transaction's first snapshot: a transaction of this database that
+    ends after it (so is no longer listed as running) has events that snapshot does not see, which a
+    block ending after that transaction would leave out for good."""
+    before = services.record("test.before")
+    started, release = threading.Event(), threading.Event()
+
+    def write_then_commit():
+        try:
+            with tenant_context(trail), transaction.atomic():
+                services.record("test.late")
+                started.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write_then_commit)
+    writer.start()
+    try:
+        assert started.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT count(*) FROM audit_auditevent")  # The snapshot: the writer is running.
+            release.set()
+            writer.join(20)
+            block = services.seal_events()
+            assert block is None or block.last_seq == before.seq
+    finally:
+        release.set()
+        writer.join(20)
+    services.seal_events()
+    result = services.verify()
+    assert result.ok and result.unsealed == 0 and result.count == 2
 
 
 def test_the_seal_command_and_the_task_over_every_tenant(trail):
