@@ -24,6 +24,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 import xml.sax
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from defusedxml import DefusedXmlException
@@ -47,6 +48,8 @@ for _prefix, _uri in PREFIXES.items():
     ET.register_namespace(_prefix, _uri)
 
 MAX_BYTES = 5 * 1024 * 1024
+# Whether an assignment ({"user": name} or {"role": key}) names someone who exists (existing_assignment).
+Assignable = Callable[[dict], bool]
 
 # Body node type <-> BPMN element (the timer is an intermediate catch event with a timer).
 ELEMENT_OF_TYPE = {
@@ -252,7 +255,7 @@ def _documentation(element: Element) -> str:
     return "\n".join(_text(child) for child in element.find(BPMN, "documentation"))
 
 
-def _node(element: Element, ids: dict, report: _Report, assignable) -> dict | None:
+def _node(element: Element, ids: dict, report: _Report, assignable: Assignable | None) -> dict | None:
     node_type = TYPE_OF_ELEMENT.get(element.name)
     node = {"id": ids.get(element.get("id"), element.get("id", "")), "type": node_type}
     if element.get("name"):
@@ -282,7 +285,7 @@ def _node(element: Element, ids: dict, report: _Report, assignable) -> dict | No
     return node
 
 
-def _camunda_assignment(element: Element, assignable, report: _Report) -> dict | None:
+def _camunda_assignment(element: Element, assignable: Assignable, report: _Report) -> dict | None:
     """Camunda's assignee (a user) or candidate group (a role), from Camunda 7's camunda: attributes
     or Camunda 8's zeebe:assignmentDefinition, as the task's assignment when it names an existing
     user or role (`assignable` says); otherwise a warning saying to assign the task here."""
@@ -291,10 +294,11 @@ def _camunda_assignment(element: Element, assignable, report: _Report) -> dict |
     written = [(kind, name) for kind, attribute in (("user", "assignee"), ("role", "candidateGroups"))
                for name in [element.attributes.get((CAMUNDA, attribute)),
                             *(definition.get(attribute) for definition in definitions)] if name]
+    read = {"user": _("%(element)s: Camunda's assignee “%(name)s” is the user who does the task."),
+            "role": _("%(element)s: Camunda's candidate group “%(name)s” is the role whose members may claim the task.")}
     for kind, name in written:
         if re.fullmatch(r"[\w.@+-]+", name) and assignable({kind: name}):
-            report.warn(element, "assignment_read", _("%(element)s: Camunda's “%(name)s” is assigned the task (%(kind)s).")
-                        % {"element": _describe(element), "name": name, "kind": kind})
+            report.warn(element, "assignment_read", read[kind] % {"element": _describe(element), "name": name})
             return {kind: name}
     if written:
         report.warn(element, "assignment_unknown", _(
@@ -391,7 +395,7 @@ def _diagram(root: Element, process_ids: set[str], ids: dict, node_ids: set[str]
     return diagram
 
 
-def import_xml(data: bytes | str, *, assignable=None) -> tuple[dict | None, list[dict], list[dict]]:
+def import_xml(data: bytes | str, *, assignable: Assignable | None = None) -> tuple[dict | None, list[dict], list[dict]]:
     """The workflow body a BPMN 2.0 file describes, with what was ignored and what is refused.
 
     Returns (body, warnings, errors); each warning and error is {"element": id, "type": the XML
@@ -509,7 +513,7 @@ def _complete_layout(body: dict, process: Element, elements: dict, report: _Repo
                     % {"element": _describe(process)})
     else:
         for item_id in missing:
-            report.warn(elements[item_id], "laid_out", _("%(element)s has no shape in the diagram; it is placed automatically.")
+            report.warn(elements[item_id], "laid_out", _("%(element)s is not drawn in the diagram; it is placed automatically.")
                         % {"element": _describe(elements[item_id])})
 
 
