@@ -12,7 +12,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -29,7 +29,20 @@ from django.utils.translation import gettext_lazy
 
 from audit.actions import audit_action_registry
 from audit.models import AuditEvent
-from dynamic_models import children, designer, diagram, file_fields, keys, records, runtime, services, single, transfer
+from dynamic_models import (
+    business_types,
+    children,
+    designer,
+    diagram,
+    file_fields,
+    formulas,
+    keys,
+    records,
+    runtime,
+    services,
+    single,
+    transfer,
+)
 from dynamic_models.api.transfer import export_response
 from dynamic_models.models import Entity, Field, ImportJob, SchemaMigration
 from dynamic_models.registries import field_type_registry
@@ -486,8 +499,8 @@ class RecordAdmin(admin.ModelAdmin):
     def get_list_filter(self, request):
         access = self._access(request)
         return [(name, VisibleRelatedFilter) if isinstance(name, str) and self.model._meta.get_field(name).is_relation
-                else name
-                for name in super().get_list_filter(request) if not isinstance(name, str) or access.can_query(name)]
+                else name for name in super().get_list_filter(request)
+                if access.can_query(name if isinstance(name, str) else getattr(name, "field_key", ""))]
 
     def get_search_fields(self, request):
         access = self._access(request)
@@ -846,10 +859,73 @@ VISIBLE = "lowcode_visible_"
 
 
 class RecordChangeList(ChangeList):
-    """The list of records, knowing which related records the viewer may see."""
+    """The list of records, knowing which related records the viewer may see, with the values of
+    formulas, lookups, rollups and counts (its columns sort by them, its filters read them)."""
 
     def get_queryset(self, request, exclude_parameters=None):
+        self.root_queryset = formulas.annotated(self.root_queryset)
         return self.model_admin.with_visible_relations(super().get_queryset(request, exclude_parameters), request)
+
+
+class ChoicesListFilter(admin.SimpleListFilter):
+    """A list filter of a field Django's own filters do not fit (a formula, lookup, rollup or count;
+    users; a link to any record): `options()` gives each choice as (value, label, condition)."""
+
+    #: The entity field it filters by, for the column rules (RB-5).
+    field_key = ""
+
+    def options(self, request) -> list[tuple[str, str, Q]]:
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        self.conditions = {value: condition for value, _label, condition in self.options(request)}
+        return [(value, label) for value, label, _condition in self.options(request)]
+
+    def queryset(self, request, queryset):
+        condition = self.conditions.get(self.value())
+        return queryset if condition is None else queryset.filter(condition)
+
+
+def _computed_options(model, spec: dict):
+    """The choices of a computed field's list filter: yes and no, the choices of the field read,
+    none and some (counts, sums), or empty and not; none if records cannot be filtered by it (the
+    filter is then not shown). Found on the list's first request, not as the admin is built."""
+    key = spec["key"]
+
+    def options(request):
+        kind = formulas.value_kind(model, key)
+        if kind is None or not kind.lookups:
+            return []
+        if isinstance(kind.field, models.BooleanField):
+            return [("yes", _("Yes"), Q(**{key: True})), ("no", _("No"), Q(**{key: False}))]
+        if kind.field.choices:
+            return [(str(value), str(label), Q(**{key: value})) for value, label in kind.field.choices]
+        if spec["type"] == "count" or spec.get("options", {}).get("function") in ("count", "sum"):
+            return [("none", _("None"), Q(**{key: 0})), ("some", _("Not none"), ~Q(**{key: 0}))]
+        return [("empty", _("Empty"), Q(**{f"{key}__isnull": True})),
+                ("filled", _("Not empty"), Q(**{f"{key}__isnull": False}))]
+
+    return options
+
+
+def _users_options(key: str):
+    return lambda request: [(str(pk), name, Q(**{f"{key}__contains": [pk]}))
+                            for pk, name in business_types.user_choices()]
+
+
+def _link_options(spec: dict):
+    def options(request):
+        bodies = runtime.published_entity_bodies()
+        return [(entity, (bodies.get(entity) or {}).get("label") or entity, Q(**{f"{spec['key']}__entity": entity}))
+                for entity in business_types.GenericLinkType.linkable(spec)]
+
+    return options
+
+
+def _choices_filter(spec: dict, options) -> type[ChoicesListFilter]:
+    key = spec["key"]
+    return type(f"{key}_filter", (ChoicesListFilter,), {
+        "field_key": key, "parameter_name": key, "title": spec.get("label") or key, "options": staticmethod(options)})
 
 
 class ImportUploadForm(forms.Form):
@@ -936,7 +1012,8 @@ def _named(display, name: str, label: str):
 
 
 def _formula_display(key: str, label: str):
-    """A formula: its value computed for the stored record; a new record has none yet."""
+    """A formula (lookup, rollup, count): its value computed for the stored record (the list's
+    query computes it with the rows, and sorts by it); a new record has none yet."""
 
     def display(obj):
         if obj._state.adding:
@@ -944,7 +1021,7 @@ def _formula_display(key: str, label: str):
         value = obj.formula_value(key)
         return admin.site.empty_value_display if value is None else value
 
-    return _named(display, f"formula_{key}", label)
+    return _named(admin.display(ordering=key)(display), f"formula_{key}", label)
 
 
 def _assigned_display(key: str, label: str):
@@ -1025,6 +1102,8 @@ def model_admin_for(model, referrers: list) -> type[RecordAdmin]:
             readonly.append(f"formula_{key}")
             if spec.get("show_in_list", True):
                 list_display.append(f"formula_{key}")
+            if spec.get("filterable"):
+                list_filter.append(_choices_filter(spec, _computed_options(model, spec)))
             continue
         if isinstance(field_type, file_fields.FileType):
             attrs[f"files_{key}"] = staticmethod(_files_display(key, label))
@@ -1058,7 +1137,9 @@ def model_admin_for(model, referrers: list) -> type[RecordAdmin]:
             if model._meta.get_field(key).many_to_one:
                 select_related.append(key)
         if spec.get("filterable") and field_type.filterable:
-            list_filter.append(key)
+            options = _users_options(key) if spec["type"] == "users" else _link_options(spec) \
+                if spec["type"] == "generic_link" else None
+            list_filter.append(key if options is None else _choices_filter(spec, options))
         if spec.get("searchable") and field_type.searchable:
             search_fields.append(key)
         if spec.get("read_only") or field_type.filled_by_database or not model._meta.get_field(key).editable:

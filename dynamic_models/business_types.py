@@ -301,7 +301,7 @@ class UsersExistValidator:
         return isinstance(other, UsersExistValidator)
 
 
-def _user_choices(**filters) -> list[tuple[int, str]]:
+def user_choices(**filters) -> list[tuple[int, str]]:
     """(id, name) of the tenant's active people."""
     return [(user.pk, user.get_full_name() or user.username)
             for user in get_user_model().objects.filter(is_active=True, **filters).order_by("username")]
@@ -314,7 +314,7 @@ class UserIdsField(ArrayField):
         from django.contrib.admin.widgets import FilteredSelectMultiple
 
         return forms.TypedMultipleChoiceField(
-            choices=_user_choices, coerce=int, required=not self.blank, label=self.verbose_name,
+            choices=user_choices, coerce=int, required=not self.blank, label=self.verbose_name,
             help_text=self.help_text, widget=FilteredSelectMultiple(self.verbose_name, False))
 
     def deconstruct(self):
@@ -334,11 +334,13 @@ class UserIdsContainFilter(django_filters.NumberFilter):
 
 
 class UsersType(FieldType):
+    """Filters: `assignees__contains=3` (records whose users include user 3) and `__isnull`."""
+
     type = "users"
     verbose_name = gettext_lazy("Users")
     can_be_unique = False
     orderable = False
-    filterable = False
+    filterable = True
     lookups = ("contains", "isnull")
     sample_value = [1]
 
@@ -351,7 +353,7 @@ class UsersType(FieldType):
         return {"base_field": models.BigIntegerField(), "validators": [UsersExistValidator()]}
 
     def display_text(self, spec, record, value):
-        names = dict(_user_choices(pk__in=value))
+        names = dict(user_choices(pk__in=value))
         return ", ".join(names.get(pk, f"#{pk}") for pk in value)
 
 
@@ -387,6 +389,25 @@ def linked_record(value, *, user=None, request=None, allowed=()):
     if record is None:
         raise ValidationError(_("No %(entity)s with id %(id)s.") % {"entity": entity, "id": pk}, code="does_not_exist")
     return record
+
+
+class GenericLinkField(models.CharField):
+    """`entity:id` text; the lookup `entity` finds the links to records of one entity (`link__entity=expense`)."""
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs  # Ejected code needs no Lowcode class.
+
+
+@GenericLinkField.register_lookup
+class LinkedEntity(models.lookups.StartsWith):
+    lookup_name = "entity"
+
+    def get_prep_lookup(self):
+        return f"{self.rhs}:"  # LIKE 'expense:%', its wildcards escaped.
+
+    def get_rhs_op(self, connection, rhs):
+        return connection.operators["startswith"] % rhs
 
 
 @deconstructible
@@ -441,19 +462,22 @@ class GenericLinkSerializerField(serializers.Field):
 
 
 class GenericLinkType(FieldType):
+    """Filters: by the exact link (`link=expense:12`), by the entity linked to (`link__entity=expense`)
+    and the text lookups."""
+
     type = "generic_link"
     verbose_name = gettext_lazy("Link to any record")
     options_schema = _schema(entities={"type": "array", "uniqueItems": True, "maxItems": 200,
                                        "items": {"type": "string"}})
-    filterable = False
+    filterable = True
     can_be_unique = False
-    lookups = TEXT_LOOKUPS
+    lookups = (*TEXT_LOOKUPS, "entity")
     orderable = False
     sample_value = "expense:12"
     json_schema = {"description": "In: {\"entity\": key, \"id\": id} or \"entity:id\"; out: entity, id and display."}
 
     def model_field_class(self, spec):
-        return models.CharField
+        return GenericLinkField
 
     def model_field_kwargs(self, spec):
         return {"max_length": 64, "validators": [LinkValidator(spec.get("options", {}).get("entities", ()))]}
@@ -469,6 +493,13 @@ class GenericLinkType(FieldType):
         return None if old_type.type == self.type else f"NOT ({column}::text ~ '{_LINK.pattern}')"
 
     formatted = True
+
+    @staticmethod
+    def linkable(spec: dict) -> list[str]:
+        """The entities the field may link to: its `entities` option, else every published one."""
+        from dynamic_models import runtime
+
+        return list(spec.get("options", {}).get("entities") or runtime.published_entity_bodies())
 
     def export_value(self, value):
         return f"{value['entity']}:{value['id']}" if isinstance(value, dict) else value

@@ -651,6 +651,9 @@ class FormulaType(FieldType):
                       "required": ["expression"]}
     has_column = False
     can_be_unique = False
+    # Filters and ordering by its value, with the lookups of the value's kind (number, text, date,
+    # true/false): formulas.value_kind(). Computed per read, it has no index.
+    filterable = True
     # The expression is checked against the entity's other fields: dynamic_models/formulas.py.
 
 
@@ -659,6 +662,11 @@ class FormulaType(FieldType):
 # SQL): nothing is stored, so nothing can fall out of sync. `relation` names the way there: a
 # many-to-one or one-to-one field of this entity (lookup), a many-to-many field of this entity or
 # `<entity>.<field>`, another entity's many-to-one field pointing here (rollup and count).
+# Records filter and sort by these values like by stored ones, with the lookups of the value
+# (formulas.value_kind(): a count's numbers, the field read's for a lookup, min or max; a lookup
+# through many records gives lists, neither filtered nor sorted by). No index can hold a value
+# computed per read: a filter on a rollup or count computes it (a correlated subquery) for each
+# record in the caller's scope.
 
 ROLLUP_FUNCTIONS = ("sum", "avg", "min", "max", "count")
 _RELATION_PATH = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$"}
@@ -670,7 +678,7 @@ class ComputedType(FieldType):
 
     has_column = False
     can_be_unique = False
-    orderable = False
+    filterable = True
 
     def diagram_label(self, spec):
         return f"{self.type} ← {spec.get('options', {}).get('relation')}"

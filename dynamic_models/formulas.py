@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 
@@ -21,7 +22,7 @@ from django.db import models
 from django.db.models import Value
 from django.utils.translation import gettext as _
 
-from dynamic_models.field_types import ComputedType, FormulaType
+from dynamic_models.field_types import RANGE_LOOKUPS, TEXT_LOOKUPS, ComputedType, FormulaType
 from dynamic_models.registries import field_type_registry
 from lowcode.expressions import (
     Expression,
@@ -160,6 +161,48 @@ def _errors(source: str, path: str, fields: dict, **options) -> list[dict]:
     return []
 
 
+@dataclass(frozen=True)
+class ValueKind:
+    """What the values of a field without a column are, for the filters and ordering they take.
+
+    Computed per read, they have no index (none is possible): a filter or an ordering by one
+    computes it for every record in scope (a correlated subquery per row for rollups and counts).
+    """
+
+    #: A model field of the values' type, not attached to the entity's model (filters take its values).
+    field: models.Field
+    #: The filter lookups that fit the values (those of the field read, for a lookup, min or max).
+    lookups: tuple[str, ...]
+    orderable: bool = True
+
+
+#: The model field and filter lookups of each kind of formula value.
+KIND_FIELDS = {"number": models.DecimalField, "text": models.TextField, "boolean": models.BooleanField,
+               "date": models.DateField, "datetime": models.DateTimeField, "time": models.TimeField}
+KIND_LOOKUPS = {"number": RANGE_LOOKUPS, "date": RANGE_LOOKUPS, "datetime": RANGE_LOOKUPS, "time": RANGE_LOOKUPS,
+                "text": TEXT_LOOKUPS, "boolean": ("exact", "isnull")}
+
+
+def value_kind(model, key: str) -> ValueKind | None:
+    """What the values of `model`'s formula, lookup, rollup or count `key` are; None if records
+    cannot be filtered or ordered by it (it cannot run, or its values are lists)."""
+    return model.lowcode_formulas[key].value_kind(model)
+
+
+def can_order(model, key: str) -> bool:
+    """Whether records may be ordered by `model`'s formula, lookup, rollup or count `key`."""
+    kind = value_kind(model, key)
+    return kind is not None and kind.orderable
+
+
+def annotated(queryset):
+    """`queryset` with the values of its model's fields without a column (as the manager's records
+    have them): for querysets of other managers that filters or ordering by those values read."""
+    missing = {key: value.to_orm() for key, value in queryset.model.lowcode_formulas.items()
+               if key not in queryset.query.annotations}
+    return queryset.annotate(**missing) if missing else queryset
+
+
 class Formula:
     """A formula field's expression at runtime, compiled and checked on first use.
 
@@ -169,6 +212,8 @@ class Formula:
     """
 
     is_number = False
+    #: The type of its values (ExpressionType), once compiled; None if it cannot run.
+    value_type = None
 
     def __init__(self, body: dict, key: str, source: str):
         self.body, self.key, self.source = body, key, source
@@ -183,7 +228,8 @@ class Formula:
     def expression(self) -> Expression | None:
         try:
             expression = compile_expression(self.source)
-            self.is_number = expression.check(expression_fields(self.body, database=True)).kind == "number"
+            self.value_type = expression.check(expression_fields(self.body, database=True))
+            self.is_number = self.value_type.kind == "number"
         except ExpressionError as error:
             self._cannot_run(error)
             return None
@@ -192,6 +238,13 @@ class Formula:
     def to_orm(self) -> models.Expression:
         """The database expression of the value, for `annotate()`; compiled when the query resolves it."""
         return _FormulaValue(self)
+
+    def value_kind(self, model) -> ValueKind | None:
+        """What its values are, for filters and ordering; None if it cannot run or gives lists."""
+        if self.expression is None or self.value_type.kind not in KIND_FIELDS:
+            return None
+        kind = self.value_type.kind
+        return ValueKind(KIND_FIELDS[kind](), KIND_LOOKUPS[kind])
 
     def evaluate(self, record: dict):
         """The value for a record's field values, computed in Python as the database would."""
@@ -405,6 +458,22 @@ class RelatedValue:
             logger.warning("%r cannot run, its value is null: %s", self, found)
             return None
         return found
+
+    def value_kind(self, model) -> ValueKind | None:
+        """What its values are (see `value_kind()`): a count's whole numbers, a sum's or an
+        average's numbers, else the values of the field read; none for a lookup through many."""
+        found = self.path(model)
+        if found is None or (self.spec["type"] == "lookup" and found["way"] != "one"):
+            return None
+        if self.spec["type"] == "count":
+            return ValueKind(models.BigIntegerField(), RANGE_LOOKUPS)
+        function = self.spec["options"].get("function")
+        target = model._meta.apps.get_model("data", found["entity"])._meta.get_field(found["target"]["key"])
+        if function in ("sum", "avg"):
+            return ValueKind(models.DecimalField() if function == "avg" else target, RANGE_LOOKUPS)
+        target_type = field_type_registry.get(found["target"]["type"])
+        return ValueKind(target, tuple(target_type.filter_lookups(found["target"])),
+                         target_type.can_order(found["target"]))
 
     def orm(self, model) -> models.Expression:
         """The value as an expression over rows of `model` (the entity's model of the query's snapshot)."""

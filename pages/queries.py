@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, QueryDict
 from django.urls import reverse
@@ -34,7 +34,7 @@ from django_filters.filterset import filterset_factory
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
-from dynamic_models import children, file_fields, records, runtime
+from dynamic_models import business_types, children, file_fields, formulas, records, runtime
 from dynamic_models.api.records import RecordFilterSet
 from dynamic_models.registries import field_type_registry
 from lowcode.api.pagination import Cursors
@@ -153,9 +153,10 @@ def columns_of(model, access: rbac_columns.ColumnAccess) -> list[Column]:
         field_type = field_type_registry.get(spec["type"])
         label = str(model._meta.get_field(key).verbose_name) if field_type.has_column else spec.get("label") or key
         many = spec.get("options", {}).get("cardinality") == "many_to_many"
+        orderable = field_type.can_order(spec) if field_type.has_column else formulas.can_order(model, key)
         result.append(Column(key=key, label=label[:1].upper() + label[1:], type=spec["type"], spec=spec,
                              rule=access.rule(key), queryable=access.can_query(key),
-                             sortable=access.can_query(key) and field_type.can_order(spec) and not many,
+                             sortable=access.can_query(key) and orderable and not many,
                              in_list=spec.get("show_in_list", True) and not many))
     return result
 
@@ -183,35 +184,61 @@ _filtersets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def filterset_class(model):
-    """django-filter's filter set of the entity's filterable fields, with the API's lookups (built once per
-    model); a child entity's relation to its parent is one (a parent's pages link to its rows' list)."""
+    """django-filter's filter set of the entity's filterable fields (formulas, lookups, rollups and
+    counts included), with the API's lookups (built once per model); a child entity's relation to
+    its parent is one (a parent's pages link to its rows' list)."""
     built = _filtersets.get(model)
     if built is None:
-        lookups = {spec["key"]: field_type_registry.get(spec["type"]).filter_lookups(spec)
-                   for spec in model.lowcode_entity["fields"]
-                   if (spec.get("filterable") or children.is_child_relation(model, spec["key"]))
-                   and field_type_registry.get(spec["type"]).filterable
+        filterable = [spec for spec in model.lowcode_entity["fields"]
+                      if (spec.get("filterable") or children.is_child_relation(model, spec["key"]))
+                      and field_type_registry.get(spec["type"]).filterable]
+        lookups = {spec["key"]: field_type_registry.get(spec["type"]).filter_lookups(spec) for spec in filterable
+                   if field_type_registry.get(spec["type"]).has_column
                    and field_type_registry.get(spec["type"]).filter_lookups(spec)}
-        built = _filtersets[model] = filterset_factory(model, filterset=RecordFilterSet, fields=lookups)
+        built = filterset_factory(model, filterset=RecordFilterSet, fields=lookups)
+        built.base_filters.update(RecordFilterSet.computed_filters(
+            model, [spec["key"] for spec in filterable if spec["key"] in model.lowcode_formulas]))
+        _filtersets[model] = built
     return built
+
+
+#: The input of a range filter on computed values, by the model field class of the values.
+_RANGE_INPUTS = ((models.DateTimeField, "datetime-local"), (models.DateField, "date"), (models.TimeField, "time"),
+                 ((models.IntegerField, models.DecimalField), "number"))
+
+
+def _select(column: Column, param: str, params: QueryDict, choices) -> FilterControl:
+    return FilterControl(column.key, column.label, "select", (param,), (params.get(param, ""),), choices=choices)
 
 
 def _control(request, column: Column, lookups: list[str], params: QueryDict, model) -> FilterControl | None:
     key = column.key
-    if column.type == "boolean":
-        return FilterControl(key, column.label, "select", (key,), (params.get(key, ""),),
-                             choices=[("true", _("Yes")), ("false", _("No"))])
-    if column.choices:
-        return FilterControl(key, column.label, "select", (key,), (params.get(key, ""),), choices=column.choices)
-    if field_type_registry.get(column.type).is_relation:
+    field_type = field_type_registry.get(column.type)
+    # Formulas, lookups, rollups and counts: by the kind of their values.
+    value_field = None if field_type.has_column else formulas.value_kind(model, key).field
+    if column.type == "boolean" or isinstance(value_field, models.BooleanField):
+        return _select(column, key, params, [("true", _("Yes")), ("false", _("No"))])
+    choices = column.choices or [(str(value), str(label)) for value, label in getattr(value_field, "choices", None) or ()]
+    if choices:
+        return _select(column, key, params, choices)
+    if column.type == "users":
+        return _select(column, f"{key}__contains", params,
+                       [(str(pk), name) for pk, name in business_types.user_choices()])
+    if column.type == "generic_link":
+        bodies = runtime.published_entity_bodies()
+        return _select(column, f"{key}__entity", params, [(entity, (bodies.get(entity) or {}).get("label") or entity)
+                                                          for entity in business_types.GenericLinkType.linkable(column.spec)])
+    if field_type.is_relation:
         target = model._meta.get_field(key).related_model
         options = records.pickable(request.user, target, request=request)[:200]
         return FilterControl(key, column.label, "select", (key,), (params.get(key, ""),),
                              choices=[(str(item.pk), str(item)) for item in options])
     if "gte" in lookups and "lte" in lookups:
         names = (f"{key}__gte", f"{key}__lte")
+        input_type = column.input_type if value_field is None else \
+            next((kind for classes, kind in _RANGE_INPUTS if isinstance(value_field, classes)), "text")
         return FilterControl(key, column.label, "range", names, tuple(params.get(name, "") for name in names),
-                             input_type=column.input_type)
+                             input_type=input_type)
     if "icontains" in lookups:
         return FilterControl(key, column.label, "text", (f"{key}__icontains",), (params.get(f"{key}__icontains", ""),))
     return None

@@ -12,9 +12,11 @@ import django_filters
 from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import re_path
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django_filters.filterset import filterset_factory
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import verbose_lookup_expr
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import filters, permissions, routers, serializers, status, viewsets
@@ -26,7 +28,7 @@ from rest_framework.response import Response
 
 from audit import services as audit
 from dynamic_models import audit_actions as dm_actions
-from dynamic_models import business_types, file_fields, records
+from dynamic_models import business_types, file_fields, formulas, records
 from dynamic_models.api import parameters, rows
 from dynamic_models.api.schema import RecordAutoSchema
 from dynamic_models.api.serializers import SYSTEM_FIELDS
@@ -64,6 +66,24 @@ class RecordFilterSet(PostgresFilterSet):
     """Filters take what their column holds: whole numbers, decimals of its digits, PostgreSQL's offsets."""
 
     FILTER_DEFAULTS = {**PostgresFilterSet.FILTER_DEFAULTS, **business_types.FILTER_DEFAULTS}
+
+    @classmethod
+    def computed_filters(cls, model, keys=None) -> dict[str, django_filters.Filter]:
+        """Filters of the entity's formulas, lookups, rollups and counts (of `keys`, else all), by
+        parameter: on the values the manager annotates, with the lookups that fit them
+        (`formulas.value_kind`); their querysets must hold those values (`formulas.annotated`)."""
+        labels = {spec["key"]: spec.get("label") or spec["key"] for spec in model.lowcode_entity["fields"]}
+        result = {}
+        for key in model.lowcode_formulas if keys is None else keys:
+            kind = formulas.value_kind(model, key)
+            for lookup in kind.lookups if kind else ():
+                # One lookup, no transform: django-filter's filter_for_field() would resolve it on the model.
+                filter_class, params = cls.filter_for_lookup(kind.field, lookup)
+                if filter_class is not None:
+                    result[key if lookup == "exact" else f"{key}__{lookup}"] = filter_class(
+                        field_name=key, lookup_expr=lookup, label=capfirst(f"{labels[key]} {verbose_lookup_expr(lookup)}"),
+                        **params)
+        return result
 
 
 def _not_allowed() -> list:
@@ -247,6 +267,7 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
         built = cls.__dict__.get("_record_filterset")
         if built is None:  # Two threads may both build it; either result serves.
             built = filterset_factory(cls.model, filterset=RecordFilterSet, fields=filter_lookups(cls.model.lowcode_entity))
+            built.base_filters.update(RecordFilterSet.computed_filters(cls.model))
             cls._record_filterset = built
         return built
 
@@ -278,8 +299,8 @@ class RecordViewSet(TransferActions, viewsets.ModelViewSet):
 
     def scoped_queryset(self):
         """The records the caller may see (rbac data scope): others answer 404, never 403."""
-        if self._wants_deleted():
-            queryset = self.model.all_objects.filter(deleted_at__isnull=False)
+        if self._wants_deleted():  # With the computed values, that filters and ordering may read.
+            queryset = formulas.annotated(self.model.all_objects.filter(deleted_at__isnull=False))
         else:
             queryset = self.model.objects.all()
         return rbac.scope_queryset(self.request.user, queryset, request=self.request)
@@ -466,7 +487,8 @@ def build_viewset(key: str, serializer_class) -> type[RecordViewSet]:
     searchable = [spec["key"] for spec in body["fields"] if spec.get("searchable") and not spec.get("encrypted")
                   and field_type_registry.get(spec["type"]).searchable]
     ordering = [*SYSTEM_FIELDS[:3], *(spec["key"] for spec in body["fields"]
-                                      if field_type_registry.get(spec["type"]).can_order(spec))]
+                                      if field_type_registry.get(spec["type"]).can_order(spec)
+                                      or spec["key"] in model.lowcode_formulas and formulas.can_order(model, spec["key"]))]
     relations = {f.name: f for f in model._meta.get_fields() if f.is_relation and not f.auto_created
                  and f.name not in ("created_by", "updated_by") and not isinstance(f, file_fields.FILE_MODEL_FIELDS)}
     parameters = _list_parameters(model, list(relations))
