@@ -8,8 +8,6 @@ It replaces viewflow's own admin of processes. Who may: workflows.monitoring.may
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -24,6 +22,7 @@ from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import STATUS
 
 from workflows import bpmn, context, monitoring, services
+from workflows.assignment import label_queues
 from workflows.exceptions import WorkflowError
 
 NAME = "viewflow_process"
@@ -130,6 +129,7 @@ class ProcessMonitorAdmin(admin.ModelAdmin):
         process = self._process(object_id)
         flow = process.flow_class
         history = services.history(process)
+        label_queues(step["task"] for step in history)
         diagram = {"xml": bpmn.export(flow.body, key=flow.key), "states": monitoring.node_states(history),
                    "text": {"done": _("Done"), "active": _("Active"), "pending": _("Pending"), "failed": _("Failed")}}
         return self._page(
@@ -138,8 +138,7 @@ class ProcessMonitorAdmin(admin.ModelAdmin):
             process=process, original=process, flow=flow, record=context.record_of(process), history=history,
             diagram=diagram, running=process.status == "NEW",
             failed=[step["task"] for step in history if step["status"] == STATUS.ERROR],
-            variables=[(name, json.dumps(value, ensure_ascii=False, default=str))
-                       for name, value in sorted(process.data.items())],
+            variables=monitoring.readable(process.data),
             events=monitoring.audit_trail(process, history))
 
     # ---- Staff actions: a confirmation page, then the service ----

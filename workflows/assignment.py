@@ -63,6 +63,36 @@ def queue_members(queue: str):
     return _users().none()
 
 
+def queue_labels(queues) -> dict[str, str]:
+    """{queue: the queue in words} ("Finance (role)", "Sales (department)"; the raw text if it names
+    nothing), two queries whatever the number of queues."""
+    queues = {queue for queue in queues if queue}
+    keys = {queue.partition(":")[2] for queue in queues if queue.startswith("role:")}
+    ids = {int(queue.partition(":")[2]) for queue in queues
+           if queue.startswith("department:") and queue.partition(":")[2].isdigit()}
+    roles = dict(Role.objects.filter(key__in=keys).values_list("key", "name")) if keys else {}
+    departments = dict(Department.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    labels = {}
+    for queue in queues:
+        kind, _sep, value = queue.partition(":")
+        if kind == "role" and value in roles:
+            labels[queue] = _("%(name)s (role)") % {"name": roles[value]}
+        elif kind == "department" and value.isdigit() and int(value) in departments:
+            labels[queue] = _("%(name)s (department)") % {"name": departments[int(value)]}
+        else:
+            labels[queue] = queue
+    return labels
+
+
+def label_queues(tasks) -> list:
+    """Set `queue_label` (the queue of each task in words, "" for none) on `tasks`, for pages."""
+    tasks = list(tasks)
+    labels = queue_labels(task.owner_permission for task in tasks)
+    for task in tasks:
+        task.queue_label = labels.get(task.owner_permission or "", "")
+    return tasks
+
+
 def queues_of(user) -> list[str]:
     """The queues `user` may claim tasks from: one per role held and per department."""
     from rbac import services as rbac

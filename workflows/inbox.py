@@ -37,7 +37,7 @@ from lowcode.site import MenuEntry, SitePart
 from pages import queries
 from rbac import columns as rbac_columns
 from workflows import context, diagrams, notifications, runtime, services
-from workflows.assignment import may_complete, queues_of
+from workflows.assignment import label_queues, may_complete, queues_of
 from workflows.exceptions import WorkflowError
 from workflows.models import Notification
 
@@ -99,6 +99,7 @@ def _records(processes) -> dict:
 def inbox_rows(tasks) -> list[InboxRow]:
     now = timezone.now()
     found = _records([task.process for task in tasks])
+    label_queues(tasks)
     rows = []
     for task in tasks:
         due = deadline(task)
@@ -169,6 +170,7 @@ def _task_page(request, task, *, form_data=None, form_errors=None, status=200):
     can_decide = may_complete(task, user)
     is_open = task.status in runtime.OPEN
     steps = services.history(process)
+    label_queues([task, *(step["task"] for step in steps)])
     return render(request, "workflows/task.html", {
         "task": task, "title": task.flow_task.task_title, "process_title": process.flow_class.process_title,
         "record": record, "fields": [cell for cell in fields if not cell.column.is_file],

@@ -136,8 +136,10 @@ def instances(filters: InstanceFilter) -> QuerySet:
 
 
 def attach_records(processes) -> list:
-    """Set `record` on each process (None: no record, or gone): one query per entity of the page."""
+    """Set `record` on each process (None: no record, or gone; one query per entity of the page) and
+    `queue_label` on its holding tasks."""
     from dynamic_models import runtime as dm_runtime
+    from workflows.assignment import label_queues
 
     processes = list(processes)
     wanted: dict[str, set] = {}
@@ -150,6 +152,7 @@ def attach_records(processes) -> list:
     for process in processes:
         entity = process.flow_class.body.get("entity") if process.flow_class is not None else None
         process.record = found.get((entity, process.artifact_object_id))
+    label_queues(task for process in processes for task in getattr(process, "holding_tasks", ()))
     return processes
 
 
@@ -180,7 +183,7 @@ def node_states(history: list[dict]) -> dict[str, str]:
 
 def audit_trail(process, history: list[dict]) -> list[dict]:
     """The audit events of the process and of its tasks (workflows.services.history), oldest first,
-    each with its action in words, what it is about (the process, or a task by its title) and its data as JSON."""
+    each with its action in words, what it is about (the process, or a task by its title) and its data in words."""
     from audit.actions import audit_action_registry
 
     titles = {str(step["task"].pk): step["title"] or step["node"] for step in history}
@@ -191,8 +194,38 @@ def audit_trail(process, history: list[dict]) -> list[dict]:
     ).order_by("seq")
     return [{"event": event, "action": audit_action_registry.describe(event.action),
              "about": titles.get(event.target_id, "") if event.target_type == "viewflow.task" else "",
-             "details": json.dumps(event.data, ensure_ascii=False, default=str) if event.data else ""}
+             "details": readable(event.data or {})}
             for event in events]
+
+
+#: Keys of process variables and event data that hold a user's id.
+USER_KEYS = frozenset({"actor", "started_by", "owner", "delegated_from", "user"})
+
+
+def readable(data: dict) -> list[tuple[str, str]]:
+    """(key, value in words) of process variables or an event's data, for people: user ids as
+    usernames, queues by their names, texts without quotes, nothing as "-"."""
+    from django.contrib.auth import get_user_model
+
+    from workflows.assignment import queue_labels
+
+    ids = {value for key, value in data.items() if key in USER_KEYS and isinstance(value, int)}
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")) if ids else {}
+    queues = queue_labels(value for key, value in data.items() if key == "queue" and isinstance(value, str))
+    shown = []
+    for key, value in sorted(data.items()):
+        if value is None or value == "":
+            text = "-"
+        elif key in USER_KEYS and isinstance(value, int):
+            text = names.get(value, f"#{value}")
+        elif key == "queue" and isinstance(value, str):
+            text = queues[value]
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        shown.append((key, text))
+    return shown
 
 
 def move_targets(process) -> list[tuple[str, str]]:

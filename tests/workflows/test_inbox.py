@@ -117,6 +117,7 @@ def test_finance_claims_from_its_queue_and_sees_the_iban(scenario, clients, star
 
     claimable = frank.get("/inbox/list/claimable/").content.decode()
     assert "Finance approval" in claimable and f"/inbox/tasks/{task.pk}/claim/" in claimable
+    assert "Finance (role)" in claimable and "role:finance" not in claimable
     assert "Fair booth" not in clients["mia"].get("/inbox/list/claimable/").content.decode()
     page = frank.get(f"/inbox/tasks/{task.pk}/").content.decode()
     assert IBAN in page  # finance sees iban in clear.

@@ -109,11 +109,22 @@ def test_an_instance_shows_its_diagram_states_timeline_variables_and_events(inst
     assert diagram["states"]["manager"] == diagram["states"]["mark_submitted"] == "done"
     assert "approved" not in diagram["states"] and 'id="finance"' in diagram["xml"]
     assert [step["node"] for step in response.context["history"]][-1] == "finance"
-    assert ("outcome", '"approved"') in response.context["variables"]
+    variables = dict(response.context["variables"])
+    assert variables["outcome"] == "approved" and variables["started_by"] == process_starter(process)
     actions = [row["event"].action for row in response.context["events"]]
+    # Event data in words: the assigned task's queue by its role's name, no owner as "-".
+    finance_assigned = [dict(row["details"]) for row in response.context["events"]
+                        if row["event"].action == "workflows.task.assigned" and row["about"] == "Finance approval"]
+    assert finance_assigned == [{"owner": "-", "queue": "Finance (role)", "reason": "assigned"}]
     assert {"workflows.process.started", "workflows.task.assigned", "workflows.task.completed"} <= set(actions)
     html = response.content.decode()
     assert "Finance approval" in html and 'data-config="wf-diagram-config"' in html and "Cancel instance" in html
+
+
+def process_starter(process) -> str:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(pk=process.data["started_by"]).username
 
 
 def test_cancel_is_confirmed_then_done_and_audited(instances, tina):
