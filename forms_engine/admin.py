@@ -66,8 +66,10 @@ class FormDefinitionAdmin(DefinitionDesignerAdmin):
         urls["check"] = reverse(f"admin:{self.url_name}_check")
         published = metadata.get_published(designer.KIND, key)
         return self._page(request, "forms_engine/designer.html", _("Design form %(key)s") % {"key": key},
-                          key=key, definition=definition, published=published, form_media=rendering.media(),
-                          config=designer.config(key, definition.body, urls=urls))
+                          key=key, definition=definition, published=published,
+                          # The preview's scripts load when the Preview tab first opens (designer.js).
+                          config={**designer.config(key, definition.body, urls=urls),
+                                  "preview_media": rendering.media_urls()})
 
     def save_view(self, request, key: str):
         """POST {"body", "publish": bool, "note"}: save the draft (and publish it); 400 names what is wrong."""

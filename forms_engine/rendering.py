@@ -19,19 +19,26 @@ from forms_engine.definitions import FIELD_CONDITIONS, GROUP_CONDITIONS, entity_
 from lowcode.expressions import ExpressionError, compile_expression, function_registry, serialize
 
 
-def media() -> SafeString:
-    """The stylesheet and scripts a page embedding `render()` includes (in its <head>)."""
+def media_urls() -> dict[str, list[str]]:
+    """The stylesheets, classic scripts (in order) and ES modules a page embedding `render()` needs."""
     # Between expressions.js and form.js: the JavaScript twins of the functions that plugins
     # enabled in this tenant add (their static URLs).
     plugin_scripts = sorted({function.browser_script for function in function_registry.get_all()
                              if function.browser_script})
-    urls = [static("lowcode/vendor/decimal.js/decimal.js"), static("lowcode/expressions.js"), *plugin_scripts,
-            static("forms_engine/form.js")]
-    # schema.js is an ES module (it imports the vendored validator); modules run deferred, and
-    # form.js starts on DOMContentLoaded, after both.
-    tags = [format_html('<link rel="stylesheet" href="{}">', static("forms_engine/form.css")),
-            *(format_html('<script src="{}" defer></script>', url) for url in urls),
-            format_html('<script type="module" src="{}"></script>', static("forms_engine/schema.js"))]
+    return {"styles": [static("forms_engine/form.css")],
+            "scripts": [static("lowcode/vendor/decimal.js/decimal.js"), static("lowcode/expressions.js"),
+                        *plugin_scripts, static("forms_engine/form.js")],
+            # schema.js is an ES module (it imports the vendored validator); modules run deferred, and
+            # form.js starts on DOMContentLoaded, after both.
+            "modules": [static("forms_engine/schema.js")]}
+
+
+def media() -> SafeString:
+    """The <head> tags of `media_urls()`."""
+    urls = media_urls()
+    tags = [*(format_html('<link rel="stylesheet" href="{}">', url) for url in urls["styles"]),
+            *(format_html('<script src="{}" defer></script>', url) for url in urls["scripts"]),
+            *(format_html('<script type="module" src="{}"></script>', url) for url in urls["modules"])]
     return format_html_join("\n", "{}", ((tag,) for tag in tags))
 
 

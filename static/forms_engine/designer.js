@@ -768,9 +768,28 @@
     root.querySelector(".fd-save").addEventListener("click", () => save(false));
     root.querySelector(".fd-publish").addEventListener("click", () => save(true));
 
+    // The preview's stylesheet and scripts (decimal.js, expressions, form.js, the schema module),
+    // loaded once when the preview first opens: a designer that never previews does not fetch them.
+    let previewMedia = null;
+    function loadPreviewMedia() {
+      if (previewMedia) return previewMedia;
+      const media = config.preview_media || {styles: [], scripts: [], modules: []};
+      const load = (tag, attributes) => new Promise((resolve, reject) => {
+        const element = Object.assign(document.createElement(tag), attributes);
+        element.addEventListener("load", resolve);
+        element.addEventListener("error", reject);
+        document.head.appendChild(element);
+      });
+      media.styles.forEach((href) => load("link", {rel: "stylesheet", href}));
+      // Classic scripts in order (each may use the one before), then the modules.
+      previewMedia = media.scripts.reduce((loaded, src) => loaded.then(() => load("script", {src})), Promise.resolve())
+        .then(() => Promise.all(media.modules.map((src) => load("script", {src, type: "module"}))));
+      return previewMedia;
+    }
+
     function refreshPreview() {
       const holder = root.querySelector(".fd-preview");
-      post(config.urls.preview, {body}).then(({ok, data}) => {
+      Promise.all([post(config.urls.preview, {body}), loadPreviewMedia()]).then(([{ok, data}]) => {
         if (!ok) { showErrors(answerErrors(data)); return; }
         holder.innerHTML = data.html;
         if (window.LowcodeForms && typeof window.LowcodeForms.init === "function") window.LowcodeForms.init(holder);
