@@ -18,10 +18,11 @@ from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.contrib import admin
 from django.db import connection
 from django.templatetags.static import static
-from django.urls import clear_url_caches, include, path, re_path
+from django.urls import clear_url_caches, get_resolver, include, path, re_path
+from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 from django.views.generic import RedirectView
-from django_tenants.utils import get_public_schema_name
+from django_tenants.utils import get_public_schema_name, tenant_context
 
 from lowcode.admin_site import TenantAdminSite
 from lowcode.api.views import not_found as api_not_found
@@ -96,7 +97,7 @@ class SitePart(Instance):
 site_part_registry: Registry[SitePart] = Registry("site part")
 
 
-def urlpatterns(admin_site: admin.AdminSite, *, per_tenant: bool) -> list:
+def urlpatterns(admin_site: admin.AdminSite | TenantAdminURLs, *, per_tenant: bool) -> list:
     """A tenant site's URLs: the project's own, then each part's; with `per_tenant`, each part's
     per-tenant ones too (read from the connection's tenant)."""
     api, pages = [], []
@@ -146,6 +147,40 @@ def build_admin_site() -> TenantAdminSite:
     return site
 
 
+class TenantAdminURLs:
+    """A tenant's admin, built on the first request that reaches it (or reverses one of its URLs).
+
+    Most of a tenant's requests (its API, its pages) never do, and its ModelAdmins (every static
+    one with the parts' mixins, one per entity) cost more than the rest of its site: a tenant's
+    first API request after a restart does without them. Its `urls` is what `include()` gives:
+    Django's resolver reads `urlpatterns` only when a path starts with admin/.
+    """
+
+    def __init__(self):
+        self.tenant = connection.tenant
+
+    @property
+    def urls(self) -> tuple:
+        return self, "admin", "admin"
+
+    @cached_property
+    def urlpatterns(self) -> list:
+        with _build_lock:
+            if connection.schema_name == self.tenant.schema_name:  # The tenant's request: its row as loaded now.
+                return build_admin_site().get_urls()
+            with tenant_context(self.tenant):  # reverse() with this URLconf from another schema.
+                return build_admin_site().get_urls()
+
+
+def warm_up() -> None:
+    """Import what a tenant's first request would (every part's URL modules and admin mixins):
+    a web worker does it before it serves, so that a tenant's first request pays for its own state."""
+    get_resolver().url_patterns  # noqa: B018 (ROOT_URLCONF, read for its imports)
+    for part in site_part_registry.get_all():
+        for mixin in part.admin_mixins:
+            import_string(mixin)
+
+
 def menu_entries() -> list[MenuEntry]:
     return [entry for part in site_part_registry.get_all() for entry in part.menu_entries]
 
@@ -173,7 +208,7 @@ def urlconf() -> types.ModuleType:
         if built is None or built.tokens != tokens:
             replaced = built
             module = types.ModuleType(f"lowcode.urls.tenant_{schema_name}")
-            module.urlpatterns = urlpatterns(build_admin_site(), per_tenant=True)
+            module.urlpatterns = urlpatterns(TenantAdminURLs(), per_tenant=True)
             module.handler403, module.handler404, module.handler500 = ERROR_HANDLERS
             built = _sites[schema_name] = _BuiltSite(tokens, module)
             if replaced is not None:

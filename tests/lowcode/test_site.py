@@ -122,6 +122,9 @@ def test_an_app_adds_static_and_per_tenant_pieces(probe_part, acme, acme_client,
     assert acme_client.get("/probe/state-1/").content == b"state 1"
     assert acme_client.get("/api/v1/probe/").content == b"acme"
     assert globex_client.get("/api/v1/probe/").content == b"globex"
+    assert probe_part.admins_registered == 0  # Built by the first request that reaches the admin.
+    acme_client.get("/admin/")
+    globex_client.get("/admin/")
     assert probe_part.admins_registered == 2  # One admin site per tenant.
     assert MenuEntry(label="Probe", url_name="probe-static") in site.menu_entries()
     connection.set_tenant(acme)
@@ -133,6 +136,7 @@ def test_an_app_adds_static_and_per_tenant_pieces(probe_part, acme, acme_client,
     probe_part.state = 2
     assert acme_client.get("/probe/state-2/").content == b"state 2"
     assert acme_client.get("/probe/state-1/").status_code == 404
+    acme_client.get("/admin/")
     assert site.urlconf() is not urlconf and probe_part.admins_registered == 3
     # Without a tenant's state, as ROOT_URLCONF builds it: the static pieces only. (Built here:
     # lowcode.urls itself was built when first imported, before this test registered its part.)
@@ -159,3 +163,19 @@ def test_the_site_keeps_every_route_and_name(expense, acme_client):
     assert isinstance(user_admin, RuntimeProtectionMixin) and isinstance(user_admin, type(admin.site._registry[get_user_model()]))
     expense_admin = resolve("/admin/data/expense/", urlconf=urlconf).func.model_admin
     assert expense_admin.model is runtime.get_model("expense") and expense_admin.admin_site is user_admin.admin_site
+
+
+def test_an_api_request_builds_no_admin_and_the_admin_is_built_on_first_use(expense, acme, globex, acme_client):
+    site.forget([acme.schema_name])
+    assert acme_client.get("/api/v1/data/expense/").status_code in (401, 403)  # Signed out: answered all the same.
+    urlconf = site.urlconf()
+    admin_urls = next(pattern for pattern in urlconf.urlpatterns if str(pattern.pattern) == "admin/").urlconf_module
+    assert isinstance(admin_urls, site.TenantAdminURLs) and "urlpatterns" not in vars(admin_urls)
+    # Reversed from another tenant's context, the URLconf's admin is still acme's own.
+    connection.set_tenant(globex)
+    assert reverse("admin:data_expense_changelist", urlconf=urlconf) == "/admin/data/expense/"
+    assert connection.schema_name == "globex"
+    connection.set_tenant(acme)
+    expense_admin = resolve("/admin/data/expense/", urlconf=urlconf).func.model_admin
+    assert expense_admin.model is runtime.get_model("expense")
+    assert acme_client.get("/admin/data/expense/").status_code == 302  # To the sign-in page.
