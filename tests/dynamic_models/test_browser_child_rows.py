@@ -20,27 +20,29 @@ from tests.scenario import PASSWORD, log_in
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-PREFIX = "claim_line_claim_set"
+PREFIX = "expense_line_claim_set"
 
 
 @pytest.fixture
 def claim(committed_acme):
     """An expense claim with three lines (Train, Hotel, Taxi); frank may do everything, mia (staff)
-    may change claims but only read their lines."""
+    may change claims but only read their lines. Keys of their own: the audit events this test
+    commits stay, and test_child_rows counts those of claim_line."""
     with tenant_context(committed_acme):
-        services.publish_body(body("claim", CLAIM, display_field="title"))
-        services.publish_body(body("claim_line", LINE, child_of=CHILD_OF, display_field="description"))
-        record = runtime.get_model("claim").objects.create(title="Trip to Lyon")
+        services.publish_body(body("expense_claim", CLAIM, display_field="title"))
+        services.publish_body(body("expense_line", [{**LINE[0], "options": {**LINE[0]["options"], "target": "expense_claim"}}, *LINE[1:]],
+                                   child_of=CHILD_OF, display_field="description"))
+        record = runtime.get_model("expense_claim").objects.create(title="Trip to Lyon")
         for position, description, amount in [(1, "Train", "40"), (2, "Hotel", "90"), (3, "Taxi", "12.50")]:
-            runtime.get_model("claim_line").objects.create(claim=record, position=position, description=description,
-                                                           amount=amount)
+            runtime.get_model("expense_line").objects.create(claim=record, position=position, description=description,
+                                                             amount=amount)
         users = get_user_model().objects
         users.create_user("frank", password=PASSWORD, is_staff=True, is_superuser=True)
         mia = users.create_user("mia", password=PASSWORD, is_staff=True)
         role = rbac.create_role("claims", grants=[Permission.objects.get(codename=name) for name in (
-            "view_claim", "change_claim", "view_claim_line")])
-        rbac.add_scope(role, "claim", "all")
-        rbac.add_scope(role, "claim_line", "all")
+            "view_expense_claim", "change_expense_claim", "view_expense_line")])
+        rbac.add_scope(role, "expense_claim", "all")
+        rbac.add_scope(role, "expense_line", "all")
         rbac.assign_role(mia, role)
     return record
 
@@ -72,7 +74,7 @@ def no_overflow(page: Page) -> None:
 
 
 def test_drag_the_third_line_to_the_top(live_acme, committed_acme, claim, page, browser, output_dir):
-    url = f"{live_acme}/admin/data/claim/{claim.pk}/change/"
+    url = f"{live_acme}/admin/data/expense_claim/{claim.pk}/change/"
     log_in(page, live_acme, "frank")
     page.goto(url)
     handles = page.locator(f"#{PREFIX}-group tr.form-row:not(.empty-form) .lc-child-handle")
@@ -89,11 +91,11 @@ def test_drag_the_third_line_to_the_top(live_acme, committed_acme, claim, page, 
     assert descriptions(page) == ["Taxi", "Train", "Hotel"]
 
     with tenant_context(committed_acme):
-        saved = AuditEvent.objects.filter(seq__gt=last_event, target_type__endswith="claim_line")
-        assert sorted(saved.values_list("action", flat=True)) == ["data.claim_line.update"] * 3  # One per moved row.
+        saved = AuditEvent.objects.filter(seq__gt=last_event, target_type__endswith="expense_line")
+        assert sorted(saved.values_list("action", flat=True)) == ["data.expense_line.update"] * 3  # One per moved row.
     record = page.evaluate("(url) => fetch(url, {headers: {Accept: 'application/json'}}).then((r) => r.json())",
-                           f"/api/v1/data/claim/{claim.pk}/")
-    assert [(row["description"], row["position"]) for row in record["claim_line"]] == [
+                           f"/api/v1/data/expense_claim/{claim.pk}/")
+    assert [(row["description"], row["position"]) for row in record["expense_line"]] == [
         ("Taxi", 1), ("Train", 2), ("Hotel", 3)]
 
     # From the keyboard: Train moves down; "Add another" appends with the next number.
@@ -114,8 +116,8 @@ def test_drag_the_third_line_to_the_top(live_acme, committed_acme, claim, page, 
     assert descriptions(page) == ["Taxi", "Hotel", "Train", "Lunch"]
 
     # The end-user detail page lists the lines in that order.
-    page.goto(f"{live_acme}/data/claim/{claim.pk}/")
-    lines = page.locator("[data-child-rows=claim_line] tbody tr")
+    page.goto(f"{live_acme}/data/expense_claim/{claim.pk}/")
+    lines = page.locator("[data-child-rows=expense_line] tbody tr")
     expect(lines).to_have_count(4)
     assert [text.split("\t")[1] for text in lines.all_inner_texts()] == ["Taxi", "Hotel", "Train", "Lunch"]
     no_overflow(page)
@@ -124,8 +126,8 @@ def test_drag_the_third_line_to_the_top(live_acme, committed_acme, claim, page, 
     no_overflow(page)
     page.screenshot(path=output_dir / "detail-390.png", full_page=True)
     # The edit page shows them read-only, with a link to their list (rows of this claim, in order).
-    page.goto(f"{live_acme}/data/claim/{claim.pk}/edit/")
-    expect(page.locator("[data-child-rows=claim_line] tbody tr").first).to_contain_text("Taxi")
+    page.goto(f"{live_acme}/data/expense_claim/{claim.pk}/edit/")
+    expect(page.locator("[data-child-rows=expense_line] tbody tr").first).to_contain_text("Taxi")
     page.get_by_role("link", name="Edit the rows").click()
     expect(page.locator("table.pg-table tbody tr").first).to_contain_text("Taxi")
     expect(page.locator("table.pg-table tbody tr")).to_have_count(4)
