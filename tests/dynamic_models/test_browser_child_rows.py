@@ -106,8 +106,12 @@ def test_drag_the_third_line_to_the_top(live_acme, committed_acme, claim, page, 
     expect(page.locator(".lc-child-rows .lc-child-status")).to_have_text("Row moved to position 3 of 3.")
     page.locator(f"#{PREFIX}-group .add-row a").click()
     assert positions(page) == ["1", "2", "3", "4"]
-    page.locator(f"#{PREFIX}-group tr.form-row:not(.empty-form) td.field-description input").nth(3).fill("Lunch")
     page.locator(f"#{PREFIX}-group tr.form-row:not(.empty-form) td.field-amount input").nth(3).fill("18")
+    page.get_by_role("button", name="Save and continue editing").click()
+    # Refused (no description): the rows come back in the order they were moved to, with their numbers.
+    expect(page.locator(".errornote")).to_be_visible()
+    assert descriptions(page) == ["Taxi", "Hotel", "Train", ""] and positions(page) == ["1", "2", "3", "4"]
+    page.locator(f"#{PREFIX}-group tr.form-row:not(.empty-form) td.field-description input").nth(3).fill("Lunch")
     page.set_viewport_size(PHONE)
     page.screenshot(path=output_dir / "admin-added-390.png", full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})

@@ -35,20 +35,19 @@
         .replace("%(count)s", all.length);
     }
 
+    // A row's errors (a row of their own just above it) travel with it.
+    const errorsOf = (row) => {
+      const above = row.previousElementSibling;
+      return above && above.classList.contains("row-form-errors") ? above : null;
+    };
+
     function move(row, step) {
       const all = rows();
       const other = all[all.indexOf(row) + step];
       if (!other) return;
-      // A row's errors (a row of their own just above it) travel with it.
-      const errors = row.previousElementSibling && row.previousElementSibling.classList.contains("row-form-errors")
-        ? row.previousElementSibling : null;
-      if (step < 0) {
-        const before = other.previousElementSibling && other.previousElementSibling.classList.contains("row-form-errors")
-          ? other.previousElementSibling : other;
-        body.insertBefore(row, before);
-      } else {
-        other.after(row);
-      }
+      const errors = errorsOf(row);
+      if (step < 0) body.insertBefore(row, errorsOf(other) || other);
+      else other.after(row);
       if (errors) row.before(errors);
       renumber();
       announce(row);
@@ -87,7 +86,18 @@
         button("down", group.dataset.moveDown, "↓", 1, row));
     }
 
-    // On load the numbers stay as saved (gaps included): only a move rewrites them.
+    // A refused save shows the rows in their form's first order with the numbers as moved: put them
+    // in the order of their numbers again (a no-op on a saved record's page). The numbers stay as
+    // they are (gaps included): only a move rewrites them.
+    const template = body.querySelector("tr.empty-form");
+    rows().map((row, index) => ({row, index, number: parseInt(numberOf(row).value, 10)}))
+      .sort((a, b) => (isNaN(a.number) ? Infinity : a.number) - (isNaN(b.number) ? Infinity : b.number)
+        || a.index - b.index)
+      .forEach(({row}) => {
+        const errors = errorsOf(row);
+        body.insertBefore(row, template);
+        if (errors) row.before(errors);
+      });
     rows().forEach(decorate);
     updateButtons();
 
@@ -108,7 +118,9 @@
         animation: 150,
         // Mouse and touch events rather than HTML5 drag and drop: the same on every device.
         forceFallback: true,
+        onStart: (event) => { event.item.lcErrors = errorsOf(event.item); },
         onEnd: (event) => {
+          if (event.item.lcErrors) event.item.before(event.item.lcErrors);
           if (event.oldIndex === event.newIndex) return;
           renumber();
           announce(event.item);
