@@ -10,6 +10,8 @@ from django.db import connection
 from django.test import Client
 
 from dynamic_models import runtime, services
+from rbac import services as rbac
+from rbac.models import Role
 
 from .test_design_errors import body
 from .test_related_values import EXPENSE, PROJECT, ROLLUPS, client_of
@@ -216,3 +218,103 @@ def test_users_and_links_filter_in_the_api_admin_and_table(deals):
     assert [row.record.name for row in rows] == ["Long"]
     rows = browser.get("/data/deal/?about__entity=project").context["rows"]
     assert [row.record.name for row in rows] == ["Long"]
+
+
+# --- the leak rule: values over records the viewer cannot all see ---------------------------
+
+
+@pytest.fixture
+def alice(filterable, acme, make_user):
+    """A member who sees every project (budgets masked) but only her own expenses, and no tags."""
+    services.publish_body(body("expense", *EXPENSE, *({**spec, "filterable": True} for spec in FORMULAS)))
+    member = Role.objects.get(key=Role.MEMBER)
+    rbac.grant(member, "data.view_expense", "data.view_project")
+    rbac.add_scope(member, "expense", "own", owner_field="created_by")
+    rbac.add_scope(member, "project", "all")
+    rbac.set_column_rule(member, "project", "budget", "masked")
+    user = make_user(acme, "alice", is_staff=True)
+    connection.set_tenant(acme)
+    rbac.assign_role(user, member)
+    runtime.get_model("expense").objects.create(title="Mine", amount="30.00", spent_on="2026-01-04",
+                                                project_id=filterable.pk, created_by=user)
+    return user
+
+
+REFUSED_API = [("project", "spent__gt=0"), ("project", "expenses=0"), ("project", "ordering=-expenses"),
+               ("project", "first_spent_on__isnull=true"), ("project", "longest_tag__icontains=s"),
+               ("project", "ordering=name,longest_tag"), ("expense", "project_budget__gte=1"),
+               ("expense", "share__gt=1"), ("expense", "ordering=share")]
+
+
+def test_filters_and_ordering_by_values_over_records_she_cannot_all_see_are_refused(alice, filterable):
+    api, browser = client_of(alice), _browser("alice")
+    answers = []
+    for entity, query in REFUSED_API:
+        response = api.get(f"/api/v1/data/{entity}/?{query}")
+        errors = response.json() if response.status_code == 400 else {}
+        answers.append((entity, query, response.status_code, [error["code"] for error in sum(errors.values(), [])]))
+    assert answers == [(entity, query, 400, ["field_not_allowed"]) for entity, query in REFUSED_API]
+    # What she reads in clear filters and sorts: her own expense's formulas over the project's name.
+    assert _titles(api, "label__icontains=mine @ apollo&big=false&ordering=-label") == ["Mine"]
+    assert _titles(api, "project_name=Apollo&ordering=project_name") == ["Mine"]
+    parameters = {p["name"] for p in api.get("/api/schema/?format=json").json()[
+        "paths"]["/api/v1/data/project/"]["get"]["parameters"]}
+    # A count of the tags linked tells no more than the tag ids she reads; the rest is over expenses or tag names.
+    assert {"name__icontains", "tag_count__gte"} <= parameters
+    assert not {name for name in parameters if name.split("__")[0] in {spec["key"] for spec in ROLLUPS} - {"tag_count"}}
+
+    for query in ("sort=-expenses", "spent__gte=1", "first_spent_on__lte=2026-01-10", "sort=average"):
+        response = browser.get(f"/data/project/?{query}")
+        assert response.status_code == 400, query  # As for a hidden stored field: the column is none of hers.
+        assert query.startswith("sort=") or "cannot read in clear" in response.content.decode(), query
+    assert not {control.key for control in browser.get("/data/project/").context["filters"]} & FILTERABLE
+    assert browser.get("/data/expense/?sort=-share").status_code == 400
+    assert browser.get("/data/expense/?sort=-label").status_code == 200
+
+    for query in ("spent__gt=0", "expenses=none", "first_spent_on=empty", "longest_tag__icontains=s"):
+        assert browser.get(f"/admin/data/project/?{query}").status_code == 400, query
+    page = browser.get("/admin/data/project/")
+    assert not {str(spec.title) for spec in page.context["cl"].filter_specs} & FILTERABLE
+    assert {name for name in page.context["cl"].list_display if name.startswith("formula_")} == {"formula_tag_count"}
+
+
+def test_oracle_worlds_differing_in_records_she_cannot_see_answer_alike(alice, filterable):
+    """Every filter (computed ones included) with a few probes, every ordering, through the API,
+    the table and admin, answers alike in two worlds that differ only in expenses alice cannot see."""
+    from dynamic_models.api.records import RecordFilterSet, filter_lookups
+
+    api, browser = client_of(alice), _browser("alice")
+    queries = []
+    for entity in ("project", "expense"):
+        model = runtime.get_model(entity)
+        names = [field if lookup == "exact" else f"{field}__{lookup}"
+                 for field, lookups in filter_lookups(model.lowcode_entity).items() for lookup in lookups]
+        names += list(RecordFilterSet.computed_filters(model))
+        fields = [spec["key"] for spec in model.lowcode_entity["fields"]] + ["id"]
+        queries += [f"/api/v1/data/{entity}/?{name}={probe}" for name in names for probe in ("0", "100", "2026-01-04")]
+        queries += [f"/api/v1/data/{entity}/?ordering={sign}{name}" for name in fields for sign in ("", "-")]
+        queries += [f"/data/{entity}/?sort={sign}{name}" for name in fields for sign in ("", "-")]
+        queries += [f"/data/{entity}/?{name}={probe}" for name in names if name.split("__")[0] in FILTERABLE
+                    for probe in ("0", "100")]
+        queries += [f"/admin/data/{entity}/?o={sign}{index}" for index in range(1, 12) for sign in ("", "-")]
+    queries += [f"/admin/data/project/?{name}={value}" for name in FILTERABLE for value in ("none", "some", "empty")]
+    queries += ["/admin/data/project/?spent__gt=100", "/admin/data/project/?expenses__gte=2"]
+    expense = runtime.get_model("expense")
+    others = expense.objects.exclude(created_by=alice)
+
+    def world() -> list:
+        answers = []
+        for query in queries:
+            client = api if query.startswith("/api/") else browser
+            response = client.get(query)
+            text = response.content.decode() if response.status_code == 200 else ""
+            answers.append((query, response.status_code, text.split('name="csrfmiddlewaretoken"')[0]))
+        return answers
+
+    first = world()
+    others.filter(title="Taxi").update(amount="80.00", spent_on="2025-12-01")
+    others.filter(title="Hotel").update(project=runtime.get_model("project").objects.get(name="Gemini"))
+    second = world()
+    assert [a[0] for a, b in zip(first, second, strict=True) if a != b] == []
+    assert sum(status == 400 for _query, status, _text in first) > 50  # The probes did reach the computed fields.
+    assert sum(status == 200 for _query, status, _text in first) > 50
