@@ -13,8 +13,14 @@ set through the environment; a command-line option given after `-c` wins over th
 - `max_requests` 2000 with a jitter of up to 200 (`LOWCODE_MAX_REQUESTS`, 0 turns it off): each
   worker is replaced after that many requests, which returns whatever memory it accumulated, and
   the jitter keeps the workers from restarting all at once.
+- `post_worker_init`: once a worker has loaded the app, `prepare_process()` imports what a first
+  request would and moves every object so far out of the garbage collector's scans (`gc.freeze()`),
+  with a larger first-generation threshold: a worker holding hundreds of tenants' models otherwise
+  spends a large share of a cold tenant's first request collecting (benchmarks/README.md,
+  "Tenant state at scale").
 """
 
+import gc
 import math
 import os
 
@@ -46,3 +52,25 @@ max_requests = _int_setting("LOWCODE_MAX_REQUESTS", 2000)
 max_requests_jitter = max_requests // 10
 # Requests finish or are cut after this long when a worker is replaced or the server stops.
 graceful_timeout = _int_setting("LOWCODE_GRACEFUL_TIMEOUT", 30)
+
+#: Allocations between two young collections (Python's default is 700): building a tenant's models
+#: allocates hundreds of thousands of objects, most of which live as long as the tenant's state.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def prepare_process() -> None:
+    """Ready a process that serves tenants, once the app is loaded: import what a tenant's first
+    request would, then freeze what exists (the framework, the apps, their modules: never garbage)
+    so that the collections a tenant's build triggers scan only the tenants' state."""
+    from lowcode import site
+
+    site.warm_up()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def post_worker_init(worker) -> None:
+    """gunicorn's hook, in each worker after it loaded the app (post_fork runs before: the arbiter
+    loads nothing, as `preload_app` is off, so freezing there would cover almost nothing)."""
+    prepare_process()

@@ -1,5 +1,6 @@
 """gunicorn's settings for the machine (issue 16, finding 6): lowcode/gunicorn_conf.py."""
 
+import gc
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import urllib.request
 
 from django.conf import settings
 
+from lowcode import gunicorn_conf
 from lowcode.gunicorn_conf import available_cores
 
 SETTINGS = ("bind", "workers", "threads", "worker_class", "max_requests", "max_requests_jitter")
@@ -69,3 +71,17 @@ def test_the_server_runs_with_these_settings(db, test_database_url):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_each_worker_freezes_what_it_loaded_and_collects_young_objects_less_often(db):
+    threshold = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        gunicorn_conf.post_worker_init(worker=None)
+        frozen = gc.get_freeze_count()
+        assert frozen > 100_000  # Django, the apps and the modules of the site's URLs.
+        assert gc.get_threshold() == (gunicorn_conf.GC_YOUNG_THRESHOLD, *threshold[1:])
+        assert "lowcode.api.urls" in sys.modules and "dynamic_models.admin" in sys.modules
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
