@@ -850,8 +850,16 @@ class ChildInline(admin.TabularInline):
     def get_fields(self, request, obj=None):
         # The order number first (child_rows.js puts the handle beside it); no column the caller may not read.
         unreadable = rbac_columns.column_access(request.user, self.model, request=request).unreadable()
-        return [self.order_field, *(name for name in super().get_fields(request, obj)
-                                    if name not in unreadable and name != self.order_field)]
+        fields = [name for name in super().get_fields(request, obj) if name not in unreadable and name != self.order_field]
+        return fields if self.order_field in unreadable else [self.order_field, *fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A column a rule makes read-only is shown, not sent (records.save would refuse it); a
+        # read-only order number gets no handle.
+        rules = rbac_columns.column_access(request.user, self.model, request=request).rules
+        stored = {model_field.name for model_field in self.model._meta.fields}
+        return [*super().get_readonly_fields(request, obj),
+                *(name for name, rule in rules.items() if rule == rbac_columns.READ_ONLY and name in stored)]
 
 
 #: Prefix of the annotation telling whether the viewer may see a row's related record.

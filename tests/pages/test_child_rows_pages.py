@@ -103,3 +103,33 @@ def test_admin_handles_only_for_who_may_change_the_rows(frank, clerk, trip):
     read_only = clerk.get(url).content.decode()
     assert "lc-child-rows" in read_only and "data-order-field" not in read_only
     assert 'name="claim_line_claim_set-0-position"' not in read_only
+
+
+def test_admin_shows_a_read_only_order_number_without_an_input(acme, make_user, trip):
+    """Who may change the lines but not their order (a read-only rule) edits them without reordering:
+    no order input (so no handle), and the save is not refused for a number they may not write."""
+    user = make_user(acme, "keeper", is_staff=True)
+    connection.set_tenant(acme)
+    role = rbac.create_role("keeper", grants=[Permission.objects.get(codename=name) for name in (
+        "view_claim", "change_claim", "view_claim_line", "change_claim_line")])
+    rbac.add_scope(role, "claim", "all")
+    rbac.add_scope(role, "claim_line", "all")
+    rbac.add_scope(role, "claim_line", "all", action="change")
+    rbac.set_column_rule(role, "claim_line", "position", "read_only")
+    rbac.assign_role(user, role)
+    keeper = client_of(user)
+    url = f"/admin/data/claim/{trip.pk}/change/"
+    page = keeper.get(url).content.decode()
+    assert 'name="claim_line_claim_set-0-description"' in page
+    assert 'name="claim_line_claim_set-0-position"' not in page
+    line = runtime.get_model("claim_line")
+    train, hotel, taxi = line.objects.order_by("position")
+    prefix = "claim_line_claim_set"
+    data = {"title": "Trip", f"{prefix}-TOTAL_FORMS": 3, f"{prefix}-INITIAL_FORMS": 3,
+            f"{prefix}-MIN_NUM_FORMS": 0, f"{prefix}-MAX_NUM_FORMS": 1000}
+    for index, row in enumerate([train, hotel, taxi]):
+        data.update({f"{prefix}-{index}-id": row.pk, f"{prefix}-{index}-claim": trip.pk,
+                     f"{prefix}-{index}-description": row.description.upper(), f"{prefix}-{index}-amount": row.amount,
+                     f"{prefix}-{index}-position": 3 - index})  # Ignored: not a field of their form.
+    assert keeper.post(url, data).status_code == 302
+    assert list(line.objects.order_by("position").values_list("description", flat=True)) == ["TRAIN", "HOTEL", "TAXI"]
