@@ -3,7 +3,7 @@
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from io import StringIO
 from types import SimpleNamespace
 
@@ -105,7 +105,7 @@ def test_record_is_a_single_insert(tenant, alice, in_request):
     services.record("test.warm_up")
     with CaptureQueriesContext(connection) as captured:
         services.record("data.expense.view", target_type="data.expense", target_id="1")
-    # django-tenants sets the search path before each cursor (TENANT_LIMIT_SET_CALLS is off).
+    # django-tenants may set the search path before a cursor.
     statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("SET search_path")]
     assert len(statements) == 1 and statements[0].startswith("INSERT") and "RETURNING" in statements[0]
 
@@ -157,6 +157,19 @@ def test_events_are_per_tenant(tenant, globex):
 def test_record_refuses_the_public_schema(db):
     with pytest.raises(RuntimeError, match="tenant's schema"):
         services.record("test.event")
+
+
+def test_record_returns_the_stored_row(alice, in_request):
+    in_request(user=alice, api_key=SimpleNamespace(prefix="k1"))
+    event = services.record("data.expense.update", target_type="data.expense", target_id=3, target_repr="Hotel",
+                            before={"amount": "1.50"}, after={"spent_on": date(2026, 1, 2)}, result="error")
+    stored = AuditEvent.objects.get(seq=event.seq)
+    # record() writes one INSERT of its own and builds the instance from it: every column as read back.
+    assert not event._state.adding and event.actor == alice
+    columns = [field.attname for field in AuditEvent._meta.concrete_fields if field.name != "after"]
+    assert {name: getattr(event, name) for name in columns} == {name: getattr(stored, name) for name in columns}
+    # As the ORM's save left it: the value given; stored as Django's JSON encoder writes it.
+    assert (event.after, stored.after) == ({"spent_on": date(2026, 1, 2)}, {"spent_on": "2026-01-02"})
 
 
 def test_the_insert_trigger_refuses_another_schema_on_the_search_path(tenant):
@@ -459,6 +472,29 @@ def test_alert_on_any_export_and_again_after_the_window(tenant, alice, mailoutbo
     with django_capture_on_commit_callbacks(execute=True):
         services.record("data.expense.export", actor=alice)
     assert Alert.objects.count() == 2
+
+
+def test_a_changed_alert_rule_takes_effect_at_once(tenant, django_capture_on_commit_callbacks):
+    services.forget_rules()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.record("data.expense.delete")  # The active rules are now cached: none.
+    assert not callbacks  # No rule to count the event for: nothing runs after the commit.
+    rule = AlertRule.objects.create(name="Deletes", action_pattern="data.*.delete", threshold=1)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.record("data.expense.delete")
+    assert len(callbacks) == 1 and Alert.objects.filter(rule=rule).count() == 1
+    rule.action_pattern = "data.*.export"
+    rule.save()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.record("data.expense.delete")
+    assert not callbacks
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.record("data.expense.export")
+    assert len(callbacks) == 1
+    rule.delete()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.record("data.expense.export")
+    assert not callbacks
 
 
 def test_no_alert_for_a_change_that_rolls_back(tenant, django_capture_on_commit_callbacks):
