@@ -318,3 +318,29 @@ def test_oracle_worlds_differing_in_records_she_cannot_see_answer_alike(alice, f
     assert [a[0] for a, b in zip(first, second, strict=True) if a != b] == []
     assert sum(status == 400 for _query, status, _text in first) > 50  # The probes did reach the computed fields.
     assert sum(status == 200 for _query, status, _text in first) > 50
+
+
+# --- no index, a sane plan ------------------------------------------------------------------
+
+
+def test_a_filter_on_a_count_over_10k_rows_is_a_correlated_subquery(related):  # noqa: F811
+    """No index holds a computed value: the filter computes the count per project, through the
+    index of the expenses' relation, never a join of every project with every expense."""
+    import time
+
+    project, expense = runtime.get_model("project"), runtime.get_model("expense")
+    projects = project.objects.bulk_create([project(name=f"P{number}") for number in range(100)])
+    expense.objects.bulk_create([expense(title="x", amount="1.00", spent_on="2026-01-01", project_id=item.pk)
+                                 for index, item in enumerate(projects, 1) for _ in range(index % 3 * 100)])
+    assert expense.objects.count() >= 10_000
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dm_expense; ANALYZE dm_project")
+    queryset = project.objects.filter(expenses__gt=60).order_by("-expenses").values_list("name", flat=True)
+    plan = queryset.explain()
+    outer, _subplan, inner = plan.partition("SubPlan")
+    assert inner and "Join" not in outer and "Nested Loop" not in outer, plan
+    assert "dm_expense_project_id" in inner, plan  # Each count reads one project's expenses by the index.
+    started = time.monotonic()
+    names = list(queryset)
+    elapsed = time.monotonic() - started
+    assert len(names) == 67 and elapsed < 2, elapsed
