@@ -896,7 +896,7 @@ class ChoicesListFilter(admin.SimpleListFilter):
 
 def _computed_options(model, spec: dict):
     """The choices of a computed field's list filter: yes and no, the choices of the field read,
-    none and some (counts, sums), or empty and not; none if records cannot be filtered by it (the
+    none and some (counts), zero and not (sums), or empty and not; none if records cannot be filtered by it (the
     filter is then not shown). Found on the list's first request, not as the admin is built."""
     key = spec["key"]
 
@@ -908,8 +908,10 @@ def _computed_options(model, spec: dict):
             return [("yes", _("Yes"), Q(**{key: True})), ("no", _("No"), Q(**{key: False}))]
         if kind.field.choices:
             return [(str(value), str(label), Q(**{key: value})) for value, label in kind.field.choices]
-        if spec["type"] == "count" or spec.get("options", {}).get("function") in ("count", "sum"):
-            return [("none", _("None"), Q(**{key: 0})), ("some", _("Not none"), ~Q(**{key: 0}))]
+        if spec["type"] == "count" or spec.get("options", {}).get("function") == "count":
+            return [("none", _("None"), Q(**{key: 0})), ("some", _("Some"), Q(**{f"{key}__gt": 0}))]
+        if spec.get("options", {}).get("function") == "sum":  # Never empty: a sum over none is 0.
+            return [("zero", _("Zero"), Q(**{key: 0})), ("nonzero", _("Not zero"), ~Q(**{key: 0}))]
         return [("empty", _("Empty"), Q(**{f"{key}__isnull": True})),
                 ("filled", _("Not empty"), Q(**{f"{key}__isnull": False}))]
 

@@ -135,11 +135,13 @@ def test_the_admin_list_sorts_and_filters_by_computed_values(admin_api, filterab
     assert _admin_names(browser, f"o=-{spent}") == ["Apollo", "Gemini"]
     titles = {str(spec.title): [choice["display"] for choice in spec.choices(page.context["cl"])]
               for spec in page.context["cl"].filter_specs}
-    assert titles["expenses"] == ["All", "None", "Not none"]
+    assert titles["expenses"] == ["All", "None", "Some"]
+    assert titles["spent"] == ["All", "Zero", "Not zero"]
     assert titles["first_spent_on"] == ["All", "Empty", "Not empty"]
     assert "average" not in titles  # Not marked filterable.
     assert _admin_names(browser, "expenses=none") == ["Gemini"]
-    assert _admin_names(browser, "spent=some") == ["Apollo"]
+    assert _admin_names(browser, "spent=nonzero") == ["Apollo"]
+    assert _admin_names(browser, "expenses=some") == ["Apollo"]
     assert _admin_names(browser, "first_spent_on=empty") == ["Gemini"]
     assert _admin_names(browser, "spent__gte=100") == ["Apollo"]  # A lookup in the query string.
     html = page.content.decode()
@@ -297,7 +299,7 @@ def test_oracle_worlds_differing_in_records_she_cannot_see_answer_alike(alice, f
         queries += [f"/data/{entity}/?{name}={probe}" for name in names if name.split("__")[0] in FILTERABLE
                     for probe in ("0", "100")]
         queries += [f"/admin/data/{entity}/?o={sign}{index}" for index in range(1, 12) for sign in ("", "-")]
-    queries += [f"/admin/data/project/?{name}={value}" for name in FILTERABLE for value in ("none", "some", "empty")]
+    queries += [f"/admin/data/project/?{name}={value}" for name in FILTERABLE for value in ("none", "some", "zero", "nonzero", "empty")]
     queries += ["/admin/data/project/?spent__gt=100", "/admin/data/project/?expenses__gte=2"]
     expense = runtime.get_model("expense")
     others = expense.objects.exclude(created_by=alice)
