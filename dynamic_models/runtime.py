@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.migrations.state import AppConfigStub
 from django.utils import timezone
+from django.utils.functional import cached_property as django_cached_property
 from django.utils.functional import lazy
 from django.utils.translation import get_language, gettext_lazy
 
@@ -190,6 +191,115 @@ def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
     return apps
 
 
+def relation_targets(body: dict) -> set[str]:
+    """The entities whose model classes `body`'s relation fields point to."""
+    return {spec["options"]["target"] for spec in body["fields"]
+            if field_type_registry.get(spec["type"]).is_relation and spec.get("options", {}).get("target")}
+
+
+def build_entity_model(bodies: dict[str, dict], key: str) -> type[models.Model]:
+    """Build entity `key` of `bodies` with only the entities its relations point to, into a new
+    private registry: a model class to migrate, whose cost does not grow with the tenant.
+
+    The entities pointed to are built for their table and key only: their own relations stay
+    unresolved, and they do not know the entities other than `key` that point to them.
+    """
+    body = bodies[key]
+    missing = relation_targets(body) - set(bodies)
+    if missing:
+        raise LookupError(f"Relations point to unknown entities: {', '.join(sorted(missing))}")
+    apps = SnapshotApps()
+    apps.ready = False
+    for target in sorted(relation_targets(body) - {key}):
+        build_model(apps, bodies[target])
+    model = build_model(apps, body)
+    apps.ready = True
+    apps.clear_cache()
+    return model
+
+
+#: Past this share of a tenant's entities to build again, a snapshot is built whole (`rebuilt_apps`).
+REBUILD_WHOLE_SHARE = 0.8
+
+
+def rebuilt_apps(previous: Snapshot, bodies: dict[str, dict]) -> SnapshotApps:
+    """The registry of `bodies`, built from `previous` (the tenant's stale snapshot) by building
+    again only the entities whose body changed and those related to them in either direction;
+    the others' model classes move over (a publish then costs the same in a tenant of any size).
+
+    A class belongs to one registry (`_meta.apps`, read for its reverse relations): a moved class
+    is taken from `previous`, whose snapshot is stale and dropped, its reverse relations computed
+    again, and its relations to a class built again pointed to the new class. Requests still
+    using `previous` meanwhile see the new classes, which are what the database now holds.
+    """
+    changed = {key for key in bodies.keys() | previous.bodies.keys() if bodies.get(key) != previous.bodies.get(key)}
+    if not changed:
+        return previous.apps
+    rebuilt = set(changed)
+    for key in changed:
+        rebuilt |= relation_targets(bodies.get(key) or previous.bodies[key])
+        rebuilt |= relation_targets(previous.bodies.get(key) or bodies[key])
+    # Entities pointing at a changed one, and those holding a rollup or count over one: their
+    # computed fields were compiled against its previous fields.
+    rebuilt |= {key for key, body in bodies.items() if _reads(body, changed)}
+    rebuilt &= set(bodies)
+    if len(rebuilt) > len(bodies) * REBUILD_WHOLE_SHARE:
+        return build_apps(bodies)
+    moved, through_models = {}, {}
+    for model in previous.apps.all_models[APP_LABEL].values():
+        owner = model._meta.auto_created or model  # A many-to-many link model moves with its entity.
+        key = owner.lowcode_entity["key"]
+        if key in bodies and key not in rebuilt:
+            if model._meta.auto_created:
+                through_models.setdefault(key, []).append(model)
+            else:
+                moved[key] = model
+    apps = SnapshotApps()
+    apps.ready = False
+    for key, body in bodies.items():  # In the order a whole build registers them.
+        if key not in moved:
+            build_model(apps, body)
+            continue
+        for model in [*through_models.get(key, ()), moved[key]]:
+            model._meta.apps = apps
+            apps.register_model(APP_LABEL, model)
+    for model in [*moved.values(), *itertools.chain.from_iterable(through_models.values())]:
+        for model_field in [*model._meta.local_fields, *model._meta.local_many_to_many]:
+            target = model_field.remote_field.model if model_field.is_relation else None
+            if isinstance(target, type) and target._meta.apps is not apps and target._meta.app_label == APP_LABEL:
+                _point_to(model_field, apps.get_registered_model(APP_LABEL, target._meta.model_name))
+    apps.ready = True
+    apps.clear_cache()  # Every class's reverse relations, from this registry.
+    return apps
+
+
+def _reads(body: dict, keys: set[str]) -> bool:
+    """Whether a field of `body` points at or reads one of the entities `keys` (a relation's
+    target, a rollup's or count's `entity.field`); a field of another type naming one errs on the
+    safe side. The options only: asking the field type registry for every field of a large
+    tenant costs more than the classes this saves."""
+    for spec in body["fields"]:
+        options = spec.get("options") or {}
+        if options.get("target") in keys or str(options.get("relation", "")).rpartition(".")[0] in keys:
+            return True
+    return False
+
+
+def _point_to(model_field: models.Field, target: type[models.Model]) -> None:
+    """Point a moved class's relation field (and its forward accessor) to `target`, as Django's
+    resolution of a lazy relation does, forgetting what it cached of the previous class."""
+    for owner in (model_field, model_field.remote_field, vars(model_field.model).get(model_field.name)):
+        for name in _cached_names(type(owner)):
+            owner.__dict__.pop(name, None)
+    model_field.remote_field.model = target
+    model_field.do_related_class(target, model_field.model)
+
+
+def _cached_names(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ for name, value in vars(klass).items()
+            if isinstance(value, django_cached_property | cached_property)}
+
+
 _serials = itertools.count(1)
 
 
@@ -326,8 +436,6 @@ def _forget_sites(schema_names: list[str]) -> None:
 
 
 _snapshots = SnapshotCache()
-#: Per schema, models a publish built (in its transaction) for the snapshot that will follow it.
-_prepared: dict[str, SnapshotApps] = {}
 _build_locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -353,27 +461,10 @@ def current() -> Snapshot:
         snapshot = _snapshots.get(schema_name)
         if snapshot is None or snapshot.token != token:
             bodies = load_bodies()
-            apps = _prepared.pop(schema_name, None)
-            if apps is None or _apps_bodies(apps) != bodies:  # Not what was published (rolled back).
-                apps = build_apps(bodies)
+            apps = build_apps(bodies) if snapshot is None else rebuilt_apps(snapshot, bodies)
             snapshot = Snapshot(schema_name, token, bodies, apps)
             _snapshots.put(snapshot)
     return snapshot
-
-
-def prepare(apps: SnapshotApps) -> None:
-    """Offer the models a publish built to the tenant's next snapshot in this process.
-
-    The snapshot adopts them if the published bodies it reads are the ones they were built
-    from (the publish committed): a publish then builds the tenant's models once, not again
-    on the next request.
-    """
-    _prepared[connection.schema_name] = apps
-
-
-def _apps_bodies(apps: SnapshotApps) -> dict[str, dict]:
-    return {model.lowcode_entity["key"]: model.lowcode_entity for model in apps.all_models[APP_LABEL].values()
-            if hasattr(model, "lowcode_entity")}
 
 
 def get_model(key: str) -> type[models.Model]:
@@ -388,4 +479,3 @@ def published_entity_bodies() -> dict[str, dict]:
 def forget(schema_name: str) -> None:
     """Drop a schema's cached snapshot and site (tenant deleted)."""
     _snapshots.pop(schema_name)
-    _prepared.pop(schema_name, None)

@@ -151,20 +151,20 @@ def _quote(name: str) -> str:
 
 
 def _model_pair(old_body: dict | None, new_body: dict) -> tuple[type | None, type]:
-    """Build the entity's old and new model classes next to the other published entities.
+    """Build the entity's old and new model classes, each with the entities its relations point to
+    (`runtime.build_entity_model`): what its table's migration reads, in any tenant's size.
 
-    The old one is the tenant snapshot's when that holds the published bodies (it usually does):
-    one build instead of two.
+    The old one is the tenant snapshot's when that holds the published bodies (it usually does).
     """
     key = new_body["key"]
     published = runtime.load_bodies()
-    new_model = runtime.build_apps(dict(sorted({**published, key: new_body}.items()))).get_model("data", key)
+    new_model = runtime.build_entity_model({**published, key: new_body}, key)
     old_model = None
     if old_body is not None:
         snapshot = runtime.current()
         published = {**published, key: old_body}
-        old_apps = snapshot.apps if snapshot.bodies == published else runtime.build_apps(published)
-        old_model = old_apps.get_model("data", key)
+        old_model = snapshot.get_model(key) if snapshot.bodies == published else \
+            runtime.build_entity_model(published, key)
     return old_model, new_model
 
 
@@ -704,7 +704,6 @@ def apply_entity_version(definition, previous, *, author=None) -> SchemaMigratio
     started = time.monotonic()
     old_body = previous.body if previous else None
     old_model, model = _model_pair(old_body, definition.body)  # Built once for all three uses.
-    runtime.prepare(model._meta.apps)  # And for the snapshot after the publish.
     backward = plan(definition.body, old_body, execute=False, models_pair=(model, old_model), measure=False).sql \
         if old_body else [f"DROP TABLE {_quote('dm_' + definition.key)} CASCADE"]
     rbac.ensure_entity_permissions(model)
