@@ -134,7 +134,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default=embedded.redis_url())
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "lowcode.redis_cache.ReusedClientRedisCache",  # Django's, without a new client per call.
         "LOCATION": env("CACHE_URL", default=REDIS_URL),
         # Every key starts with the current schema: one tenant never reads another's entries.
         "KEY_FUNCTION": "django_tenants.cache.make_key",

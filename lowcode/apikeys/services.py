@@ -4,10 +4,16 @@ The admin, `manage.py lowcode apikey ...` and the DRF authentication class call 
 A full key is `<prefix>.<secret>`: the prefix finds the row, and only the SHA-256 of the
 secret is stored. Secrets are 32 random bytes, so a plain hash (no salt, no stretching)
 cannot be brute-forced, and checking it costs nothing per request.
+
+Each process keeps the rows of the keys it saw (with their users) while the tenant's version of
+them is unchanged: a change of a key or a user (a save, a delete, a revocation) replaces it on
+commit, so it applies on every process's next request; a user changed by a bulk update, which
+sends no signal, within KEY_ROW_MAX_AGE.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import re
@@ -15,11 +21,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lowcode.apikeys.models import ApiKey
+from lowcode.versioned_cache import VersionedCache
 
 #: `<resource>:read` or `<resource>:write`; resource = an entity key, `*` or `metadata`.
 SCOPE_RE = re.compile(r"^(?P<resource>\*|[a-z][a-z0-9_]*):(?P<access>read|write)$")
@@ -30,6 +38,10 @@ PREFIX_BYTES = 4  # 8 hex characters
 SECRET_BYTES = 32
 #: `last_used_at` is written at most this often per key, not on every request.
 TOUCH_INTERVAL = timedelta(minutes=1)
+#: Seconds a process keeps a key's row at most (see the module's docstring).
+KEY_ROW_MAX_AGE = 60
+#: (schema, prefix) -> the key's row with its user; versioned per schema.
+_key_rows = VersionedCache("api-keys", max_entries=4096, max_age=KEY_ROW_MAX_AGE)
 
 
 class ApiKeyError(Exception):
@@ -114,6 +126,7 @@ def revoke(key: ApiKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
+        keys_changed()
 
 
 def authenticate(raw: str) -> ApiKey:
@@ -125,7 +138,7 @@ def authenticate(raw: str) -> ApiKey:
     prefix, dot, secret = raw.strip().partition(".")
     if not dot or not prefix or not secret:
         raise MalformedKey(_("Malformed API key: expected <prefix>.<secret>."))
-    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    key = _find(prefix)
     # Compare a hash even for an unknown prefix, so timing tells nothing about the secret.
     expected = key.hashed_key if key is not None else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or key is None:
@@ -139,6 +152,28 @@ def authenticate(raw: str) -> ApiKey:
     return key
 
 
+def _find(prefix: str) -> ApiKey | None:
+    """The key of `prefix` in the connection's tenant, with its user: copies of the rows the caller
+    may change (a request's user gathers permission caches)."""
+    schema_name = connection.schema_name
+    version = _key_rows.version(schema_name)
+    key = _key_rows.get((schema_name, prefix), version)
+    if key is None:
+        key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+        if key is None:
+            return None
+        _key_rows.put((schema_name, prefix), version, key)
+    found = copy.copy(key)
+    found.user = copy.copy(key.user)
+    return found
+
+
+def keys_changed(**kwargs) -> None:
+    """Keys or users of the connection's tenant change in this transaction: every process reads
+    them again (also a post_save and post_delete receiver of ApiKey and the user model)."""
+    _key_rows.changed(connection.schema_name)
+
+
 def touch(key: ApiKey) -> None:
     """Record that `key` was just used, writing at most once per TOUCH_INTERVAL."""
     now = timezone.now()
@@ -148,6 +183,9 @@ def touch(key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_INTERVAL)).update(last_used_at=now)
     key.last_used_at = now
+    cached = _key_rows.get((connection.schema_name, key.prefix), _key_rows.version(connection.schema_name))
+    if cached is not None:  # Its next requests need not write again.
+        cached.last_used_at = now
 
 
 def key_allows(api_key: ApiKey, resource: str, *, write: bool) -> bool:

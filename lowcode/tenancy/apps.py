@@ -15,7 +15,7 @@ class TenancyConfig(AppConfig):
         from lowcode.tenancy import domains, quotas
         from lowcode.tenancy.admin import adopt_shared_models
         from lowcode.tenancy.commands import TenantCommand
-        from lowcode.tenancy.models import Domain, Tenant
+        from lowcode.tenancy.models import Domain, Tenant, rows_updated
 
         subcommand_registry.register(TenantCommand())
         adopt_shared_models()
@@ -23,6 +23,6 @@ class TenancyConfig(AppConfig):
         quotas.quota_registry.register(quotas.ApiCallsQuota())
         pre_save.connect(quotas.check_user_quota, sender=get_user_model(), dispatch_uid="tenancy.user_quota")
         for model in (Tenant, Domain):
-            for signal in (post_save, post_delete):
+            for signal in (post_save, post_delete, rows_updated):
                 signal.connect(domains.on_row_saved_or_deleted, sender=model,
-                               dispatch_uid=f"tenancy.rows_changed.{model.__name__}.{signal is post_save}")
+                               dispatch_uid=f"tenancy.rows_changed.{model.__name__}")

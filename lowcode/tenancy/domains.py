@@ -1,55 +1,20 @@
-"""Which tenant a host name serves, cached in the process and checked against a shared token.
+"""Which tenant a host name serves, read from a cache of each process (lowcode.versioned_cache).
 
 django-tenants reads the Domain and Tenant rows on every request. Here each process keeps the
-rows of the host names it served (bounded, least recently used first out) with the token they
-were read under: one Redis key that every change of a tenant or domain row replaces (on commit),
-in whichever process it happens. A request compares one GET with its entry's token; a change
-made anywhere (suspension, deletion, a publish's definition token) shows on the next request.
+rows of the host names it served; every change of a tenant or domain row (a save, a delete, a
+bulk update such as a publish's definition token) replaces one shared version on commit, so a
+suspension, a deletion or a publish shows on every process's next request.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import threading
-import uuid
-from collections import OrderedDict
-
-from django.core.cache import cache
-from django.db import connection, transaction
-from redis.exceptions import RedisError
 
 from lowcode.tenancy.models import Domain, Tenant
+from lowcode.versioned_cache import VersionedCache
 
-logger = logging.getLogger(__name__)
-
-#: The Redis key of the token (not a cache key: it is shared by every schema).
-VERSION_KEY = "lowcode:tenancy:rows-version"
-#: Host names kept per process.
-MAX_HOSTS = 1024
-
-_tenants: OrderedDict[str, tuple[str, Tenant]] = OrderedDict()  # host name -> (token, tenant row)
-_lock = threading.Lock()
-
-
-def _redis():
-    return cache._cache.get_client(write=True)
-
-
-def _current_token() -> str | None:
-    """The shared token; a new one when the key is missing (Redis restarted or flushed), which no
-    entry holds, so rows are read again. None when Redis cannot be reached: nothing is cached."""
-    try:
-        client = _redis()
-        token = client.get(VERSION_KEY)
-        if token is None:
-            client.set(VERSION_KEY, uuid.uuid4().hex, nx=True)
-            token = client.get(VERSION_KEY)
-    except RedisError as error:
-        forget()  # Changes made meanwhile could not replace the token.
-        logger.warning("tenant rows read without cache: %s", error)
-        return None
-    return token.decode() if token is not None else None
+#: Host name -> tenant row, one version for them all (tenant rows change seldom).
+tenants_by_host = VersionedCache("tenant-rows", max_entries=1024)
 
 
 def tenant_for_host(hostname: str) -> Tenant:
@@ -57,24 +22,11 @@ def tenant_for_host(hostname: str) -> Tenant:
 
     :raises Domain.DoesNotExist: no tenant serves this host name.
     """
-    # Inside a transaction this connection may see its own uncommitted changes of tenant rows,
-    # which must neither be cached nor hidden by the cache (requests run outside one; tests not).
-    cacheable = not connection.in_atomic_block
-    token = _current_token() if cacheable else None
-    entry = _tenants.get(hostname) if token is not None else None
-    if entry is not None and entry[0] == token:
-        with _lock:
-            if hostname in _tenants:
-                _tenants.move_to_end(hostname)
-        return _copy(entry[1])
-    # The token was read before the rows: a change committed meanwhile leaves an older token.
-    tenant = Domain.objects.select_related("tenant").get(domain=hostname).tenant
-    if token is not None:
-        with _lock:
-            _tenants[hostname] = (token, tenant)
-            _tenants.move_to_end(hostname)
-            while len(_tenants) > MAX_HOSTS:
-                _tenants.popitem(last=False)
+    version = tenants_by_host.version()
+    tenant = tenants_by_host.get(hostname, version)
+    if tenant is None:
+        tenant = Domain.objects.select_related("tenant").get(domain=hostname).tenant
+        tenants_by_host.put(hostname, version, tenant)
     return _copy(tenant)
 
 
@@ -87,26 +39,10 @@ def _copy(tenant: Tenant) -> Tenant:
 
 
 def tenant_rows_changed() -> None:
-    """Tenant or domain rows change in this transaction: forget them in this process now (a
-    request of this thread may follow in the transaction), and in every process once committed."""
-    forget()
-    transaction.on_commit(_replace_token)
-
-
-def forget() -> None:
-    """Drop every cached row of this process."""
-    with _lock:
-        _tenants.clear()
-
-
-def _replace_token() -> None:
-    forget()
-    try:
-        _redis().set(VERSION_KEY, uuid.uuid4().hex)
-    except RedisError as error:  # Nothing can be cached until Redis is back: no entry is trusted then.
-        logger.warning("tenant rows' token not replaced: %s", error)
+    """Tenant or domain rows change in this transaction (every process reads them again)."""
+    tenants_by_host.changed()
 
 
 def on_row_saved_or_deleted(sender, **kwargs) -> None:
-    """post_save and post_delete receiver of Tenant and Domain."""
+    """post_save, post_delete and rows_updated receiver of Tenant and Domain."""
     tenant_rows_changed()

@@ -3,6 +3,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
@@ -19,16 +20,18 @@ def validate_upload_types(value) -> None:
                               code="invalid_upload_types")
 
 
+#: Sent with the model after a bulk update changed tenant or domain rows (post_save's counterpart).
+rows_updated = Signal()
+
+
 class TenantRowsQuerySet(models.QuerySet):
-    """Bulk updates of tenant and domain rows reach the processes' cached copies (tenancy.domains),
-    as saves and deletes do through signals: a publish's definition token is written so."""
+    """Bulk updates of tenant and domain rows send `rows_updated`: the processes' cached copies
+    (tenancy.domains) are dropped as on a save; a publish writes its definition token so."""
 
     def update(self, **kwargs):
-        from lowcode.tenancy import domains
-
         rows = super().update(**kwargs)
         if rows:
-            domains.tenant_rows_changed()
+            rows_updated.send(sender=self.model)
         return rows
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
 
 from lowcode.tenancy import services
 from lowcode.tenancy.models import Domain, Tenant
@@ -21,6 +22,7 @@ import django
 django.setup()
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
 from lowcode.tenancy import domains
 from lowcode.tenancy.models import Domain
 for line in sys.stdin:
@@ -68,6 +70,62 @@ def test_another_process_sees_suspension_deletion_and_new_tokens_on_its_next_req
         process.wait(timeout=30)
 
 
+# A second web process authenticating API keys in acme: prints "ok" or the refusal's code, with the
+# number of SQL statements it took.
+KEY_PROCESS = """
+import sys
+import django
+django.setup()
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
+from django_tenants.utils import schema_context
+from lowcode.apikeys import services
+for line in sys.stdin:
+    with schema_context("acme"), CaptureQueriesContext(connection) as queries:
+        try:
+            answer = "ok " + services.authenticate(line.strip()).user.username
+        except services.ApiKeyError as error:
+            answer = error.code + " -"
+    print(answer, len(queries), flush=True)
+"""
+
+
+def test_another_process_refuses_a_revoked_key_or_inactive_user_on_its_next_request(committed_acme, make_user,
+                                                                                     test_database_url):
+    from lowcode.apikeys import services as apikeys
+
+    user = make_user(committed_acme, "robot")
+    with schema_context("acme"):
+        key, full_key = apikeys.create_key(user, name="ci", scopes=["*:read"])
+        _other, other_key = apikeys.create_key(user, name="etl", scopes=["*:read"])
+    process = subprocess.Popen([sys.executable, "-c", KEY_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=settings.BASE_DIR,
+                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
+
+    def ask(text):
+        process.stdin.write(text + "\n")
+        process.stdin.flush()
+        answer, name, queries = process.stdout.readline().split()
+        return answer, name, int(queries)
+
+    try:
+        assert ask(full_key)[:2] == ("ok", "robot")
+        assert ask(full_key) == ("ok", "robot", 0)  # Cached: no SQL.
+        assert ask(full_key + "x")[0] == "unknown_api_key"
+        with schema_context("acme"):
+            apikeys.revoke(key)
+        assert ask(full_key)[0] == "revoked_api_key"
+        assert ask(other_key)[:2] == ("ok", "robot")
+        with schema_context("acme"):
+            user.is_active = False
+            user.save()
+        assert ask(other_key)[0] == "inactive_user"
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
 def test_a_change_in_a_transaction_shows_to_its_own_requests_and_not_after_its_rollback(committed_acme,
                                                                                         acme_client):
     assert acme_client.get("/api/v1/me/").status_code != 403
@@ -107,3 +165,12 @@ def test_switching_back_to_the_sessions_tenant_sends_no_set(acme, globex):
         assert _search_path() == ["globex", "public"]
     assert [query["sql"] for query in queries if query["sql"].startswith("SET")] == [
         'SET search_path = "globex","public"']
+
+
+def test_the_cache_keeps_one_redis_client_for_every_call():
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client("any key") is client
+    cache.set("reused-client", 1)
+    assert cache.get("reused-client") == 1 and client.exists(cache.make_and_validate_key("reused-client"))
