@@ -73,15 +73,11 @@ def test_the_server_runs_with_these_settings(db, test_database_url):
         process.wait(timeout=30)
 
 
-def test_each_worker_freezes_what_it_loaded_and_collects_young_objects_less_often(db):
-    threshold = gc.get_threshold()
+def test_each_worker_freezes_what_it_loaded(db):
     gc.unfreeze()
     try:
         gunicorn_conf.post_worker_init(worker=None)
-        frozen = gc.get_freeze_count()
-        assert frozen > 100_000  # Django, the apps and the modules of the site's URLs.
-        assert gc.get_threshold() == (gunicorn_conf.GC_YOUNG_THRESHOLD, *threshold[1:])
+        assert gc.get_freeze_count() > 100_000  # Django, the apps and the modules of the site's URLs.
         assert "lowcode.api.urls" in sys.modules and "dynamic_models.admin" in sys.modules
     finally:
         gc.unfreeze()
-        gc.set_threshold(*threshold)
