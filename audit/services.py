@@ -94,8 +94,8 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     hashes it (migrations 0002, 0003), holding no lock: transactions recording events in the same
     tenant never wait for each other. The sealing task chains it into a block once its
     transaction has ended (`seal_events`). The INSERT is sent as it is, not through the model's
-    save (which compiled it anew each time), and the alerts are evaluated after the commit only
-    if an active rule matches the action.
+    save (which compiled it anew each time), and the alerts are evaluated after the commit unless
+    the cached active rules show that none matches the action.
 
     `action` is a declared action (audit/actions.py), e.g. ``rbac_actions.ROLE_CREATE``, or the
     name of one member of a declared family, e.g. ``RECORD_UPDATE.of("expense")`` for
@@ -143,7 +143,8 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     event = AuditEvent.from_db(connection.alias, None, [row[index] for index in _ROW_ORDER])
     if actor is not None:
         event.actor = actor
-    if any(_matches(rule.action_pattern, action) for rule in _active_rules()):  # Else nothing to count it for.
+    rules = _cached_rules()  # Never a query here: unknown rules are loaded after the commit.
+    if rules is None or any(_matches(rule.action_pattern, action) for rule in rules):
         tenant = getattr(connection, "tenant", None)
         transaction.on_commit(partial(_evaluate_alerts_in, tenant, event), robust=True)
     return event
@@ -804,13 +805,18 @@ _rules_cache: dict[str, tuple[float, list[AlertRule]]] = {}
 RULES_TTL = 5.0
 
 
+def _cached_rules() -> list[AlertRule] | None:
+    """The current schema's active rules if this process loaded them within `RULES_TTL`, else None."""
+    cached = _rules_cache.get(connection.schema_name)
+    return cached[1] if cached is not None and time.monotonic() - cached[0] <= RULES_TTL else None
+
+
 def _active_rules() -> list[AlertRule]:
-    schema = connection.schema_name
-    cached = _rules_cache.get(schema)
-    if cached is None or time.monotonic() - cached[0] > RULES_TTL:
-        cached = (time.monotonic(), list(AlertRule.objects.filter(active=True)))
-        _rules_cache[schema] = cached
-    return cached[1]
+    rules = _cached_rules()
+    if rules is None:
+        rules = list(AlertRule.objects.filter(active=True))
+        _rules_cache[connection.schema_name] = (time.monotonic(), rules)
+    return rules
 
 
 def forget_rules(**kwargs) -> None:
@@ -834,9 +840,9 @@ def evaluate_alerts(event: AuditEvent) -> list[Alert]:
 
     Only active rules whose pattern matches the event's action are counted, over their window
     (per actor if the rule says so): with no matching rule, this costs no query, and `record()`
-    does not even call it (the active rules are cached: a change takes effect at once in the
-    process that made it, within `RULES_TTL` seconds in the others). A rule alerts at most once
-    per window (and actor).
+    does not even call it once the rules are cached (a change takes effect at once in the process
+    that made it, within `RULES_TTL` seconds in the others). A rule alerts at most once per window
+    (and actor).
     """
     rules = [rule for rule in _active_rules() if _matches(rule.action_pattern, event.action)]
     raised = []
