@@ -8,7 +8,7 @@ schema (`_setup.clone_tenants`: its pg_dump restored under their names, about 1-
 against about 10 s to publish 20 entities; 400 tenants in 7-17 minutes on this machine).
 
 The measurements then run in a fresh child process, prepared as a gunicorn web worker is
-(`lowcode.gunicorn_conf.prepare_process`: imports, `gc.freeze()`, the collector's threshold):
+(`lowcode.gunicorn_conf.prepare_process`: imports, then `gc.freeze()`):
 - after a restart, each tenant's first list request (`GET /api/v1/data/ent03/?page_size=20` as its
   superuser, Django's test client), in every tenant in turn: median, 95th percentile and worst
   (target: median under 100 ms); RSS after 100, 200 and all of them against `--rss-bound-mb`
