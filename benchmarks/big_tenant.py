@@ -8,8 +8,8 @@ many-to-many), published through `dynamic_models.services.publish_body`.
 Then, in a fresh child process:
 - publish time of one entity (a label change of `ent05`, median of 3) in tenants of 10, 100 and
   500 entities: `publish_body` (validation, migration, commit), then what the next request of the
-  tenant pays (`runtime.current()` and the tenant's URLconf), and both together; target: 500
-  within 2x of 10;
+  tenant pays (`runtime.current()` and the tenant's URLconf), and both together, with the entity
+  model classes both built (`runtime.build_model` calls); target: 500 within 2x of 10;
 - RSS of the process over 20 publishes in the 200-entity tenant, each followed by a list request
   of the republished entity (builds the snapshot, site and the entity's API classes again);
   target: flat within 10% (the last publish's RSS against the fifth's);
@@ -67,7 +67,8 @@ def _superuser_client(tenant):
 
 
 def _republish(tenant, number: int):
-    """Publish ent05 with a new label; return (publish seconds, next-request rebuild seconds)."""
+    """Publish ent05 with a new label; return (publish seconds, next-request rebuild seconds,
+    entity model classes built by both)."""
     from django.db import connection
 
     from dynamic_models import runtime, services
@@ -76,11 +77,16 @@ def _republish(tenant, number: int):
     connection.set_tenant(tenant)
     body = dict(runtime.current().bodies["ent05"])
     body["label"] = f"Ent05 v{number} {time.strftime('%H:%M:%S')}"
-    publish_seconds, _migration = _setup.timed(lambda: services.publish_body(body, note="benchmark: republish"))
-    connection.set_tenant(type(tenant).objects.get(pk=tenant.pk))  # As the next request loads the row.
-    rebuild_seconds, _urlconf = _setup.timed(lambda: (runtime.current(), site.urlconf()))
+    built, build_model = [], runtime.build_model
+    runtime.build_model = lambda apps, body: built.append(body["key"]) or build_model(apps, body)
+    try:
+        publish_seconds, _migration = _setup.timed(lambda: services.publish_body(body, note="benchmark: republish"))
+        connection.set_tenant(type(tenant).objects.get(pk=tenant.pk))  # As the next request loads the row.
+        rebuild_seconds, _urlconf = _setup.timed(lambda: (runtime.current(), site.urlconf()))
+    finally:
+        runtime.build_model = build_model
     connection.set_schema_to_public()
-    return publish_seconds, rebuild_seconds
+    return publish_seconds, rebuild_seconds, len(built)
 
 
 def measure(quick: bool) -> None:
@@ -95,7 +101,8 @@ def measure(quick: bool) -> None:
         runs = [_republish(tenants[size], number) for number in range(REPEATS + 1)][1:]  # The first warms up.
         publish, rebuild = _setup.median([r[0] for r in runs]), _setup.median([r[1] for r in runs])
         totals[size] = publish + rebuild
-        publish_rows.append([f"{size} entities", fmt_time(publish), fmt_time(rebuild), fmt_time(totals[size])])
+        publish_rows.append([f"{size} entities", fmt_time(publish), fmt_time(rebuild), fmt_time(totals[size]),
+                             str(max(r[2] for r in runs))])
     smallest, largest = publish_sizes[0], publish_sizes[-1]
     ratio = totals[largest] / totals[smallest]
 
@@ -122,7 +129,7 @@ def measure(quick: bool) -> None:
     assert response.status_code == 200
 
     _setup.table(f"Tenants of {', '.join(map(str, publish_sizes))} entities x {FIELDS} fields: republish one entity "
-                 f"(label), median of {REPEATS}", ["tenant", "publish_body", "next request's rebuild", "total"],
+                 f"(label), median of {REPEATS}", ["tenant", "publish_body", "next request's rebuild", "total", "models built"],
                  publish_rows)
     _setup.table(f"{rss_size} entities: RSS and OpenAPI", ["measure", "value"], [
         ["RSS before the publishes", f"{rss[0]:.1f} MiB"],

@@ -428,13 +428,18 @@ def _column_errors(body: dict) -> list[dict]:
 IDENTIFIER_MAX_BYTES = 63
 
 
-def _relation_names(body: dict) -> list[tuple[str, str, str]]:
+def _relation_names(body: dict, field_types: dict) -> list[tuple[str, str, str]]:
     """The tables and sequences named after the keys of `body`, as (path, name, what); they share
-    one namespace in the schema (a sequence cannot take a table's name)."""
+    one namespace in the schema (a sequence cannot take a table's name).
+
+    :param field_types: the registry's field types by name, asked once for all the bodies.
+    """
     names = [("key", f"dm_{body['key']}", _("table"))]
     for index, spec in enumerate(body["fields"]):
         options = spec.get("options") or {}
-        field_type = field_type_registry.get(spec["type"])
+        field_type = field_types.get(spec["type"])
+        if field_type is None:  # A plugin's type, the plugin disabled since: it names nothing new.
+            continue
         if field_type.is_relation and options.get("cardinality") == "many_to_many":
             names.append((f"fields/{index}/key", f"dm_{body['key']}_{spec['key']}", _("link table")))
         sequence = field_type.sequence_name(body["key"], spec["key"])
@@ -449,15 +454,16 @@ def _database_name_errors(body: dict, published: dict[str, dict]) -> list[dict]:
 
     A name the entity's published version has already is left alone: it exists as it is.
     """
-    owners = {}  # name -> what owns it in another entity, in words
+    field_types = {field_type.type: field_type for field_type in field_type_registry.get_all()}
+    owners = {}  # name -> (what, entity) owning it in another entity; in words for an error only
     for key, other in published.items():
         if key != body["key"]:
-            for _path, name, what in _relation_names(other):
-                owners[name] = _("the %(what)s of entity %(entity)s") % {"what": what, "entity": key}
-    live = {name for _path, name, _what in _relation_names(published[body["key"]])} \
+            for _path, name, what in _relation_names(other, field_types):
+                owners[name] = (what, key)
+    live = {name for _path, name, _what in _relation_names(published[body["key"]], field_types)} \
         if body["key"] in published else set()
     errors, seen = [], {}
-    for path, name, what in _relation_names(body):
+    for path, name, what in _relation_names(body, field_types):
         size = len(name.encode())
         if size > IDENTIFIER_MAX_BYTES and name not in live:
             errors.append({"path": path, "code": "too_long", "message": _(
@@ -468,7 +474,8 @@ def _database_name_errors(body: dict, published: dict[str, dict]) -> list[dict]:
         elif name in owners or name in seen:
             errors.append({"path": path, "code": "table_taken", "message": _(
                 "its %(what)s would be named %(name)s, which is already %(owner)s: choose another key.") % {
-                "what": what, "name": name, "owner": owners.get(name) or seen[name]}})
+                "what": what, "name": name, "owner": _("the %(what)s of entity %(entity)s") % {
+                    "what": owners[name][0], "entity": owners[name][1]} if name in owners else seen[name]}})
         seen.setdefault(name, _("the %(what)s of another field") % {"what": what})
     return errors
 

@@ -197,21 +197,15 @@ def relation_targets(body: dict) -> set[str]:
             if field_type_registry.get(spec["type"]).is_relation and spec.get("options", {}).get("target")}
 
 
-def build_entity_model(bodies: dict[str, dict], key: str) -> type[models.Model]:
-    """Build entity `key` of `bodies` with only the entities its relations point to, into a new
-    private registry: a model class to migrate, whose cost does not grow with the tenant.
-
-    The entities pointed to are built for their table and key only: their own relations stay
-    unresolved, and they do not know the entities other than `key` that point to them.
+def build_entity_model(body: dict) -> type[models.Model]:
+    """Build the model class of one entity body into a new private registry, with a stub (its
+    table and id only) of each entity its relations point to: what the migration of its table
+    reads (column types, constraints, link tables), at a cost that does not grow with the tenant.
     """
-    body = bodies[key]
-    missing = relation_targets(body) - set(bodies)
-    if missing:
-        raise LookupError(f"Relations point to unknown entities: {', '.join(sorted(missing))}")
     apps = SnapshotApps()
     apps.ready = False
-    for target in sorted(relation_targets(body) - {key}):
-        build_model(apps, bodies[target])
+    for target in sorted(relation_targets(body) - {body["key"]}):
+        build_model(apps, {"key": target, "fields": []})
     model = build_model(apps, body)
     apps.ready = True
     apps.clear_cache()
@@ -342,6 +336,8 @@ class Snapshot:
     apps: SnapshotApps = field(repr=False)
     #: Unique among this process's snapshots: what the tenant's site was built from.
     serial: int = field(default_factory=_serials.__next__, init=False)
+    #: The checksum of each body (metadata's): the next snapshot reads only the bodies that changed.
+    checksums: dict[str, str] = field(default_factory=dict, repr=False)
 
     def get_model(self, key: str) -> type[models.Model]:
         return self.apps.get_model(APP_LABEL, key)
@@ -447,6 +443,22 @@ def load_bodies() -> dict[str, dict]:
     return {key: definition.body for key, definition in sorted(published_bodies(ENTITY_KIND).items())}
 
 
+def _load_published(previous: Snapshot | None) -> tuple[dict[str, dict], dict[str, str]]:
+    """The current schema's published entity bodies and their checksums, by key; the bodies whose
+    checksum `previous` holds are taken from it (decoding every body of a large tenant again
+    after each publish costs more than the rest of the snapshot's rebuild)."""
+    from metadata.models import Definition
+
+    published = Definition.objects.filter(kind=ENTITY_KIND, status=Definition.Status.PUBLISHED)
+    checksums = dict(published.values_list("key", "checksum"))
+    known = previous.checksums if previous is not None else {}
+    stale = [key for key, checksum in checksums.items() if known.get(key) != checksum]
+    read = dict((published.filter(key__in=stale) if len(stale) < len(checksums) else published)
+                .values_list("key", "body")) if stale else {}
+    bodies = {key: read[key] if key in read else previous.bodies[key] for key in sorted(checksums)}
+    return bodies, dict(sorted(checksums.items()))
+
+
 def current() -> Snapshot:
     """Return the snapshot of the connection's tenant, rebuilding it if an entity publish made it stale."""
     tenant = connection.tenant
@@ -460,9 +472,9 @@ def current() -> Snapshot:
     with lock:
         snapshot = _snapshots.get(schema_name)
         if snapshot is None or snapshot.token != token:
-            bodies = load_bodies()
+            bodies, checksums = _load_published(snapshot)
             apps = build_apps(bodies) if snapshot is None else rebuilt_apps(snapshot, bodies)
-            snapshot = Snapshot(schema_name, token, bodies, apps)
+            snapshot = Snapshot(schema_name, token, bodies, apps, checksums=checksums)
             _snapshots.put(snapshot)
     return snapshot
 

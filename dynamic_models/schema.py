@@ -151,20 +151,17 @@ def _quote(name: str) -> str:
 
 
 def _model_pair(old_body: dict | None, new_body: dict) -> tuple[type | None, type]:
-    """Build the entity's old and new model classes, each with the entities its relations point to
-    (`runtime.build_entity_model`): what its table's migration reads, in any tenant's size.
+    """Build the entity's old and new model classes (`runtime.build_entity_model`): what its
+    table's migration reads, at a cost that does not grow with the tenant.
 
-    The old one is the tenant snapshot's when that holds the published bodies (it usually does).
+    The old one is the tenant snapshot's when that holds the published body (it usually does).
     """
-    key = new_body["key"]
-    published = runtime.load_bodies()
-    new_model = runtime.build_entity_model({**published, key: new_body}, key)
+    new_model = runtime.build_entity_model(new_body)
     old_model = None
     if old_body is not None:
         snapshot = runtime.current()
-        published = {**published, key: old_body}
-        old_model = snapshot.get_model(key) if snapshot.bodies == published else \
-            runtime.build_entity_model(published, key)
+        old_model = snapshot.get_model(old_body["key"]) if snapshot.bodies.get(old_body["key"]) == old_body \
+            else runtime.build_entity_model(old_body)
     return old_model, new_model
 
 
