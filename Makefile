@@ -4,10 +4,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint messages
 
-# One test process: `make test PYTEST_ARGS="-n 2 --dist load"` runs two (pytest-xdist; each gets
-# its own test database, Redis database and files), but audit sealing waits for every running
-# transaction of the PostgreSQL cluster, so the two processes hold back each other's sealing tests.
-PYTEST_ARGS ?= --durations=15
+# Tests run in parallel processes (pytest-xdist), one per core and at most 4: each gets its own
+# test database, Redis database, MEDIA_ROOT and PLUGINS_ROOT (tests/plugin.py); `--dist load` hands
+# the tests out in collection order. One process: `make test PYTEST_ARGS="-n 0 --durations=15"`.
+PYTEST_ARGS ?= -n auto --maxprocesses=4 --dist load --durations=15
 
 run:
 	@scripts/bootstrap.sh run
