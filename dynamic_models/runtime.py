@@ -192,9 +192,12 @@ def build_apps(bodies: dict[str, dict]) -> SnapshotApps:
 
 
 def relation_targets(body: dict) -> set[str]:
-    """The entities whose model classes `body`'s relation fields point to."""
+    """The entities whose model classes `body`'s relation fields point to. A type no longer
+    registered (a replaced snapshot's body of a plugin's type, the plugin since disabled) points
+    nowhere: relations are built-in types."""
     return {spec["options"]["target"] for spec in body["fields"]
-            if field_type_registry.get(spec["type"]).is_relation and spec.get("options", {}).get("target")}
+            if spec.get("options", {}).get("target") and field_type_registry.is_registered(spec["type"])
+            and field_type_registry.get(spec["type"]).is_relation}
 
 
 def build_entity_model(body: dict) -> type[models.Model]:
