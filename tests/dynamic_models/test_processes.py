@@ -1,18 +1,14 @@
 """An entity publish in one process is seen by another on its next request (DM-2, MD-5); a publish of
 another kind rebuilds no model there."""
 
-import os
-import subprocess
-import sys
-
 import pytest
-from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from dynamic_models import services
 from dynamic_models.models import Field
 from metadata import services as definitions
 from metadata.registries import DefinitionKind, definition_kind_registry
+from tests.second_process import SecondProcess
 
 from .conftest import design
 
@@ -44,16 +40,8 @@ def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_
     with tenant_context(committed_acme):
         project = design("project", [{"key": "name", "type": "text"}])
         services.publish(project)
-    process = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, cwd=settings.BASE_DIR,
-                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
-
-    def ask(key):
-        process.stdin.write(key + "\n")
-        process.stdin.flush()
-        return process.stdout.readline().split()
-
-    try:
+    with SecondProcess(SECOND_PROCESS, test_database_url) as worker:
+        ask = worker.ask
         first_id, first_fields = ask("project")
         assert "budget" not in first_fields.split(",")
         assert ask("project")[0] == first_id  # Cached between requests.
@@ -65,6 +53,3 @@ def test_second_process_sees_a_publish_on_its_next_request(committed_acme, test_
             services.publish(project)
         second_id, second_fields = ask("project")
         assert "budget" in second_fields.split(",") and second_id != first_id
-    finally:
-        process.stdin.close()
-        process.wait(timeout=30)

@@ -1,18 +1,14 @@
 """What every request pays outside its view: the tenant of its host name read from the process's
 cache (checked against a shared token), `SET search_path` only when the session's differs."""
 
-import os
-import subprocess
-import sys
-
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from lowcode.tenancy import services
 from lowcode.tenancy.models import Domain, Tenant
+from tests.second_process import SecondProcess
 
 # A second web process: looks each host name up as the tenant middleware does and prints the
 # tenant's status and entity token (or "missing") with the number of SQL statements it took.
@@ -38,17 +34,13 @@ for line in sys.stdin:
 
 def test_another_process_sees_suspension_deletion_and_new_tokens_on_its_next_request(committed_acme,
                                                                                       test_database_url):
-    process = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, cwd=settings.BASE_DIR,
-                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
+    worker = SecondProcess(SECOND_PROCESS, test_database_url)
 
     def ask(hostname):
-        process.stdin.write(hostname + "\n")
-        process.stdin.flush()
-        status, token, queries = process.stdout.readline().split()
+        status, token, queries = worker.ask(hostname)
         return status, token, int(queries)
 
-    try:
+    with worker:
         token = committed_acme.definition_versions.get("entity", "-")
         assert ask("acme.localhost")[:2] == ("active", token)
         assert ask("acme.localhost") == ("active", token, 0)  # Cached: no SQL.
@@ -65,9 +57,6 @@ def test_another_process_sees_suspension_deletion_and_new_tokens_on_its_next_req
         Domain.objects.filter(domain="second.localhost").delete()
         assert ask("second.localhost")[0] == "missing"
         assert ask("acme.localhost")[:2] == ("active", "new-token")
-    finally:
-        process.stdin.close()
-        process.wait(timeout=30)
 
 
 # A second web process authenticating API keys in acme: prints "ok" or the refusal's code, with the
@@ -99,17 +88,13 @@ def test_another_process_refuses_a_revoked_key_or_inactive_user_on_its_next_requ
     with schema_context("acme"):
         key, full_key = apikeys.create_key(user, name="ci", scopes=["*:read"])
         _other, other_key = apikeys.create_key(user, name="etl", scopes=["*:read"])
-    process = subprocess.Popen([sys.executable, "-c", KEY_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, cwd=settings.BASE_DIR,
-                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
+    worker = SecondProcess(KEY_PROCESS, test_database_url)
 
     def ask(text):
-        process.stdin.write(text + "\n")
-        process.stdin.flush()
-        answer, name, queries = process.stdout.readline().split()
+        answer, name, queries = worker.ask(text)
         return answer, name, int(queries)
 
-    try:
+    with worker:
         assert ask(full_key)[:2] == ("ok", "robot")
         assert ask(full_key) == ("ok", "robot", 0)  # Cached: no SQL.
         assert ask(full_key + "x")[0] == "unknown_api_key"
@@ -121,9 +106,6 @@ def test_another_process_refuses_a_revoked_key_or_inactive_user_on_its_next_requ
             user.is_active = False
             user.save()
         assert ask(other_key)[0] == "inactive_user"
-    finally:
-        process.stdin.close()
-        process.wait(timeout=30)
 
 
 def test_a_change_in_a_transaction_shows_to_its_own_requests_and_not_after_its_rollback(committed_acme,

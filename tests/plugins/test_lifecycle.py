@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +21,7 @@ from audit.models import AuditEvent
 from lowcode.expressions import ExpressionSyntaxError, compile_expression, function_registry
 from plugins import loader, packages, services
 from plugins.models import Activation, Plugin, PluginEvent
+from tests.second_process import SecondProcess
 
 from .conftest import FX_PACKAGE, build, members_of, zip_of
 
@@ -388,16 +386,10 @@ def test_enabling_and_disabling_reach_another_process_on_its_next_request(commit
 
     services.register_key("Examples", (FX_PACKAGE.parent / "test-publisher.pub").read_text())
     services.install(FX_PACKAGE.read_bytes())
-    process = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, cwd=settings.BASE_DIR,
-                               env={**os.environ, "DATABASE_URL": test_database_url, "LOG_LEVEL": "WARNING"})
+    with SecondProcess(SECOND_PROCESS, test_database_url) as worker:
+        def ask(schema_name):
+            return " ".join(worker.ask(schema_name))
 
-    def ask(schema_name):
-        process.stdin.write(schema_name + "\n")
-        process.stdin.flush()
-        return process.stdout.readline().strip()
-
-    try:
         assert ask("acme") == "unknown"
         services.enable(committed_acme, "fx-tools")
         assert ask("acme") == "108.00"
@@ -405,9 +397,6 @@ def test_enabling_and_disabling_reach_another_process_on_its_next_request(commit
         assert ask("acme") == "108.00"
         services.disable(get_tenant_model().objects.get(schema_name="acme"), "fx-tools")
         assert ask("acme") == "unknown"
-    finally:
-        process.stdin.close()
-        process.wait(timeout=30)
 
 
 def test_uninstall_keeps_the_plugins_data_unless_purged(installed, publisher, fx_package,
