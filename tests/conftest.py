@@ -62,6 +62,20 @@ def _reset_request_state():
     translation.activate(settings.LANGUAGE_CODE)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_rates():
+    """Forget the API's request counts after each test: they are keyed by schema and user or key id,
+    and ids start again at 1 after a committing test's flush, so one test's requests would count
+    against the next one's budget."""
+    yield
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    counters = list(client.scan_iter("throttle_*"))
+    if counters:
+        client.delete(*counters)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
