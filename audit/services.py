@@ -72,6 +72,7 @@ _JSON_COLUMNS = {"before", "after", "data"}
 _INSERT_COLUMNS = ("created_at", "actor_id", "actor_repr", "api_key_prefix", "action", "target_type", "target_id",
                    "target_repr", "before", "after", "data", "result", "request_id", "ip", "user_agent")
 _RETURNED_COLUMNS = ("seq", "txid", "prev_hash", "hash")
+_NOT_YET_RETURNED = (None,) * len(_RETURNED_COLUMNS)
 _RESULTS = frozenset(AuditEvent.Result.values)
 _INSERT_JSON = {_INSERT_COLUMNS.index(name) for name in _JSON_COLUMNS}
 # Built once: the ORM's save compiles its INSERT again for every event, most of what an event cost.
@@ -86,15 +87,15 @@ _ROW_ORDER = [(*_RETURNED_COLUMNS, *_INSERT_COLUMNS).index(field.column) for fie
 
 def record(action: AuditAction | str, *, target=None, target_type: str = "", target_id: str = "",
            target_repr: str = "", before: dict | None = None, after: dict | None = None, result: str = "ok", actor=None,
-           data: dict | None = None, request=None) -> AuditEvent:
+           data: dict | None = None, request=None, send_later: bool = False) -> AuditEvent:
     """Record one audit event in the current transaction and return it.
 
     The event is one INSERT in the caller's transaction: if the change it records rolls back,
     so does the event. The database numbers it (`seq`), notes its transaction (`txid`) and
     hashes it (migrations 0002, 0003), holding no lock: transactions recording events in the same
     tenant never wait for each other. The sealing task chains it into a block once its
-    transaction has ended (`seal_events`). The INSERT is sent as it is, not through the model's
-    save (which compiled it anew each time), and the alerts are evaluated after the commit unless
+    transaction has ended (`seal_events`). The INSERT is built once, not through the model's
+    save (which compiled it anew each time). The alerts are evaluated after the commit unless
     the cached active rules show that none matches the action.
 
     `action` is a declared action (audit/actions.py), e.g. ``rbac_actions.ROLE_CREATE``, or the
@@ -110,6 +111,10 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     :param actor: the user who acted; default: the current request's user (none outside a request).
     :param data: anything else worth keeping (JSON).
     :param request: the HttpRequest; default: the current one (`lowcode.logs.request_var`).
+    :param send_later: inside `atomic()`, send the INSERT with the transaction's next statement or
+        its commit, one round trip fewer (`lowcode.db_backend`'s `send_with_next`); the returned
+        event's `seq`, `txid` and `hash` stay None until then. For the writes of records, whose
+        callers do not read the event back.
     """
     if result not in _RESULTS:
         raise ValueError(f"result must be one of {AuditEvent.Result.values}, not {result!r}")
@@ -135,12 +140,16 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
               str(getattr(request, "id", "") or "")[:64] if request is not None else "", _client_ip(request),
               _user_agent(request))
     adapt_json = connection.ops.adapt_json_value
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON else value
-                                     for index, value in enumerate(values)])
-        returned = cursor.fetchone()
-    row = (*returned, *values)
+    row = (*_NOT_YET_RETURNED, *values)
     event = AuditEvent.from_db(connection.alias, None, [row[index] for index in _ROW_ORDER])
+    params = [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON else value
+              for index, value in enumerate(values)]
+    if send_later:
+        connection.send_with_next(_INSERT_SQL, params, partial(_set_returned, event))
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_SQL, params)
+            _set_returned(event, cursor.fetchone())
     if actor is not None:
         event.actor = actor
     rules = _cached_rules()  # Never a query here: unknown rules are loaded after the commit.
@@ -148,6 +157,10 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
         tenant = getattr(connection, "tenant", None)
         transaction.on_commit(partial(_evaluate_alerts_in, tenant, event), robust=True)
     return event
+
+
+def _set_returned(event: AuditEvent, returned: tuple) -> None:
+    event.seq, event.txid, event.prev_hash, event.hash = returned
 
 
 def _request_user(request):

@@ -408,7 +408,7 @@ def save_with_event(record, *, user):
     verb = "create" if record._state.adding else "update"
     validation.save_record(record, user=user)
     audit.record(audit_actions.RECORD_ACTIONS[verb].of(record._meta.model_name), target=record, actor=user,
-                 after={"title": record.title, "amount": str(record.amount)})
+                 after={"title": record.title, "amount": str(record.amount)}, send_later=True)
 
 
 def save_with_event_locked(record, *, user):

@@ -1,4 +1,5 @@
-"""django-tenants' PostgreSQL backend, sending `SET search_path` only when the session's differs.
+"""django-tenants' PostgreSQL backend, sending `SET search_path` only when the session's differs,
+and sending deferred writes with the transaction's next round trip.
 
 With TENANT_LIMIT_SET_CALLS, django-tenants sets the search path once per tenant switch rather than
 before every cursor, and forgets it on a rollback and a savepoint's rollback (PostgreSQL undoes a
@@ -7,8 +8,16 @@ public and back to its tenant, so each request would send a SET. Here the path t
 is kept across switches and forgotten where PostgreSQL may have undone it (rollback, savepoint
 rollback, a failed SET, closing), so a request to the connection's last tenant sends none.
 Not for a pooler that shares sessions between transactions (PgBouncer's transaction mode).
+
+`send_with_next()` takes a write that nobody reads back at once (an audit event) and sends it in
+the same message as the transaction's COMMIT or RELEASE SAVEPOINT: one round trip fewer for each
+audited write. Any other statement first sends it on its own, so the transaction reads its own
+writes as before.
 """
 
+from collections.abc import Callable
+
+from django.db.backends.utils import debug_transaction
 from django_tenants.postgresql_backend import base
 
 
@@ -16,7 +25,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args, **kwargs):
         #: The search path the database session has, when known.
         self.session_search_paths = None
+        #: (sql, params, on_row) waiting for the transaction's next round trip (`send_with_next`).
+        self.deferred_writes = []
         super().__init__(*args, **kwargs)
+
+    # --- search path --------------------------------------------------------------------------
 
     def _handle_search_path(self, cursor=None):
         if self._setting_search_path:  # Re-entered while getting the cursor for the SET.
@@ -28,16 +41,88 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super()._handle_search_path(cursor)
         self.session_search_paths = self.search_path_set_schemas  # None if the SET failed.
 
+    def search_path_is_current(self) -> bool:
+        """Whether the session's search path is known to be the current schema's: set since the last
+        switch (a switch forgets it until the next cursor) and not undone by a rollback since."""
+        return self.search_path_set_schemas is not None
+
     def close(self):
         self.session_search_paths = None
+        self._forget_deferred_writes()
         super().close()
 
     def rollback(self):
         self.session_search_paths = None
+        self._forget_deferred_writes()
         super().rollback()
 
     def savepoint_rollback(self, sid):
         try:
-            super().savepoint_rollback(sid)
+            super().savepoint_rollback(sid)  # Its cursor sends the deferred writes first, then undoes them.
         finally:  # After it, as django-tenants does: the cursor of the rollback may SET again.
             self.session_search_paths = None
+
+    # --- deferred writes ------------------------------------------------------------------------
+
+    def send_with_next(self, sql: str, params, on_row: Callable[[tuple], None] | None = None) -> None:
+        """Run `sql` in this transaction, sent with its next statement (before it) or its end.
+
+        Only inside `atomic()` and with the session already on the current schema's search path
+        (the statement runs under the path the session has when it is sent); otherwise it runs
+        now. A failure surfaces at the next statement or at the commit, which then fails and
+        rolls back the whole transaction. `on_row` gets the statement's first returned row.
+        """
+        if not (self.in_atomic_block and self.search_path_is_current()):
+            with self.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if cursor.description else None
+            if on_row is not None:
+                on_row(row)
+            return
+        if not self.deferred_writes:
+            self.execute_wrappers.append(self._send_before_statement)
+        self.deferred_writes.append((sql, params, on_row))
+
+    def _send_before_statement(self, execute, sql, params, many, context):
+        """Execute wrapper while writes wait: a cursor opened before them sends them before its statement."""
+        self.send_deferred_writes()
+        return execute(sql, params, many, context)
+
+    def send_deferred_writes(self, then: str = "") -> None:
+        """Send the waiting writes now, in one message with the statement `then` if given."""
+        writes = self.deferred_writes
+        self._forget_deferred_writes()
+        if not writes and not then:
+            return
+        with self.wrap_database_errors, self.connection.cursor() as cursor:
+            sql = ";\n".join([*(cursor.mogrify(statement, params) for statement, params, _on_row in writes),
+                              *([then] if then else [])])
+            with debug_transaction(self, sql):
+                cursor.execute(sql)
+            for number, (_statement, _params, on_row) in enumerate(writes):
+                if number:
+                    cursor.nextset()
+                if on_row is not None:
+                    on_row(cursor.fetchone() if cursor.description else None)
+
+    def _forget_deferred_writes(self) -> None:
+        if self.deferred_writes:
+            self.deferred_writes = []
+            self.execute_wrappers.remove(self._send_before_statement)
+
+    def _cursor(self, name=None):
+        if self.deferred_writes:  # Before anything else, a `SET search_path` included.
+            self.send_deferred_writes()
+        return super()._cursor(name)
+
+    def _commit(self):
+        if self.deferred_writes and self.connection is not None:
+            self.send_deferred_writes(then="COMMIT")
+        else:
+            super()._commit()
+
+    def _savepoint_commit(self, sid):
+        if self.deferred_writes:
+            self.send_deferred_writes(then=self.ops.savepoint_commit_sql(sid))
+        else:
+            super()._savepoint_commit(sid)
