@@ -45,7 +45,13 @@ _INTEGER = {"filter_class": IntegerFilter, "extra": _integer_range}
 
 
 class PostgresFilterSet(django_filters.FilterSet):
-    """A filter set whose filters take the values of their column only (also in `in` and `range`)."""
+    """A filter set whose filters take the values of their column only (also in `in` and `range`).
+
+    A relation filters by the related row's id as a value of its column, not as a choice among
+    the related rows: django-filter's choice filter looks the id up in every related row, a query
+    per filter, and answers 400 to an id that does not exist but 200 to one the caller may not
+    see, which tells them apart.
+    """
 
     FILTER_DEFAULTS = {
         **django_filters.FilterSet.FILTER_DEFAULTS,
@@ -58,3 +64,9 @@ class PostgresFilterSet(django_filters.FilterSet):
         models.DateTimeField: {"filter_class": django_filters.DateTimeFilter,
                                "extra": lambda model_field: {"validators": [validate_utc_offset]}},
     }
+
+    @classmethod
+    def filter_for_lookup(cls, field, lookup_type):
+        if isinstance(field, models.ForeignKey) and lookup_type != "isnull":  # One-to-one fields too.
+            return super().filter_for_lookup(field.target_field, lookup_type)
+        return super().filter_for_lookup(field, lookup_type)

@@ -171,11 +171,26 @@ def test_filters_search_and_ordering(api):
     assert titles("amount__gte=30&ordering=-amount") == ["Hotel Shanghai", "Lunch"]
     assert titles("amount__range=5,50&ordering=title") == ["Lunch", "Taxi"]
     assert titles(f"project={zeus.pk}") == ["Hotel Shanghai"]
+    assert titles(f"project__in={zeus.pk},{apollo.pk}&ordering=title") == ["Hotel Shanghai", "Taxi"]
     assert titles("project__isnull=true") == ["Lunch"]
     assert titles("title__icontains=shang") == ["Hotel Shanghai"]
     assert titles("search=lunch") == ["Lunch"]
     assert titles("fields=title&ordering=title") == ["Hotel Shanghai", "Lunch", "Taxi"]
     assert set(api.get("/api/v1/data/expense/?fields=title,amount").json()["results"][0]) == {"title", "amount"}
+
+
+def test_a_relation_filter_takes_an_id_without_looking_it_up(api):
+    """An id filters like a number: no query for the related row, and an id that does not exist
+    answers as one the caller may not see (no 400 to tell them apart)."""
+    zeus = project("Zeus")
+    expense(title="Hotel Shanghai", project=zeus)
+    with CaptureQueriesContext(connection) as queries:
+        missing = api.get(f"/api/v1/data/expense/?project={zeus.pk + 1000}&project__in={zeus.pk + 1000}")
+    assert missing.status_code == 200 and missing.json()["results"] == []
+    assert not [query for query in queries.captured_queries if '"dm_project"' in query["sql"]]
+    for bad in ("project=abc", "project=99999999999999999999", "project__in=1,x"):
+        response = api.get(f"/api/v1/data/expense/?{bad}")
+        assert response.status_code == 400 and list(response.json()) == [bad.split("=")[0]], bad
 
 
 @pytest.mark.parametrize(("query", "name"), [
