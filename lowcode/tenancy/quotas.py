@@ -147,7 +147,13 @@ class ApiCallsQuota(Quota):
         return cache.get(self.cache_key(), 0)
 
     def count_call(self) -> int:
-        """Count one API call of the connection's tenant; return today's count."""
-        key = self.cache_key()
-        cache.add(key, 0, timeout=2 * 24 * 3600)
-        return cache.incr(key)
+        """Count one API call of the connection's tenant; return today's count.
+
+        One round trip: the day's counter is created (kept two days) and incremented in one
+        pipeline. Integers are stored as such by Django's Redis cache, so `usage()` reads it back.
+        """
+        key = cache.make_and_validate_key(self.cache_key())
+        pipeline = cache._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipeline.set(key, 0, ex=2 * 24 * 3600, nx=True)
+        pipeline.incr(key)
+        return pipeline.execute()[1]

@@ -3,6 +3,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -50,6 +51,10 @@ def test_api_calls_per_day(tenant, make_user, acme_client):
     assert refused.status_code == 429
     assert refused.json() == {"detail": "The tenant's quota of API calls per day is reached: 3 of 3 used.",
                               "code": "quota_exceeded"}
+    quota = quotas.quota_registry.get("api_calls")
+    assert quota.usage() == 4  # Counted in one round trip, read back through the cache.
+    key = cache.make_and_validate_key(quota.cache_key())
+    assert 2 * 24 * 3600 - 60 < cache._cache.get_client(key).ttl(key) <= 2 * 24 * 3600
 
 
 def test_the_tenants_admin_index_shows_quota_usage_to_its_administrators(tenant, make_user, admin_client,
