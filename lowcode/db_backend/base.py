@@ -28,6 +28,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         #: (sql, params, on_row) waiting for the transaction's next round trip (`send_with_next`).
         self.deferred_writes = []
         super().__init__(*args, **kwargs)
+        # First and for good: `execute_wrapper()` blocks pop the last wrapper when they end.
+        self.execute_wrappers.append(self._send_before_statement)
 
     # --- search path --------------------------------------------------------------------------
 
@@ -48,12 +50,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def close(self):
         self.session_search_paths = None
-        self._forget_deferred_writes()
+        self.deferred_writes = []
         super().close()
 
     def rollback(self):
         self.session_search_paths = None
-        self._forget_deferred_writes()
+        self.deferred_writes = []
         super().rollback()
 
     def savepoint_rollback(self, sid):
@@ -79,19 +81,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if on_row is not None:
                 on_row(row)
             return
-        if not self.deferred_writes:
-            self.execute_wrappers.append(self._send_before_statement)
         self.deferred_writes.append((sql, params, on_row))
 
     def _send_before_statement(self, execute, sql, params, many, context):
-        """Execute wrapper while writes wait: a cursor opened before them sends them before its statement."""
-        self.send_deferred_writes()
+        """Execute wrapper: a cursor opened before writes were deferred sends them before its statement."""
+        if self.deferred_writes:
+            self.send_deferred_writes()
         return execute(sql, params, many, context)
 
     def send_deferred_writes(self, then: str = "") -> None:
         """Send the waiting writes now, in one message with the statement `then` if given."""
-        writes = self.deferred_writes
-        self._forget_deferred_writes()
+        writes, self.deferred_writes = self.deferred_writes, []
         if not writes and not then:
             return
         with self.wrap_database_errors, self.connection.cursor() as cursor:
@@ -104,11 +104,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     cursor.nextset()
                 if on_row is not None:
                     on_row(cursor.fetchone() if cursor.description else None)
-
-    def _forget_deferred_writes(self) -> None:
-        if self.deferred_writes:
-            self.deferred_writes = []
-            self.execute_wrappers.remove(self._send_before_statement)
 
     def _cursor(self, name=None):
         if self.deferred_writes:  # Before anything else, a `SET search_path` included.

@@ -44,6 +44,21 @@ def test_a_statement_after_the_event_sees_it_even_on_a_cursor_opened_before(tena
         assert AuditEvent.objects.filter(target_id="2").count() == 2
 
 
+def test_an_execute_wrapper_block_ending_meanwhile_leaves_the_event_to_be_sent(tenant):
+    """`execute_wrapper()` pops the last wrapper when its block ends, whatever was added after it."""
+    seen = []
+
+    def note(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic():
+        with connection.execute_wrapper(note):
+            services.record("test.later", target_type="x", target_id="7", send_later=True)
+        assert AuditEvent.objects.filter(target_id="7").count() == 1
+    assert not seen
+
+
 def test_a_rolled_back_block_takes_its_events_away(tenant):
     with pytest.raises(RuntimeError), transaction.atomic():
         services.record("test.later", target_type="x", target_id="3", send_later=True)
@@ -92,5 +107,5 @@ def test_the_commit_carries_the_event_and_a_failed_event_fails_the_commit(commit
             user.save(update_fields=["first_name"])
             connection.send_with_next("INSERT INTO audit_auditevent (seq) VALUES (%s)", [event.seq])
         assert get_user_model().objects.get(pk=user.pk).first_name == "Carol"
-        assert not connection.deferred_writes and connection.execute_wrappers == []
+        assert not connection.deferred_writes
     reset_trail("acme")
