@@ -35,7 +35,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -54,7 +54,7 @@ __all__ = [
     "EXPORT_COLUMNS", "EXPORT_FORMATS", "Checkpoint", "RetentionResult", "TrailTampered", "VerifyResult",
     "acknowledge_alerts", "apply_retention", "archive_path", "changed_fields", "checkpoint_dir", "checkpoints",
     "evaluate_alerts", "export", "filter_events", "forget_checkpoints", "history", "is_tenant_schema", "iter_export",
-    "record", "seal_events", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
+    "record", "record_later", "seal_events", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
 ]
 
 USER_AGENT_MAX = 500
@@ -75,9 +75,11 @@ _RETURNED_COLUMNS = ("seq", "txid", "prev_hash", "hash")
 _NOT_YET_RETURNED = (None,) * len(_RETURNED_COLUMNS)
 _RESULTS = frozenset(AuditEvent.Result.values)
 _INSERT_JSON = {_INSERT_COLUMNS.index(name) for name in _JSON_COLUMNS}
+_ACTION = _INSERT_COLUMNS.index("action")
 # Built once: the ORM's save compiles its INSERT again for every event, most of what an event cost.
-_INSERT_SQL = "INSERT INTO audit_auditevent ({}) VALUES ({}) RETURNING {}".format(
-    ", ".join(_INSERT_COLUMNS), ", ".join(["%s"] * len(_INSERT_COLUMNS)), ", ".join(_RETURNED_COLUMNS))
+_INSERT_ONLY_SQL = "INSERT INTO audit_auditevent ({}) VALUES ({})".format(
+    ", ".join(_INSERT_COLUMNS), ", ".join(["%s"] * len(_INSERT_COLUMNS)))
+_INSERT_SQL = f"{_INSERT_ONLY_SQL} RETURNING {', '.join(_RETURNED_COLUMNS)}"
 #: Where each of the model's columns is in (returned + written): an instance of them all is the stored row.
 _ROW_ORDER = [(*_RETURNED_COLUMNS, *_INSERT_COLUMNS).index(field.column) for field in AuditEvent._meta.concrete_fields]
 
@@ -87,7 +89,7 @@ _ROW_ORDER = [(*_RETURNED_COLUMNS, *_INSERT_COLUMNS).index(field.column) for fie
 
 def record(action: AuditAction | str, *, target=None, target_type: str = "", target_id: str = "",
            target_repr: str = "", before: dict | None = None, after: dict | None = None, result: str = "ok", actor=None,
-           data: dict | None = None, request=None, send_later: bool = False) -> AuditEvent:
+           data: dict | None = None, request=None) -> AuditEvent:
     """Record one audit event in the current transaction and return it.
 
     The event is one INSERT in the caller's transaction: if the change it records rolls back,
@@ -111,11 +113,43 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     :param actor: the user who acted; default: the current request's user (none outside a request).
     :param data: anything else worth keeping (JSON).
     :param request: the HttpRequest; default: the current one (`lowcode.logs.request_var`).
-    :param send_later: inside `atomic()`, send the INSERT with the transaction's next statement or
-        its commit, one round trip fewer (`lowcode.db_backend`'s `send_with_next`); the returned
-        event's `seq`, `txid` and `hash` stay None until then. For the writes of records, whose
-        callers do not read the event back.
     """
+    db, actor, values = _event_values(action, target=target, target_type=target_type, target_id=target_id,
+                                      target_repr=target_repr, before=before, after=after, result=result,
+                                      actor=actor, data=data, request=request)
+    event = _event(db, actor, values)
+    with db.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, _params(db, values))
+        _set_returned(event, cursor.fetchone())
+    if _may_alert(event.action):
+        _evaluate_alerts_after_commit(db, event)
+    return event
+
+
+def record_later(action: AuditAction | str, **fields) -> None:
+    """Record one audit event as `record()` does (the same arguments), sent with the transaction's
+    next statement or its commit: one round trip fewer.
+
+    The INSERT waits in the connection (`lowcode.db_backend`'s `send_with_next`), as a statement
+    the session prepared once. Any statement that follows sends it first, so the transaction
+    reads its own events; a rollback takes it away; if it fails, the commit fails. Outside
+    `atomic()` it is sent at once. Nothing is returned: the event's numbers are read back only
+    when an alert rule may match the action (an alert names its event). For the writes of
+    records, on every request, whose callers do not read the event back.
+    """
+    db, actor, values = _event_values(action, **fields)
+    if not _may_alert(values[_ACTION]):
+        db.send_with_next(_INSERT_ONLY_SQL, _params(db, values))
+        return
+    event = _event(db, actor, values)
+    db.send_with_next(_INSERT_SQL, _params(db, values), partial(_set_returned, event))
+    _evaluate_alerts_after_commit(db, event)
+
+
+def _event_values(action: AuditAction | str, *, target=None, target_type: str = "", target_id: str = "",
+                  target_repr: str = "", before: dict | None = None, after: dict | None = None, result: str = "ok",
+                  actor=None, data: dict | None = None, request=None) -> tuple:
+    """(connection, actor, the values of `_INSERT_COLUMNS`) of an event, checked."""
     if result not in _RESULTS:
         raise ValueError(f"result must be one of {AuditEvent.Result.values}, not {result!r}")
     action = name_of(action)
@@ -134,29 +168,37 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     api_key = getattr(request, "api_key", None) if request is not None else None
-    values = (timezone.now(), actor.pk if actor is not None else None,
-              actor.get_username() if actor is not None else "", getattr(api_key, "prefix", "") or "", action,
-              target_type, str(target_id), str(target_repr)[:REPR_MAX], before, after, data or {}, result,
-              str(getattr(request, "id", "") or "")[:64] if request is not None else "", _client_ip(request),
-              _user_agent(request))
-    adapt_json = connection.ops.adapt_json_value
+    db = connections[DEFAULT_DB_ALIAS]  # Once: each use of the `connection` proxy looks it up again.
+    return db, actor, (
+        timezone.now(), actor.pk if actor is not None else None, actor.get_username() if actor is not None else "",
+        getattr(api_key, "prefix", "") or "", action, target_type, str(target_id), str(target_repr)[:REPR_MAX],
+        before, after, data or {}, result, str(getattr(request, "id", "") or "")[:64] if request is not None else "",
+        _client_ip(request), _user_agent(request))
+
+
+def _params(db, values: tuple) -> list:
+    adapt_json = db.ops.adapt_json_value
+    return [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON else value
+            for index, value in enumerate(values)]
+
+
+def _event(db, actor, values: tuple) -> AuditEvent:
+    """The event of `values` as a model instance, its database-set columns still None."""
     row = (*_NOT_YET_RETURNED, *values)
-    event = AuditEvent.from_db(connection.alias, None, [row[index] for index in _ROW_ORDER])
-    params = [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON else value
-              for index, value in enumerate(values)]
-    if send_later:
-        connection.send_with_next(_INSERT_SQL, params, partial(_set_returned, event))
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, params)
-            _set_returned(event, cursor.fetchone())
+    event = AuditEvent.from_db(db.alias, None, [row[index] for index in _ROW_ORDER])
     if actor is not None:
         event.actor = actor
-    rules = _cached_rules()  # Never a query here: unknown rules are loaded after the commit.
-    if rules is None or any(_matches(rule.action_pattern, action) for rule in rules):
-        tenant = getattr(connection, "tenant", None)
-        transaction.on_commit(partial(_evaluate_alerts_in, tenant, event), robust=True)
     return event
+
+
+def _may_alert(action: str) -> bool:
+    """Whether an active rule may match `action`. Never a query: unknown rules are loaded after the commit."""
+    rules = _cached_rules()
+    return rules is None or any(_matches(rule.action_pattern, action) for rule in rules)
+
+
+def _evaluate_alerts_after_commit(db, event: AuditEvent) -> None:
+    transaction.on_commit(partial(_evaluate_alerts_in, getattr(db, "tenant", None), event), robust=True)
 
 
 def _set_returned(event: AuditEvent, returned: tuple) -> None:

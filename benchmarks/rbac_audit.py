@@ -407,8 +407,8 @@ def save_with_event(record, *, user):
 
     verb = "create" if record._state.adding else "update"
     validation.save_record(record, user=user)
-    audit.record(audit_actions.RECORD_ACTIONS[verb].of(record._meta.model_name), target=record, actor=user,
-                 after={"title": record.title, "amount": str(record.amount)}, send_later=True)
+    audit.record_later(audit_actions.RECORD_ACTIONS[verb].of(record._meta.model_name), target=record, actor=user,
+                       after={"title": record.title, "amount": str(record.amount)})
 
 
 def save_with_event_locked(record, *, user):

@@ -168,8 +168,8 @@ def save(record: models.Model, *, user, action: str = "", data: dict | None = No
                     before[change.key] = file_fields.audit_value(change.before, change.multiple)
                 after[change.key] = file_fields.audit_value(change.after, change.multiple)
         if adding or after or action:
-            audit.record(action or _action(record, "create" if adding else "update"), target=record,
-                         before=before, after=after, actor=user, data=data, send_later=True)
+            audit.record_later(action or _action(record, "create" if adding else "update"), target=record,
+                               before=before, after=after, actor=user, data=data)
         if adding or after:
             signal, changed_keys = (signals.record_created if adding else signals.record_updated), sorted(after)
             transaction.on_commit(lambda: signal.send(sender=type(record), record=record, user=user,
@@ -214,7 +214,7 @@ def delete(record: models.Model, *, user, request=None) -> None:
     _check(user, "delete", record, request)
     with transaction.atomic():
         record.soft_delete()
-        audit.record(_action(record, "delete"), target=record, actor=user, send_later=True)
+        audit.record_later(_action(record, "delete"), target=record, actor=user)
 
 
 def restore(queryset, *, user, request=None) -> int:

@@ -12,13 +12,27 @@ Not for a pooler that shares sessions between transactions (PgBouncer's transact
 `send_with_next()` takes a write that nobody reads back at once (an audit event) and sends it in
 the same message as the transaction's COMMIT or RELEASE SAVEPOINT: one round trip fewer for each
 audited write. Any other statement first sends it on its own, so the transaction reads its own
-writes as before.
+writes as before. Such writes repeat on every request, so each is a statement the session
+prepared once (PREPARE), run by EXECUTE: PostgreSQL does not parse and plan it each time. A
+prepared statement follows the search path: after a tenant switch, PostgreSQL plans it again for
+the new path's tables.
 """
 
-from collections.abc import Callable
+import itertools
+import re
+from collections.abc import Callable, Sequence
 
 from django.db.backends.utils import debug_transaction
 from django_tenants.postgresql_backend import base
+from psycopg import errors, pq
+
+_PLACEHOLDER = re.compile(r"%([%s])")
+
+
+def numbered_placeholders(sql: str) -> str:
+    """`sql` with psycopg's positional placeholders (`%s`) numbered as PREPARE wants them (`$1`...)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda match: "%" if match[1] == "%" else f"${next(numbers)}", sql)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -27,6 +41,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.session_search_paths = None
         #: (sql, params, on_row) waiting for the transaction's next round trip (`send_with_next`).
         self.deferred_writes = []
+        #: The name of the statement this session prepared for each deferred write's SQL.
+        self.prepared_writes = {}
         super().__init__(*args, **kwargs)
         # First and for good: `execute_wrapper()` blocks pop the last wrapper when they end.
         self.execute_wrappers.append(self._send_before_statement)
@@ -42,6 +58,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return
         super()._handle_search_path(cursor)
         self.session_search_paths = self.search_path_set_schemas  # None if the SET failed.
+
+    def init_connection_state(self):
+        self.prepared_writes = {}  # A new session has prepared nothing.
+        super().init_connection_state()
 
     def search_path_is_current(self) -> bool:
         """Whether the session's search path is known to be the current schema's: set since the last
@@ -66,13 +86,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     # --- deferred writes ------------------------------------------------------------------------
 
-    def send_with_next(self, sql: str, params, on_row: Callable[[tuple], None] | None = None) -> None:
+    def send_with_next(self, sql: str, params: Sequence, on_row: Callable[[tuple], None] | None = None) -> None:
         """Run `sql` in this transaction, sent with its next statement (before it) or its end.
 
         Only inside `atomic()` and with the session already on the current schema's search path
         (the statement runs under the path the session has when it is sent); otherwise it runs
         now. A failure surfaces at the next statement or at the commit, which then fails and
-        rolls back the whole transaction. `on_row` gets the statement's first returned row.
+        rolls back the whole transaction. `params` are positional (`%s`). `on_row` gets the
+        statement's first returned row.
         """
         if not (self.in_atomic_block and self.search_path_is_current()):
             with self.cursor() as cursor:
@@ -95,15 +116,40 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not writes and not then:
             return
         with self.wrap_database_errors, self.connection.cursor() as cursor:
-            sql = ";\n".join([*(cursor.mogrify(statement, params) for statement, params, _on_row in writes),
+            sql = ";\n".join([*(cursor.mogrify(self._prepared(cursor, statement, len(params)), params)
+                                 for statement, params, _on_row in writes),
                               *([then] if then else [])])
             with debug_transaction(self, sql):
+                if all(on_row is None for _statement, _params, on_row in writes):
+                    self._exec(sql)  # No rows to read: without the cursor's handling of results.
+                    return
                 cursor.execute(sql)
             for number, (_statement, _params, on_row) in enumerate(writes):
                 if number:
                     cursor.nextset()
                 if on_row is not None:
                     on_row(cursor.fetchone() if cursor.description else None)
+
+    def _prepared(self, cursor, sql: str, count: int) -> str:
+        """`sql` as the EXECUTE of the statement this session prepared for it, preparing it the first time."""
+        name = self.prepared_writes.get(sql)
+        if name is None:
+            name = f"lowcode_deferred_{len(self.prepared_writes) + 1}"
+            prepare = f"PREPARE {name} AS {numbered_placeholders(sql)}"
+            with debug_transaction(self, prepare):
+                cursor.execute(prepare)
+            self.prepared_writes[sql] = name
+        return f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+
+    def _exec(self, sql: str) -> None:
+        """Run `sql` (statements separated by semicolons) in the transaction through libpq, raising
+        psycopg's error if one fails."""
+        pgconn, encoding = self.connection.pgconn, self.connection.info.encoding
+        if pgconn.transaction_status == pq.TransactionStatus.IDLE:  # psycopg begins it at the first statement.
+            sql = f"BEGIN;\n{sql}"
+        result = pgconn.exec_(sql.encode(encoding))
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            raise errors.error_from_result(result, encoding=encoding)
 
     def _cursor(self, name=None):
         if self.deferred_writes:  # Before anything else, a `SET search_path` included.
