@@ -16,7 +16,9 @@ Three ways to write, each in its own `transaction.atomic()` (rbac_audit.write_fu
 2. Concurrent writers: 1, 2, 4 and 8 processes (forked after set-up, each with its own connection),
    started together, each creating expenses for a fixed time in the same tenant, the three ways.
    Printed: total creates/s (median over the rounds) and the ratio of 8 writers to 1 (target >= 4
-   for the event only; the unaudited ratio is what the machine's CPUs allow).
+   for the event only). The unaudited ratio is what the machine's CPUs allow: where it is below 4
+   (2 CPUs), the event only passes if it reaches 90% of it, i.e. the audit makes writers wait for
+   nothing more than the CPUs do; step 3 measures the 4x where the CPUs are not the limit.
 3. The same with each transaction kept open 50 ms after its save (`pg_sleep`, as a request's other
    work keeps it), 1 and 8 writers: unaudited, event only, and the event with the tenant's lock held
    until the commit, as the insert trigger took it before issue 16 (writers then took turns).
@@ -44,6 +46,8 @@ TENANT = "bench_audit_write"
 ROWS = 2000
 TARGET_WRITE_RATIO = rbac_audit.TARGET_WRITE_RATIO
 TARGET_CONCURRENCY = 4.0
+#: Where the unaudited writers cannot reach TARGET_CONCURRENCY (too few CPUs): the share of their ratio to reach.
+MACHINE_LIMIT_SHARE = 0.9
 WRITERS = (1, 2, 4, 8)
 UNAUDITED, EVENT_ONLY, FULL = rbac_audit.UNAUDITED, rbac_audit.EVENT_ONLY, rbac_audit.AUDITED
 LOCKED = rbac_audit.EVENT_LOCKED
@@ -218,11 +222,14 @@ def main(argv: list[str] | None = None) -> int:
                  ["writers", *(LABELS[side] for side in SIDES)],
                  [[str(writers), *(f"{medians[side, writers]:,.0f}" for side in SIDES)] for writers in WRITERS]
                  + [[f"{WRITERS[-1]} / 1", *(f"{scaling[side]:.2f}x" for side in SIDES)]])
-    busy_ok = scaling[EVENT_ONLY] >= TARGET_CONCURRENCY
+    cpu_bound = scaling[UNAUDITED] < TARGET_CONCURRENCY
+    busy_target = MACHINE_LIMIT_SHARE * scaling[UNAUDITED] if cpu_bound else TARGET_CONCURRENCY
+    busy_ok = scaling[EVENT_ONLY] >= busy_target
     console.print(f"{WRITERS[-1]} writers / 1 writer, event only: {scaling[EVENT_ONLY]:.2f}x "
-                  f"({_setup.verdict(busy_ok)} >= {TARGET_CONCURRENCY}); unaudited {scaling[UNAUDITED]:.2f}x "
-                  f"(what this machine allows: {os.cpu_count()} CPUs, load average "
-                  f"{os.getloadavg()[0]:.1f} at the end)")
+                  f"({_setup.verdict(busy_ok)} >= {busy_target:.2f}); unaudited {scaling[UNAUDITED]:.2f}x "
+                  f"(what this machine allows: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the "
+                  f"end" + (f"; below {TARGET_CONCURRENCY}, so the target is {MACHINE_LIMIT_SHARE:.0%} of it)"
+                            if cpu_bound else ")"))
     medians = {key: _setup.median(values) for key, values in held.items()}
     held_scaling = {side: medians[side, HOLD_WRITERS[-1]] / medians[side, 1] for side in HOLD_SIDES}
     _setup.table(f"The same, each transaction open {HOLD * 1000:.0f} ms longer (a request's other work): creates/s",

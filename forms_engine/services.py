@@ -398,7 +398,7 @@ def _save(form: Form, cleaned: dict, files, state, *, user, request, record, dra
         submission.status, submission.data = FormSubmission.Status.DRAFT, cleaned
         if form.version is not None:
             submission.save()
-            audit.record(audit_actions.DRAFT_SAVE, target=submission, actor=user, data={"form": form.key})
+            audit.record_later(audit_actions.DRAFT_SAVE, target=submission, actor=user, data={"form": form.key})
         return SubmitResult(True, {}, cleaned, record, submission)
     if form.entity:
         record = _save_record(form, cleaned, files, state, user=user, request=request, record=record, rules=rules)
@@ -408,9 +408,9 @@ def _save(form: Form, cleaned: dict, files, state, *, user, request, record, dra
     submission.status, submission.submitted_at = FormSubmission.Status.SUBMITTED, timezone.now()
     if form.version is not None:
         submission.save()
-        audit.record(audit_actions.SUBMIT, target=submission, actor=user, request=request,
-                     data={"form": form.key, "version": form.version, "entity": form.entity or None,
-                           "record": record.pk if record is not None else None})
+        audit.record_later(audit_actions.SUBMIT, target=submission, actor=user, request=request,
+                           data={"form": form.key, "version": form.version, "entity": form.entity or None,
+                                 "record": record.pk if record is not None else None})
     saved = submission if submission.pk else None
     transaction.on_commit(lambda: form_submitted.send(sender=FormSubmission, form=form, submission=saved,
                                                       record=record, user=user))

@@ -350,8 +350,8 @@ def create_user_tasks(flow_task, prev_activation, token) -> list:
 def announce(task, *, reason: str, actor=None) -> None:
     """Audit an assignment and send task_assigned (notifications) when the transaction commits."""
     action = audit_actions.TASK_ASSIGN if reason == "assigned" else audit_actions.TASK_REASSIGN
-    audit.record(action, target=task, actor=actor or context.system_user(),
-                 data={"owner": task.owner_id, "queue": task.owner_permission or "", "reason": reason})
+    audit.record_later(action, target=task, actor=actor or context.system_user(),
+                       data={"owner": task.owner_id, "queue": task.owner_permission or "", "reason": reason})
     transaction.on_commit(lambda: signals.task_assigned.send(
         sender=type(task.process), task=task, users=task_users(task), queue=task.owner_permission or "",
         reason=reason))

@@ -179,8 +179,8 @@ def complete(task, *, user, outcome: str, comment: str = "", data: dict | None =
         TaskDecision.objects.create(task=task, user=user, outcome=outcome, comment=comment, decided_at=now)
         task.data.update(outcome=outcome, comment=comment, **({"data": data} if data else {}))
         activation.complete()
-        audit.record(audit_actions.TASK_COMPLETE, target=task, actor=user,
-                     data={"outcome": outcome, "comment": comment, "node": runtime.node_id(task.flow_task)})
+        audit.record_later(audit_actions.TASK_COMPLETE, target=task, actor=user,
+                           data={"outcome": outcome, "comment": comment, "node": runtime.node_id(task.flow_task)})
         transaction.on_commit(lambda: signals.task_completed.send(
             sender=Process, task=task, user=user, outcome=outcome, comment=comment))
         decided = _committee_outcome(task) if task.data.get("committee") else outcome
@@ -235,7 +235,7 @@ def claim(task, *, user) -> Task:
         task.flow_task.activation_class(task).assign(user)
         task.assigned = timezone.now()
         task.save(update_fields=["assigned", "status"])
-        audit.record(audit_actions.TASK_CLAIM, target=task, actor=user, data={"queue": task.owner_permission})
+        audit.record_later(audit_actions.TASK_CLAIM, target=task, actor=user, data={"queue": task.owner_permission})
     return task
 
 

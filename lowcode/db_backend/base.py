@@ -43,6 +43,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.deferred_writes = []
         #: The name of the statement this session prepared for each deferred write's SQL.
         self.prepared_writes = {}
+        #: The session's cursor for deferred writes, kept: its adapters for their values stay looked up.
+        self._deferred_cursor = None
         super().__init__(*args, **kwargs)
         # First and for good: `execute_wrapper()` blocks pop the last wrapper when they end.
         self.execute_wrappers.append(self._send_before_statement)
@@ -60,7 +62,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.session_search_paths = self.search_path_set_schemas  # None if the SET failed.
 
     def init_connection_state(self):
-        self.prepared_writes = {}  # A new session has prepared nothing.
+        self.prepared_writes, self._deferred_cursor = {}, None  # A new session has prepared nothing.
         super().init_connection_state()
 
     def search_path_is_current(self) -> bool:
@@ -115,7 +117,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         writes, self.deferred_writes = self.deferred_writes, []
         if not writes and not then:
             return
-        with self.wrap_database_errors, self.connection.cursor() as cursor:
+        if self._deferred_cursor is None:
+            self._deferred_cursor = self.connection.cursor()
+        cursor = self._deferred_cursor
+        with self.wrap_database_errors:
             sql = ";\n".join([*(cursor.mogrify(self._prepared(cursor, statement, len(params)), params)
                                  for statement, params, _on_row in writes),
                               *([then] if then else [])])
