@@ -11,6 +11,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -75,7 +76,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["export_csv", "export_jsonl"]
     fields = ["seq", "created_at", "actor", "actor_repr", "api_key_prefix", "action", "action_description", "result",
               "target_type", "target_id", "target_repr", "before", "after", "data", "request_id", "ip", "user_agent",
-              "prev_hash", "hash"]
+              "block"]
     readonly_fields = fields
 
     @admin.display(description=gettext_lazy("actor"), ordering="actor_repr")
@@ -86,6 +87,14 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("action"), ordering="action")
     def action_description(self, event):
         return audit_action_registry.describe(event.action)
+
+    @admin.display(description=gettext_lazy("block"))
+    def block(self, event):
+        block = services.block_of(event)
+        if block is None:
+            return _("not sealed yet (the sealing runs every few seconds)")
+        return _("block %(number)d, sealed at %(time)s") % {
+            "number": block.number, "time": date_format(timezone.localtime(block.created_at), "DATETIME_FORMAT")}
 
     @admin.display(description=gettext_lazy("target"), ordering="target_type")
     def target_display(self, event):

@@ -1,12 +1,13 @@
 """The audit trail of a tenant (AD-1..AD-5): events, settings, alert rules and alerts.
 
 `AuditEvent` rows are append-only. The database enforces it: the application's role may only
-read and insert them (the owner role holds the table, see audit/sql/guard.sql), the insert trigger
-(migrations 0002, 0003) hashes each event, and the triggers refuse an update, delete or truncate.
-The sealing task chains them by blocks (`AuditBlock`). Write events with `audit.services.record()`.
+read and insert them (the owner role holds the table, see audit/sql/guard.sql), and the triggers
+refuse an update, delete or truncate. The sealing task hashes them and chains them by blocks
+(`AuditBlock`). Write events with `audit.services.record()`.
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -39,12 +40,12 @@ class AuditEventQuerySet(AppendOnlyQuerySet):
 class AuditEvent(models.Model):
     """One thing that happened in the tenant: who did what to which record, and how it ended.
 
-    The database sets `seq`, `txid` and `hash` on insert: `seq` numbers the tenant's events in
-    the order they were written (a rolled-back one leaves a gap), `txid` is the writing
-    transaction, and `hash` the SHA-256 of the row's canonical text. The sealing task then puts the
-    events of ended transactions into hash-chained `AuditBlock`s. Events written before blocks
-    existed were chained one by one (`prev_hash`, the previous event's hash); newer ones have an
-    empty `prev_hash`.
+    The database sets `seq` and `txid` on insert: `seq` numbers the tenant's events in the order
+    they were written (a rolled-back one leaves a gap), `txid` is the writing transaction. The
+    sealing task then puts the events of ended transactions into hash-chained `AuditBlock`s, which
+    keep each event's hash (SHA-256 of the row's canonical text, `audit_event_hash`). Events
+    written before blocks existed were chained one by one (`prev_hash`, the previous event's hash)
+    and hashed on insert (`hash`); newer ones leave both empty.
     """
 
     class Result(models.TextChoices):
@@ -71,7 +72,7 @@ class AuditEvent(models.Model):
     request_id = models.CharField(_("request id"), max_length=64, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.TextField(_("user agent"), blank=True)
-    # Set by the database trigger; the defaults make Django read them back from the INSERT.
+    # Set by the insert trigger of events written before blocks (issue 16); empty on newer ones.
     prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True, db_default="")
     hash = models.CharField(_("hash"), max_length=64, blank=True, db_default="")
     txid = models.BigIntegerField(_("transaction"), db_default=0, editable=False)
@@ -101,9 +102,11 @@ class AuditBlock(models.Model):
     """The events of the transactions `txid_from` <= txid < `txid_to`, sealed (README, "Audit trail: blocks").
 
     Written only by the owner role's `lowcode_guard.seal_events` (the runtime role may read
-    blocks, not write them): `count`, `first_seq`, `last_seq` and `events_hash` (SHA-256 of the
-    events' ``seq:hash`` in seq order) describe the events, `prev_hash` is the previous block's
-    hash and `hash` the SHA-256 of all these fields. Each block starts where the previous ended.
+    blocks, not write them): `count`, `first_seq`, `last_seq`, `event_hashes` (each event's
+    ``seq:hash``, in seq order, hashed when sealed) and `events_hash` (SHA-256 of them joined by
+    commas) describe the events, `prev_hash` is the previous block's hash and `hash` the SHA-256
+    of these fields but `event_hashes` (which `events_hash` covers). Each block starts where the
+    previous ended.
     """
 
     number = models.BigIntegerField(_("block"), primary_key=True)
@@ -116,6 +119,7 @@ class AuditBlock(models.Model):
     prev_hash = models.CharField(_("previous hash"), max_length=64)
     created_at = models.DateTimeField(_("sealed at"))
     hash = models.CharField(_("hash"), max_length=64)
+    event_hashes = ArrayField(models.TextField(), verbose_name=_("event hashes"), default=list, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -123,6 +127,7 @@ class AuditBlock(models.Model):
         verbose_name = _("audit block")
         verbose_name_plural = _("audit blocks")
         ordering = ["-number"]
+        indexes = [models.Index(fields=["txid_to"], name="audit_block_txid_to_idx")]
 
     def __str__(self):
         return f"#{self.number} ({self.first_seq}-{self.last_seq})"

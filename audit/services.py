@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "EXPORT_COLUMNS", "EXPORT_FORMATS", "Checkpoint", "RetentionResult", "TrailTampered", "VerifyResult",
-    "acknowledge_alerts", "apply_retention", "archive_path", "changed_fields", "checkpoint_dir", "checkpoints",
+    "acknowledge_alerts", "apply_retention", "archive_path", "block_of", "changed_fields", "checkpoint_dir", "checkpoints",
     "evaluate_alerts", "export", "filter_events", "forget_checkpoints", "history", "is_tenant_schema", "iter_export",
     "record", "record_later", "seal_events", "seal_trail", "state_at", "unacknowledged_alerts", "verify", "write_checkpoint",
 ]
@@ -93,10 +93,10 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     """Record one audit event in the current transaction and return it.
 
     The event is one INSERT in the caller's transaction: if the change it records rolls back,
-    so does the event. The database numbers it (`seq`), notes its transaction (`txid`) and
-    hashes it (migrations 0002, 0003), holding no lock: transactions recording events in the same
-    tenant never wait for each other. The sealing task chains it into a block once its
-    transaction has ended (`seal_events`). The INSERT is built once, not through the model's
+    so does the event. The database numbers it (`seq`) and notes its transaction (`txid`),
+    holding no lock: transactions recording events in the same tenant never wait for each other.
+    The sealing task hashes it and chains it into a block once its transaction has ended
+    (`seal_events`). The INSERT is built once, not through the model's
     save (which compiled it anew each time). The alerts are evaluated after the commit unless
     the cached active rules show that none matches the action.
 
@@ -178,7 +178,8 @@ def _event_values(action: AuditAction | str, *, target=None, target_type: str = 
 
 def _params(db, values: tuple) -> list:
     adapt_json = db.ops.adapt_json_value
-    return [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON else value
+    # None as SQL NULL, as the ORM stores an empty JSONField (not JSON's null).
+    return [adapt_json(value, DjangoJSONEncoder) if index in _INSERT_JSON and value is not None else value
             for index, value in enumerate(values)]
 
 
@@ -267,6 +268,12 @@ def seal_trail() -> bool:
         return cursor.fetchone()[0]
 
 
+def block_of(event: AuditEvent) -> AuditBlock | None:
+    """The block that sealed `event`, without its events' hashes; None while it is not sealed yet."""
+    block = AuditBlock.objects.defer("event_hashes").filter(txid_to__gt=event.txid).order_by("txid_to").first()
+    return block if block is not None and block.txid_from <= event.txid else None
+
+
 def seal_events() -> AuditBlock | None:
     """Seal the current tenant's committed events that no block holds yet into the next block; return it.
 
@@ -280,7 +287,8 @@ def seal_events() -> AuditBlock | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT lowcode_guard.seal_events(%s)", [connection.schema_name])
         number = cursor.fetchone()[0]
-    return None if number is None else AuditBlock.objects.get(number=number)
+    # Without its events' hashes: thousands of them after a pause of the sealing.
+    return None if number is None else AuditBlock.objects.defer("event_hashes").get(number=number)
 
 
 @dataclass(frozen=True)
@@ -380,8 +388,8 @@ class VerifyResult:
     """What `verify()` found.
 
     Events: `count` of them (seq `first_seq` to `last_seq`); `bad_hashes` whose content does not
-    match their own hash, the first being `bad_seq`; `unsealed` ones no block holds yet (the
-    newest, from seq `unsealed_first_seq`; only their own hashes vouch for them); `strays`, events
+    match the hash their block keeps for them, the first being `bad_seq`; `unsealed` ones no block
+    holds yet (the newest, from seq `unsealed_first_seq`; not hashed yet); `strays`, events
     below the blocks' range (added to sealed transactions, or left behind by a purge).
     Blocks: `blocks` of them (`first_block` to `last_block`, the newest's hash `head_hash`);
     `bad_blocks` whose fields or events no longer match their hashes (events changed, removed or
@@ -429,8 +437,8 @@ class VerifyResult:
                 "blocks": self.blocks, "first_block": self.first_block or "-", "last_block": self.last_block or "-",
                 "head": self.head_hash or "-"}
             if self.unsealed:
-                text += " " + _("%(count)d newer events (from seq %(seq)d) are not sealed into a block yet: their "
-                                "own hashes check out, and the next sealing (every few seconds) chains them.") % {
+                text += " " + _("%(count)d newer events (from seq %(seq)d) are not sealed into a block yet: the "
+                                "next sealing (every few seconds) hashes and chains them.") % {
                     "count": self.unsealed, "seq": self.unsealed_first_seq}
             if self.checkpoint:
                 text += " " + _("Matches the newest checkpoint (block %(block)d, %(time)s).") % {
@@ -438,7 +446,8 @@ class VerifyResult:
             return text
         problems = []
         if self.bad_seq is not None:
-            problems.append(_("%(n)d events whose content does not match their hash (the first: seq %(seq)d)") % {
+            problems.append(_("%(n)d events whose content does not match the hash their block keeps (the first: "
+                              "seq %(seq)d)") % {
                 "n": self.bad_hashes, "seq": self.bad_seq})
         if self.broken_block is not None:
             parts = []
@@ -469,16 +478,24 @@ class VerifyResult:
         return _("TAMPERED: %(problems)s.") % {"problems": "; ".join(problems)}
 
 
-#: One statement, so one snapshot. Each block against its events (recomputed with the sealing's own
-#: `audit_events_digest`), its own fields (`audit_block_hash`) and the block before; each event
-#: against its own hash (the insert trigger's `audit_event_hash`).
+#: One statement, so one snapshot. Each block against its events (hashed again from their content with
+#: the sealing's own `audit_events_digest`), its own fields (`audit_block_hash`) and the block before;
+#: each of its events against the hash the block keeps for it (`changed`).
 _VERIFY_SQL = """
 WITH chain AS (
     SELECT b.number, b.hash, b.prev_hash, b.txid_from, b.txid_to, audit_block_hash(b) AS computed, d.count AS present,
            (d.count, d.first_seq, d.last_seq, d.events_hash)
                IS NOT DISTINCT FROM (b.count, b.first_seq, b.last_seq, b.events_hash) AS events_match,
+           changed.first_seq AS bad_seq, changed.count AS bad_hashes,
            lag(b.hash) OVER w AS expected_prev, lag(b.number) OVER w AS prev_number, lag(b.txid_to) OVER w AS prev_end
     FROM audit_auditblock b CROSS JOIN LATERAL audit_events_digest(b.txid_from, b.txid_to) d
+    CROSS JOIN LATERAL (
+        SELECT min(hashed.seq) AS first_seq, count(*) AS count
+        FROM (SELECT split_part(entry, ':', 1)::bigint AS seq, entry FROM unnest(d.event_hashes) entry) hashed
+        JOIN (SELECT split_part(entry, ':', 1)::bigint AS seq, entry FROM unnest(b.event_hashes) entry) sealed
+            ON sealed.seq = hashed.seq
+        WHERE sealed.entry <> hashed.entry
+    ) changed
     WINDOW w AS (ORDER BY b.number)
 ),
 bounds AS (
@@ -486,8 +503,6 @@ bounds AS (
 ),
 events AS (
     SELECT count(*) AS count, min(seq) AS first_seq, max(seq) AS last_seq,
-           min(seq) FILTER (WHERE audit_event_hash(e) IS DISTINCT FROM e.hash) AS bad_seq,
-           count(*) FILTER (WHERE audit_event_hash(e) IS DISTINCT FROM e.hash) AS bad_hashes,
            count(*) FILTER (WHERE bounds.finish IS NULL OR e.txid >= bounds.finish) AS unsealed,
            min(seq) FILTER (WHERE bounds.finish IS NULL OR e.txid >= bounds.finish) AS unsealed_first,
            count(*) FILTER (WHERE e.txid < bounds.start) AS below
@@ -503,8 +518,8 @@ SELECT (SELECT count(*) FROM chain), (SELECT min(number) FROM chain), (SELECT ma
        (SELECT count(*) FROM chain WHERE prev_number IS NOT NULL
             AND (prev_hash <> expected_prev OR number <> prev_number + 1 OR txid_from <> prev_end)),
        (SELECT jsonb_object_agg(number, computed) FROM chain WHERE number = ANY(%s::bigint[])),
-       events.count, events.first_seq, events.last_seq, events.bad_seq, events.bad_hashes, events.unsealed,
-       events.unsealed_first, events.below
+       events.count, events.first_seq, events.last_seq, (SELECT min(bad_seq) FROM chain),
+       (SELECT COALESCE(sum(bad_hashes), 0) FROM chain), events.unsealed, events.unsealed_first, events.below
 FROM events LEFT JOIN (SELECT * FROM chain WHERE prev_number IS NULL) first ON true
 """
 
@@ -513,15 +528,15 @@ def verify() -> VerifyResult:
     """Recompute every event's and every block's hash in the database and check them against the signed
     checkpoints (AD-2).
 
-    One query (one snapshot). Each event must match its own hash; each block must match its fields,
-    the events of its transactions (none added, removed or changed since it was sealed) and the
-    block before it. The first block must start the chain (block 1, empty `prev_hash`) or, after a
+    One query (one snapshot). Each sealed event must match the hash its block keeps for it; each
+    block must match its fields, the events of its transactions (none added, removed or changed
+    since it was sealed) and the block before it. The first block must start the chain (block 1, empty `prev_hash`) or, after a
     retention purge, be the last block whose events were removed, as recorded both by the
     `audit.archive` event that removed them and by the signed retention checkpoint written before.
     Then the stored checkpoints: the newest one's block must still be there, and every checkpointed
     block still present must hash to what its checkpoint recorded. Events not sealed yet are
-    reported, vouched for by their own hashes only; blocks newer than the newest checkpoint are
-    anchored by nothing outside the database.
+    reported: nothing vouches for them until the next sealing hashes them. Blocks newer than the
+    newest checkpoint are anchored by nothing outside the database.
     """
     stored = checkpoints()
     valid = [checkpoint for checkpoint in stored if checkpoint.is_valid]
@@ -554,7 +569,7 @@ def verify() -> VerifyResult:
     broken = [number for number in (bad_block, bad_link, None if start_anchored else first_block) if number is not None]
     return VerifyResult(count=count, first_seq=first_seq, last_seq=last_seq, blocks=blocks, first_block=first_block,
                         last_block=last_block, head_hash=head_hash or "", unsealed=unsealed,
-                        unsealed_first_seq=unsealed_first, bad_seq=bad_seq, bad_hashes=bad_hashes,
+                        unsealed_first_seq=unsealed_first, bad_seq=bad_seq, bad_hashes=int(bad_hashes),
                         broken_block=min(broken) if broken else None, bad_blocks=bad_blocks, bad_links=bad_links,
                         strays=strays, start_anchored=start_anchored, anchor_block=anchor_block, checkpoint=newest,
                         truncated=truncated, forged_blocks=tuple(forged),
@@ -646,6 +661,8 @@ _COLUMN_SQL = {
     "created_at": f"""to_char({_TABLE}."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""",
     "ip": f'host({_TABLE}."ip")',
     **{name: f'{_TABLE}."{name}"::text' for name in _JSON_COLUMNS},
+    # Hashed from the content, as the sealing does: the hash the event's block keeps (new events store none).
+    "hash": f"audit_event_hash({_TABLE})",
 }
 #: One JSON object per event, stored columns in order; jsonb columns embedded as they are.
 _JSON_LINE_SQL = "json_build_object({})::text".format(", ".join(

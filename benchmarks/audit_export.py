@@ -2,14 +2,15 @@
 
 Measures, in tenant `bench_audit` (its trail is emptied and refilled on every run):
 - load: 1M events by `INSERT ... SELECT generate_series` in committed chunks of 100k, every row
-  going through the insert trigger (the event's SHA-256 and transaction; no lock since issue 16);
+  going through the insert trigger (the event's transaction; no lock since issue 16, and no hash:
+  the sealing hashes);
 - `audit.services.record()` per event with 1M events in the table (each its own transaction);
 - CSV export of all events through `audit.services.export` (what `lowcode audit export` runs) into
   a temporary file: rows/s, and this process's RSS (VmRSS) and peak RSS (VmHWM) at 0%, 25%, 50%
   and 100% of the rows; PASS when the RSS grows by less than 32 MiB from 0% to 100%;
 - the same as JSON Lines (time only);
-- `audit.services.seal_events()` sealing the 1M events into one block, then `audit.services.verify()`
-  over them (every event's and block's hash recomputed in SQL).
+- `audit.services.seal_events()` sealing the 1M events into one block (hashing each), then
+  `audit.services.verify()` over them (every event's and block's hash recomputed in SQL).
 
 Run: .venv/bin/python benchmarks/audit_export.py [--quick] [--rows N]
 """

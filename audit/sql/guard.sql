@@ -3,8 +3,9 @@
 -- The runtime role (the app's DATABASE_URL) creates tenant schemas and migrates them, but each
 -- schema's audit trail must end up out of its reach. These SECURITY DEFINER functions run as the
 -- owner role and do exactly these things for it:
---   upgrade_audit(schema)       audit migration 0003 (also on schemas sealed before it): the events'
---                               `txid`, the blocks table, the hash, digest and trigger functions.
+--   upgrade_audit(schema)       audit migrations 0003 and 0004 (also on schemas sealed before them): the
+--                               events' `txid`, the blocks table and its `event_hashes`, the hash,
+--                               digest and trigger functions.
 --                               Fixed, idempotent DDL; nothing the caller passes but the schema.
 --   seal_audit(schema)          after a schema's migrations: the owner takes the schema, the events
 --                               and blocks tables and their functions; the runtime role keeps USAGE
@@ -33,6 +34,7 @@ CREATE OR REPLACE FUNCTION lowcode_guard.upgrade_audit(target_schema text) RETUR
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     events regclass := to_regclass(format('%I.audit_auditevent', target_schema));
+    legacy boolean;
 BEGIN
     IF events IS NULL THEN
         RAISE EXCEPTION 'schema % has no audit trail', target_schema USING ERRCODE = 'undefined_table';
@@ -67,19 +69,42 @@ BEGIN
             )::text, 'UTF8')), 'hex')
         $body$
         $sql$, target_schema);
-    -- The events of the transactions [txid_from, txid_to): how many, first and last seq, and the
-    -- SHA-256 of their "seq:hash" in seq order. The sealing and `verify` both use it.
+    -- Where an event's hash is kept: in its block's `event_hashes` ("seq:hash" in seq order), computed
+    -- when it is sealed. Blocks sealed before that get their events' stored hashes (once, here).
+    EXECUTE format('ALTER TABLE %I.audit_auditblock ADD COLUMN IF NOT EXISTS event_hashes text[] NOT NULL DEFAULT %L',
+                   target_schema, '{}');
+    EXECUTE format('CREATE INDEX IF NOT EXISTS audit_block_txid_to_idx ON %I.audit_auditblock (txid_to)', target_schema);
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.audit_auditblock WHERE count > 0 AND event_hashes = %L)',
+                   target_schema, '{}') INTO legacy;
+    IF legacy THEN
+        EXECUTE format('ALTER TABLE %I.audit_auditblock DISABLE TRIGGER audit_block_protect', target_schema);
+        EXECUTE format($sql$
+            UPDATE %1$I.audit_auditblock b SET event_hashes = (
+                SELECT COALESCE(array_agg(e.seq::text || ':' || e.hash ORDER BY e.seq), '{}')
+                FROM %1$I.audit_auditevent e WHERE e.txid >= b.txid_from AND e.txid < b.txid_to)
+            WHERE count > 0 AND event_hashes = '{}'
+            $sql$, target_schema);
+        EXECUTE format('ALTER TABLE %I.audit_auditblock ENABLE TRIGGER audit_block_protect', target_schema);
+    END IF;
+    -- The events of the transactions [txid_from, txid_to), hashed from their content now: how many,
+    -- first and last seq, their "seq:hash" in seq order and its SHA-256 (joined by commas). The
+    -- sealing and `verify` both use it. (Its columns changed with event_hashes: dropped first.)
+    EXECUTE format('DROP FUNCTION IF EXISTS %I.audit_events_digest(bigint, bigint)', target_schema);
     EXECUTE format($sql$
-        CREATE OR REPLACE FUNCTION %1$I.audit_events_digest(txid_from bigint, txid_to bigint,
-            OUT count integer, OUT first_seq bigint, OUT last_seq bigint, OUT events_hash text)
+        CREATE FUNCTION %1$I.audit_events_digest(txid_from bigint, txid_to bigint,
+            OUT count integer, OUT first_seq bigint, OUT last_seq bigint, OUT event_hashes text[],
+            OUT events_hash text)
         LANGUAGE sql STABLE AS $body$
-            SELECT count(*)::integer, min(seq), max(seq), encode(sha256(convert_to(
-                COALESCE(string_agg(seq::text || ':' || hash, ',' ORDER BY seq), ''), 'UTF8')), 'hex')
-            FROM %1$I.audit_auditevent WHERE txid >= txid_from AND txid < txid_to
+            SELECT count, first_seq, last_seq, event_hashes,
+                   encode(sha256(convert_to(array_to_string(event_hashes, ','), 'UTF8')), 'hex')
+            FROM (SELECT count(*)::integer AS count, min(e.seq) AS first_seq, max(e.seq) AS last_seq,
+                         COALESCE(array_agg(e.seq::text || ':' || %1$I.audit_event_hash(e) ORDER BY e.seq), '{}')
+                             AS event_hashes
+                  FROM %1$I.audit_auditevent e WHERE e.txid >= txid_from AND e.txid < txid_to) events
         $body$
         $sql$, target_schema);
-    -- The insert trigger no longer waits for anyone: it hashes the event alone and notes its
-    -- transaction; the chain is the blocks' (prev_hash stays empty on new events).
+    -- The insert trigger waits for no one and hashes nothing (the sealing does, off the writer's
+    -- path): it notes the event's transaction; prev_hash and hash stay empty on new events.
     EXECUTE format($sql$
         CREATE OR REPLACE FUNCTION %I.audit_event_chain() RETURNS trigger
         LANGUAGE plpgsql AS $body$
@@ -92,7 +117,7 @@ BEGIN
             NEW.prev_hash := '';
             NEW.created_at := COALESCE(NEW.created_at, now());
             NEW.data := COALESCE(NEW.data, '{}'::jsonb);
-            NEW.hash := audit_event_hash(NEW);
+            NEW.hash := '';
             RETURN NEW;
         END
         $body$
@@ -255,15 +280,16 @@ BEGIN
     IF digest.count = 0 THEN
         RETURN NULL;  -- The next block starts where the last one ended all the same.
     END IF;
-    EXECUTE format('SELECT %I.audit_block_hash(ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, %L)::%s)',
+    EXECUTE format('SELECT %I.audit_block_hash(ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, %L, $10)::%s)',
                    target_schema, '', blocks)
         INTO block_hash USING COALESCE(last_number, 0) + 1, COALESCE(last_end, 0), horizon, digest.count,
                                digest.first_seq, digest.last_seq, digest.events_hash, COALESCE(last_hash, ''),
-                               sealed_at;
+                               sealed_at, digest.event_hashes;
     EXECUTE format('INSERT INTO %s (number, txid_from, txid_to, count, first_seq, last_seq, events_hash, prev_hash, '
-                   'created_at, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', blocks)
+                   'created_at, hash, event_hashes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', blocks)
         USING COALESCE(last_number, 0) + 1, COALESCE(last_end, 0), horizon, digest.count, digest.first_seq,
-              digest.last_seq, digest.events_hash, COALESCE(last_hash, ''), sealed_at, block_hash;
+              digest.last_seq, digest.events_hash, COALESCE(last_hash, ''), sealed_at, block_hash,
+              digest.event_hashes;
     RETURN COALESCE(last_number, 0) + 1;
 END
 $$;

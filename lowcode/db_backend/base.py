@@ -18,13 +18,15 @@ prepared statement follows the search path: after a tenant switch, PostgreSQL pl
 the new path's tables.
 """
 
+import datetime
 import itertools
 import re
 from collections.abc import Callable, Sequence
 
 from django.db.backends.utils import debug_transaction
 from django_tenants.postgresql_backend import base
-from psycopg import errors, pq
+from psycopg import errors, pq, sql
+from psycopg.types.json import Jsonb
 
 _PLACEHOLDER = re.compile(r"%([%s])")
 
@@ -43,8 +45,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.deferred_writes = []
         #: The name of the statement this session prepared for each deferred write's SQL.
         self.prepared_writes = {}
-        #: The session's cursor for deferred writes, kept: its adapters for their values stay looked up.
-        self._deferred_cursor = None
+        #: The session's cursor for deferred writes and libpq's quoting for their values, kept.
+        self._deferred_cursor = self._escaping = None
         super().__init__(*args, **kwargs)
         # First and for good: `execute_wrapper()` blocks pop the last wrapper when they end.
         self.execute_wrappers.append(self._send_before_statement)
@@ -62,7 +64,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.session_search_paths = self.search_path_set_schemas  # None if the SET failed.
 
     def init_connection_state(self):
-        self.prepared_writes, self._deferred_cursor = {}, None  # A new session has prepared nothing.
+        # A new session has prepared nothing.
+        self.prepared_writes, self._deferred_cursor, self._escaping = {}, None, None
         super().init_connection_state()
 
     def search_path_is_current(self) -> bool:
@@ -119,42 +122,62 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return
         if self._deferred_cursor is None:
             self._deferred_cursor = self.connection.cursor()
+            self._escaping = pq.Escaping(self.connection.pgconn)
         cursor = self._deferred_cursor
         with self.wrap_database_errors:
-            sql = ";\n".join([*(cursor.mogrify(self._prepared(cursor, statement, len(params)), params)
-                                 for statement, params, _on_row in writes),
-                              *([then] if then else [])])
-            with debug_transaction(self, sql):
+            message = b";\n".join([*(self._prepared(cursor, statement, params) for statement, params, _on_row in writes),
+                                    *([then.encode()] if then else [])])
+            with debug_transaction(self, message.decode() if self.queries_logged else ""):
                 if all(on_row is None for _statement, _params, on_row in writes):
-                    self._exec(sql)  # No rows to read: without the cursor's handling of results.
+                    self._exec(message)  # No rows to read: without the cursor's handling of results.
                     return
-                cursor.execute(sql)
+                cursor.execute(message)
             for number, (_statement, _params, on_row) in enumerate(writes):
                 if number:
                     cursor.nextset()
                 if on_row is not None:
                     on_row(cursor.fetchone() if cursor.description else None)
 
-    def _prepared(self, cursor, sql: str, count: int) -> str:
-        """`sql` as the EXECUTE of the statement this session prepared for it, preparing it the first time."""
-        name = self.prepared_writes.get(sql)
+    def _prepared(self, cursor, statement: str, params: Sequence) -> bytes:
+        """The EXECUTE, with `params`, of the statement this session prepared for `statement`, preparing it
+        the first time."""
+        name = self.prepared_writes.get(statement)
         if name is None:
             name = f"lowcode_deferred_{len(self.prepared_writes) + 1}"
-            prepare = f"PREPARE {name} AS {numbered_placeholders(sql)}"
+            prepare = f"PREPARE {name} AS {numbered_placeholders(statement)}"
             with debug_transaction(self, prepare):
                 cursor.execute(prepare)
-            self.prepared_writes[sql] = name
-        return f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+            self.prepared_writes[statement] = name
+        if not params:
+            return f"EXECUTE {name}".encode()
+        return b"EXECUTE %s(%s)" % (name.encode(), b", ".join([self._literal(value) for value in params]))
 
-    def _exec(self, sql: str) -> None:
-        """Run `sql` (statements separated by semicolons) in the transaction through libpq, raising
+    def _literal(self, value) -> bytes:
+        """`value` as an SQL literal. The types of an audit event's values are quoted here, strings by
+        libpq (in UTF-8, the client encoding Django sets); others by psycopg's adapters, whose
+        dispatch cost most of an event's quoting."""
+        kind = type(value)
+        if value is None:
+            return b"NULL"
+        if kind is str:
+            return self._escaping.escape_literal(value.encode())
+        if kind is int:
+            return b"%d" % value
+        if kind is Jsonb and value.dumps is not None:
+            return self._escaping.escape_literal(value.dumps(value.obj).encode()) + b"::jsonb"
+        if kind is datetime.datetime and value.tzinfo is not None:
+            return b"'%s'::timestamptz" % value.isoformat().encode()
+        return sql.Literal(value).as_bytes(self._deferred_cursor)
+
+    def _exec(self, message: bytes) -> None:
+        """Run `message` (statements separated by semicolons) in the transaction through libpq, raising
         psycopg's error if one fails."""
-        pgconn, encoding = self.connection.pgconn, self.connection.info.encoding
+        pgconn = self.connection.pgconn
         if pgconn.transaction_status == pq.TransactionStatus.IDLE:  # psycopg begins it at the first statement.
-            sql = f"BEGIN;\n{sql}"
-        result = pgconn.exec_(sql.encode(encoding))
+            message = b"BEGIN;\n" + message
+        result = pgconn.exec_(message)
         if result.status == pq.ExecStatus.FATAL_ERROR:
-            raise errors.error_from_result(result, encoding=encoding)
+            raise errors.error_from_result(result, encoding=self.connection.info.encoding)
 
     def _cursor(self, name=None):
         if self.deferred_writes:  # Before anything else, a `SET search_path` included.

@@ -73,7 +73,7 @@ def sql(statement: str, params=()) -> list:
 # Recording
 
 
-def test_record_fills_in_the_request_context_and_hashes_the_event(alice, in_request):
+def test_record_fills_in_the_request_context_and_leaves_the_hash_to_the_sealing(alice, in_request):
     previous = services.record("test.first")
     in_request(user=alice, api_key=SimpleNamespace(prefix="abcd1234"))
 
@@ -81,9 +81,9 @@ def test_record_fills_in_the_request_context_and_hashes_the_event(alice, in_requ
                             before={"amount": "12.50"}, after={"amount": "13.00"}, data={"reason": "typo"})
 
     stored = AuditEvent.objects.get(seq=event.seq)
-    # Numbered by the sequence and hashed alone; the chain is the blocks' (tests/audit/test_audit_blocks.py).
+    # Numbered by the sequence, hashed by the sealing into its block (tests/audit/test_audit_blocks.py).
     assert event.seq == previous.seq + 1 and event.txid == previous.txid == stored.txid > 0
-    assert event.prev_hash == "" and len(event.hash) == 64 and event.hash == stored.hash
+    assert event.prev_hash == event.hash == stored.hash == ""
     assert (stored.actor, stored.actor_repr, stored.api_key_prefix) == (alice, "alice", "abcd1234")
     assert (stored.target_type, stored.target_id, stored.target_repr) == ("data.expense", "7", "Taxi")
     assert (stored.before, stored.after, stored.data) == ({"amount": "12.50"}, {"amount": "13.00"}, {"reason": "typo"})
@@ -215,7 +215,9 @@ def test_export_command_jsonl_to_stdout_and_csv_to_a_file(tenant, alice, tmp_pat
     assert lines[0]["before"] == {"title": "old 0", "amount": 0} and lines[2]["after"] == {"title": "new 2 费用"}
     assert set(lines[0]) == set(services.EXPORT_COLUMNS) and lines[0]["actor_repr"] == "alice"
     stored = AuditEvent.objects.get(seq=lines[0]["seq"])
-    assert lines[0]["hash"] == stored.hash and lines[0]["created_at"].startswith(str(stored.created_at.date()))
+    assert lines[0]["hash"] == sql("SELECT audit_event_hash(e) FROM audit_auditevent e WHERE seq = %s",
+                                   [stored.seq])[0][0]
+    assert len(lines[0]["hash"]) == 64 and lines[0]["created_at"].startswith(str(stored.created_at.date()))
 
     target = tmp_path / "audit.csv"
     call_command("lowcode", "audit", "export", "--tenant", "acme", "--since", since, "--output", str(target))

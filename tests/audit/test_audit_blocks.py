@@ -1,10 +1,11 @@
-"""Audit without a tenant-wide lock (issue 16, finding 5): events hashed alone, sealed into blocks.
+"""Audit without a tenant-wide lock (issue 16, finding 5): events hashed when sealed into blocks.
 
 Writers never wait for each other (tests/audit/test_audit_integrity.py, concurrent inserts); the
 sealing takes the events of the transactions that have ended, so one still running holds the newer
 events back until it ends, and `verify` reports them as not sealed yet meanwhile.
 """
 
+import hashlib
 import threading
 from io import StringIO
 
@@ -15,8 +16,8 @@ from django.db import DatabaseError, connection, transaction
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from audit import services, tasks
-from audit.models import AuditBlock
-from tests.database_admin import admin_connection, reset_trail
+from audit.models import AuditBlock, AuditEvent
+from tests.database_admin import admin_connection, as_superuser, reset_trail
 
 pytestmark = pytest.mark.usefixtures("test_audit_actions")
 
@@ -66,6 +67,58 @@ def test_a_running_transaction_holds_back_the_sealing_of_newer_events_until_it_e
     result = services.verify()
     assert result.ok and result.unsealed == 0 and (result.blocks, result.count) == (2, 3)
     assert result.head_hash == block.hash
+
+
+def content_hashes(*events) -> list[str]:
+    """Each event's "seq:hash", hashed from its content now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT e.seq::text || ':' || audit_event_hash(e) FROM audit_auditevent e "
+                       "WHERE seq = ANY(%s) ORDER BY seq", [[event.seq for event in events]])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_sealing_hashes_each_event_into_its_block_and_admin_shows_it(trail, make_user, acme_client):
+    """The writer's transaction hashes nothing (issue 16: it cost a tenth of a bare write); the block keeps
+    each event's hash, so verify still names a changed one."""
+    boss = make_user(trail, "boss", is_staff=True, is_superuser=True)
+    acme_client.force_login(boss)
+    services.seal_events()  # The user's creation and login.
+    events = [services.record("test.event", data={"n": n}) for n in range(3)]
+    assert {event.hash for event in events} == {""}
+    page = acme_client.get(f"/admin/audit/auditevent/{events[0].seq}/change/").content.decode()
+    assert "not sealed yet" in page and services.block_of(events[0]) is None
+
+    block = services.seal_events()
+    stored = AuditBlock.objects.get(number=block.number)
+    assert stored.event_hashes == content_hashes(*events)
+    assert stored.events_hash == hashlib.sha256(",".join(stored.event_hashes).encode()).hexdigest()
+    assert services.block_of(events[1]).number == block.number
+    assert f"block {block.number}, sealed at" in acme_client.get(f"/admin/audit/auditevent/{events[1].seq}/change/").content.decode()
+    assert services.verify().ok
+
+    as_superuser("acme", ("UPDATE audit_auditevent SET data = '{\"n\": 7}' WHERE seq = %s", [events[2].seq]))
+    result = services.verify()
+    assert (result.bad_seq, result.bad_hashes, result.broken_block) == (events[2].seq, 1, block.number)
+
+
+def test_blocks_sealed_before_keep_the_hashes_their_events_were_stored_with(trail):
+    """Migration 0004 (the guard's upgrade) fills in `event_hashes` of blocks sealed when the insert
+    trigger hashed each event (`hash`), from those stored hashes: a change made since is still named."""
+    events = [services.record("test.event", data={"n": n}) for n in range(2)]
+    block = services.seal_events()
+    # As the trail was before: the events hashed on insert, the block without their hashes.
+    as_superuser("acme", "UPDATE audit_auditevent e SET hash = audit_event_hash(e)",
+                 "UPDATE audit_auditblock SET event_hashes = '{}'",
+                 ("UPDATE audit_auditevent SET data = '{\"n\": 5}' WHERE seq = %s", [events[0].seq]))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lowcode_guard.upgrade_audit('acme')")
+    stored = AuditBlock.objects.get(number=block.number)
+    assert stored.event_hashes == [f"{event.seq}:{AuditEvent.objects.get(seq=event.seq).hash}" for event in events]
+    result = services.verify()
+    assert (result.bad_seq, result.bad_hashes, result.broken_block) == (events[0].seq, 1, block.number)
+    with admin_connection() as admin:  # The blocks' append-only trigger is on again.
+        assert admin.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_block_protect' "
+                             "AND tgrelid = 'acme.audit_auditblock'::regclass").fetchone() == ("O",)
 
 
 def test_only_the_transactions_of_this_database_hold_back_the_sealing(trail):

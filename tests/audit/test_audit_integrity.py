@@ -330,7 +330,7 @@ def rechain_from(number: int) -> str:
         FOR n IN SELECT number FROM audit_auditblock WHERE number >= {int(number)} ORDER BY number LOOP
             UPDATE audit_auditblock SET prev_hash = COALESCE(
                 (SELECT hash FROM audit_auditblock WHERE number < n ORDER BY number DESC LIMIT 1), '') WHERE number = n;
-            UPDATE audit_auditblock b SET (count, first_seq, last_seq, events_hash) = (
+            UPDATE audit_auditblock b SET (count, first_seq, last_seq, event_hashes, events_hash) = (
                 SELECT * FROM audit_events_digest(b.txid_from, b.txid_to)) WHERE number = n;
             UPDATE audit_auditblock b SET hash = audit_block_hash(b) WHERE number = n;
         END LOOP;
@@ -348,7 +348,6 @@ def test_verify_reports_a_re_chained_forgery(trail, make_user, acme_client):
 
     as_superuser("acme", ("UPDATE audit_auditevent SET after = '{\"amount\": 1000}' WHERE seq = %s",
                           [events[1].seq]),
-                 ("UPDATE audit_auditevent e SET hash = audit_event_hash(e) WHERE seq = %s", [events[1].seq]),
                  rechain_from(first.block))
 
     result = services.verify()
@@ -370,11 +369,13 @@ def test_verify_reports_events_changed_or_removed_with_triggers_off(trail):
     second = services.seal_events()
     as_superuser("acme", ("UPDATE audit_auditevent SET data = '{\"n\": 99}' WHERE seq = %s", [events[1].seq]))
     result = services.verify()
-    assert (result.bad_seq, result.bad_hashes, result.broken_block) == (events[1].seq, 1, None)
+    assert (result.bad_seq, result.bad_hashes, result.broken_block) == (events[1].seq, 1, first.number)
     with pytest.raises(CommandError, match=f"the first: seq {events[1].seq}"):
         verify_command()
-    # The changed event rehashed: its block no longer matches. Another one removed: neither does its block.
-    as_superuser("acme", ("UPDATE audit_auditevent e SET hash = audit_event_hash(e) WHERE seq = %s", [events[1].seq]),
+    # The changed event's hash rewritten in its block: the block no longer matches its events_hash.
+    # Another one removed: neither does its block.
+    as_superuser("acme", ("UPDATE audit_auditblock b SET event_hashes = (SELECT event_hashes FROM "
+                          "audit_events_digest(b.txid_from, b.txid_to)) WHERE number = %s", [first.number]),
                  ("DELETE FROM audit_auditevent WHERE seq = %s", [events[4].seq]))
     result = services.verify()
     assert (result.bad_seq, result.broken_block, result.bad_blocks, result.bad_links) == (None, first.number, 2, 0)
