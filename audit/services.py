@@ -96,8 +96,8 @@ def record(action: AuditAction | str, *, target=None, target_type: str = "", tar
     so does the event. The database numbers it (`seq`) and notes its transaction (`txid`),
     holding no lock: transactions recording events in the same tenant never wait for each other.
     The sealing task hashes it and chains it into a block once its transaction has ended
-    (`seal_events`). The INSERT is built once, not through the model's
-    save (which compiled it anew each time). The alerts are evaluated after the commit unless
+    (`seal_events`). The INSERT is built once, not through the model's save (which compiled it
+    anew each time). The alerts are evaluated after the commit unless
     the cached active rules show that none matches the action.
 
     `action` is a declared action (audit/actions.py), e.g. ``rbac_actions.ROLE_CREATE``, or the
@@ -530,9 +530,10 @@ def verify() -> VerifyResult:
 
     One query (one snapshot). Each sealed event must match the hash its block keeps for it; each
     block must match its fields, the events of its transactions (none added, removed or changed
-    since it was sealed) and the block before it. The first block must start the chain (block 1, empty `prev_hash`) or, after a
-    retention purge, be the last block whose events were removed, as recorded both by the
-    `audit.archive` event that removed them and by the signed retention checkpoint written before.
+    since it was sealed) and the block before it. The first block must start the chain (block 1,
+    empty `prev_hash`) or, after a retention purge, be the last block whose events were removed,
+    as recorded both by the `audit.archive` event that removed them and by the signed retention
+    checkpoint written before.
     Then the stored checkpoints: the newest one's block must still be there, and every checkpointed
     block still present must hash to what its checkpoint recorded. Events not sealed yet are
     reported: nothing vouches for them until the next sealing hashes them. Blocks newer than the
