@@ -245,6 +245,19 @@ def celery_worker(test_database_url):
 
 
 @pytest.fixture
+def jobs_wait_in_the_queue():
+    """Tasks queued during the test stay in the broker: a Celery worker this process started for an
+    earlier test (`celery_worker` lives for the session) stops taking them, so the test can play the
+    worker itself at the moment it chooses. The worker takes them again afterwards."""
+    from lowcode.celery import app
+
+    queue = app.conf.task_default_queue
+    app.control.cancel_consumer(queue, reply=True, timeout=5)
+    yield
+    app.control.add_consumer(queue, reply=True, timeout=5)
+
+
+@pytest.fixture
 def test_audit_actions():
     """Declare the `test.*` audit actions that tests of the trail itself record (audit/actions.py)."""
     from audit.actions import AuditAction, audit_action_registry

@@ -33,7 +33,8 @@ def no_overflow(page: Page) -> None:
         "[document.documentElement.scrollWidth, window.innerWidth]")
 
 
-def test_history_list_and_import_in_the_browser(live_acme, seeded, page, browser, output_dir, settings):
+def test_history_list_and_import_in_the_browser(live_acme, seeded, page, browser, output_dir, settings,
+                                                 jobs_wait_in_the_queue):
     with tenant_context(seeded):
         expense = runtime.get_model("expense").objects.get(title="Team lunch with the customer")
         borealis = runtime.get_model("project").objects.get(name="Borealis")
