@@ -280,11 +280,12 @@ BEGIN
     IF digest.count = 0 THEN
         RETURN NULL;  -- The next block starts where the last one ended all the same.
     END IF;
-    EXECUTE format('SELECT %I.audit_block_hash(ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, %L, $10)::%s)',
-                   target_schema, '', blocks)
+    -- The block's hash leaves out its hash and event_hashes (which events_hash covers).
+    EXECUTE format('SELECT %I.audit_block_hash(ROW($1, $2, $3, $4, $5, $6, $7, $8, $9, %L, %L)::%s)',
+                   target_schema, '', '{}', blocks)
         INTO block_hash USING COALESCE(last_number, 0) + 1, COALESCE(last_end, 0), horizon, digest.count,
                                digest.first_seq, digest.last_seq, digest.events_hash, COALESCE(last_hash, ''),
-                               sealed_at, digest.event_hashes;
+                               sealed_at;
     EXECUTE format('INSERT INTO %s (number, txid_from, txid_to, count, first_seq, last_seq, events_hash, prev_hash, '
                    'created_at, hash, event_hashes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', blocks)
         USING COALESCE(last_number, 0) + 1, COALESCE(last_end, 0), horizon, digest.count, digest.first_seq,
