@@ -115,7 +115,9 @@ def test_what_a_script_may_not_do_ends_as_an_error_result(runners, code, error, 
 
 def test_other_tenants_keep_answering_while_a_script_loops(globex_client, acme):
     """The loop runs where every script runs (the engine: a sandbox process), in a thread as a
-    request of another worker thread would; globex's requests meanwhile stay under 500 ms."""
+    request of another worker thread would; globex's requests meanwhile never wait for it: each
+    answers in well under the loop's 3 s (under 1.5 s: on a busy 2-CPU CI machine, with the loop
+    burning one CPU, one request took 0.75 s)."""
     from scripts import engine
 
     assert globex_client.get("/accounts/login/").status_code == 200  # globex's site built before timing.
@@ -130,7 +132,7 @@ def test_other_tenants_keep_answering_while_a_script_loops(globex_client, acme):
             started = time.monotonic()
             assert globex_client.get("/accounts/login/").status_code == 200
             timings.append(time.monotonic() - started)
-        assert max(timings) < 0.5, timings
+        assert max(timings) < 1.5, timings
     finally:
         looping.join()
         connection.set_tenant(acme)
